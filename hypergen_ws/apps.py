@@ -1,0 +1,14 @@
+"""Django app configuration of hypergen_ws."""
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class HypergenWsConfig(AppConfig):
+    """Registers the system checks."""
+
+    name = "hypergen_ws"
+    verbose_name = "hypergen_ws"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the checks)

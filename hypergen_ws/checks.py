@@ -1,0 +1,97 @@
+"""System checks (``python manage.py check``) for hypergen_ws misconfiguration."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from . import conf
+
+IN_MEMORY = "channels.layers.InMemoryChannelLayer"
+
+
+@register(Tags.compatibility)
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E001: no channel layer; W002: the in-memory layer in production."""
+    alias = conf.get("CHANNEL_LAYER")
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    if alias not in layers:
+        return [Error(
+            f"No channel layer {alias!r} in settings.CHANNEL_LAYERS; hypergen_ws needs one for groups.",
+            hint="Add CHANNEL_LAYERS = {'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}} for one "
+                 "process, or channels_redis.core.RedisChannelLayer to run several.",
+            id="hypergen_ws.E001",
+        )]
+    if layers[alias].get("BACKEND") == IN_MEMORY and not settings.DEBUG:
+        return [Warning(
+            "The in-memory channel layer is in use with DEBUG=False: publishers in other processes (workers, "
+            "management commands, a second server) cannot reach websocket clients.",
+            hint="Use channels_redis (pip install 'hypergen-ws[redis]') with BACKEND "
+                 "'channels_redis.core.RedisChannelLayer' when you run more than one process.",
+            id="hypergen_ws.W002",
+        )]
+    return []
+
+
+@register(Tags.compatibility)
+def check_daphne_first(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E003 / W003: ``runserver`` serves websockets only when daphne comes first in INSTALLED_APPS."""
+    installed = list(settings.INSTALLED_APPS)
+    if "daphne" not in installed:
+        return [Warning(
+            "'daphne' is not in INSTALLED_APPS, so `manage.py runserver` will not serve websockets.",
+            hint="Put 'daphne' first in INSTALLED_APPS (or serve the ASGI app with daphne/uvicorn yourself).",
+            id="hypergen_ws.W003",
+        )]
+    if installed[0] != "daphne":
+        return [Error(
+            f"'daphne' is in INSTALLED_APPS at position {installed.index('daphne') + 1}, not first, so another "
+            "app's runserver command may win and websockets will not be served.",
+            hint="Move 'daphne' to the top of INSTALLED_APPS.",
+            id="hypergen_ws.E003",
+        )]
+    return []
+
+
+@register(Tags.compatibility)
+def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E004: a consumer without ``perm``; E005: two consumers with one label; W006: unknown settings."""
+    from . import registry
+
+    errors: list[Any] = []
+    user_settings = getattr(settings, "HYPERGEN_WS", None)
+    if user_settings is not None and not isinstance(user_settings, dict):
+        return [Error("settings.HYPERGEN_WS must be a dict.", hint="HYPERGEN_WS = {'URL_PREFIX': 'ws/'}",
+                      id="hypergen_ws.E006")]
+    for key in conf.unknown_keys():
+        errors.append(Warning(
+            f"Unknown key {key!r} in settings.HYPERGEN_WS.",
+            hint=f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.", id="hypergen_ws.W006",
+        ))
+    try:
+        registry.discover()
+    except ImproperlyConfigured as exc:
+        return [*errors, Error(str(exc), id="hypergen_ws.E007")]
+    consumers = registry.all_consumers()
+    for spec in consumers:
+        if spec.permission.missing:
+            errors.append(Error(
+                f"{spec!r} has no perm=, so every connection is denied.",
+                hint="Pass perm='app_label.codename', a list, a callable, or perm=NO_PERM_REQUIRED to @consumer.",
+                obj=spec.func, id="hypergen_ws.E004",
+            ))
+    try:
+        registry.check_unique([c for c in consumers if c._app_label is not None or _labelled(c)])
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), id="hypergen_ws.E005"))
+    return errors
+
+
+def _labelled(spec: Any) -> bool:
+    try:
+        spec.label
+    except ImproperlyConfigured:
+        return False
+    return True

@@ -1,0 +1,48 @@
+"""Settings of hypergen_ws: one dict, ``settings.HYPERGEN_WS``, every key optional."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS: dict[str, Any] = {
+    # Prefix of every generated websocket route, no leading slash.
+    "URL_PREFIX": "ws/",
+    # Which entry of CHANNEL_LAYERS consumers and publishers use.
+    "CHANNEL_LAYER": "default",
+    # Largest text frame (characters) a browser may send; larger frames close the socket with 1009.
+    "MAX_MESSAGE_SIZE": 1024 * 1024,
+    # Deepest JSON nesting accepted in a browser frame.
+    "MAX_DEPTH": 32,
+    # Frames buffered for one connection before it is closed as too slow (code 1013).
+    "SEND_QUEUE_LIMIT": 1000,
+    # Whether error frames carry exception details; None follows settings.DEBUG.
+    "ERROR_DETAILS": None,
+    # Seconds a sync publisher waits for the channel layer before raising.
+    "PUBLISH_TIMEOUT": 10.0,
+}
+
+
+def get(name: str) -> Any:
+    """Return the setting ``name`` from ``settings.HYPERGEN_WS`` or its default."""
+    if name not in DEFAULTS:
+        raise KeyError(f"hypergen_ws has no setting {name!r}; known settings: {', '.join(sorted(DEFAULTS))}")
+    user = getattr(settings, "HYPERGEN_WS", None) or {}
+    if not isinstance(user, dict):
+        raise ImproperlyConfigured(
+            f"settings.HYPERGEN_WS must be a dict, not {type(user).__name__}; for example HYPERGEN_WS = {{'URL_PREFIX': 'ws/'}}."
+        )
+    return user.get(name, DEFAULTS[name])
+
+
+def unknown_keys() -> list[str]:
+    """Keys of ``settings.HYPERGEN_WS`` that hypergen_ws does not know (typos)."""
+    user = getattr(settings, "HYPERGEN_WS", None) or {}
+    return sorted(k for k in user if k not in DEFAULTS) if isinstance(user, dict) else []
+
+
+def error_details() -> bool:
+    """Whether error frames may include exception details."""
+    value = get("ERROR_DETAILS")
+    return bool(settings.DEBUG) if value is None else bool(value)

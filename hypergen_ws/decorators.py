@@ -1,0 +1,252 @@
+"""``@consumer``: turn a function into a websocket consumer with a generated route and group name."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch
+from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils.regex_helper import normalize
+
+from . import conf, groups, publish, registry
+from .calls import Binder
+from .commands import collecting, stop_collecting
+from .consumers import HypergenConsumer
+from .permissions import MISSING, Permission
+
+if TYPE_CHECKING:
+    from django.urls import URLPattern
+
+SEND_TO = ("group", "caller")
+
+
+def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_path: str | None = None,
+             target_id: str | None = None, group_name: Callable[[HypergenConsumer], str] | None = None,
+             send_to: str = "group", receive: bool = True, app_label: str | None = None,
+             consumer_class_base: type[HypergenConsumer] = HypergenConsumer) -> Callable[[Callable[..., Any]], Consumer]:
+    """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
+
+    ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
+    ``NO_PERM_REQUIRED``, or a callable ``(user, **url_kwargs) -> bool`` (sync or async).
+    ``path`` (Django path syntax) or ``re_path`` (a regex) is appended to ``<URL_PREFIX><app_label>/<name>/``.
+    ``target_id`` makes a returned ``str`` a ``["hypergen.morph", target_id, html]`` command. ``group_name`` is a
+    callable taking the consumer instance and returning the group to join instead of the derived one.
+    ``send_to`` is ``"group"`` (default) or ``"caller"``. ``receive=False`` makes a listen-only consumer.
+    ``app_label`` is needed only for functions outside an installed app. ``consumer_class_base`` is a subclass of
+    ``HypergenConsumer`` whose methods handle plain channel-layer messages.
+    """
+    def decorate(func: Callable[..., Any]) -> Consumer:
+        return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
+                        group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
+                        consumer_class_base=consumer_class_base)
+
+    if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
+        raise ImproperlyConfigured(
+            f"@consumer was used without arguments on {perm.__name__}(); write @consumer(perm=...), e.g. "
+            "@consumer(perm='app.codename') or @consumer(perm=NO_PERM_REQUIRED)."
+        )
+    return decorate
+
+
+def _looks_like_consumer(func: Callable[..., Any]) -> bool:
+    params = list(inspect.signature(func).parameters)
+    return len(params) >= 2 and params[0] == "consumer"
+
+
+class Consumer:
+    """A decorated consumer function: still callable, plus its route, group names and consumer class."""
+
+    def __init__(self, func: Callable[..., Any], *, perm: Any, any_perm: bool, path: str, re_path: str | None,
+                 target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
+                 receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer]) -> None:
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.name = func.__name__
+        where = f"@consumer on {func.__module__}.{func.__qualname__}"
+        if not groups.ASCII_IDENTIFIER.match(self.name):
+            raise ImproperlyConfigured(f"{where}: use an ASCII function name (it is part of the URL and group).")
+        if app_label is not None and not groups.ASCII_IDENTIFIER.match(app_label):
+            raise ImproperlyConfigured(f"{where}: app_label={app_label!r} must be an ASCII identifier.")
+        if send_to not in SEND_TO:
+            raise ImproperlyConfigured(f"{where}: send_to={send_to!r}; use 'group' or 'caller'.")
+        if path and re_path is not None:
+            raise ImproperlyConfigured(f"{where}: pass either path= or re_path=, not both.")
+        if group_name is not None and not callable(group_name):
+            raise ImproperlyConfigured(f"{where}: group_name must be a callable taking the consumer instance.")
+        if not (isinstance(consumer_class_base, type) and issubclass(consumer_class_base, HypergenConsumer)):
+            raise ImproperlyConfigured(f"{where}: consumer_class_base must be a subclass of HypergenConsumer.")
+        self.permission = Permission(perm, any_perm, where=where)
+        self.path = path
+        self.re_path = re_path
+        self.target_id = target_id
+        self.group_name_func = group_name
+        self.send_to = send_to
+        self.receive = receive
+        self.consumer_class_base = consumer_class_base
+        self._app_label = app_label
+        self._pattern = RegexPattern(re_path) if re_path is not None else RoutePattern(path, is_endpoint=True)
+        try:
+            kwarg_names = list(self._pattern.regex.groupindex)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+        if re_path is not None and self._pattern.regex.groups != len(kwarg_names):
+            raise ImproperlyConfigured(f"{where}: re_path groups must be named, like (?P<room>[-\\w]+).")
+        for kw in kwarg_names:
+            if not groups.ASCII_IDENTIFIER.match(kw):
+                raise ImproperlyConfigured(f"{where}: URL kwarg {kw!r} must be an ASCII identifier.")
+        self.url_kwarg_names = tuple(kwarg_names)
+        self.converters = getattr(self._pattern, "converters", {})
+        self.binder = Binder(func, kwarg_names, where)
+        self.is_async = asyncio.iscoroutinefunction(func)
+        self._call = func if self.is_async else database_sync_to_async(func)
+        self._consumer_class: type[HypergenConsumer] | None = None
+        registry.register(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Consumer {self.func.__module__}.{self.func.__qualname__}>"
+
+    # ---- names -------------------------------------------------------------------------------------------
+    @property
+    def app_label(self) -> str:
+        """The app label: given, or the installed app containing the function's module."""
+        if self._app_label is None:
+            from django.apps import apps
+
+            config = apps.get_containing_app_config(self.func.__module__)
+            if config is None:
+                raise ImproperlyConfigured(
+                    f"@consumer {self.func.__module__}.{self.name}: the module is not part of an installed app. "
+                    "Add its app to INSTALLED_APPS or pass app_label='...' to @consumer."
+                )
+            self._app_label = config.label
+        return self._app_label
+
+    @property
+    def label(self) -> str:
+        """``<app_label>.<function name>``, e.g. ``chat.send_message``."""
+        return f"{self.app_label}.{self.name}"
+
+    @property
+    def prefix(self) -> str:
+        """The generated part of the route: ``<URL_PREFIX><app_label>/<name>/``."""
+        url_prefix = conf.get("URL_PREFIX")
+        if url_prefix and not url_prefix.endswith("/"):
+            url_prefix += "/"
+        return f"{url_prefix.lstrip('/')}{self.app_label}/{self.name}/"
+
+    @property
+    def route(self) -> str:
+        """The whole route, in the syntax of ``path`` (or ``re_path``)."""
+        if self.re_path is not None:
+            return "^" + re.escape(self.prefix) + self.re_path.lstrip("^")
+        return self.prefix + self.path
+
+    def urlpattern(self) -> URLPattern:
+        """The ``path()`` / ``re_path()`` entry for Channels' ``URLRouter``."""
+        from django.urls import path, re_path
+
+        make = re_path if self.re_path is not None else path
+        return make(self.route, self.consumer_class.as_asgi(), name=self.label)
+
+    def reverse(self, **kwargs: Any) -> str:
+        """The URL of this consumer for ``kwargs``, e.g. ``/ws/chat/send_message/vip/``."""
+        pattern = RegexPattern(self.route) if self.re_path is not None else RoutePattern(self.route, is_endpoint=True)
+        regex = pattern.regex
+        if set(kwargs) != set(self.url_kwarg_names):
+            raise NoReverseMatch(
+                f"{self.label}.reverse() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
+                f"got {sorted(kwargs)}."
+            )
+        text = {k: self.converters[k].to_url(v) if k in self.converters else str(v) for k, v in kwargs.items()}
+        for fmt, params in normalize(regex.pattern):
+            if set(params) != set(kwargs):
+                continue
+            candidate = fmt % text
+            if regex.fullmatch(candidate):
+                return "/" + quote(candidate, safe="!$&'()*+,;=/~:@")
+        raise NoReverseMatch(f"{self.label}.reverse(**{kwargs!r}): the values do not match the route {self.route!r}.")
+
+    def group_name(self, **kwargs: Any) -> str:
+        """The group that connections with these URL kwargs join (the same in every process)."""
+        if set(kwargs) != set(self.url_kwarg_names):
+            raise TypeError(
+                f"{self.label}.group_name() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
+                f"got {sorted(kwargs)}."
+            )
+        return groups.group_name_for(self.label, self._canonical(kwargs))
+
+    def _canonical(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in kwargs.items():
+            conv = self.converters.get(key)
+            out[key] = conv.to_python(conv.to_url(value)) if conv is not None else value
+        return out
+
+    def groups_for(self, instance: HypergenConsumer) -> list[str]:
+        """The groups a connection joins at connect."""
+        if self.group_name_func is not None:
+            return [groups.check_group_name(self.group_name_func(instance))]
+        return [groups.group_name_for(self.label, instance.url_kwargs)]
+
+    @property
+    def consumer_class(self) -> type[HypergenConsumer]:
+        """The generated ``AsyncJsonWebsocketConsumer`` subclass, named and placed like the function."""
+        if self._consumer_class is None:
+            base = self.consumer_class_base
+            handlers = frozenset(
+                name for name in dir(base)
+                if not name.startswith("_") and not hasattr(HypergenConsumer, name) and callable(getattr(base, name))
+            )
+            self._consumer_class = type(self.name, (base,), {
+                "hypergen": self, "layer_handlers": handlers, "__module__": self.func.__module__,
+                "__qualname__": self.func.__qualname__, "__doc__": self.func.__doc__,
+            })
+        return self._consumer_class
+
+    # ---- calls -------------------------------------------------------------------------------------------
+    async def invoke(self, instance: HypergenConsumer, args: list[Any]) -> list[list[Any]]:
+        """Run the function for a browser call and return the commands it produced."""
+        call_args, call_kwargs = self.binder.bind(instance, instance.request, args, instance.url_kwargs)
+        commands, token = collecting()
+        try:
+            result = await self._call(*call_args, **call_kwargs)
+        finally:
+            stop_collecting(token)
+        return commands + self.result_commands(result)
+
+    def result_commands(self, result: Any) -> list[list[Any]]:
+        """Commands for a function's return value."""
+        if result is None:
+            return []
+        if isinstance(result, str):
+            if self.target_id is None:
+                raise TypeError(f"{self.label} returned a str but has no target_id; pass target_id='element-id' "
+                                "to @consumer or use command(...).")
+            return [["hypergen.morph", self.target_id, result]]
+        if isinstance(result, (list, tuple)):
+            from .protocol import check_commands
+
+            return check_commands(result)
+        raise TypeError(f"{self.label} returned {type(result).__name__}; return None, a str (with target_id) "
+                        "or a list of commands.")
+
+    async def deliver(self, instance: HypergenConsumer, commands: list[list[Any]]) -> None:
+        """Send a call's commands to the group(s) or to the caller only."""
+        from .protocol import commands_frame
+
+        text = commands_frame(commands)
+        if self.send_to == "caller":
+            instance.send_text(text)
+            return
+        for group in instance.group_names[:1] or []:
+            await publish.apublish_text(group, text)

@@ -1,0 +1,713 @@
+/**
+ * hypergen-ws.js: the browser client of hypergen_ws (wire protocol version 1).
+ *
+ * Opens auto-reconnecting websockets by URL, sends calls whose promises settle on the
+ * server's reply, queues sends while (re)connecting, and executes the commands the
+ * server sends through a registry: commands are never looked up on `window`.
+ *
+ * One file, no build step, no dependency. Defines `globalThis.hypergen` (extending an
+ * existing object) and `module.exports` under CommonJS. Reference: docs/javascript.rst.
+ */
+(function () {
+  "use strict";
+
+  const CONNECTING = 0;
+  const OPEN = 1;
+  /** Close codes after which the client never reconnects (not authenticated, permission denied). */
+  const NO_RECONNECT_CODES = Object.freeze([4401, 4403]);
+  const EVENTS = Object.freeze(["state", "message", "error", "commands", "open", "close", "resync"]);
+  const HANDLER_OPTIONS = Object.freeze({ onMessage: "message", onState: "state", onError: "error" });
+  const DEFAULTS = Object.freeze({
+    callTimeout: 10000, // ms before a call without a reply rejects with code "timeout"; 0 disables
+    queueLimit: 100, // calls kept while not open; one more rejects with code "queue_full"
+    backoffBase: 500, // ms, first reconnect delay before jitter
+    backoffFactor: 2, // growth per failed attempt
+    backoffMax: 30000, // ms, cap of the delay before jitter
+    healthyAfter: 5000, // ms a socket must stay open for the backoff to start over
+  });
+  const MARKER = Symbol.for("hypergen_ws.client");
+
+  function has(object, key) {
+    return Object.prototype.hasOwnProperty.call(object, key);
+  }
+
+  function describe(value) {
+    if (typeof value === "string") return JSON.stringify(value);
+    return value === null ? "null" : typeof value;
+  }
+
+  /** Builds the Error used for every rejection and error event: it carries `.code`. */
+  function wsError(code, message, extra) {
+    const error = new Error(message);
+    error.name = "HypergenWebSocketError";
+    error.code = code;
+    return Object.assign(error, extra);
+  }
+
+  /**
+   * Delay in ms before reconnect attempt `attempt` (0 for the first), with "equal jitter":
+   * d = min(backoffMax, backoffBase * backoffFactor ** attempt); delay = d / 2 + random() * d / 2.
+   * @param {number} attempt
+   * @param {object} [options] backoffBase, backoffFactor, backoffMax
+   * @param {function(): number} [random] returns a number in [0, 1)
+   * @returns {number}
+   */
+  function backoff(attempt, options, random) {
+    const o = Object.assign({}, DEFAULTS, options);
+    const capped = Math.min(o.backoffMax, o.backoffBase * Math.pow(o.backoffFactor, attempt));
+    return capped / 2 + (random || Math.random)() * (capped / 2);
+  }
+
+  /**
+   * Resolves `url` against the page location and picks ws: for http: pages, wss: for https:.
+   * Absolute ws:, wss:, http: and https: URLs are accepted (http(s) is mapped to ws(s)).
+   * @param {string} url
+   * @param {{href: string}} [location]
+   * @returns {string} the absolute websocket URL, without fragment
+   */
+  function resolveUrl(url, location) {
+    if (typeof url !== "string" || url === "") {
+      throw new TypeError(`hypergen: a websocket URL must be a non-empty string, got ${describe(url)}`);
+    }
+    const base = location && location.href;
+    let parsed;
+    try {
+      parsed = base ? new URL(url, base) : new URL(url);
+    } catch (_) {
+      const hint = base ? "" : " (a relative URL needs a page location)";
+      throw new TypeError(`hypergen: cannot resolve the websocket URL ${JSON.stringify(url)}${hint}`);
+    }
+    const schemes = { "http:": "ws:", "https:": "wss:", "ws:": "ws:", "wss:": "wss:" };
+    if (!has(schemes, parsed.protocol)) {
+      throw new TypeError(`hypergen: ${JSON.stringify(url)} is not an http(s) or ws(s) URL`);
+    }
+    parsed.protocol = schemes[parsed.protocol];
+    parsed.hash = "";
+    return parsed.href;
+  }
+
+  /** Merges injected globals with the real ones; functions are wrapped so `this` never matters. */
+  function resolveEnv(env) {
+    const pick = (name) => (env[name] !== undefined ? env[name] : globalThis[name]);
+    const setTimer = pick("setTimeout");
+    const clearTimer = pick("clearTimeout");
+    const alertFn = pick("alert");
+    const random = env.random || Math.random;
+    const now = env.now || Date.now;
+    return {
+      WebSocket: pick("WebSocket"),
+      CustomEvent: pick("CustomEvent"),
+      setTimeout: (fn, ms) => setTimer.call(undefined, fn, ms),
+      clearTimeout: (id) => clearTimer.call(undefined, id),
+      random: () => random.call(undefined),
+      now: () => now.call(undefined),
+      location: pick("location"),
+      document: pick("document"),
+      console: pick("console"),
+      alert: typeof alertFn === "function" ? (message) => alertFn.call(undefined, message) : null,
+    };
+  }
+
+  function pickOptions(options, con) {
+    const picked = Object.assign({}, DEFAULTS);
+    for (const key of Object.keys(options)) {
+      if (has(HANDLER_OPTIONS, key)) continue;
+      if (!has(DEFAULTS, key)) {
+        con.warn(`hypergen: unknown websocket option ${JSON.stringify(key)} ignored`);
+      } else if (typeof options[key] === "number" && options[key] >= 0) {
+        picked[key] = options[key];
+      } else {
+        con.warn(`hypergen: option ${key} must be a number >= 0, got ${describe(options[key])}`);
+      }
+    }
+    return picked;
+  }
+
+  /** Handlers of server frames, by "type". A null prototype keeps "constructor" & co. out. */
+  const FRAME_HANDLERS = Object.assign(Object.create(null), {
+    commands(conn, frame) {
+      conn._ctx.commands.execute(frame.commands);
+      conn._emit("commands", frame.commands);
+    },
+    message(conn, frame) {
+      conn._emit("message", frame.data);
+      conn._ctx.dispatch("hypergen:websocket:message", { url: conn.url, data: frame.data });
+    },
+    reply(conn, frame) {
+      const call = conn._pending.get(frame.id);
+      if (call) conn._settle(call, null, frame);
+    },
+    error(conn, frame) {
+      const id = frame.id === undefined ? null : frame.id;
+      const code = typeof frame.code === "string" ? frame.code : "server_error";
+      const message = typeof frame.message === "string" ? frame.message : code;
+      const error = wsError(code, message, { id, url: conn.url });
+      const call = id === null ? undefined : conn._pending.get(id);
+      if (call) conn._settle(call, error);
+      else conn._reportError(error);
+    },
+    resync(conn, frame) {
+      conn._emit("resync", frame);
+    },
+  });
+
+  /**
+   * One websocket per URL that reconnects until closed. Create it with hypergen.websocket.open().
+   * Public: url, state, lastSeq, epoch, options, send(), sendWithMeta(), on(), close().
+   */
+  class Connection {
+    constructor(ctx, url, options) {
+      /** @type {string} the resolved ws(s) URL */
+      this.url = url;
+      /** @type {"connecting"|"open"|"reconnecting"|"closed"} */
+      this.state = "connecting";
+      /** Last "seq" / "epoch" numbers seen on a server frame (null until one arrives). */
+      this.lastSeq = null;
+      this.epoch = null;
+      this.options = pickOptions(options, ctx.env().console);
+      this._ctx = ctx;
+      this._socket = null;
+      this._nextId = 1;
+      this._pending = new Map(); // id -> call, sent and waiting for a reply
+      this._queue = []; // calls not sent yet, in order
+      this._listeners = new Map(EVENTS.map((event) => [event, new Set()]));
+      this._attempt = 0;
+      this._timer = null;
+      this._openedAt = null;
+      this._addHandlers(options);
+    }
+
+    /**
+     * Subscribes to an event: "state", "message", "error", "commands", "open", "close", "resync".
+     * The callback gets (detail, connection).
+     * @returns {function(): void} unsubscribe
+     */
+    on(event, callback) {
+      if (!this._listeners.has(event)) {
+        throw new Error(`hypergen: unknown connection event ${describe(event)}; use one of ${EVENTS.join(", ")}`);
+      }
+      if (typeof callback !== "function") {
+        throw new TypeError(`hypergen: the "${event}" listener must be a function, got ${describe(callback)}`);
+      }
+      const listeners = this._listeners.get(event);
+      listeners.add(callback);
+      return () => listeners.delete(callback);
+    }
+
+    /**
+     * Calls the consumer with `args`: sends {"args": [...], "id": N}.
+     * @returns {Promise<object>} resolves with the reply frame, rejects with an Error carrying .code
+     */
+    send(...args) {
+      return this._call(undefined, args);
+    }
+
+    /** Like send(), with a "meta" object in the frame. */
+    sendWithMeta(meta, ...args) {
+      return this._call(meta, args);
+    }
+
+    /** Closes for good: no reconnect; queued calls reject with "closed", sent ones with "disconnected". */
+    close() {
+      if (this.state === "closed") return;
+      const socket = this._detach();
+      if (socket && (socket.readyState === CONNECTING || socket.readyState === OPEN)) {
+        try {
+          socket.close(1000, "closed by client");
+        } catch (_) {
+          /* already closing */
+        }
+      }
+      this._finish(1000, "closed by client");
+    }
+
+    _addHandlers(options) {
+      for (const name of Object.keys(HANDLER_OPTIONS)) {
+        const handler = options && options[name];
+        if (handler === undefined) continue;
+        if (typeof handler !== "function") throw new TypeError(`hypergen: option ${name} must be a function`);
+        if (name === "onState") this.on("state", (detail, conn) => handler(detail.state, conn, detail));
+        else this.on(HANDLER_OPTIONS[name], handler);
+      }
+    }
+
+    _start() {
+      this._announceState(null, null);
+      this._connect();
+    }
+
+    _connect() {
+      const env = this._ctx.env();
+      let socket;
+      try {
+        if (typeof env.WebSocket !== "function") throw new Error("no WebSocket implementation in this environment");
+        socket = new env.WebSocket(this.url);
+      } catch (error) {
+        env.console.error(`hypergen: cannot open a websocket to ${this.url}:`, error);
+        this._finish(1006, String((error && error.message) || error));
+        return;
+      }
+      this._socket = socket;
+      socket.onopen = () => socket === this._socket && this._onOpen();
+      socket.onmessage = (event) => socket === this._socket && this._onFrame(event.data);
+      socket.onclose = (event) => socket === this._socket && this._onClose(event.code, event.reason);
+    }
+
+    _detach() {
+      const socket = this._socket;
+      if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
+      this._socket = null;
+      if (this._timer !== null) this._ctx.env().clearTimeout(this._timer);
+      this._timer = null;
+      return socket;
+    }
+
+    _onOpen() {
+      this._openedAt = this._ctx.env().now();
+      for (const call of this._queue.splice(0)) this._transmit(call); // flush before anyone can send
+      this._setState("open", null, null);
+      this._emit("open", { url: this.url });
+    }
+
+    _onClose(code, reason) {
+      const env = this._ctx.env();
+      this._detach();
+      if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
+      this._openedAt = null;
+      this._rejectPending(code);
+      if (NO_RECONNECT_CODES.includes(code)) {
+        this._finish(code, reason);
+        return;
+      }
+      const delay = backoff(this._attempt++, this.options, env.random);
+      this._timer = env.setTimeout(() => {
+        this._timer = null;
+        this._connect();
+      }, delay);
+      this._emit("close", { url: this.url, code, reason, reconnect: true, delay });
+      this._setState("reconnecting", code, reason);
+    }
+
+    /** Final close: reject what is outstanding, forget the connection, announce "closed". */
+    _finish(code, reason) {
+      this._detach();
+      this._rejectPending(code);
+      const queued = this._queue.slice();
+      for (const call of queued) {
+        this._settle(call, wsError("closed", `connection to ${this.url} closed (code ${code}); the call was not sent`, { id: call.id }));
+      }
+      this._ctx.forget(this);
+      this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null });
+      this._setState("closed", code, reason);
+    }
+
+    _rejectPending(code) {
+      for (const call of Array.from(this._pending.values())) {
+        const message = `connection to ${this.url} lost (code ${code}) before the reply to call ${call.id}; it may or may not have run`;
+        this._settle(call, wsError("disconnected", message, { id: call.id }));
+      }
+    }
+
+    _call(meta, args) {
+      return new Promise((resolve, reject) => {
+        if (this.state === "closed") {
+          reject(wsError("closed", `connection to ${this.url} is closed; open it again to send`));
+          return;
+        }
+        const id = this._nextId++;
+        const frame = { args, id };
+        if (meta !== undefined && meta !== null) frame.meta = meta;
+        let text;
+        try {
+          text = JSON.stringify(frame);
+        } catch (error) {
+          reject(wsError("encode_error", `hypergen: the call arguments are not JSON: ${error.message}`, { id }));
+          return;
+        }
+        const call = { id, text, resolve, reject, timer: null };
+        if (this._socket && this.state === "open" && this._queue.length === 0) {
+          this._transmit(call);
+        } else if (this._queue.length >= this.options.queueLimit) {
+          reject(wsError("queue_full", `${this.options.queueLimit} calls already wait for ${this.url} to open`, { id }));
+          return;
+        } else {
+          this._queue.push(call);
+        }
+        const timeout = this.options.callTimeout;
+        if (timeout > 0 && (this._pending.has(id) || this._queue.includes(call))) {
+          call.timer = this._ctx.env().setTimeout(() => {
+            call.timer = null;
+            this._settle(call, wsError("timeout", `no reply to call ${id} on ${this.url} within ${timeout} ms`, { id }));
+          }, timeout);
+        }
+      });
+    }
+
+    _transmit(call) {
+      this._pending.set(call.id, call);
+      try {
+        this._socket.send(call.text);
+      } catch (error) {
+        this._settle(call, wsError("disconnected", `sending call ${call.id} failed: ${error.message}`, { id: call.id }));
+      }
+    }
+
+    /** Settles a call once: clears its timer and removes it from the pending map and the queue. */
+    _settle(call, error, reply) {
+      if (call.timer !== null) this._ctx.env().clearTimeout(call.timer);
+      call.timer = null;
+      this._pending.delete(call.id);
+      const index = this._queue.indexOf(call);
+      if (index !== -1) this._queue.splice(index, 1);
+      if (error) call.reject(error);
+      else call.resolve(reply);
+    }
+
+    _onFrame(data) {
+      const con = this._ctx.env().console;
+      if (typeof data !== "string") {
+        con.warn(`hypergen: ignoring a binary frame on ${this.url}`);
+        return;
+      }
+      let frame;
+      try {
+        frame = JSON.parse(data);
+      } catch (_) {
+        con.warn(`hypergen: ignoring a frame that is not JSON on ${this.url}:`, data.slice(0, 200));
+        return;
+      }
+      if (!frame || typeof frame !== "object" || Array.isArray(frame)) {
+        con.warn(`hypergen: ignoring a frame that is not a JSON object on ${this.url}:`, data.slice(0, 200));
+        return;
+      }
+      if (typeof frame.seq === "number") this.lastSeq = frame.seq;
+      if (typeof frame.epoch === "number") this.epoch = frame.epoch;
+      const handler = typeof frame.type === "string" ? FRAME_HANDLERS[frame.type] : undefined;
+      if (!handler) {
+        con.warn(`hypergen: ignoring a frame of unknown type ${JSON.stringify(frame.type)} on ${this.url}`);
+        return;
+      }
+      handler(this, frame);
+    }
+
+    _reportError(error) {
+      const listened = this._listeners.get("error").size > 0;
+      this._emit("error", error);
+      const detail = { url: this.url, code: error.code, message: error.message, id: error.id };
+      this._ctx.dispatch("hypergen:websocket:error", detail);
+      if (!listened) this._ctx.env().console.error(`hypergen: error from ${this.url}: ${error.code}: ${error.message}`);
+    }
+
+    _setState(state, code, reason) {
+      if (this.state === state) return;
+      this.state = state;
+      this._announceState(code, reason);
+    }
+
+    _announceState(code, reason) {
+      const detail = { url: this.url, state: this.state, code, reason };
+      this._emit("state", detail);
+      this._ctx.dispatch("hypergen:websocket:state", detail);
+    }
+
+    _emit(event, detail) {
+      for (const callback of Array.from(this._listeners.get(event))) {
+        try {
+          callback(detail, this);
+        } catch (error) {
+          this._ctx.env().console.error(`hypergen: a "${event}" listener on ${this.url} failed:`, error);
+        }
+      }
+    }
+  }
+
+  /** The command registry: names to functions; nothing is ever looked up anywhere else. */
+  function createRegistry(getEnv) {
+    const registry = new Map();
+    return {
+      /**
+       * Registers (or replaces) command `name`; `fn` receives the command's arguments.
+       * @param {string} name
+       * @param {function(...*): *} fn
+       */
+      register(name, fn) {
+        if (typeof name !== "string" || name === "") {
+          throw new TypeError(`hypergen.commands.register(name, fn): name must be a non-empty string, got ${describe(name)}`);
+        }
+        if (typeof fn !== "function") {
+          throw new TypeError(`hypergen.commands.register(${JSON.stringify(name)}, fn): fn must be a function, got ${describe(fn)}`);
+        }
+        registry.set(name, fn);
+      },
+      /** Removes command `name`; returns whether it was registered. */
+      unregister(name) {
+        return registry.delete(name);
+      },
+      /** Whether command `name` is registered. */
+      has(name) {
+        return registry.has(name);
+      },
+      /** The registered command names. */
+      names() {
+        return Array.from(registry.keys());
+      },
+      /**
+       * Runs a list of [name, ...args] in order; a failing or unknown command is logged and skipped.
+       * @param {Array<Array>} commands
+       */
+      execute(commands) {
+        const con = getEnv().console;
+        if (!Array.isArray(commands)) {
+          con.error("hypergen: commands must be a list of [name, ...args], got", commands);
+          return;
+        }
+        for (const command of commands) {
+          if (!Array.isArray(command) || typeof command[0] !== "string") {
+            con.error("hypergen: ignoring a malformed command (expected [name, ...args]):", command);
+            continue;
+          }
+          const [name, ...args] = command;
+          const fn = registry.get(name);
+          if (!fn) {
+            con.error(`hypergen: unknown command ${JSON.stringify(name)}. Register it in the page with ` +
+              `hypergen.commands.register(${JSON.stringify(name)}, function (...args) { ... }).`);
+            continue;
+          }
+          try {
+            const result = fn(...args);
+            if (result && typeof result.then === "function") {
+              result.then(null, (error) => con.error(`hypergen: command ${JSON.stringify(name)} failed:`, error));
+            }
+          } catch (error) {
+            con.error(`hypergen: command ${JSON.stringify(name)} failed:`, error);
+          }
+        }
+      },
+    };
+  }
+
+  /* ---------- DOM morph: keeps unchanged nodes, and inputs (value, focus) that stay ---------- */
+
+  function sameNode(a, b) {
+    if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+    return a.nodeType !== 1 || (a.id || "") === (b.id || "");
+  }
+
+  function childWithId(parent, id, start) {
+    for (let node = parent.childNodes[start] || null; node; node = node.nextSibling) {
+      if (node.nodeType === 1 && node.id === id) return node;
+    }
+    return null;
+  }
+
+  function syncAttributes(current, wanted) {
+    for (const attr of Array.from(current.attributes)) {
+      if (!wanted.hasAttribute(attr.name)) current.removeAttribute(attr.name);
+    }
+    for (const attr of Array.from(wanted.attributes)) {
+      if (current.getAttribute(attr.name) !== attr.value) current.setAttribute(attr.name, attr.value);
+    }
+  }
+
+  function morphNode(current, wanted) {
+    if (current.nodeType !== 1) {
+      if (current.nodeValue !== wanted.nodeValue) current.nodeValue = wanted.nodeValue;
+      return;
+    }
+    syncAttributes(current, wanted);
+    if (current.nodeName === "TEMPLATE") current.innerHTML = wanted.innerHTML;
+    else morphChildren(current, wanted);
+  }
+
+  /** Makes the children of `from` match those of `to` (whose nodes it consumes). */
+  function morphChildren(from, to) {
+    const wanted = Array.from(to.childNodes);
+    wanted.forEach((node, index) => {
+      let current = from.childNodes[index] || null;
+      const keyed = node.nodeType === 1 && node.id ? childWithId(from, node.id, index) : null;
+      if (keyed && keyed !== current) {
+        from.insertBefore(keyed, current);
+        current = keyed;
+      }
+      if (current && sameNode(current, node)) morphNode(current, node);
+      else from.insertBefore(node, current); // old nodes move right; the extra ones go below
+    });
+    while (from.childNodes.length > wanted.length) from.removeChild(from.lastChild);
+  }
+
+  function morphInto(element, html, env) {
+    const doc = element.ownerDocument || env.document;
+    const active = doc.activeElement;
+    const range = active && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
+    const template = doc.createElement("template");
+    template.innerHTML = html;
+    try {
+      morphChildren(element, template.content);
+    } catch (error) {
+      env.console.error("hypergen: morph failed, replacing the content instead:", error);
+      element.innerHTML = html;
+    }
+    if (active && active !== doc.activeElement && active.isConnected && element.contains(active)) {
+      active.focus();
+      if (range && typeof active.setSelectionRange === "function") active.setSelectionRange(range[0], range[1]);
+    }
+  }
+
+  /* ---------- built-in commands ---------- */
+
+  function createBuiltins(getEnv) {
+    function target(command, id) {
+      const doc = getEnv().document;
+      const element = doc ? doc.getElementById(String(id)) : null;
+      if (!element) getEnv().console.error(`hypergen: ${command}: no element with id ${JSON.stringify(id)} in the page`);
+      return element;
+    }
+    return {
+      /** Inserts `html` at the end of element `id`. */
+      append(id, html) {
+        const element = target("hypergen.append", id);
+        if (element) element.insertAdjacentHTML("beforeend", html);
+      },
+      /** Inserts `html` at the start of element `id`. */
+      prepend(id, html) {
+        const element = target("hypergen.prepend", id);
+        if (element) element.insertAdjacentHTML("afterbegin", html);
+      },
+      /** Updates the children of element `id` to match `html`, keeping unchanged nodes and input state. */
+      morph(id, html) {
+        const element = target("hypergen.morph", id);
+        if (element) morphInto(element, html, getEnv());
+      },
+      /** Replaces element `id` itself with `html` (outerHTML). */
+      replace(id, html) {
+        const element = target("hypergen.replace", id);
+        if (element) element.outerHTML = html;
+      },
+      /** Removes element `id`. */
+      remove(id) {
+        const element = target("hypergen.remove", id);
+        if (element) element.remove();
+      },
+      /** Navigates to `url`. */
+      redirect(url) {
+        const location = getEnv().location;
+        if (location && typeof location.assign === "function") location.assign(url);
+        else if (location) location.href = url;
+      },
+      /** console.log(...args). */
+      console(...args) {
+        getEnv().console.log(...args);
+      },
+      /** window.alert(message), or console.log where there is no alert(). */
+      alert(message) {
+        const env = getEnv();
+        if (env.alert) env.alert(String(message));
+        else env.console.log("hypergen alert:", message);
+      },
+    };
+  }
+
+  /**
+   * Creates an independent client: its own connections, registry and environment.
+   * @param {object} [env] overrides of WebSocket, setTimeout, clearTimeout, random, now, location,
+   *   document, console, CustomEvent, alert (each defaults to the global of that name)
+   * @returns {object} {websocket, commands, append, prepend, morph, replace, remove, redirect, console, alert, createClient}
+   */
+  function createClient(env) {
+    const rawEnv = Object.assign({}, env);
+    let resolved = null;
+    const getEnv = () => resolved || (resolved = resolveEnv(rawEnv));
+    const connections = new Map();
+    const commands = createRegistry(getEnv);
+    const ctx = {
+      env: getEnv,
+      commands,
+      forget(conn) {
+        if (connections.get(conn.url) === conn) connections.delete(conn.url);
+      },
+      dispatch(name, detail) {
+        const { document, CustomEvent } = getEnv();
+        if (!document || typeof document.dispatchEvent !== "function" || typeof CustomEvent !== "function") return;
+        document.dispatchEvent(new CustomEvent(name, { detail }));
+      },
+    };
+
+    const websocket = {
+      DEFAULTS,
+      NO_RECONNECT_CODES,
+      backoff,
+      Connection,
+      /**
+       * Opens (once per resolved URL) an auto-reconnecting websocket.
+       * @param {string} url relative to the page, or absolute
+       * @param {object} [options] see DEFAULTS, plus onMessage(data, conn), onState(state, conn, detail), onError(error, conn)
+       * @returns {Connection} the existing connection when the URL is already open (handlers are added)
+       */
+      open(url, options) {
+        const resolvedUrl = resolveUrl(url, getEnv().location);
+        let conn = connections.get(resolvedUrl);
+        if (conn) {
+          conn._addHandlers(options);
+          return conn;
+        }
+        conn = new Connection(ctx, resolvedUrl, options || {});
+        connections.set(resolvedUrl, conn);
+        conn._start();
+        return conn;
+      },
+      /** Closes the connection to `url` for good; returns whether there was one. */
+      close(url) {
+        const conn = connections.get(resolveUrl(url, getEnv().location));
+        if (conn) conn.close();
+        return Boolean(conn);
+      },
+      /** The open (or reconnecting) Connection for `url`, or undefined. */
+      connection(url) {
+        return connections.get(resolveUrl(url, getEnv().location));
+      },
+      /** All current connections. */
+      connections() {
+        return Array.from(connections.values());
+      },
+      /** Sends a call on `url`, opening the connection first if needed. @returns {Promise<object>} */
+      send(url, ...args) {
+        return websocket.sendWithMeta(url, undefined, ...args);
+      },
+      /** Like send(), with a "meta" object in the frame. @returns {Promise<object>} */
+      sendWithMeta(url, meta, ...args) {
+        try {
+          return websocket.open(url)._call(meta, args);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
+      /** Replaces parts of the environment (tests, embedding); see createClient(). */
+      configure(overrides) {
+        Object.assign(rawEnv, overrides);
+        resolved = null;
+      },
+      /** Resolves `url` the way open() does. */
+      resolveUrl(url) {
+        return resolveUrl(url, getEnv().location);
+      },
+    };
+
+    const builtins = createBuiltins(getEnv);
+    for (const name of Object.keys(builtins)) commands.register(`hypergen.${name}`, builtins[name]);
+    commands.register("alert", builtins.alert);
+    commands.register("hypergen.websocket.open", (url, options) => {
+      websocket.open(url, options);
+    });
+    commands.register("hypergen.websocket.close", (url) => {
+      websocket.close(url);
+    });
+
+    return Object.assign({ [MARKER]: true, version: "1", websocket, commands, createClient }, builtins);
+  }
+
+  const existing = globalThis.hypergen;
+  const hypergen = existing && typeof existing === "object" ? existing : {};
+  if (!hypergen[MARKER]) Object.assign(hypergen, createClient());
+  globalThis.hypergen = hypergen;
+  if (typeof module === "object" && module && module.exports) module.exports = hypergen;
+})();

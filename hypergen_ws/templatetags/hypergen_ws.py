@@ -1,0 +1,29 @@
+"""Template tags: ``{% load hypergen_ws %}``, then ``{% hypergen_ws_script %}`` and ``{% consumer_url %}``."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.templatetags.static import static
+from django.utils.html import format_html
+
+from .. import registry
+
+register = template.Library()
+
+
+@register.simple_tag
+def hypergen_ws_script() -> str:
+    """The ``<script>`` tag that loads the JavaScript client."""
+    return format_html('<script src="{}"></script>', static("hypergen_ws/hypergen-ws.js"))
+
+
+@register.simple_tag
+def consumer_url(label: str, **kwargs: Any) -> str:
+    """The websocket URL path of the consumer ``label`` for ``kwargs``: ``{% consumer_url "chat.send_message"
+    room_name=room.slug %}`` renders ``/ws/chat/send_message/lobby/``; the client makes it ``ws(s)://``."""
+    try:
+        spec = registry.get(label)
+    except LookupError as exc:
+        raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
+    return spec.reverse(**kwargs)

@@ -1,0 +1,105 @@
+"""Settings of the hypergen_ws test and demo project.
+
+Runs on the embedded default (SQLite, in-memory channel layer) out of the box.
+Set ``REDIS_URL`` (for example ``redis://127.0.0.1:6379/0``) to use ``channels_redis``;
+``HYPERGEN_WS_LAYER=pubsub`` picks ``RedisPubSubChannelLayer`` instead of ``RedisChannelLayer``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-in-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "hypergen_ws",
+    "testproject.chat",
+    "testproject.counter",
+    "testproject.notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "testproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "testproject" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "testproject.asgi.application"
+WSGI_APPLICATION = None
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("HYPERGEN_WS_DB", str(BASE_DIR / "db.sqlite3")),
+        "TEST": {"NAME": os.environ.get("HYPERGEN_WS_TEST_DB") or None},
+    }
+}
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    _backend = (
+        "channels_redis.pubsub.RedisPubSubChannelLayer"
+        if os.environ.get("HYPERGEN_WS_LAYER") == "pubsub"
+        else "channels_redis.core.RedisChannelLayer"
+    )
+    CHANNEL_LAYERS = {"default": {"BACKEND": _backend, "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+HYPERGEN_WS: dict = {}
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "index"
+
+AUTH_PASSWORD_VALIDATORS: list = []
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"hypergen_ws": {"handlers": ["console"], "level": os.environ.get("HYPERGEN_WS_LOG", "INFO")}},
+}
