@@ -30,13 +30,14 @@ FRAME_TYPE = "hypergen_ws.frame"
 
 
 class Outbox:
-    """A bounded queue of encoded frames for one socket, drained by one writer task.
+    """A queue of encoded frames for one socket, drained by one writer task.
 
-    ``push`` never blocks: a socket that stops reading fills its own outbox and is closed by ``on_overflow``
-    without slowing the others down or growing memory without bound.
+    ``push`` never blocks. A socket whose writer is stuck in a send while ``limit`` frames wait behind it is
+    not reading: its outbox is dropped and ``on_overflow`` closes it, without slowing the others down or growing
+    memory without bound. A burst that arrives while the writer simply has not run yet is not overflow.
     """
 
-    __slots__ = ("_send", "_limit", "_on_overflow", "_frames", "_waiter", "_task", "overflowed")
+    __slots__ = ("_send", "_limit", "_on_overflow", "_frames", "_waiter", "_task", "_sending", "overflowed")
 
     def __init__(self, send: Callable[[dict[str, Any]], Awaitable[None]], limit: int,
                  on_overflow: Callable[[], None]) -> None:
@@ -46,6 +47,7 @@ class Outbox:
         self._frames: deque[dict[str, Any]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sending = False
         self.overflowed = False
 
     def start(self) -> None:
@@ -62,7 +64,7 @@ class Outbox:
         """Queue an ASGI send message."""
         if self.overflowed:
             return
-        if len(self._frames) >= self._limit:
+        if self._sending and len(self._frames) >= self._limit:
             self.overflowed = True
             self._frames.clear()
             self._on_overflow()
@@ -81,7 +83,9 @@ class Outbox:
         while True:
             while frames:
                 message = frames.popleft()
+                self._sending = True
                 await self._send(message)
+                self._sending = False
                 if message["type"] == "websocket.close":
                     return
             self._waiter = loop.create_future()

@@ -1,0 +1,15 @@
+"""Shared fixtures: communicators for the sample consumers, users with and without permissions."""
+from __future__ import annotations
+
+import pytest
+from channels.layers import channel_layers
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Every test starts with a new in-memory layer (its queues belong to one event loop)."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
