@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Run the whole hypergen_ws test suite: ``python3 scripts/test.py [pytest arguments]``.
+
+Steps, each reported in a summary at the end (the exit code is non-zero when any step failed):
+
+1. ``.venv`` with ``pip install -e ".[dev]"`` (skipped when pyproject.toml did not change);
+2. services: ``redis-server`` and ``/usr/bin/chromium`` are installed with apt-get when missing and this runs
+   as root (otherwise the install command is printed; pytest then skips those tests, or fails them under
+   ``CI=true`` or ``HYPERGEN_WS_REQUIRE_SERVICES=1``). Playwright uses Debian's chromium: never run
+   ``playwright install``;
+3. ``python -m pytest`` with the extra arguments;
+4. ``node --test`` on the JavaScript unit tests in ``tests/js/`` (without node: a failure when ``CI=true``,
+   otherwise a note);
+5. the documentation: ``python -m sphinx -W -b html docs docs/_build/html``.
+
+``--skip-pytest``, ``--skip-js`` and ``--skip-docs`` leave a step out (they are not passed to pytest).
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bootstrap import REPO_ROOT, check_python, ensure_venv, run, venv_env  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+JS_TEST_DIR = REPO_ROOT / "tests" / "js"
+# The file names `node --test` picks up by default.
+JS_TEST_PATTERNS = ("*.test.js", "*.test.mjs", "*.test.cjs", "*-test.js", "*-test.mjs", "*-test.cjs",
+                    "*_test.js", "*_test.mjs", "*_test.cjs", "test-*.js", "test-*.mjs", "test-*.cjs",
+                    "test.js", "test.mjs", "test.cjs")
+OWN_OPTIONS = ("--skip-pytest", "--skip-js", "--skip-docs")
+PYTEST_EXIT = {1: "tests failed", 2: "interrupted", 3: "internal error", 4: "usage error",
+               5: "no tests were collected"}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+class Summary:
+    """Collects one line per step and prints them at the end."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str]] = []
+
+    def add(self, step: str, status: str, detail: str = "") -> None:
+        self.lines.append((step, status, detail))
+        print(f"\n==> {step}: {status}{' - ' + detail if detail else ''}\n", flush=True)
+
+    @property
+    def failed(self) -> bool:
+        return any(status == "FAILED" for _, status, _ in self.lines)
+
+    def print(self) -> None:
+        print("\n" + "=" * 30 + " scripts/test.py summary " + "=" * 30)
+        for step, status, detail in self.lines:
+            print(f"  {step:<9} {status:<8} {detail}")
+        print(f"  overall   {'FAILED' if self.failed else 'OK'}", flush=True)
+
+
+def timed(start: float) -> str:
+    return f"{time.monotonic() - start:.1f}s"
+
+
+def ensure_services() -> tuple[str, str]:
+    """Install redis-server and chromium with apt-get if missing and possible; return (status, detail)."""
+    missing = []
+    if shutil.which("redis-server") is None:
+        missing.append("redis-server")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append("chromium")
+    if not missing:
+        return "OK", "redis-server and chromium present"
+    command = f"apt-get update && apt-get install -y {' '.join(missing)}"
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if is_root and shutil.which("apt-get"):
+        print(f"installing {', '.join(missing)}: {command}", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        ok = subprocess.call(["apt-get", "update"], env=env, stdin=subprocess.DEVNULL) == 0
+        ok = ok and subprocess.call(["apt-get", "install", "-y", *missing], env=env, stdin=subprocess.DEVNULL) == 0
+        if ok:
+            return "OK", f"installed {', '.join(missing)}"
+        return "MISSING", f"could not install {', '.join(missing)}; their tests skip (or fail under CI)"
+    print(f"\nmissing: {', '.join(missing)}. Install with: sudo {command}\n"
+          "The tests that need them are skipped (they fail when CI=true or HYPERGEN_WS_REQUIRE_SERVICES=1).\n"
+          "Do not run 'playwright install': the tests use Debian's /usr/bin/chromium.", flush=True)
+    return "MISSING", f"{', '.join(missing)} (install: sudo {command})"
+
+
+def js_test_files() -> list[Path]:
+    if not JS_TEST_DIR.is_dir():
+        return []
+    files = [path for path in JS_TEST_DIR.rglob("*")
+             if path.is_file() and "node_modules" not in path.parts
+             and any(fnmatch.fnmatch(path.name, pattern) for pattern in JS_TEST_PATTERNS)]
+    return sorted(files)
+
+
+def run_pytest(python: Path, args: list[str], summary: Summary) -> None:
+    start = time.monotonic()
+    code = run([python, "-m", "pytest", *args], env=venv_env())
+    if code == 0:
+        summary.add("pytest", "OK", timed(start))
+    else:
+        summary.add("pytest", "FAILED", f"exit code {code}: {PYTEST_EXIT.get(code, 'error')} ({timed(start)})")
+
+
+def run_js(summary: Summary) -> None:
+    node = shutil.which("node")
+    if node is None:
+        hint = "install Node.js 18 or newer (apt-get install nodejs) to run them"
+        if in_ci():
+            summary.add("js", "FAILED", f"node not found (CI=true): {hint}")
+        else:
+            print(f"\nThe JavaScript unit tests in tests/js/ were NOT run: node is not installed; {hint}.\n")
+            summary.add("js", "NOT RUN", f"node not found: {hint}")
+        return
+    files = js_test_files()
+    if not files:
+        summary.add("js", "FAILED", f"no JavaScript test files in {JS_TEST_DIR.relative_to(REPO_ROOT)}/")
+        return
+    start = time.monotonic()
+    # Explicit files rather than the directory: every Node.js version since 18 accepts them.
+    code = run([node, "--test", *(path.relative_to(REPO_ROOT) for path in files)])
+    if code == 0:
+        summary.add("js", "OK", f"{len(files)} files ({timed(start)})")
+    else:
+        summary.add("js", "FAILED", f"node --test exit code {code} ({timed(start)})")
+
+
+def run_docs(python: Path, summary: Summary) -> None:
+    if not (REPO_ROOT / "docs" / "conf.py").exists():
+        summary.add("docs", "FAILED", "docs/conf.py not found")
+        return
+    start = time.monotonic()
+    code = run([python, "-m", "sphinx", "-W", "-b", "html", "docs", "docs/_build/html"], env=venv_env())
+    if code == 0:
+        summary.add("docs", "OK", f"docs/_build/html/index.html ({timed(start)})")
+    else:
+        summary.add("docs", "FAILED", f"sphinx -W exit code {code} ({timed(start)})")
+
+
+def main(argv: list[str]) -> int:
+    check_python()
+    skip = {option for option in argv if option in OWN_OPTIONS}
+    pytest_args = [arg for arg in argv if arg not in OWN_OPTIONS]
+    summary = Summary()
+
+    start = time.monotonic()
+    python = ensure_venv("dev")
+    summary.add("install", "OK", f".venv with .[dev] ({timed(start)})")
+    summary.add("services", *ensure_services())
+
+    if "--skip-pytest" in skip:
+        summary.add("pytest", "SKIPPED", "--skip-pytest")
+    else:
+        run_pytest(python, pytest_args, summary)
+    if "--skip-js" in skip:
+        summary.add("js", "SKIPPED", "--skip-js")
+    else:
+        run_js(summary)
+    if "--skip-docs" in skip:
+        summary.add("docs", "SKIPPED", "--skip-docs")
+    else:
+        run_docs(python, summary)
+
+    summary.print()
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
