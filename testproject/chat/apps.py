@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ChatConfig(AppConfig):
+    """Chat rooms: stored messages, live delivery over one websocket consumer."""
+
+    name = "testproject.chat"
+    label = "chat"
+    verbose_name = "Chat"

@@ -1,0 +1,41 @@
+"""The chat room's websocket consumer.
+
+``send_message`` is served at ``/ws/chat/send_message/<room_name>/``; every socket of a room joins the same group
+(``send_message.group_name(room_name=...)``), so what the function sends reaches everyone in the room.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from hypergen_ws import command, consumer
+
+from .models import MAX_MESSAGE_LENGTH, Message, Room
+
+logger = logging.getLogger(__name__)
+
+
+@consumer(perm="chat.can_chat", path="<slug:room_name>/")
+def send_message(consumer: Any, request: Any, text: str, *, room_name: str) -> None:
+    """Store ``text`` as a message of the room and append it to ``#messages`` for everyone in the room.
+
+    A plain (sync) function: the decorator runs it in a worker thread, so the ORM can be used directly.
+
+    Validation: the ``text: str`` annotation makes hypergen_ws answer a non-string argument with a
+    ``bad_request`` error to the caller, before this function runs. An empty or too long text (more than
+    ``MAX_MESSAGE_LENGTH`` characters) or an unknown room is ignored and logged: the page's form already refuses
+    empty and too long messages (``required``, ``maxlength``), so only hand-made frames get here, and nothing of
+    them reaches the other people in the room.
+    """
+    text = text.strip()
+    if not text or len(text) > MAX_MESSAGE_LENGTH:
+        logger.warning("chat: ignored an empty or too long message (%d characters) from %s", len(text), request.user)
+        return
+    room = Room.objects.filter(slug=room_name).first()
+    if room is None:
+        logger.warning("chat: ignored a message to the unknown room %r", room_name)
+        return
+    message = Message.objects.create(room=room, user=request.user, text=text)
+    command("hypergen.append", "messages", render_to_string("chat/_message.html", {"message": message}))

@@ -1,0 +1,15 @@
+"""HTTP routes of the demo project. Websocket routes are in routing.py (every @consumer, collected)."""
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("chat/", include("testproject.chat.urls")),
+    path("counter/", include("testproject.counter.urls")),
+    path("notifications/", include("testproject.notifications.urls")),
+    path("admin/", admin.site.urls),
+]

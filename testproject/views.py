@@ -1,0 +1,39 @@
+"""Project-level pages: the index of demos, and the login/logout wiring."""
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+#: Every demo, as (title, URL name, URL kwargs, one-line explanation). The index page lists them in this order.
+DEMOS = [
+    ("Chat", "chat:room_list", {},
+     "Rooms with stored messages; one @consumer with a permission appends each message for the whole room."),
+    ("Announcements", "chat:room", {"room_name": "lobby"},
+     "From a room page, publish to its group from a sync view (consumer_command) and an async view "
+     "(aconsumer_command)."),
+    ("Shared counter", "counter:page", {},
+     "Two async consumers return the rendered fragment; every open page morphs #counter."),
+    ("Notifications", "notifications:page", {},
+     "Data frames (group_send) from a sync view, an async view, a thread and a management command."),
+]
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """Links to every demo, with a one-line explanation each."""
+    demos = [
+        {"title": title, "url": reverse(name, kwargs=kwargs), "about": about} for title, name, kwargs, about in DEMOS
+    ]
+    return render(request, "index.html", {"demos": demos})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login view; the template lists the demo accounts."""
+
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout view (POST only, as Django requires)."""
