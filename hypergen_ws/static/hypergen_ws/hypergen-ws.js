@@ -27,21 +27,12 @@
   });
   const MARKER = Symbol.for("hypergen_ws.client");
 
-  function has(object, key) {
-    return Object.prototype.hasOwnProperty.call(object, key);
-  }
-
-  function describe(value) {
-    if (typeof value === "string") return JSON.stringify(value);
-    return value === null ? "null" : typeof value;
-  }
+  const has = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+  const describe = (value) => (typeof value === "string" ? JSON.stringify(value) : value === null ? "null" : typeof value);
 
   /** Builds the Error used for every rejection and error event: it carries `.code`. */
   function wsError(code, message, extra) {
-    const error = new Error(message);
-    error.name = "HypergenWebSocketError";
-    error.code = code;
-    return Object.assign(error, extra);
+    return Object.assign(new Error(message), { name: "HypergenWebSocketError", code }, extra);
   }
 
   /**
@@ -59,8 +50,8 @@
   }
 
   /**
-   * Resolves `url` against the page location and picks ws: for http: pages, wss: for https:.
-   * Absolute ws:, wss:, http: and https: URLs are accepted (http(s) is mapped to ws(s)).
+   * Resolves `url` against the page location: ws: on http: pages, wss: on https: pages.
+   * Absolute ws(s) URLs are kept; absolute http(s) URLs are mapped to ws(s).
    * @param {string} url
    * @param {{href: string}} [location]
    * @returns {string} the absolute websocket URL, without fragment
@@ -78,9 +69,7 @@
       throw new TypeError(`hypergen: cannot resolve the websocket URL ${JSON.stringify(url)}${hint}`);
     }
     const schemes = { "http:": "ws:", "https:": "wss:", "ws:": "ws:", "wss:": "wss:" };
-    if (!has(schemes, parsed.protocol)) {
-      throw new TypeError(`hypergen: ${JSON.stringify(url)} is not an http(s) or ws(s) URL`);
-    }
+    if (!has(schemes, parsed.protocol)) throw new TypeError(`hypergen: ${JSON.stringify(url)} is not an http(s) or ws(s) URL`);
     parsed.protocol = schemes[parsed.protocol];
     parsed.hash = "";
     return parsed.href;
@@ -89,11 +78,8 @@
   /** Merges injected globals with the real ones; functions are wrapped so `this` never matters. */
   function resolveEnv(env) {
     const pick = (name) => (env[name] !== undefined ? env[name] : globalThis[name]);
-    const setTimer = pick("setTimeout");
-    const clearTimer = pick("clearTimeout");
-    const alertFn = pick("alert");
-    const random = env.random || Math.random;
-    const now = env.now || Date.now;
+    const [setTimer, clearTimer, alertFn] = [pick("setTimeout"), pick("clearTimeout"), pick("alert")];
+    const [random, now] = [env.random || Math.random, env.now || Date.now];
     return {
       WebSocket: pick("WebSocket"),
       CustomEvent: pick("CustomEvent"),
@@ -112,18 +98,14 @@
     const picked = Object.assign({}, DEFAULTS);
     for (const key of Object.keys(options)) {
       if (has(HANDLER_OPTIONS, key)) continue;
-      if (!has(DEFAULTS, key)) {
-        con.warn(`hypergen: unknown websocket option ${JSON.stringify(key)} ignored`);
-      } else if (typeof options[key] === "number" && options[key] >= 0) {
-        picked[key] = options[key];
-      } else {
-        con.warn(`hypergen: option ${key} must be a number >= 0, got ${describe(options[key])}`);
-      }
+      if (!has(DEFAULTS, key)) con.warn(`hypergen: unknown websocket option ${JSON.stringify(key)} ignored`);
+      else if (typeof options[key] === "number" && options[key] >= 0) picked[key] = options[key];
+      else con.warn(`hypergen: option ${key} must be a number >= 0, got ${describe(options[key])}`);
     }
     return picked;
   }
 
-  /** Handlers of server frames, by "type". A null prototype keeps "constructor" & co. out. */
+  /** Handlers of server frames, by "type". The null prototype keeps "constructor" & co. out. */
   const FRAME_HANDLERS = Object.assign(Object.create(null), {
     commands(conn, frame) {
       conn._ctx.commands.execute(frame.commands);
@@ -140,8 +122,7 @@
     error(conn, frame) {
       const id = frame.id === undefined ? null : frame.id;
       const code = typeof frame.code === "string" ? frame.code : "server_error";
-      const message = typeof frame.message === "string" ? frame.message : code;
-      const error = wsError(code, message, { id, url: conn.url });
+      const error = wsError(code, typeof frame.message === "string" ? frame.message : code, { id, url: conn.url });
       const call = id === null ? undefined : conn._pending.get(id);
       if (call) conn._settle(call, error);
       else conn._reportError(error);
@@ -153,7 +134,7 @@
 
   /**
    * One websocket per URL that reconnects until closed. Create it with hypergen.websocket.open().
-   * Public: url, state, lastSeq, epoch, options, send(), sendWithMeta(), on(), close().
+   * Public: url, state, lastSeq, epoch, options, on(), send(), sendWithMeta(), close().
    */
   class Connection {
     constructor(ctx, url, options) {
@@ -168,19 +149,20 @@
       this._ctx = ctx;
       this._socket = null;
       this._nextId = 1;
-      this._pending = new Map(); // id -> call, sent and waiting for a reply
+      this._pending = new Map(); // id -> call, sent and waiting for its reply
       this._queue = []; // calls not sent yet, in order
       this._listeners = new Map(EVENTS.map((event) => [event, new Set()]));
-      this._attempt = 0;
-      this._timer = null;
+      this._attempt = 0; // failed attempts since the last healthy connection
+      this._timer = null; // the pending reconnect
       this._openedAt = null;
       this._addHandlers(options);
     }
 
     /**
      * Subscribes to an event: "state", "message", "error", "commands", "open", "close", "resync".
-     * The callback gets (detail, connection).
-     * @returns {function(): void} unsubscribe
+     * @param {string} event
+     * @param {function(*, Connection)} callback receives (detail, connection)
+     * @returns {function(): void} unsubscribes
      */
     on(event, callback) {
       if (!this._listeners.has(event)) {
@@ -195,14 +177,14 @@
     }
 
     /**
-     * Calls the consumer with `args`: sends {"args": [...], "id": N}.
-     * @returns {Promise<object>} resolves with the reply frame, rejects with an Error carrying .code
+     * Calls the consumer: sends {"args": [...args], "id": N}.
+     * @returns {Promise<object>} resolves with the reply frame; rejects with an Error carrying .code
      */
     send(...args) {
       return this._call(undefined, args);
     }
 
-    /** Like send(), with a "meta" object in the frame. */
+    /** Like send(), with {"meta": meta} in the frame. @returns {Promise<object>} */
     sendWithMeta(meta, ...args) {
       return this._call(meta, args);
     }
@@ -211,13 +193,7 @@
     close() {
       if (this.state === "closed") return;
       const socket = this._detach();
-      if (socket && (socket.readyState === CONNECTING || socket.readyState === OPEN)) {
-        try {
-          socket.close(1000, "closed by client");
-        } catch (_) {
-          /* already closing */
-        }
-      }
+      if (socket && (socket.readyState === CONNECTING || socket.readyState === OPEN)) socket.close(1000, "closed by client");
       this._finish(1000, "closed by client");
     }
 
@@ -231,11 +207,6 @@
       }
     }
 
-    _start() {
-      this._announceState(null, null);
-      this._connect();
-    }
-
     _connect() {
       const env = this._ctx.env();
       let socket;
@@ -244,8 +215,7 @@
         socket = new env.WebSocket(this.url);
       } catch (error) {
         env.console.error(`hypergen: cannot open a websocket to ${this.url}:`, error);
-        this._finish(1006, String((error && error.message) || error));
-        return;
+        return this._finish(1006, String((error && error.message) || error));
       }
       this._socket = socket;
       socket.onopen = () => socket === this._socket && this._onOpen();
@@ -253,18 +223,18 @@
       socket.onclose = (event) => socket === this._socket && this._onClose(event.code, event.reason);
     }
 
+    /** Forgets the socket (its late events are ignored) and the pending reconnect; returns the socket. */
     _detach() {
       const socket = this._socket;
       if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
-      this._socket = null;
       if (this._timer !== null) this._ctx.env().clearTimeout(this._timer);
-      this._timer = null;
+      this._socket = this._timer = null;
       return socket;
     }
 
     _onOpen() {
       this._openedAt = this._ctx.env().now();
-      for (const call of this._queue.splice(0)) this._transmit(call); // flush before anyone can send
+      for (const call of this._queue.splice(0)) this._transmit(call); // before anyone can send
       this._setState("open", null, null);
       this._emit("open", { url: this.url });
     }
@@ -275,10 +245,7 @@
       if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
       this._openedAt = null;
       this._rejectPending(code);
-      if (NO_RECONNECT_CODES.includes(code)) {
-        this._finish(code, reason);
-        return;
-      }
+      if (NO_RECONNECT_CODES.includes(code)) return this._finish(code, reason);
       const delay = backoff(this._attempt++, this.options, env.random);
       this._timer = env.setTimeout(() => {
         this._timer = null;
@@ -292,9 +259,8 @@
     _finish(code, reason) {
       this._detach();
       this._rejectPending(code);
-      const queued = this._queue.slice();
-      for (const call of queued) {
-        this._settle(call, wsError("closed", `connection to ${this.url} closed (code ${code}); the call was not sent`, { id: call.id }));
+      for (const call of this._queue.slice()) {
+        this._settle(call, wsError("closed", `connection to ${this.url} closed (code ${code}); call not sent`, { id: call.id }));
       }
       this._ctx.forget(this);
       this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null });
@@ -303,33 +269,28 @@
 
     _rejectPending(code) {
       for (const call of Array.from(this._pending.values())) {
-        const message = `connection to ${this.url} lost (code ${code}) before the reply to call ${call.id}; it may or may not have run`;
+        const message = `connection to ${this.url} lost (code ${code}) before the reply to call ${call.id}; ` +
+          "it may or may not have run";
         this._settle(call, wsError("disconnected", message, { id: call.id }));
       }
     }
 
     _call(meta, args) {
       return new Promise((resolve, reject) => {
-        if (this.state === "closed") {
-          reject(wsError("closed", `connection to ${this.url} is closed; open it again to send`));
-          return;
-        }
+        if (this.state === "closed") return reject(wsError("closed", `connection to ${this.url} is closed; open it again`));
         const id = this._nextId++;
-        const frame = { args, id };
-        if (meta !== undefined && meta !== null) frame.meta = meta;
+        const frame = meta === undefined || meta === null ? { args, id } : { args, id, meta };
         let text;
         try {
           text = JSON.stringify(frame);
         } catch (error) {
-          reject(wsError("encode_error", `hypergen: the call arguments are not JSON: ${error.message}`, { id }));
-          return;
+          return reject(wsError("encode_error", `hypergen: the call arguments are not JSON: ${error.message}`, { id }));
         }
         const call = { id, text, resolve, reject, timer: null };
         if (this._socket && this.state === "open" && this._queue.length === 0) {
           this._transmit(call);
         } else if (this._queue.length >= this.options.queueLimit) {
-          reject(wsError("queue_full", `${this.options.queueLimit} calls already wait for ${this.url} to open`, { id }));
-          return;
+          return reject(wsError("queue_full", `${this.options.queueLimit} calls already wait for ${this.url}`, { id }));
         } else {
           this._queue.push(call);
         }
@@ -352,7 +313,7 @@
       }
     }
 
-    /** Settles a call once: clears its timer and removes it from the pending map and the queue. */
+    /** Settles a call once: clears its timer, removes it from the pending map and the queue. */
     _settle(call, error, reply) {
       if (call.timer !== null) this._ctx.env().clearTimeout(call.timer);
       call.timer = null;
@@ -364,37 +325,28 @@
     }
 
     _onFrame(data) {
-      const con = this._ctx.env().console;
-      if (typeof data !== "string") {
-        con.warn(`hypergen: ignoring a binary frame on ${this.url}`);
-        return;
-      }
+      const warn = (what, text) => this._ctx.env().console.warn(`hypergen: ignoring ${what} on ${this.url}`, text);
+      if (typeof data !== "string") return warn("a binary frame", "");
       let frame;
       try {
         frame = JSON.parse(data);
       } catch (_) {
-        con.warn(`hypergen: ignoring a frame that is not JSON on ${this.url}:`, data.slice(0, 200));
-        return;
+        return warn("a frame that is not JSON", data.slice(0, 200));
       }
       if (!frame || typeof frame !== "object" || Array.isArray(frame)) {
-        con.warn(`hypergen: ignoring a frame that is not a JSON object on ${this.url}:`, data.slice(0, 200));
-        return;
+        return warn("a frame that is not an object", data.slice(0, 200));
       }
       if (typeof frame.seq === "number") this.lastSeq = frame.seq;
       if (typeof frame.epoch === "number") this.epoch = frame.epoch;
       const handler = typeof frame.type === "string" ? FRAME_HANDLERS[frame.type] : undefined;
-      if (!handler) {
-        con.warn(`hypergen: ignoring a frame of unknown type ${JSON.stringify(frame.type)} on ${this.url}`);
-        return;
-      }
+      if (!handler) return warn(`a frame of unknown type ${JSON.stringify(frame.type)}`, "");
       handler(this, frame);
     }
 
     _reportError(error) {
       const listened = this._listeners.get("error").size > 0;
       this._emit("error", error);
-      const detail = { url: this.url, code: error.code, message: error.message, id: error.id };
-      this._ctx.dispatch("hypergen:websocket:error", detail);
+      this._ctx.dispatch("hypergen:websocket:error", { url: this.url, code: error.code, message: error.message, id: error.id });
       if (!listened) this._ctx.env().console.error(`hypergen: error from ${this.url}: ${error.code}: ${error.message}`);
     }
 
@@ -432,34 +384,29 @@
        */
       register(name, fn) {
         if (typeof name !== "string" || name === "") {
-          throw new TypeError(`hypergen.commands.register(name, fn): name must be a non-empty string, got ${describe(name)}`);
+          throw new TypeError(`hypergen.commands.register(name, fn): name must be a non-empty string, ` +
+            `got ${describe(name)}`);
         }
         if (typeof fn !== "function") {
-          throw new TypeError(`hypergen.commands.register(${JSON.stringify(name)}, fn): fn must be a function, got ${describe(fn)}`);
+          throw new TypeError(`hypergen.commands.register(${JSON.stringify(name)}, fn): fn must be a function, ` +
+            `got ${describe(fn)}`);
         }
         registry.set(name, fn);
       },
-      /** Removes command `name`; returns whether it was registered. */
-      unregister(name) {
-        return registry.delete(name);
-      },
-      /** Whether command `name` is registered. */
-      has(name) {
-        return registry.has(name);
-      },
-      /** The registered command names. */
-      names() {
-        return Array.from(registry.keys());
-      },
+      /** Removes command `name`. @returns {boolean} whether it was registered */
+      unregister: (name) => registry.delete(name),
+      /** @returns {boolean} whether command `name` is registered */
+      has: (name) => registry.has(name),
+      /** @returns {string[]} the registered command names */
+      names: () => Array.from(registry.keys()),
       /**
-       * Runs a list of [name, ...args] in order; a failing or unknown command is logged and skipped.
+       * Runs [name, ...args] commands in order; an unknown, malformed or failing one is logged and skipped.
        * @param {Array<Array>} commands
        */
       execute(commands) {
         const con = getEnv().console;
         if (!Array.isArray(commands)) {
-          con.error("hypergen: commands must be a list of [name, ...args], got", commands);
-          return;
+          return con.error("hypergen: commands must be a list of [name, ...args], got", commands);
         }
         for (const command of commands) {
           if (!Array.isArray(command) || typeof command[0] !== "string") {
@@ -468,6 +415,7 @@
           }
           const [name, ...args] = command;
           const fn = registry.get(name);
+          const failed = (error) => con.error(`hypergen: command ${JSON.stringify(name)} failed:`, error);
           if (!fn) {
             con.error(`hypergen: unknown command ${JSON.stringify(name)}. Register it in the page with ` +
               `hypergen.commands.register(${JSON.stringify(name)}, function (...args) { ... }).`);
@@ -475,11 +423,9 @@
           }
           try {
             const result = fn(...args);
-            if (result && typeof result.then === "function") {
-              result.then(null, (error) => con.error(`hypergen: command ${JSON.stringify(name)} failed:`, error));
-            }
+            if (result && typeof result.then === "function") result.then(null, failed);
           } catch (error) {
-            con.error(`hypergen: command ${JSON.stringify(name)} failed:`, error);
+            failed(error);
           }
         }
       },
@@ -519,18 +465,18 @@
     else morphChildren(current, wanted);
   }
 
-  /** Makes the children of `from` match those of `to` (whose nodes it consumes). */
+  /** Makes the children of `from` match those of `to` (whose nodes it takes). */
   function morphChildren(from, to) {
     const wanted = Array.from(to.childNodes);
     wanted.forEach((node, index) => {
       let current = from.childNodes[index] || null;
       const keyed = node.nodeType === 1 && node.id ? childWithId(from, node.id, index) : null;
       if (keyed && keyed !== current) {
-        from.insertBefore(keyed, current);
+        from.insertBefore(keyed, current); // an element with the same id moves up instead of being recreated
         current = keyed;
       }
       if (current && sameNode(current, node)) morphNode(current, node);
-      else from.insertBefore(node, current); // old nodes move right; the extra ones go below
+      else from.insertBefore(node, current); // old nodes shift right; what is left over is removed below
     });
     while (from.childNodes.length > wanted.length) from.removeChild(from.lastChild);
   }
@@ -548,7 +494,7 @@
       element.innerHTML = html;
     }
     if (active && active !== doc.activeElement && active.isConnected && element.contains(active)) {
-      active.focus();
+      active.focus(); // moving an element blurs it
       if (range && typeof active.setSelectionRange === "function") active.setSelectionRange(range[0], range[1]);
     }
   }
@@ -556,38 +502,23 @@
   /* ---------- built-in commands ---------- */
 
   function createBuiltins(getEnv) {
-    function target(command, id) {
+    function withElement(command, id, fn) {
       const doc = getEnv().document;
       const element = doc ? doc.getElementById(String(id)) : null;
-      if (!element) getEnv().console.error(`hypergen: ${command}: no element with id ${JSON.stringify(id)} in the page`);
-      return element;
+      if (element) fn(element);
+      else getEnv().console.error(`hypergen: ${command}: no element with id ${JSON.stringify(id)} in the page`);
     }
     return {
       /** Inserts `html` at the end of element `id`. */
-      append(id, html) {
-        const element = target("hypergen.append", id);
-        if (element) element.insertAdjacentHTML("beforeend", html);
-      },
+      append: (id, html) => withElement("hypergen.append", id, (el) => el.insertAdjacentHTML("beforeend", html)),
       /** Inserts `html` at the start of element `id`. */
-      prepend(id, html) {
-        const element = target("hypergen.prepend", id);
-        if (element) element.insertAdjacentHTML("afterbegin", html);
-      },
+      prepend: (id, html) => withElement("hypergen.prepend", id, (el) => el.insertAdjacentHTML("afterbegin", html)),
       /** Updates the children of element `id` to match `html`, keeping unchanged nodes and input state. */
-      morph(id, html) {
-        const element = target("hypergen.morph", id);
-        if (element) morphInto(element, html, getEnv());
-      },
+      morph: (id, html) => withElement("hypergen.morph", id, (el) => morphInto(el, html, getEnv())),
       /** Replaces element `id` itself with `html` (outerHTML). */
-      replace(id, html) {
-        const element = target("hypergen.replace", id);
-        if (element) element.outerHTML = html;
-      },
+      replace: (id, html) => withElement("hypergen.replace", id, (el) => (el.outerHTML = html)),
       /** Removes element `id`. */
-      remove(id) {
-        const element = target("hypergen.remove", id);
-        if (element) element.remove();
-      },
+      remove: (id) => withElement("hypergen.remove", id, (el) => el.remove()),
       /** Navigates to `url`. */
       redirect(url) {
         const location = getEnv().location;
@@ -595,10 +526,8 @@
         else if (location) location.href = url;
       },
       /** console.log(...args). */
-      console(...args) {
-        getEnv().console.log(...args);
-      },
-      /** window.alert(message), or console.log where there is no alert(). */
+      console: (...args) => getEnv().console.log(...args),
+      /** window.alert(message); console.log where there is no alert(). */
       alert(message) {
         const env = getEnv();
         if (env.alert) env.alert(String(message));
@@ -608,10 +537,10 @@
   }
 
   /**
-   * Creates an independent client: its own connections, registry and environment.
-   * @param {object} [env] overrides of WebSocket, setTimeout, clearTimeout, random, now, location,
-   *   document, console, CustomEvent, alert (each defaults to the global of that name)
-   * @returns {object} {websocket, commands, append, prepend, morph, replace, remove, redirect, console, alert, createClient}
+   * Creates an independent client: its own connections, command registry and environment.
+   * @param {object} [env] replaces globals: WebSocket, setTimeout, clearTimeout, random, now, location,
+   *   document, console, CustomEvent, alert (each defaults to the global of that name; random to Math.random, now to Date.now)
+   * @returns {object} {websocket, commands, createClient, append, prepend, morph, replace, remove, redirect, console, alert}
    */
   function createClient(env) {
     const rawEnv = Object.assign({}, env);
@@ -631,6 +560,7 @@
         document.dispatchEvent(new CustomEvent(name, { detail }));
       },
     };
+    const find = (url) => connections.get(resolveUrl(url, getEnv().location));
 
     const websocket = {
       DEFAULTS,
@@ -638,10 +568,10 @@
       backoff,
       Connection,
       /**
-       * Opens (once per resolved URL) an auto-reconnecting websocket.
+       * Opens an auto-reconnecting websocket, once per resolved URL.
        * @param {string} url relative to the page, or absolute
-       * @param {object} [options] see DEFAULTS, plus onMessage(data, conn), onState(state, conn, detail), onError(error, conn)
-       * @returns {Connection} the existing connection when the URL is already open (handlers are added)
+       * @param {object} [options] DEFAULTS keys, onMessage(data, conn), onState(state, conn, detail), onError(error, conn)
+       * @returns {Connection} the existing one if the URL is already open (its handlers are added)
        */
       open(url, options) {
         const resolvedUrl = resolveUrl(url, getEnv().location);
@@ -652,28 +582,23 @@
         }
         conn = new Connection(ctx, resolvedUrl, options || {});
         connections.set(resolvedUrl, conn);
-        conn._start();
+        conn._announceState(null, null); // "connecting"
+        conn._connect();
         return conn;
       },
-      /** Closes the connection to `url` for good; returns whether there was one. */
+      /** Closes the connection to `url` for good. @returns {boolean} whether there was one */
       close(url) {
-        const conn = connections.get(resolveUrl(url, getEnv().location));
+        const conn = find(url);
         if (conn) conn.close();
         return Boolean(conn);
       },
-      /** The open (or reconnecting) Connection for `url`, or undefined. */
-      connection(url) {
-        return connections.get(resolveUrl(url, getEnv().location));
-      },
-      /** All current connections. */
-      connections() {
-        return Array.from(connections.values());
-      },
-      /** Sends a call on `url`, opening the connection first if needed. @returns {Promise<object>} */
-      send(url, ...args) {
-        return websocket.sendWithMeta(url, undefined, ...args);
-      },
-      /** Like send(), with a "meta" object in the frame. @returns {Promise<object>} */
+      /** @returns {Connection|undefined} the connection to `url` unless it is closed */
+      connection: (url) => find(url),
+      /** @returns {Connection[]} every connection that is not closed */
+      connections: () => Array.from(connections.values()),
+      /** Calls the consumer at `url`, opening the connection if needed. @returns {Promise<object>} */
+      send: (url, ...args) => websocket.sendWithMeta(url, undefined, ...args),
+      /** Like send(), with {"meta": meta} in the frame. @returns {Promise<object>} */
       sendWithMeta(url, meta, ...args) {
         try {
           return websocket.open(url)._call(meta, args);
@@ -681,27 +606,20 @@
           return Promise.reject(error);
         }
       },
-      /** Replaces parts of the environment (tests, embedding); see createClient(). */
+      /** Replaces parts of the environment (see createClient); affects later operations. */
       configure(overrides) {
         Object.assign(rawEnv, overrides);
         resolved = null;
       },
-      /** Resolves `url` the way open() does. */
-      resolveUrl(url) {
-        return resolveUrl(url, getEnv().location);
-      },
+      /** @returns {string} `url` resolved the way open() does */
+      resolveUrl: (url) => resolveUrl(url, getEnv().location),
     };
 
     const builtins = createBuiltins(getEnv);
     for (const name of Object.keys(builtins)) commands.register(`hypergen.${name}`, builtins[name]);
     commands.register("alert", builtins.alert);
-    commands.register("hypergen.websocket.open", (url, options) => {
-      websocket.open(url, options);
-    });
-    commands.register("hypergen.websocket.close", (url) => {
-      websocket.close(url);
-    });
-
+    commands.register("hypergen.websocket.open", (url, options) => void websocket.open(url, options));
+    commands.register("hypergen.websocket.close", (url) => void websocket.close(url));
     return Object.assign({ [MARKER]: true, version: "1", websocket, commands, createClient }, builtins);
   }
 
