@@ -1,5 +1,6 @@
 """HTTP routes of the demo project. Websocket routes are in routing.py (every @consumer, collected)."""
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from . import views
@@ -13,3 +14,7 @@ urlpatterns = [
     path("notifications/", include("testproject.notifications.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# With DEBUG=True, serve static files (the JavaScript client) under plain daphne/uvicorn too, not only under
+# `manage.py runserver`. Does nothing when DEBUG=False: serve them with whitenoise or the web server then.
+urlpatterns += staticfiles_urlpatterns()

@@ -1,0 +1,188 @@
+"""The chat demo in a real browser: rooms, refused sockets, and a server that crashes and comes back.
+
+Every test starts the demo project in its own daphne process and logs the demo accounts in through the login
+page (alice and bob have ``chat.can_chat``, eve has not).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import OpenPage, db_value, wait_open, websocket_count
+from tests.support.browser import expect
+from tests.support.servers import AsgiServer
+
+LOBBY = "/chat/lobby/"
+VIP = "/chat/vip/"
+LOBBY_SOCKET = "/ws/chat/send_message/lobby/"
+
+#: How long a page is watched for a reconnect that must not happen. The first reconnect of the client comes
+#: 250-500 ms after a close (docs/javascript.rst, "Reconnecting"); three times that leaves a wide margin.
+NO_RECONNECT_WINDOW_MS = 1500
+
+
+def post(page: Any, text: str) -> None:
+    """Type ``text`` into the message form and send it; returns once the server has answered the call.
+
+    The page empties the input when the call's promise resolves (the server's reply frame).
+    """
+    page.fill("#message-input", text)
+    page.click("#message-send")
+    expect(page.locator("#message-input")).to_have_value("", timeout=10_000)
+
+
+def messages(page: Any) -> Any:
+    return page.locator("#messages li")
+
+
+def states(page: Any, fragment: str) -> list[dict[str, Any]]:
+    """The connection states the client reported for sockets whose URL contains ``fragment``, in order."""
+    return page.evaluate("(fragment) => window.__wsStates.filter((s) => s.url.includes(fragment))", fragment)
+
+
+def test_people_in_a_room_see_each_others_messages_and_other_rooms_see_none(
+    server: AsgiServer, open_page: OpenPage, artifacts_dir: Path
+) -> None:
+    alice = open_page(server, LOBBY, "alice")
+    bob = open_page(server, LOBBY, "bob")
+    elsewhere = open_page(server, VIP, "bob", name="bob-in-vip")
+    for page in (alice, bob, elsewhere):
+        wait_open(page)
+        expect(messages(page)).to_have_count(0)
+
+    post(alice, "Hello from alice")
+    for page in (alice, bob):
+        expect(messages(page).last).to_contain_text("alice Hello from alice")
+    post(bob, "Hi alice, bob here")
+    for page in (alice, bob):
+        expect(messages(page)).to_have_count(2)
+        expect(messages(page).last).to_contain_text("bob Hi alice, bob here")
+
+    # A message in the other room is a barrier: published after the lobby's, it arrives after them on the same
+    # server. Once it is shown, anything of the lobby would have been shown too.
+    post(elsewhere, "Only for the VIP lounge")
+    expect(messages(elsewhere)).to_have_count(1)
+    expect(messages(elsewhere)).to_contain_text("bob Only for the VIP lounge")
+    # And the other way round: a later lobby message arrives, the VIP message never did.
+    post(alice, "Still in the lobby")
+    for page in (alice, bob):
+        expect(messages(page)).to_have_count(3)
+        expect(messages(page).last).to_contain_text("Still in the lobby")
+        expect(page.locator("#messages")).not_to_contain_text("VIP lounge")
+    expect(messages(elsewhere)).to_have_count(1)
+
+    # The messages were stored, in their rooms.
+    assert db_value(server, "SELECT count(*) FROM chat_message m JOIN chat_room r ON m.room_id = r.id "
+                            "WHERE r.slug = 'lobby'") == 3
+    bob.reload()
+    wait_open(bob)
+    expect(messages(bob)).to_have_count(3)
+
+    screenshot = artifacts_dir / "chat.png"
+    screenshot.unlink(missing_ok=True)
+    alice.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    print(f"screenshot of the chat page: {screenshot}")
+
+
+def test_a_user_without_the_permission_is_refused_and_the_page_says_so(
+    server: AsgiServer, open_page: OpenPage
+) -> None:
+    alice = open_page(server, LOBBY, "alice")
+    eve = open_page(server, LOBBY, "eve")
+    wait_open(alice)
+
+    badge = eve.locator("#ws-state")
+    expect(badge).to_have_attribute("data-state", "closed")
+    expect(badge).to_have_attribute("data-code", "4403")
+    expect(badge).to_have_text("Permission denied")
+    expect(eve.locator("#denied")).to_be_visible()
+    expect(eve.locator("#message-input")).to_be_disabled()
+    expect(eve.locator("#message-send")).to_be_disabled()
+    last = states(eve, LOBBY_SOCKET)[-1]
+    assert (last["state"], last["code"]) == ("closed", 4403)
+
+    # The refused socket never joined the room: alice's message reaches alice, not eve.
+    post(alice, "Can eve read this?")
+    expect(messages(alice).last).to_contain_text("Can eve read this?")
+    eve.wait_for_timeout(NO_RECONNECT_WINDOW_MS)  # an absence can only be observed for a while
+    expect(eve.locator("#messages")).not_to_contain_text("Can eve read this?")
+    assert websocket_count(eve, LOBBY_SOCKET) == 1
+    assert "reconnecting" not in [s["state"] for s in states(eve, LOBBY_SOCKET)]
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login_page(server: AsgiServer, open_page: OpenPage) -> None:
+    visitor = open_page(server, LOBBY)
+    visitor.wait_for_url(f"{server.url}/accounts/login/?next={LOBBY}")
+    expect(visitor.locator("#login-form")).to_be_visible()
+    assert websocket_count(visitor, "/ws/") == 0
+
+
+def test_a_page_whose_session_ended_says_please_log_in_and_stops_reconnecting(
+    server: AsgiServer, open_page: OpenPage
+) -> None:
+    alice = open_page(server, LOBBY, "alice")
+    wait_open(alice)
+    # Log out in another tab of the same browser: the session cookie is gone, the open socket is not (yet).
+    other_tab = alice.context.new_page()
+    other_tab.goto(f"{server.url}/")
+    other_tab.click("#logout-button")
+    expect(other_tab.locator("#login-link")).to_be_visible()
+
+    # The connection drops (a restart); the page reconnects as an anonymous user and is refused with 4401.
+    server.restart()
+    badge = alice.locator("#ws-state")
+    expect(badge).to_have_attribute("data-code", "4401", timeout=15_000)
+    expect(badge).to_have_attribute("data-state", "closed")
+    expect(badge).to_have_text("Please log in")
+    expect(alice.locator("#message-error")).to_have_text("Please log in again.")
+    expect(alice.locator("#message-input")).to_be_disabled()
+    # The refused socket is accepted (so that the browser can read the code) and closed at once.
+    seen = states(alice, LOBBY_SOCKET)
+    names = [s["state"] for s in seen]
+    assert names[-3:] == ["reconnecting", "open", "closed"] and seen[-1]["code"] == 4401, seen
+
+    sockets = websocket_count(alice, LOBBY_SOCKET)
+    alice.wait_for_timeout(NO_RECONNECT_WINDOW_MS)  # an absence can only be observed for a while
+    assert websocket_count(alice, LOBBY_SOCKET) == sockets
+    assert states(alice, LOBBY_SOCKET) == seen
+
+
+def test_the_page_reconnects_after_a_crash_and_sends_what_was_queued(
+    server: AsgiServer, open_page: OpenPage
+) -> None:
+    alice = open_page(server, LOBBY, "alice")
+    bob = open_page(server, LOBBY, "bob")
+    for page in (alice, bob):
+        wait_open(page)
+    post(alice, "Before the crash")
+    expect(messages(bob)).to_have_count(1)
+
+    server.kill()  # SIGKILL: no close frame, no cleanup
+    for page in (alice, bob):
+        expect(page.locator("#ws-state")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
+        expect(page.locator("#ws-state")).to_have_text("Reconnecting…")
+
+    # Sent while the socket is down: the client keeps the call in its queue and sends it after the reconnect.
+    alice.fill("#message-input", "Written while the server was down")
+    alice.click("#message-send")
+    expect(alice.locator("#message-input")).to_have_value("Written while the server was down")
+
+    server.start()  # the same port, the same database
+    for page in (alice, bob):
+        wait_open(page, timeout=15_000)
+        expect(messages(page)).to_have_count(2, timeout=10_000)
+        expect(messages(page).last).to_contain_text("alice Written while the server was down")
+    expect(alice.locator("#message-input")).to_have_value("")  # the call got its reply
+    expect(alice.locator("#message-error")).to_be_hidden()
+
+    for page in (alice, bob):
+        seen = [s["state"] for s in states(page, LOBBY_SOCKET)]
+        assert seen[0] == "connecting" and seen[-1] == "open", seen
+        assert "reconnecting" in seen and seen.index("reconnecting") < len(seen) - 1, seen
+        assert "closed" not in seen, seen
+
+    # And it works as before: both directions, stored once.
+    post(bob, "After the crash")
+    expect(messages(alice).last).to_contain_text("bob After the crash")
+    assert db_value(server, "SELECT count(*) FROM chat_message") == 3
