@@ -36,6 +36,30 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 
 @register(Tags.compatibility)
+def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """W007: redis-py 8 defaults ``socket_timeout`` to 5 s, which breaks the Redis layer's blocking reads."""
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(conf.get("CHANNEL_LAYER")) or {}
+    if not str(layer.get("BACKEND", "")).startswith("channels_redis."):
+        return []
+    try:
+        import redis
+    except ImportError:
+        return []
+    if int(redis.__version__.split(".")[0]) < 8:
+        return []
+    hosts = (layer.get("CONFIG") or {}).get("hosts") or [None]
+    if all(isinstance(h, dict) and "socket_timeout" in h for h in hosts):
+        return []
+    return [Warning(
+        f"redis-py {redis.__version__} times out socket reads after 5 s by default, so the channel layer's "
+        "blocking receive fails and idle websockets are closed every few seconds.",
+        hint="Give each host a socket_timeout: CONFIG = {'hosts': [{'address': 'redis://...', "
+             "'socket_timeout': None}]}.",
+        id="hypergen_ws.W007",
+    )]
+
+
+@register(Tags.compatibility)
 def check_daphne_first(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E003 / W003: ``runserver`` serves websockets only when daphne comes first in INSTALLED_APPS."""
     installed = list(settings.INSTALLED_APPS)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
-from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from . import conf
+from . import conf, stats
+from .outbox import Outbox
+
+__all__ = ["FRAME_TYPE", "Hub", "Outbox", "get_hub", "get_layer", "hub_channel", "local_hubs", "prepare_layer"]
 
 if TYPE_CHECKING:
     from .consumers import HypergenConsumer
@@ -29,83 +31,13 @@ logger = logging.getLogger("hypergen_ws")
 FRAME_TYPE = "hypergen_ws.frame"
 
 
-class Outbox:
-    """A queue of encoded frames for one socket, drained by one writer task.
-
-    ``push`` never blocks. A socket whose writer is stuck in a send while ``limit`` frames wait behind it is
-    not reading: its outbox is dropped and ``on_overflow`` closes it, without slowing the others down or growing
-    memory without bound. A burst that arrives while the writer simply has not run yet is not overflow.
-    """
-
-    __slots__ = ("_send", "_limit", "_on_overflow", "_frames", "_waiter", "_task", "_sending", "overflowed")
-
-    def __init__(self, send: Callable[[dict[str, Any]], Awaitable[None]], limit: int,
-                 on_overflow: Callable[[], None]) -> None:
-        self._send = send
-        self._limit = limit
-        self._on_overflow = on_overflow
-        self._frames: deque[dict[str, Any]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._sending = False
-        self.overflowed = False
-
-    def start(self) -> None:
-        """Start the writer task (after the socket was accepted)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-            self._wake()
-
-    def push_text(self, text: str) -> None:
-        """Queue an encoded text frame."""
-        self.push({"type": "websocket.send", "text": text})
-
-    def push(self, message: dict[str, Any]) -> None:
-        """Queue an ASGI send message."""
-        if self.overflowed:
-            return
-        if self._sending and len(self._frames) >= self._limit:
-            self.overflowed = True
-            self._frames.clear()
-            self._on_overflow()
-            return
-        self._frames.append(message)
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _run(self) -> None:
-        frames = self._frames
-        loop = asyncio.get_running_loop()
-        while True:
-            while frames:
-                message = frames.popleft()
-                self._sending = True
-                await self._send(message)
-                self._sending = False
-                if message["type"] == "websocket.close":
-                    return
-            self._waiter = loop.create_future()
-            await self._waiter
-            self._waiter = None
-
-    async def flush_and_stop(self) -> None:
-        """Stop the writer, dropping what was not written (the socket is gone)."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
-        self._frames.clear()
-
-
 class Hub:
-    """The local members of every group joined in one event loop, and their layer subscriptions."""
+    """The local members of every group joined in one event loop, and their layer subscriptions.
+
+    ``members[group]`` is the set of local members: the first ``join`` subscribes the process (one layer
+    channel, one ``group_add``), the last ``leave`` unsubscribes it. Joins that arrive while the subscription is
+    being made wait for it; members that leave meanwhile are accounted for when it is done.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, layer: Any) -> None:
         self.loop = loop
@@ -121,38 +53,71 @@ class Hub:
         members = self.members.get(group)
         if members is None:
             members = self.members[group] = set()
+            self._add(group, members, member)
             if self.layer is not None:
-                joined = self._joining[group] = self.loop.create_future()
-                try:
-                    channel = await self.layer.new_channel("hypergen_ws")
-                    await self.layer.group_add(group, channel)
-                    task = self.loop.create_task(self._read(group, channel))
-                    self._readers[group] = (channel, task)
-                    self._ensure_refresher()
-                finally:
-                    joined.set_result(None)
-                    del self._joining[group]
-        elif group in self._joining:
-            await asyncio.shield(self._joining[group])
-        members.add(member)
+                await self._subscribe(group, members, member)
+            return
+        self._add(group, members, member)
+        joining = self._joining.get(group)
+        if joining is not None:
+            await asyncio.shield(joining)
+            if group not in self._readers:  # the first member's subscription failed; it raised the error
+                self._remove(group, members, member)
+                raise RuntimeError(f"Could not join group {group!r} on the channel layer; see the log.")
+
+    @staticmethod
+    def _add(group: str, members: set[HypergenConsumer], member: HypergenConsumer) -> None:
+        if member not in members:
+            members.add(member)
+            stats.joined(group, member.label)
+
+    @staticmethod
+    def _remove(group: str, members: set[HypergenConsumer], member: HypergenConsumer) -> None:
+        if member in members:
+            members.discard(member)
+            stats.left(group, member.label)
+
+    async def _subscribe(self, group: str, members: set[HypergenConsumer], member: HypergenConsumer) -> None:
+        joined = self._joining[group] = self.loop.create_future()
+        try:
+            channel = await hub_channel(self.layer)
+            await self.layer.group_add(group, channel)
+        except BaseException:
+            self._remove(group, members, member)
+            if not members and self.members.get(group) is members:
+                del self.members[group]
+            raise
+        else:
+            self._readers[group] = (channel, self.loop.create_task(self._read(group, channel)))
+            self._ensure_refresher()
+        finally:
+            del self._joining[group]
+            joined.set_result(None)
+        if not members and self.members.get(group) is members:  # everyone left while subscribing
+            del self.members[group]
+            await self._unsubscribe(group)
 
     async def leave(self, group: str, member: HypergenConsumer) -> None:
         """Remove a local member; the last one unsubscribes this process from the group."""
         members = self.members.get(group)
-        if members is None:
+        if members is None or member not in members:
             return
-        members.discard(member)
-        if members or group in self._joining:
+        self._remove(group, members, member)
+        if members or group in self._joining:  # the subscriber cleans up when its subscription is done
             return
         del self.members[group]
+        await self._unsubscribe(group)
+
+    async def _unsubscribe(self, group: str) -> None:
         reader = self._readers.pop(group, None)
-        if reader is not None:
-            channel, task = reader
-            task.cancel()
-            try:
-                await self.layer.group_discard(group, channel)
-            except Exception:  # the layer may be down; the membership expires on its own
-                logger.warning("Could not leave group %s on the channel layer", group, exc_info=True)
+        if reader is None:
+            return
+        channel, task = reader
+        task.cancel()
+        try:
+            await self.layer.group_discard(group, channel)
+        except Exception:  # the layer may be down; the membership expires on its own
+            logger.warning("Could not leave group %s on the channel layer", group, exc_info=True)
 
     def deliver_text(self, group: str, text: str) -> int:
         """Queue an encoded frame on every local member of ``group``; returns how many got it."""
@@ -162,6 +127,7 @@ class Hub:
         message = {"type": "websocket.send", "text": text}
         for member in members:
             member.outbox.push(message)
+        stats.group_frame(group, text, len(members))
         return len(members)
 
     def deliver_event(self, group: str, message: dict[str, Any]) -> None:
@@ -170,9 +136,11 @@ class Hub:
             member.enqueue_layer_message(message)
 
     async def _read(self, group: str, channel: str) -> None:
+        """Deliver what arrives on the process's channel for ``group``; one frame, one layer message."""
+        receive = self.layer.receive
         while True:
             try:
-                message = await self.layer.receive(channel)
+                message = await receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -214,10 +182,78 @@ def get_hub() -> Hub:
         with _hubs_lock:
             for old in [lp for lp in _hubs if lp.is_closed()]:
                 del _hubs[old]
-            hub = _hubs[loop] = Hub(loop, get_channel_layer(conf.get("CHANNEL_LAYER")))
+            hub = _hubs[loop] = Hub(loop, get_layer())
     return hub
 
 
 def local_hubs() -> list[Hub]:
     """Hubs of event loops that are still running."""
     return [hub for loop, hub in list(_hubs.items()) if not loop.is_closed()]
+
+
+# ---- the channel layer ---------------------------------------------------------------------------------------
+#: Process-local channel names of hubs contain this after the "!" (see ``hub_channel``).
+HUB_MARK = "hypergen_ws."
+_HUB_PATTERN = re.compile(r"^[^!]*!" + re.escape(HUB_MARK))
+
+
+def get_layer(alias: str | None = None) -> Any:
+    """The channel layer hypergen_ws uses (``HYPERGEN_WS["CHANNEL_LAYER"]``), prepared by ``prepare_layer``."""
+    layer = get_channel_layer(alias or conf.get("CHANNEL_LAYER"))
+    if layer is not None:
+        prepare_layer(layer)
+    return layer
+
+
+def prepare_layer(layer: Any) -> None:
+    """Give the hubs' channels ``GROUP_CAPACITY`` on a layer with per-channel capacities (idempotent).
+
+    A ``channels_redis`` ``RedisChannelLayer`` drops a group message silently (a log line at INFO) when the
+    receiving process already has ``capacity`` (default 100) messages waiting; the in-memory layer does the same.
+    The capacity a sender applies comes from its own ``channel_capacity`` patterns, so every process that
+    publishes (servers, workers, commands) needs the pattern: it is added here, to the layer instance, and
+    ``apps.ready`` makes every layer created in the process go through here.
+    """
+    if not isinstance(layer, BaseChannelLayer):  # RedisPubSubChannelLayer: no capacity, nothing to prepare
+        return
+    capacities = getattr(layer, "channel_capacity", None)
+    if not isinstance(capacities, list) or any(pattern is _HUB_PATTERN for pattern, _ in capacities):
+        return
+    capacities.insert(0, (_HUB_PATTERN, int(conf.get("GROUP_CAPACITY"))))
+
+
+async def hub_channel(layer: Any) -> str:
+    """A new process-local channel for a hub: the layer's own ``new_channel()`` with ``HUB_MARK`` after "!".
+
+    The part before "!" must stay the layer's: ``RedisChannelLayer`` reads every local channel of a process
+    from one Redis list named by it, under one receive lock, so a channel with another prefix would only be
+    read when a message arrived for the lock holder's prefix. The mark lets ``channel_capacity`` patterns
+    (``prepare_layer``) tell hub channels from consumers' own channels.
+    """
+    name: str = await layer.new_channel()
+    if isinstance(layer, BaseChannelLayer) and "!" in name:
+        head, _, tail = name.partition("!")
+        name = f"{head}!{HUB_MARK}{tail}"
+    return name
+
+
+def install_layer_hook() -> None:
+    """Prepare every channel layer this process creates (called from ``AppConfig.ready``).
+
+    Covers processes that send plain ``{"type": "x.y"}`` messages to hypergen_ws groups without ever going
+    through hypergen_ws code, so they too give the hubs' channels their capacity.
+    """
+    make_backend = channel_layers.make_backend
+    if getattr(make_backend, "_hypergen_ws", False):
+        return
+
+    def make_prepared_backend(name: str) -> Any:
+        layer = make_backend(name)
+        try:
+            prepare_layer(layer)
+        except Exception:  # never let this break layer creation
+            logger.warning("Could not set the capacity of hypergen_ws channels on layer %r", name, exc_info=True)
+        return layer
+
+    make_prepared_backend._hypergen_ws = True  # type: ignore[attr-defined]
+    channel_layers.make_backend = make_prepared_backend  # type: ignore[method-assign]

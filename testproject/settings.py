@@ -75,7 +75,10 @@ if REDIS_URL:
         if os.environ.get("HYPERGEN_WS_LAYER") == "pubsub"
         else "channels_redis.core.RedisChannelLayer"
     )
-    CHANNEL_LAYERS = {"default": {"BACKEND": _backend, "CONFIG": {"hosts": [REDIS_URL]}}}
+    # socket_timeout=None: redis-py 8 defaults to 5 s, which aborts the layer's blocking reads (check W007).
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": _backend, "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -8,6 +8,17 @@ pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(autouse=True)
+def _restore_consumer_registry():
+    """Consumers a test defines on the fly do not outlive it."""
+    from hypergen_ws import registry
+
+    saved = dict(registry._consumers)
+    yield
+    registry._consumers.clear()
+    registry._consumers.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Every test starts with a new in-memory layer (its queues belong to one event loop)."""
     channel_layers.backends.clear()

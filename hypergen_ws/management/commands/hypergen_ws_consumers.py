@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandParser
 
 from hypergen_ws import registry
@@ -15,10 +16,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
 
+    @staticmethod
+    def _sort_key(spec: Any) -> str:
+        try:
+            return spec.label
+        except ImproperlyConfigured:
+            return ""
+
     def handle(self, *args: Any, **options: Any) -> None:
         registry.discover()
         rows = []
-        for spec in sorted(registry.all_consumers(), key=lambda s: s.label):
+        for spec in sorted(registry.all_consumers(), key=self._sort_key):
+            try:
+                spec.label
+            except ImproperlyConfigured as exc:
+                self.stderr.write(self.style.ERROR(str(exc)))
+                continue
             placeholders = {k: "{" + k + "}" for k in spec.url_kwarg_names}
             group = ("custom: " + getattr(spec.group_name_func, "__qualname__", "callable")
                      if spec.group_name_func else "hgws." + spec.label + "".join(f".{k}.{{{k}}}" for k in sorted(placeholders)))

@@ -1,0 +1,71 @@
+"""System checks: each misconfiguration gets its id and a hint."""
+from __future__ import annotations
+
+from hypergen_ws import NO_PERM_REQUIRED, checks, consumer
+
+
+def ids(messages):
+    return [m.id for m in messages]
+
+
+def test_project_passes_every_check(settings):
+    settings.DEBUG = True  # the demo project runs with DEBUG; tests run with DEBUG=False
+    assert checks.check_channel_layer() == []
+    assert checks.check_daphne_first() == []
+    assert [m for m in checks.check_consumers() if m.id != "hypergen_ws.E004"] == []
+
+
+def test_no_channel_layer(settings):
+    settings.CHANNEL_LAYERS = {}
+    (error,) = checks.check_channel_layer()
+    assert error.id == "hypergen_ws.E001" and "InMemoryChannelLayer" in error.hint
+
+
+def test_in_memory_layer_without_debug(settings):
+    settings.DEBUG = False
+    assert ids(checks.check_channel_layer()) == ["hypergen_ws.W002"]
+    settings.DEBUG = True
+    assert checks.check_channel_layer() == []
+
+
+def test_daphne_not_first(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "daphne"] + ["daphne"]
+    assert ids(checks.check_daphne_first()) == ["hypergen_ws.E003"]
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "daphne"]
+    assert ids(checks.check_daphne_first()) == ["hypergen_ws.W003"]
+
+
+def test_consumer_without_perm_is_an_error():
+    def no_perm_given(consumer, request):
+        pass
+
+    no_perm_given.__module__ = "tests.check_module"
+    spec = consumer(app_label="tests")(no_perm_given)
+    errors = [m for m in checks.check_consumers() if m.obj is spec.func]
+    assert ids(errors) == ["hypergen_ws.E004"] and "NO_PERM_REQUIRED" in errors[0].hint
+
+
+def test_unknown_and_malformed_settings(settings):
+    settings.HYPERGEN_WS = {"URL_PREFX": "x/"}
+    assert "hypergen_ws.W006" in ids(checks.check_consumers())
+    settings.HYPERGEN_WS = ["not", "a", "dict"]
+    assert ids(checks.check_consumers()) == ["hypergen_ws.E006"]
+
+
+def test_redis_without_socket_timeout(settings):
+    import redis
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"]}}}
+    expected = ["hypergen_ws.W007"] if int(redis.__version__.split(".")[0]) >= 8 else []
+    assert ids(checks.check_redis_socket_timeout()) == expected
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": "redis://x", "socket_timeout": None}]
+    assert checks.check_redis_socket_timeout() == []
+
+
+def test_public_consumer_passes():
+    @consumer(perm=NO_PERM_REQUIRED, app_label="tests")
+    def fine_for_checks(consumer, request):
+        pass
+
+    assert not [m for m in checks.check_consumers() if m.obj is fine_for_checks.func]

@@ -1,0 +1,22 @@
+"""{% hypergen_ws_script %} and {% consumer_url %}."""
+from __future__ import annotations
+
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+
+
+def render(source: str, **context) -> str:
+    return Template("{% load hypergen_ws %}" + source).render(Context(context))
+
+
+def test_script_tag():
+    assert render("{% hypergen_ws_script %}") == '<script src="/static/hypergen_ws/hypergen-ws.js"></script>'
+
+
+def test_consumer_url_by_label_and_kwargs():
+    assert render('{% consumer_url "chat.send_message" room_name=slug %}', slug="vip") == "/ws/chat/send_message/vip/"
+
+
+def test_unknown_label_lists_known_ones():
+    with pytest.raises(TemplateSyntaxError, match="Known consumers: .*chat.send_message"):
+        render('{% consumer_url "chat.nope" %}')
