@@ -16,7 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 
-from . import conf, protocol
+from . import backpressure, conf, hooks, protocol, raw, stats
 from .fanout import Hub, Outbox, get_hub
 from .permissions import forget_cached_permissions
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hypergen_ws")
 
 _LAYER_EVENT = "hypergen_ws.layer_event"
+_STOP = "hypergen_ws.stop"
+#: Seconds a slow client's close frame may wait for the server's write buffer before the consumer stops anyway.
+SLOW_CLOSE_TIMEOUT = 5.0
 _RESERVED_PREFIXES = ("websocket.", "hypergen_ws.")
 
 
@@ -47,9 +50,13 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         self.meta: dict[str, Any] = {}
         self.request: ASGIRequest | None = None
         self.accepted = False
+        #: The close code of the disconnect (``None`` until then, or when the client sent none).
+        self.close_code: int | None = None
+        self._last_groups: list[str] = []
         self._hub: Hub | None = None
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
+        self._closing: asyncio.Task[None] | None = None
 
     # ---- ASGI plumbing -------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -57,6 +64,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         self.scope = scope
         self.channel_layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
         self.base_send = send
+        self.outbox.set_send(send)
+        backpressure.attach(send, self.outbox)
         sources = [receive, self._inbox.get]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
@@ -126,6 +135,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             await self.join(group)
         await self.base_send({"type": "websocket.accept"})
         self.accepted = True
+        stats.opened(self.label)
+        await hooks.connected(self)
         self.outbox.start()
 
     def _build_request(self) -> ASGIRequest:
@@ -160,6 +171,12 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         if not self.accepted:
             return
         text = message.get("text")
+        data = message.get("bytes")
+        stats.received(self.label, self.group_names,
+                       stats.text_size(text) if text is not None else len(data) if data is not None else 0)
+        if self.hypergen.frames != raw.PROTOCOL:
+            await raw.receive(self, message)
+            return
         if text is None:
             self._protocol_error(protocol.ProtocolError("Binary frames are not part of protocol v1; send JSON text."))
             return
@@ -216,8 +233,11 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         """The user as of now: re-read from the session (logout, deactivation) and without stale perm caches."""
         if self.hypergen.permission.public:
             return self.scope.get("user") or AnonymousUser()
-        if "session" in self.scope:
-            user = await get_user(self.scope)
+        session = self.scope.get("session")
+        if session is not None and getattr(session, "session_key", None):
+            # A fresh store: the connection's copy caches the data it loaded at connect, logouts included.
+            fresh = session.__class__(session_key=session.session_key)
+            user = await get_user({**self.scope, "session": fresh})
             self.scope["user"] = user
         else:
             user = self.scope.get("user") or AnonymousUser()
@@ -229,6 +249,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
     # ---- send ----------------------------------------------------------------------------------------------
     def send_text(self, text: str) -> None:
         """Queue an encoded frame for this client only."""
+        stats.sent(self.label, text)
         self.outbox.push_text(text)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
@@ -251,22 +272,34 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
 
     def _on_overflow(self) -> None:
         logger.warning("Closing a client of %s: it fell %s frames behind", self.label, conf.get("SEND_QUEUE_LIMIT"))
-        asyncio.get_running_loop().create_task(self._close_slow())
+        self._closing = asyncio.get_running_loop().create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
+        """Cut off a client that stopped reading: leave its groups, drop its frames, close with 1013, stop."""
+        await self._leave_all()
         await self.outbox.flush_and_stop()
         try:
-            await self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
-        except Exception:  # the connection may already be gone
+            # uvicorn writes the close frame only once the client reads again: do not wait for that for ever.
+            await asyncio.wait_for(self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER}),
+                                   SLOW_CLOSE_TIMEOUT)
+        except Exception:  # timed out, or the connection is already gone
             logger.debug("Closing a slow client of %s failed", self.label, exc_info=True)
+        self._inbox.put_nowait({"type": _STOP})
+
+    async def hypergen_ws_stop(self, message: dict[str, Any]) -> None:
+        """End this consumer (the server then closes the connection): sent by ``_close_slow``."""
+        raise StopConsumer()
 
     # ---- disconnect ----------------------------------------------------------------------------------------
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Leave every group and stop."""
+        self.close_code = message.get("code")
         await self._leave_all()
         raise StopConsumer()
 
     async def _leave_all(self) -> None:
+        if self.group_names:
+            self._last_groups = list(self.group_names)
         if self._hub is not None:
             for group in list(self.group_names):
                 await self._hub.leave(group, self)
@@ -275,3 +308,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
     async def _cleanup(self) -> None:
         await self._leave_all()
         await self.outbox.flush_and_stop()
+        if self.accepted:
+            self.accepted = False
+            stats.closed(self.label)
+            await hooks.disconnected(self, self._last_groups)

@@ -15,10 +15,11 @@ from django.urls import NoReverseMatch
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.regex_helper import normalize
 
-from . import conf, groups, publish, registry
+from . import conf, groups, publish, raw, registry
 from .calls import Binder
 from .commands import collecting, stop_collecting
 from .consumers import HypergenConsumer
+from .hooks import Hook
 from .permissions import MISSING, Permission
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ SEND_TO = ("group", "caller")
 def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_path: str | None = None,
              target_id: str | None = None, group_name: Callable[[HypergenConsumer], str] | None = None,
              send_to: str = "group", receive: bool = True, app_label: str | None = None,
-             consumer_class_base: type[HypergenConsumer] = HypergenConsumer) -> Callable[[Callable[..., Any]], Consumer]:
+             consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
+             frames: str = "protocol") -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
     ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
@@ -40,12 +42,14 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     callable taking the consumer instance and returning the group to join instead of the derived one.
     ``send_to`` is ``"group"`` (default) or ``"caller"``. ``receive=False`` makes a listen-only consumer.
     ``app_label`` is needed only for functions outside an installed app. ``consumer_class_base`` is a subclass of
-    ``HypergenConsumer`` whose methods handle plain channel-layer messages.
+    ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
+    v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
+    argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.raw`).
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
-                        consumer_class_base=consumer_class_base)
+                        consumer_class_base=consumer_class_base, frames=frames)
 
     if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
         raise ImproperlyConfigured(
@@ -65,7 +69,8 @@ class Consumer:
 
     def __init__(self, func: Callable[..., Any], *, perm: Any, any_perm: bool, path: str, re_path: str | None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
-                 receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer]) -> None:
+                 receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
+                 frames: str = "protocol") -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.name = func.__name__
@@ -104,6 +109,9 @@ class Consumer:
         self.url_kwarg_names = tuple(kwarg_names)
         self.converters = getattr(self._pattern, "converters", {})
         self.binder = Binder(func, kwarg_names, where)
+        self.frames = raw.check(frames, receive=receive, binder=self.binder, where=where)
+        self.connect_hooks: list[Hook] = []
+        self.disconnect_hooks: list[Hook] = []
         self.is_async = asyncio.iscoroutinefunction(func)
         self._call = func if self.is_async else database_sync_to_async(func)
         self._consumer_class: type[HypergenConsumer] | None = None
@@ -114,6 +122,25 @@ class Consumer:
 
     def __repr__(self) -> str:
         return f"<Consumer {self.func.__module__}.{self.func.__qualname__}>"
+
+    # ---- hooks -------------------------------------------------------------------------------------------
+    def on_connect(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``func(consumer, request, **url_kwargs)`` to run when a permitted socket connects.
+
+        What it issues with ``command()`` (or returns) is sent to the new client only, before any group frame:
+        its initial state. Use as ``@send_message.on_connect``; sync or async; returns ``func`` unchanged.
+        """
+        self.connect_hooks.append(Hook(func, self, "on_connect"))
+        return func
+
+    def on_disconnect(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``func(consumer, request, **url_kwargs)`` to run when a permitted socket is gone.
+
+        Runs once per socket on every kind of disconnect, after it left its groups; what it issues goes to its
+        group. Exceptions are logged, never propagated. Sync or async; returns ``func`` unchanged.
+        """
+        self.disconnect_hooks.append(Hook(func, self, "on_disconnect"))
+        return func
 
     # ---- names -------------------------------------------------------------------------------------------
     @property
