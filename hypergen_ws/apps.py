@@ -5,10 +5,13 @@ from django.apps import AppConfig
 
 
 class HypergenWsConfig(AppConfig):
-    """Registers the system checks."""
+    """Registers the system checks and gives hypergen_ws's layer channels their capacity."""
 
     name = "hypergen_ws"
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from .fanout import install_layer_hook
+
+        install_layer_hook()

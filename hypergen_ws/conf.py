@@ -17,10 +17,37 @@ DEFAULTS: dict[str, Any] = {
     "MAX_DEPTH": 32,
     # Frames buffered for one connection before it is closed as too slow (code 1013).
     "SEND_QUEUE_LIMIT": 1000,
+    # Messages that may wait in the channel layer for one process's group channel before the layer drops more
+    # (channels_redis and the in-memory layer default to 100 per channel; docs/scaling.rst).
+    "GROUP_CAPACITY": 100_000,
     # Whether error frames carry exception details; None follows settings.DEBUG.
     "ERROR_DETAILS": None,
     # Seconds a sync publisher waits for the channel layer before raising.
     "PUBLISH_TIMEOUT": 10.0,
+    # History (docs/history.rst): frames kept per group when history=True names no size.
+    "HISTORY_SIZE": 100,
+    # Seconds a frame stays in a group's history.
+    "HISTORY_TTL": 600,
+    # Seconds a group's sequence counter and epoch survive without a publish (at least HISTORY_TTL).
+    "SEQUENCE_TTL": 86400,
+    # Prefix of the Redis keys hypergen_ws writes (history, presence, groups).
+    "REDIS_PREFIX": "hgws",
+    # Presence and groups across processes (docs/presence.rst): seconds between a process's heartbeats,
+    # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
+    "HEARTBEAT_INTERVAL": 3.0,
+    "PROCESS_TTL": 10.0,
+    # History (docs/history.rst): frames kept per group when history=True names no size.
+    "HISTORY_SIZE": 100,
+    # Seconds a frame stays in a group's history.
+    "HISTORY_TTL": 600,
+    # Seconds a group's sequence counter and epoch survive without a publish (at least HISTORY_TTL).
+    "SEQUENCE_TTL": 86400,
+    # Prefix of the Redis keys hypergen_ws writes (history, presence, groups).
+    "REDIS_PREFIX": "hgws",
+    # Presence and groups across processes (docs/presence.rst): seconds between a process's heartbeats,
+    # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
+    "HEARTBEAT_INTERVAL": 3.0,
+    "PROCESS_TTL": 10.0,
 }
 
 
