@@ -8,6 +8,7 @@ The tests wait on conditions (``expect``, ``wait_for_function``), never on fixed
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,13 @@ def db_value(server: AsgiServer, sql: str, *params: Any) -> Any:
     with sqlite3.connect(server.env["HYPERGEN_WS_DB"]) as connection:
         row = connection.execute(sql, params).fetchone()
     return None if row is None else row[0]
+
+
+def eventually(condition: Callable[[], bool], what: Any = "", timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` is true (polling every 20 ms), for events that reach Python asynchronously,
+    such as console messages; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {what}")
+        time.sleep(0.02)
