@@ -78,8 +78,9 @@ def ensure_services() -> tuple[str, str]:
         missing.append("chromium")
     if not missing:
         return "OK", "redis-server and chromium present"
-    command = f"apt-get update && apt-get install -y {' '.join(missing)}"
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    sudo = "" if is_root else "sudo "
+    command = f"{sudo}apt-get update && {sudo}apt-get install -y {' '.join(missing)}"
     if is_root and shutil.which("apt-get"):
         print(f"installing {', '.join(missing)}: {command}", flush=True)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -88,10 +89,10 @@ def ensure_services() -> tuple[str, str]:
         if ok:
             return "OK", f"installed {', '.join(missing)}"
         return "MISSING", f"could not install {', '.join(missing)}; their tests skip (or fail under CI)"
-    print(f"\nmissing: {', '.join(missing)}. Install with: sudo {command}\n"
+    print(f"\nmissing: {', '.join(missing)}. Install with: {command}\n"
           "The tests that need them are skipped (they fail when CI=true or HYPERGEN_WS_REQUIRE_SERVICES=1).\n"
           "Do not run 'playwright install': the tests use Debian's /usr/bin/chromium.", flush=True)
-    return "MISSING", f"{', '.join(missing)} (install: sudo {command})"
+    return "MISSING", f"{', '.join(missing)} (install: {command})"
 
 
 def js_test_files() -> list[Path]:

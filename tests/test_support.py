@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +13,9 @@ from tests.support import fixtures
 from tests.support.browser import expect
 from tests.support.fixtures import REQUIRE_SERVICES_ENV, require_tool, services_required
 from tests.support.servers import AsgiServer, RedisServer, ServerStartError, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 ECHO = "tests.support.echo_asgi:application"
 
@@ -170,16 +173,26 @@ def test_asgi_server_start_failure_names_the_log(tmp_path: Path) -> None:
         AsgiServer("tests.support.no_such_module:application", log_dir=tmp_path, timeout=20)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("testproject.urls") is None, reason="testproject.urls not written yet")
 def test_daphne_server_serves_the_test_project(daphne_server: AsgiServer) -> None:
     status, headers, _ = daphne_server.get("/")
     assert status in (200, 302), (status, headers)
+    assert daphne_server.get("/static/hypergen_ws/hypergen-ws.js")[0] == 200
+
+
+def test_test_project_processes_share_one_migrated_database(
+    live_server_factory: fixtures.LiveServerFactory,
+) -> None:
+    first = live_server_factory(server="daphne")
+    second = live_server_factory(server="uvicorn")
+    assert first.env["HYPERGEN_WS_DB"] == second.env["HYPERGEN_WS_DB"]
+    assert Path(first.env["HYPERGEN_WS_DB"]).stat().st_size > 0
+    assert first.get("/accounts/login/")[0] == second.get("/accounts/login/")[0] == 200
 
 
 # -- browser --------------------------------------------------------------------------------------------------
 
 
-def test_browser_loads_a_data_url_and_takes_a_screenshot(page, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_browser_loads_a_data_url_and_takes_a_screenshot(page: Page, artifacts_dir: Path) -> None:
     page.goto("data:text/html,<h1 id='title'>hypergen_ws</h1><p>fixture check</p>")
     assert page.locator("#title").inner_text() == "hypergen_ws"
     expect(page.locator("p")).to_have_text("fixture check")
@@ -189,7 +202,7 @@ def test_browser_loads_a_data_url_and_takes_a_screenshot(page, artifacts_dir: Pa
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
-def test_browser_events_reach_callbacks(page) -> None:  # type: ignore[no-untyped-def]
+def test_browser_events_reach_callbacks(page: Page) -> None:
     seen: list[str] = []
     page.on("console", lambda message: seen.append(message.text))
     page.goto("data:text/html,<script>console.log('from the page')</script>")
@@ -197,28 +210,32 @@ def test_browser_events_reach_callbacks(page) -> None:  # type: ignore[no-untype
     assert "from the page" in seen
 
 
-def test_browser_opens_a_websocket_to_a_live_server(page, live_server_factory: fixtures.LiveServerFactory) -> None:  # type: ignore[no-untyped-def]
+def test_browser_opens_a_websocket_to_a_live_server(
+    page: Page, live_server_factory: fixtures.LiveServerFactory
+) -> None:
     server = live_server_factory(ECHO)
     page.goto(f"{server.url}/")
-    echoed = page.evaluate(
-        """url => new Promise((resolve, reject) => {
-            const ws = new WebSocket(url);
-            ws.onopen = () => ws.send("ping");
-            ws.onmessage = event => { resolve(event.data); ws.close(); };
-            ws.onerror = () => reject(new Error("websocket error"));
-        })""",
-        f"{server.ws_url}/echo/",
-    )
+    with page.expect_websocket() as websocket_info:
+        echoed = page.evaluate(
+            """url => new Promise((resolve, reject) => {
+                const ws = new WebSocket(url);
+                ws.onopen = () => ws.send("ping");
+                ws.onmessage = event => { resolve(event.data); ws.close(); };
+                ws.onerror = () => reject(new Error("websocket error"));
+            })""",
+            f"{server.ws_url}/echo/",
+        )
     assert echoed == "ping"
+    assert websocket_info.value.url == f"{server.ws_url}/echo/"
 
 
-async def test_async_tests_still_work_after_the_browser_started(browser) -> None:  # type: ignore[no-untyped-def]
+async def test_async_tests_still_work_after_the_browser_started(browser: Browser) -> None:
     """The session browser must not leave an event loop marked as running in the main thread."""
     await asyncio.sleep(0)
     assert asyncio.get_running_loop() is not None
 
 
-def test_no_event_loop_is_left_running_in_sync_tests(browser) -> None:  # type: ignore[no-untyped-def]
+def test_no_event_loop_is_left_running_in_sync_tests(browser: Browser) -> None:
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
 

@@ -28,7 +28,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -248,7 +248,7 @@ def browser() -> Iterator[Browser]:
     except BaseException:
         runner.close()
         raise
-    yield instance
+    yield cast("Browser", instance)
     runner.close()
 
 
