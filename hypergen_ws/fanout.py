@@ -61,7 +61,8 @@ class Hub:
         joining = self._joining.get(group)
         if joining is not None:
             await asyncio.shield(joining)
-            if group not in self._readers:  # the first member's subscription failed; it raised the error
+            if member in members and self.members.get(group) is not members:
+                # The first member's subscription failed (it raised the layer's error) and dropped this set.
                 self._remove(group, members, member)
                 raise RuntimeError(f"Could not join group {group!r} on the channel layer; see the log.")
 
@@ -84,7 +85,7 @@ class Hub:
             await self.layer.group_add(group, channel)
         except BaseException:
             self._remove(group, members, member)
-            if not members and self.members.get(group) is members:
+            if self.members.get(group) is members:  # members waiting for this subscription fail too
                 del self.members[group]
             raise
         else:
@@ -217,6 +218,8 @@ def prepare_layer(layer: Any) -> None:
     if not isinstance(layer, BaseChannelLayer):  # RedisPubSubChannelLayer: no capacity, nothing to prepare
         return
     capacities = getattr(layer, "channel_capacity", None)
+    if isinstance(capacities, dict):  # InMemoryChannelLayer keeps the setting uncompiled
+        capacities = layer.channel_capacity = layer.compile_capacities(capacities)
     if not isinstance(capacities, list) or any(pattern is _HUB_PATTERN for pattern, _ in capacities):
         return
     capacities.insert(0, (_HUB_PATTERN, int(conf.get("GROUP_CAPACITY"))))
