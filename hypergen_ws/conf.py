@@ -24,6 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "ERROR_DETAILS": None,
     # Seconds a sync publisher waits for the channel layer before raising.
     "PUBLISH_TIMEOUT": 10.0,
+    # Access keys of the HTTP publish endpoint (docs/publishing.rst), a list so keys can be rotated;
+    # empty: the endpoint refuses every request.
+    "PUBLISH_KEYS": [],
+    # Largest request body (bytes) the HTTP publish endpoint accepts; larger requests get 413.
+    "PUBLISH_MAX_BODY_SIZE": 1024 * 1024,
     # History (docs/history.rst): frames kept per group when history=True names no size.
     "HISTORY_SIZE": 100,
     # Seconds a frame stays in a group's history.

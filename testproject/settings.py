@@ -82,7 +82,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-HYPERGEN_WS: dict = {}
+# The key of the HTTP publish endpoint (/hypergen_ws/publish/, docs/publishing.rst) comes from the environment;
+# with DEBUG only, the documented demo key works when none is set. Without a key the endpoint refuses everything.
+DEMO_PUBLISH_KEY = "demo-publish-key-for-local-development-only"
+_publish_key = os.environ.get("HYPERGEN_WS_PUBLISH_KEY", "") or (DEMO_PUBLISH_KEY if DEBUG else "")
+
+HYPERGEN_WS: dict = {
+    "PUBLISH_KEYS": [_publish_key] if _publish_key else [],
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"

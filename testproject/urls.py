@@ -13,6 +13,7 @@ urlpatterns = [
     path("counter/", include("testproject.counter.urls")),
     path("notifications/", include("testproject.notifications.urls")),
     path("admin/", admin.site.urls),
+    path("hypergen_ws/", include("hypergen_ws.urls")),
 ]
 
 # With DEBUG=True, serve static files (the JavaScript client) under plain daphne/uvicorn too, not only under
