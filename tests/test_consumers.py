@@ -322,3 +322,31 @@ async def test_slow_client_is_closed_without_blocking_others(settings):
     assert len(victim.outbox._frames) == 0, "an overflowing outbox must not keep growing"
     assert await slow.receive_output(1) == {"type": "websocket.close", "code": 1013}
     await fast.disconnect()
+
+
+async def test_logout_elsewhere_takes_effect_on_the_next_call():
+    from importlib import import_module
+
+    from django.conf import settings as django_settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    user = await make_user("t_sam", "auth.view_user")
+    engine = import_module(django_settings.SESSION_ENGINE)
+
+    @database_sync_to_async
+    def login_session():
+        store = engine.SessionStore()
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.save()
+        return store
+
+    store = await login_session()
+    comm = await connect("/ws/tests/guarded/", user, session=store)
+    await call(comm, "one")
+    assert (await receive(comm))["commands"] == [["said", "t_sam", "one"]]
+    await database_sync_to_async(engine.SessionStore(session_key=store.session_key).delete)()  # logout
+    await call(comm, "two", id=2)
+    assert (await receive(comm))["code"] == "permission_denied"
+    await comm.disconnect()

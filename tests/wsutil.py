@@ -14,10 +14,12 @@ from tests import sample_consumers
 application = URLRouter(autoconsumers(sample_consumers))
 
 
-async def connect(path: str, user: Any = None, *, expect: bool = True, query: str = "") -> WebsocketCommunicator:
+async def connect(path: str, user: Any = None, *, expect: bool = True, query: str = "",
+                  **scope: Any) -> WebsocketCommunicator:
     """Open a communicator on ``path`` as ``user`` (anonymous by default) and assert it was accepted."""
     comm = WebsocketCommunicator(application, path + (f"?{query}" if query else ""))
     comm.scope["user"] = user if user is not None else AnonymousUser()
+    comm.scope.update(scope)
     connected, _ = await comm.connect()
     assert connected is expect
     return comm
