@@ -1,0 +1,1 @@
+"""Shared machinery of the hypergen_ws benchmarks (servers, clients, statistics, reports)."""

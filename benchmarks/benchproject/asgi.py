@@ -1,0 +1,32 @@
+"""ASGI application of the benchmark project: the hand-written consumer, plus hypergen_ws when enabled."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchproject.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from benchproject.handwritten import FanoutConsumer  # noqa: E402
+
+websocket_urlpatterns = [path("ws/bench/", FanoutConsumer.as_asgi())]
+
+if settings.BENCH_HYPERGEN:
+    from hypergen_ws import autoconsumers  # noqa: E402
+
+    import benchproject.consumers  # noqa: E402,F401  (registers the @consumer)
+
+    websocket_urlpatterns += autoconsumers()
+
+websocket_app = URLRouter(websocket_urlpatterns)
+if settings.BENCH_AUTH:
+    websocket_app = AuthMiddlewareStack(websocket_app)
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})

@@ -1,0 +1,57 @@
+"""Settings of the benchmark project, driven by environment variables set by the benchmark scripts.
+
+``BENCH_LAYER``      ``memory`` (``InMemoryChannelLayer``, default), ``redis`` (``RedisChannelLayer``) or
+                     ``pubsub`` (``RedisPubSubChannelLayer``).
+``BENCH_REDIS_URL``  the redis-server of the redis layers, e.g. ``redis://127.0.0.1:6390/0``.
+``BENCH_CAPACITY``   channel ``capacity`` of the layer; unset keeps the library default (100).
+``BENCH_HYPERGEN``   ``1`` installs ``hypergen_ws`` and routes its ``@consumer``.
+``BENCH_AUTH``       ``1`` wraps the websocket router in ``AuthMiddlewareStack`` (both Django variants).
+"""
+from __future__ import annotations
+
+import os
+
+SECRET_KEY = "benchmark-only-not-a-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+BENCH_HYPERGEN = os.environ.get("BENCH_HYPERGEN") == "1"
+BENCH_AUTH = os.environ.get("BENCH_AUTH") == "1"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "channels",
+    *(["hypergen_ws"] if BENCH_HYPERGEN else []),
+    "benchproject",
+]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "benchproject.urls"
+ASGI_APPLICATION = "benchproject.asgi.application"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+
+_layer = os.environ.get("BENCH_LAYER", "memory")
+_config: dict = {}
+if os.environ.get("BENCH_CAPACITY"):
+    _config["capacity"] = int(os.environ["BENCH_CAPACITY"])
+if _layer == "memory":
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": _config}}
+elif _layer in ("redis", "pubsub"):
+    _config["hosts"] = [os.environ["BENCH_REDIS_URL"]]
+    _backend = "channels_redis.core.RedisChannelLayer" if _layer == "redis" else \
+        "channels_redis.pubsub.RedisPubSubChannelLayer"
+    CHANNEL_LAYERS = {"default": {"BACKEND": _backend, "CONFIG": _config}}
+else:
+    raise ValueError(f"BENCH_LAYER={_layer!r}: use memory, redis or pubsub")
+
+HYPERGEN_WS: dict = {}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

@@ -1,0 +1,2 @@
+"""No HTTP views: the benchmarks only use websockets."""
+urlpatterns: list = []

@@ -1,0 +1,171 @@
+"""Connect benchmark: connection rate and memory per idle connection, three servers compared in the same run.
+
+    python benchmarks/connect.py --clients 1000 5000 --server uvicorn --layer memory
+    python benchmarks/connect.py --quick
+
+For each K and each variant (``channels``, ``websockets``, ``hypergen``, as in ``fanout.py``) a fresh server is
+started and warmed up with 20 connections that are opened and closed again (so lazy imports and first-use caches
+are not counted). Then K clients connect, at most ``--concurrency`` handshakes in flight; a connection counts when
+the server's ``101`` answer arrived, i.e. after the consumer accepted it (and joined its group). Figures:
+
+* connections/s = K / time from the first connect to the last ``101`` (measured in the client process);
+* server CPU microseconds per connection over the same phase;
+* memory per idle connection = (server RSS with K idle connections - RSS before) / K, read ``--settle``
+  seconds after the last connection.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib.clients import ClientPool  # noqa: E402
+from benchlib.common import (HOST, VARIANTS, format_table, hypergen_available, machine_info,  # noqa: E402
+                             raise_nofile_limit, ratio, save_results, start_redis, start_server)
+from benchlib.fanoutrun import log  # noqa: E402
+from benchlib.wsclient import connect  # noqa: E402
+
+METRICS = [("connections_per_s", "conn/s"), ("kb_per_connection", "KB/conn"), ("cpu_us_per_connection", "CPU us/conn")]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--clients", type=int, nargs="+", help="numbers of connections K (default 1000)")
+    ap.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    ap.add_argument("--layer", choices=["memory", "redis", "pubsub"], default="memory")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    ap.add_argument("--quick", action="store_true", help="smoke run: 200 connections")
+    ap.add_argument("--concurrency", type=int, default=100, help="handshakes in flight at most (default 100)")
+    ap.add_argument("--client-procs", type=int, default=1, help="client processes (default 1)")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds between the last connection and the RSS read")
+    ap.add_argument("--capacity", type=int, help="channel layer capacity (default: the layer's default)")
+    ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop")
+    ap.add_argument("--uvicorn-ws", choices=["auto", "websockets", "websockets-sansio", "wsproto"], default="auto",
+                    help="uvicorn's websocket implementation (default auto: websockets-sansio)")
+    ap.add_argument("--name", help="results file name (default connect-<server>-<layer>[-quick])")
+    ap.add_argument("--no-save", action="store_true", help="print only, write no JSON")
+    args = ap.parse_args(argv)
+    args.clients = args.clients or ([200] if args.quick else [1000])
+    args.name = args.name or f"connect-{args.server}-{args.layer}" + ("-quick" if args.quick else "")
+    return args
+
+
+async def warm_up(port: int, path: str, count: int = 20) -> None:
+    conns = await asyncio.gather(*(connect(HOST, port, path, lambda _m: None) for _ in range(count)))
+    for c in conns:
+        c.close()
+    await asyncio.sleep(0.5)
+
+
+async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
+    redis = start_redis() if args.layer != "memory" else None
+    server = pool = None
+    try:
+        url = f"redis://{HOST}:{redis.port}/0" if redis else ""
+        server = start_server(variant, args.server, args.layer, url, args.capacity, args.baseline_loop,
+                              args.uvicorn_ws)
+        path = VARIANTS[variant]
+        await warm_up(server.port, path)
+        pool = await ClientPool.start(k, args.client_procs)
+        await asyncio.sleep(args.settle)
+        rss0, cpu0 = server.rss(), server.cpu_seconds()
+        conn = await pool.connect([(HOST, server.port, path)], args.concurrency)
+        cpu1 = server.cpu_seconds()
+        await asyncio.sleep(args.settle)
+        rss1 = server.rss()
+        st = await pool.status()
+        ok = conn["ok"]
+        result = {
+            "variant": variant, "clients": k, "connected": ok, "failed": conn["failed"], "retries": conn["retries"],
+            "errors": conn["errors"], "seconds": conn["seconds"],
+            "connections_per_s": ok / conn["seconds"] if conn["seconds"] else None,
+            "cpu_us_per_connection": (cpu1 - cpu0) * 1e6 / ok if ok else None,
+            "rss_before_mb": rss0 / 2**20, "rss_after_mb": rss1 / 2**20,
+            "kb_per_connection": (rss1 - rss0) / 1024 / ok if ok else None,
+            "open_after_settle": st["open"], "closed_after_settle": st["closed"],
+        }
+        log(f"  {variant}: {ok}/{k} in {conn['seconds']:.2f}s = {result['connections_per_s'] or 0:,.0f}/s, "
+            f"{result['kb_per_connection'] or 0:.1f} KB/conn")
+        return result
+    except Exception as exc:
+        tail = server.log_tail() if server else ""
+        raise RuntimeError(f"{type(exc).__name__}: {exc}" + (f"\n--- server log ---\n{tail}" if tail else "")) from exc
+    finally:
+        if pool:
+            await pool.stop()
+        if server:
+            server.stop()
+        if redis:
+            redis.stop()
+
+
+async def main(args: argparse.Namespace) -> dict:
+    raise_nofile_limit()
+    variants = list(args.variants)
+    skipped = {}
+    if "hypergen" in variants:
+        ok, why = hypergen_available()
+        if not ok:
+            variants.remove("hypergen")
+            skipped["hypergen"] = why
+            log(f"hypergen variant skipped: {why}")
+    runs = []
+    for k in args.clients:
+        for variant in variants:
+            log(f"{k} connections, {variant}")
+            try:
+                runs.append(await one_run(variant, k, args))
+            except Exception as exc:  # noqa: BLE001 - record it and go on
+                log(f"  {variant}: FAILED: {exc}")
+                runs.append({"variant": variant, "clients": k, "error": str(exc)[-2000:]})
+    ratios = []
+    for k in args.clients:
+        by = {r["variant"]: r for r in runs if r["clients"] == k and "error" not in r}
+        if "hypergen" not in by:
+            continue
+        row: dict = {"clients": k}
+        for base in ("channels", "websockets"):
+            if base in by:
+                row[f"hypergen/{base}"] = {m: ratio(by["hypergen"][m], by[base][m]) for m, _ in METRICS}
+        if len(row) > 1:
+            ratios.append(row)
+    return {"benchmark": "connect", "name": args.name,
+            "command": " ".join(["python", "benchmarks/connect.py", *sys.argv[1:]]),
+            "params": {k: v for k, v in vars(args).items() if k != "no_save"}, "skipped": skipped,
+            "machine": machine_info(), "runs": runs, "ratios": ratios}
+
+
+def report(result: dict) -> str:
+    p = result["params"]
+    rows = []
+    for r in result["runs"]:
+        if "error" in r:
+            rows.append([r["clients"], r["variant"], "error: " + r["error"][:60]] + [None] * 6)
+        else:
+            rows.append([r["clients"], r["variant"], r["connected"], r["failed"], r["connections_per_s"],
+                         r["cpu_us_per_connection"], r["rss_before_mb"], r["rss_after_mb"], r["kb_per_connection"]])
+    lines = [f"connect: server={p['server']} layer={p['layer']} concurrency={p['concurrency']}", "",
+             format_table(["K", "variant", "connected", "failed", "conn/s", "srv CPU us/conn", "RSS before MB",
+                           "RSS after MB", "KB/conn"], rows)]
+    if result["ratios"]:
+        out = []
+        for row in result["ratios"]:
+            for name, vals in row.items():
+                if name != "clients":
+                    out.append([row["clients"], name] + [vals[m] for m, _ in METRICS])
+        lines += ["", "ratios (hypergen / baseline):", format_table(["K", "ratio"] + [lbl for _, lbl in METRICS], out)]
+    for name, why in result["skipped"].items():
+        lines.append(f"\n{name}: skipped ({why})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    outcome = asyncio.run(main(arguments))
+    print(report(outcome))
+    if not arguments.no_save:
+        print(f"\nresults: {save_results(arguments.name, outcome)}")

@@ -1,0 +1,164 @@
+"""Fan-out benchmark: one publisher, N subscribed websocket clients, three servers compared in the same run.
+
+    python benchmarks/fanout.py --clients 100 1000 5000 --messages 200 --server uvicorn --layer memory
+    python benchmarks/fanout.py --quick
+
+Variants (each on a fresh server process, on a free 127.0.0.1 port):
+
+* ``channels``   (a) a hand-written Channels ``AsyncJsonWebsocketConsumer``: ``group_add`` on connect,
+  ``receive_json`` -> ``channel_layer.group_send``, handler -> ``send_json``; same server and layer as (c).
+* ``websockets`` (b) a plain ``websockets`` server that fans out with ``websockets.broadcast()``.
+* ``hypergen``   (c) a hypergen_ws ``@consumer`` whose function calls ``agroup_send(fanout.group_name(), payload)``.
+
+The publisher is one more websocket client (a group member too) that sends ``{"args": [payload]}`` frames; the
+payload carries ``time.time_ns()`` of the publish and every client records publish-to-arrival latency. Figures:
+p50/p99 latency, deliveries per second (subscriber deliveries / time from the first publish to the last arrival),
+loss (expected minus received), server CPU microseconds per delivery (psutil CPU time of the server process
+during the publish and drain phase / deliveries), and the ratios hypergen/channels and hypergen/websockets.
+Results go to ``benchmarks/results/<name>.json``; ``benchmarks/plot.py`` draws them.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib.common import (HOST, VARIANTS, hypergen_available, machine_info, raise_nofile_limit,  # noqa: E402
+                             save_results, start_redis, start_server)
+from benchlib.fanoutrun import (FanoutParams, fanout_table, log, loss_notes, ratio_table, ratios,  # noqa: E402
+                                run_fanout)
+from benchlib.publisher import Publisher  # noqa: E402
+
+QUICK = {"clients": [50], "messages": 50, "max_seconds": 15.0, "drain_seconds": 10.0, "warmup": 2}
+DEFAULTS = {"clients": [100, 1000], "messages": 200, "max_seconds": 60.0, "drain_seconds": 30.0, "warmup": 3}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--clients", type=int, nargs="+", help="numbers of subscribed clients (default 100 1000)")
+    ap.add_argument("--messages", type=int, help="messages to publish per run (default 200)")
+    ap.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    ap.add_argument("--layer", choices=["memory", "redis", "pubsub"], default="memory",
+                    help="channel layer of (a) and (c): InMemory, RedisChannelLayer or RedisPubSubChannelLayer")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    ap.add_argument("--quick", action="store_true", help="smoke run: 50 clients, 50 messages, short time limits")
+    ap.add_argument("--client-procs", type=int, default=0,
+                    help="client processes (default: 1 up to 2000 clients, else 2)")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="publish at this many messages/s (default 0: as fast as acknowledged, see --window)")
+    ap.add_argument("--window", type=int, default=1, help="unacknowledged messages allowed in flight (default 1)")
+    ap.add_argument("--payload-bytes", type=int, default=64, help="padding in every message (default 64)")
+    ap.add_argument("--warmup", type=int, help="warm-up messages before measuring (default 3)")
+    ap.add_argument("--max-seconds", type=float, help="stop publishing after this long (default 60)")
+    ap.add_argument("--drain-seconds", type=float, help="wait at most this long for deliveries after publishing")
+    ap.add_argument("--idle-seconds", type=float, default=3.0, help="stop waiting after this long without progress")
+    ap.add_argument("--capacity", type=int, help="channel layer capacity (default: the layer's default, 100)")
+    ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                    help="event loop of the websockets baseline (default uvloop, like uvicorn)")
+    ap.add_argument("--uvicorn-ws", choices=["auto", "websockets", "websockets-sansio", "wsproto"], default="auto",
+                    help="uvicorn's websocket implementation (default auto: websockets-sansio)")
+    ap.add_argument("--name", help="results file name (default fanout-<server>-<layer>[-quick])")
+    ap.add_argument("--no-save", action="store_true", help="print only, write no JSON")
+    args = ap.parse_args(argv)
+    base = QUICK if args.quick else DEFAULTS
+    for key, value in base.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.name = args.name or f"fanout-{args.server}-{args.layer}" + ("-quick" if args.quick else "")
+    return args
+
+
+async def one_run(variant: str, n: int, args: argparse.Namespace) -> dict:
+    redis = start_redis() if args.layer != "memory" else None
+    server = None
+    try:
+        url = f"redis://{HOST}:{redis.port}/0" if redis else ""
+        server = start_server(variant, args.server, args.layer, url, args.capacity, args.baseline_loop,
+                              args.uvicorn_ws)
+        target = (HOST, server.port, VARIANTS[variant])
+        publisher = Publisher([target], args.payload_bytes)
+        params = FanoutParams(
+            clients=n, messages=args.messages, client_procs=args.client_procs or (1 if n <= 2000 else 2),
+            warmup=args.warmup, rate=args.rate, window=args.window, pad_bytes=args.payload_bytes,
+            max_seconds=args.max_seconds, idle_seconds=args.idle_seconds, drain_seconds=args.drain_seconds)
+
+        async def publish(kind: str, **kw):
+            return await getattr(publisher, kind)(**kw)
+
+        async def close() -> None:
+            publisher.close()
+
+        return await run_fanout(variant, [target], [server], params, publisher.open, publish, close,
+                                {"redis": redis} if redis else None)
+    except Exception as exc:
+        tail = server.log_tail() if server else ""
+        raise RuntimeError(f"{type(exc).__name__}: {exc}" + (f"\n--- server log ---\n{tail}" if tail else "")) from exc
+    finally:
+        if server:
+            server.stop()
+        if redis:
+            redis.stop()
+
+
+async def main(args: argparse.Namespace) -> dict:
+    raise_nofile_limit()
+    variants = list(args.variants)
+    skipped: dict[str, str] = {}
+    if "hypergen" in variants:
+        ok, why = hypergen_available()
+        if not ok:
+            variants.remove("hypergen")
+            skipped["hypergen"] = why
+            log(f"hypergen variant skipped: {why}")
+    server_label = {"websockets": "websockets"}
+    runs = []
+    for n in args.clients:
+        for variant in variants:
+            log(f"{n} clients, {variant} ({server_label.get(variant, args.server + '/' + args.layer)})")
+            try:
+                runs.append(await one_run(variant, n, args))
+            except Exception as exc:  # noqa: BLE001 - record the failure and go on with the next run
+                log(f"  {variant}: FAILED: {exc}")
+                runs.append({"variant": variant, "clients": n, "error": str(exc)[-2000:]})
+    result = {
+        "benchmark": "fanout",
+        "name": args.name,
+        "command": " ".join(["python", "benchmarks/fanout.py", *sys.argv[1:]]),
+        "params": {k: v for k, v in vars(args).items() if k not in ("no_save",)},
+        "skipped": skipped,
+        "machine": machine_info(),
+        "runs": runs,
+        "ratios": ratios(runs, "hypergen", ["channels", "websockets"]),
+    }
+    return result
+
+
+def report(result: dict) -> str:
+    p = result["params"]
+    lines = [f"fan-out: server={p['server']} (uvicorn --ws {p['uvicorn_ws']}) layer={p['layer']} messages={p['messages']} "
+             f"payload={p['payload_bytes']}B publish={'rate %s/s' % p['rate'] if p['rate'] else 'window %s' % p['window']}",
+             "", fanout_table(result["runs"])]
+    notes = loss_notes(result["runs"])
+    if notes:
+        lines += ["", "not received (dropped by a layer, or still queued when the wait ended):", *notes]
+    if result["ratios"]:
+        lines += ["", "ratios (hypergen / baseline; > 1 means hypergen is higher):", ratio_table(result["ratios"])]
+    for name, why in result["skipped"].items():
+        lines.append(f"\n{name}: skipped ({why})")
+    bound = [f"{r['variant']}@{r['clients']}" for r in result["runs"] if r.get("client_bound")]
+    if bound:
+        lines.append("\nclient-bound runs (a client process above 90% CPU; deliveries/s is then a lower bound): "
+                     + ", ".join(bound))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    outcome = asyncio.run(main(arguments))
+    print(report(outcome))
+    if not arguments.no_save:
+        print(f"\nresults: {save_results(arguments.name, outcome)}")
