@@ -41,18 +41,6 @@ DEFAULTS: dict[str, Any] = {
     # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
     "HEARTBEAT_INTERVAL": 3.0,
     "PROCESS_TTL": 10.0,
-    # History (docs/history.rst): frames kept per group when history=True names no size.
-    "HISTORY_SIZE": 100,
-    # Seconds a frame stays in a group's history.
-    "HISTORY_TTL": 600,
-    # Seconds a group's sequence counter and epoch survive without a publish (at least HISTORY_TTL).
-    "SEQUENCE_TTL": 86400,
-    # Prefix of the Redis keys hypergen_ws writes (history, presence, groups).
-    "REDIS_PREFIX": "hgws",
-    # Presence and groups across processes (docs/presence.rst): seconds between a process's heartbeats,
-    # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
-    "HEARTBEAT_INTERVAL": 3.0,
-    "PROCESS_TTL": 10.0,
 }
 
 

@@ -19,6 +19,7 @@ from django.core.handlers.asgi import ASGIRequest
 from . import backpressure, conf, hooks, protocol, raw, stats
 from .fanout import Hub, Outbox, get_hub
 from .permissions import forget_cached_permissions
+from . import lifecycle
 
 if TYPE_CHECKING:
     from .decorators import Consumer
@@ -47,6 +48,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.url_kwargs: dict[str, Any] = {}
         self.group_names: list[str] = []
+        #: ``(seq, epoch)`` the client reconnected with (``?hgws_seq=&hgws_epoch=``), or None.
+        self.recovery_position: tuple[int, int] | None = None
         self.meta: dict[str, Any] = {}
         self.request: ASGIRequest | None = None
         self.accepted = False
@@ -117,6 +120,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
     # ---- connect -------------------------------------------------------------------------------------------
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         """Check permissions, join the group(s) and accept; or accept and close with 4401/4403."""
+        lifecycle.take_position(self)
         route = self.scope.get("url_route", {})
         self.url_kwargs = dict(route.get("kwargs", {}))
         self.request = self._build_request()
@@ -131,10 +135,13 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             await self.base_send({"type": "websocket.close", "code": code})
             return
         self._hub = get_hub()
-        for group in self.hypergen.groups_for(self):
+        groups = self.hypergen.groups_for(self)
+        lifecycle.before_join(self, groups)
+        for group in groups:
             await self.join(group)
         await self.base_send({"type": "websocket.accept"})
         self.accepted = True
+        await lifecycle.connected(self)
         stats.opened(self.label)
         await hooks.connected(self)
         self.outbox.start()
@@ -156,14 +163,14 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             return
         hub = self._hub or get_hub()
         self._hub = hub
-        await hub.join(group, self)
+        await hub.join(group, lifecycle.member(self, group))
         self.group_names.append(group)
 
     async def leave(self, group: str) -> None:
         """Leave a group joined at connect or with ``join()``."""
         if group in self.group_names and self._hub is not None:
             self.group_names.remove(group)
-            await self._hub.leave(group, self)
+            await self._hub.leave(group, lifecycle.member(self, group, leaving=True))
 
     # ---- receive -------------------------------------------------------------------------------------------
     async def websocket_receive(self, message: dict[str, Any]) -> None:
@@ -302,11 +309,12 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             self._last_groups = list(self.group_names)
         if self._hub is not None:
             for group in list(self.group_names):
-                await self._hub.leave(group, self)
+                await self._hub.leave(group, lifecycle.member(self, group, leaving=True))
         self.group_names.clear()
 
     async def _cleanup(self) -> None:
         await self._leave_all()
+        await lifecycle.disconnected(self)
         await self.outbox.flush_and_stop()
         if self.accepted:
             self.accepted = False

@@ -16,6 +16,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.regex_helper import normalize
 
 from . import conf, groups, publish, raw, registry
+from . import lifecycle
 from .calls import Binder
 from .commands import collecting, stop_collecting
 from .consumers import HypergenConsumer
@@ -31,6 +32,8 @@ SEND_TO = ("group", "caller")
 def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_path: str | None = None,
              target_id: str | None = None, group_name: Callable[[HypergenConsumer], str] | None = None,
              send_to: str = "group", receive: bool = True, app_label: str | None = None,
+             history: bool | int = 0, presence: bool = False,
+             expires: float | Callable[[HypergenConsumer], float | None] | None = None,
              consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
              frames: str = "protocol") -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
@@ -41,6 +44,9 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     ``target_id`` makes a returned ``str`` a ``["hypergen.morph", target_id, html]`` command. ``group_name`` is a
     callable taking the consumer instance and returning the group to join instead of the derived one.
     ``send_to`` is ``"group"`` (default) or ``"caller"``. ``receive=False`` makes a listen-only consumer.
+    ``history=N`` keeps the last N frames of each group for clients that reconnect (docs/history.rst);
+    ``presence=True`` tracks who is connected (docs/presence.rst); ``expires`` (seconds, or a callable taking
+    the consumer) closes a connection with 4408 when its lifetime is over.
     ``app_label`` is needed only for functions outside an installed app. ``consumer_class_base`` is a subclass of
     ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
     v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
@@ -48,6 +54,7 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
+                        history=history, presence=presence, expires=expires,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
                         consumer_class_base=consumer_class_base, frames=frames)
 
@@ -68,6 +75,7 @@ class Consumer:
     """A decorated consumer function: still callable, plus its route, group names and consumer class."""
 
     def __init__(self, func: Callable[..., Any], *, perm: Any, any_perm: bool, path: str, re_path: str | None,
+                 history: bool | int = 0, presence: bool = False, expires: Any = None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
                  receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
                  frames: str = "protocol") -> None:
@@ -109,6 +117,7 @@ class Consumer:
         self.url_kwarg_names = tuple(kwarg_names)
         self.converters = getattr(self._pattern, "converters", {})
         self.binder = Binder(func, kwarg_names, where)
+        self.history, self.presence_enabled, self.expires = lifecycle.check_options(history, presence, expires, where)
         self.frames = raw.check(frames, receive=receive, binder=self.binder, where=where)
         self.connect_hooks: list[Hook] = []
         self.disconnect_hooks: list[Hook] = []
@@ -210,7 +219,22 @@ class Consumer:
                 f"{self.label}.group_name() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
                 f"got {sorted(kwargs)}."
             )
-        return groups.group_name_for(self.label, self._canonical(kwargs))
+        name = groups.group_name_for(self.label, self._canonical(kwargs))
+        if self.history:
+            lifecycle.remember_group(name, self.history)
+        return name
+
+    def presence(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Who is connected to the group of these URL kwargs (needs ``presence=True``); see docs/presence.rst."""
+        from .presence import get_presence
+
+        return get_presence(self.group_name(**kwargs))
+
+    async def apresence(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Async variant of :meth:`presence`."""
+        from .presence import aget_presence
+
+        return await aget_presence(self.group_name(**kwargs))
 
     def _canonical(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         out = {}

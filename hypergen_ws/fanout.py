@@ -20,6 +20,7 @@ from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_laye
 
 from . import conf, stats
 from .outbox import Outbox
+from .recovery import deliver_sequenced
 
 __all__ = ["FRAME_TYPE", "Hub", "Outbox", "get_hub", "get_layer", "hub_channel", "local_hubs", "prepare_layer"]
 
@@ -151,7 +152,10 @@ class Hub:
             if message.get("type") == FRAME_TYPE:
                 text = message.get("text")
                 if isinstance(text, str):
-                    self.deliver_text(group, text)
+                    if "seq" in message:  # kept in history: in seq order, once (hypergen_ws.recovery)
+                        await deliver_sequenced(self, group, message)
+                    else:
+                        self.deliver_text(group, text)
             else:
                 self.deliver_event(group, message)
 

@@ -16,32 +16,41 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from . import conf, protocol
 from .fanout import FRAME_TYPE, get_hub, local_hubs
 from .groups import check_group_name
+from .history import apublish, history_size, publish_sync
 
 
-def group_send(group: str, data: Any) -> None:
+def group_send(group: str, data: Any, *, history: bool | int | None = None) -> int | None:
     """Send ``data`` (JSON) to every client in ``group`` as ``{"type": "message", "data": data}``.
 
     Sync: call it from views, threads, task workers and management commands. In async code use
-    ``await agroup_send(...)``.
+    ``await agroup_send(...)``. ``history`` (default: what the group's consumer declares with
+    ``@consumer(history=N)``) keeps the frame for recovery and stamps it with a seq, which is returned
+    (None without history); ``False`` sends it without, ``True`` or a size keeps it (docs/history.rst).
     """
     _refuse_in_loop("group_send", "agroup_send")
-    publish_text_sync(_group(group), protocol.message_frame(data))
+    return publish_text_sync(_group(group), protocol.message_frame(data), history=history)
 
 
-async def agroup_send(group: str, data: Any) -> None:
+async def agroup_send(group: str, data: Any, *, history: bool | int | None = None) -> int | None:
     """Async variant of ``group_send``."""
-    await apublish_text(_group(group), protocol.message_frame(data))
+    return await apublish_text(_group(group), protocol.message_frame(data), history=history)
 
 
-def consumer_command(group: str, commands: list[list[Any]]) -> None:
-    """Send commands (``[["hypergen.append", "messages", "<li>hi</li>"], ...]``) to every client in ``group``."""
+def consumer_command(group: str, commands: list[list[Any]], *, history: bool | int | None = None) -> int | None:
+    """Send commands (``[["hypergen.append", "messages", "<li>hi</li>"], ...]``) to every client in ``group``.
+
+    ``history`` works as in ``group_send``.
+    """
     _refuse_in_loop("consumer_command", "aconsumer_command")
-    publish_text_sync(_group(group), protocol.commands_frame(protocol.check_commands(commands)))
+    return publish_text_sync(_group(group), protocol.commands_frame(protocol.check_commands(commands)),
+                             history=history)
 
 
-async def aconsumer_command(group: str, commands: list[list[Any]]) -> None:
+async def aconsumer_command(group: str, commands: list[list[Any]], *,
+                            history: bool | int | None = None) -> int | None:
     """Async variant of ``consumer_command``."""
-    await apublish_text(_group(group), protocol.commands_frame(protocol.check_commands(commands)))
+    return await apublish_text(_group(group), protocol.commands_frame(protocol.check_commands(commands)),
+                               history=history)
 
 
 def _group(group: Any) -> str:
@@ -68,9 +77,12 @@ def _bypasses_layer(layer: Any) -> bool:
     return layer is None or isinstance(layer, InMemoryChannelLayer)
 
 
-async def apublish_text(group: str, text: str) -> None:
-    """Publish an encoded frame to ``group`` from async code."""
+async def apublish_text(group: str, text: str, history: bool | int | None = None) -> int | None:
+    """Publish an encoded frame to ``group`` from async code; returns its seq when it is kept in history."""
     layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
+    size = history_size(group, history)
+    if size:
+        return await apublish(layer, group, text, size)
     if _bypasses_layer(layer):
         own = get_hub()
         own.deliver_text(group, text)
@@ -81,9 +93,12 @@ async def apublish_text(group: str, text: str) -> None:
     await layer.group_send(group, {"type": FRAME_TYPE, "text": text})
 
 
-def publish_text_sync(group: str, text: str) -> None:
+def publish_text_sync(group: str, text: str, history: bool | int | None = None) -> int | None:
     """Publish an encoded frame to ``group`` from sync code (no running loop in this thread)."""
     layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
+    size = history_size(group, history)
+    if size:
+        return publish_sync(layer, group, text, size)
     if _bypasses_layer(layer):
         for hub in local_hubs():
             hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)

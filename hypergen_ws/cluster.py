@@ -1,0 +1,181 @@
+"""Server processes that share Redis: heartbeats, group counts, and what to do when Redis lost its data.
+
+Every hub (one per event loop, so one per daphne/uvicorn process) that serves a consumer on a Redis layer runs a
+heartbeat every ``HEARTBEAT_INTERVAL`` seconds (and soon after its groups change). Keys, on the layer's first
+host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
+
+    <p>:procs          sorted set: process id -> the time (s) its entries expire (now + PROCESS_TTL)
+    <p>:pg:<process>   hash: group -> local sockets of that process; expires PROCESS_TTL after the last beat
+    <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
+
+A process that misses its beats for ``PROCESS_TTL`` seconds is dead: the first live process to notice removes
+its presence entries (sending the leave frames) and its group counts. When ``<p>:instance`` changes (a
+restarted or flushed Redis), a process adds its layer subscriptions again, re-registers its presence entries
+and sends every socket that follows a group's history a ``resync`` frame with the group's new position.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from . import conf
+
+if TYPE_CHECKING:
+    from .fanout import Hub
+    from .redis_store import RedisStore
+
+logger = logging.getLogger("hypergen_ws")
+
+
+def _prefix() -> str:
+    return str(conf.get("REDIS_PREFIX"))
+
+
+class Node:
+    """This process (one hub) as seen by the others through Redis."""
+
+    def __init__(self, hub: Hub, store: RedisStore) -> None:
+        self.hub = hub
+        self.store = store
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.instance: bytes | None = None
+        self.wake = asyncio.Event()
+        self.beats = 0
+        self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
+
+    def changed(self) -> None:
+        """The local groups changed: beat soon."""
+        self.wake.set()
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.beat()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
+                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), float(conf.get("HEARTBEAT_INTERVAL")))
+                await asyncio.sleep(0.05)  # let a burst of joins and leaves settle
+            except TimeoutError:
+                pass
+
+    async def beat(self) -> None:
+        """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
+        redis = self.store.clients.get(0)
+        p = _prefix()
+        instance = await redis.get(f"{p}:instance")
+        if instance is None:
+            await redis.set(f"{p}:instance", secrets.token_hex(8), nx=True)
+            instance = await redis.get(f"{p}:instance")
+        lost = self.instance is not None and instance != self.instance
+        self.instance = instance
+        now = time.time()
+        ttl = float(conf.get("PROCESS_TTL"))
+        counts = {group: len(members) for group, members in self.hub.members.items() if members}
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(f"{p}:procs", {self.id: now + ttl})
+            pipe.delete(f"{p}:pg:{self.id}")
+            if counts:
+                pipe.hset(f"{p}:pg:{self.id}", mapping=counts)
+                pipe.pexpire(f"{p}:pg:{self.id}", int(ttl * 1000))
+            await pipe.execute()
+        self.beats += 1
+        if lost:
+            await self.recover(now)
+        await sweep(self.store, now)
+
+    async def recover(self, now: float) -> None:
+        """Redis lost its data: subscribe again, re-register presence, tell history followers to resync."""
+        from . import presence
+        from .recovery import feed, resync_frame
+
+        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
+        layer = self.hub.layer
+        for group, (channel, _task) in list(self.hub._readers.items()):
+            try:
+                await layer.group_add(group, channel)
+            except Exception:
+                logger.warning("Could not subscribe to %s again", group, exc_info=True)
+        await presence.reassert(self.hub)
+        for group, members in list(self.hub.members.items()):
+            followers = [m for m in members if getattr(m, "hypergen", None) is not None and m.hypergen.history
+                         and m.__dict__.get("_hgws_primary") == group]
+            if not followers:
+                continue
+            snapshot = await self.store.read(group, None)
+            current = feed(self.hub, group)
+            current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
+            text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
+            for member in followers:
+                member.send_text(text)
+
+
+async def sweep(store: RedisStore, now: float | None = None) -> int:
+    """Remove what dead processes left behind (presence entries with their leave frames, group counts).
+
+    Returns how many dead processes were cleaned up.
+    """
+    from . import presence
+
+    redis = store.clients.get(0)
+    p = _prefix()
+    dead = await redis.zrangebyscore(f"{p}:procs", "-inf", now or time.time())
+    cleaned = 0
+    for raw in dead:
+        if not await redis.zrem(f"{p}:procs", raw):
+            continue  # another process is on it
+        node_id = raw.decode()
+        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
+        await presence.sweep_process(store, node_id)
+        await redis.delete(f"{p}:pg:{node_id}")
+        cleaned += 1
+    return cleaned
+
+
+_nodes: WeakKeyDictionary[Hub, Node] = WeakKeyDictionary()
+
+
+def ensure_started(hub: Hub) -> Node | None:
+    """The heartbeat of ``hub`` on a Redis layer (started on first use); None on other layers."""
+    node = _nodes.get(hub)
+    if node is not None:
+        node.changed()
+        return node
+    from .stores import get_store
+
+    store = get_store(hub.layer)
+    if store.kind != "redis":
+        return None
+    node = _nodes[hub] = Node(hub, store)  # type: ignore[arg-type]
+    return node
+
+
+def node_of(hub: Hub) -> Node | None:
+    """The running heartbeat of ``hub``, if any."""
+    return _nodes.get(hub)
+
+
+async def live_processes(store: RedisStore) -> list[str]:
+    """Ids of processes whose heartbeat is current."""
+    raw = await store.clients.get(0).zrangebyscore(f"{_prefix()}:procs", time.time(), "+inf")
+    return [r.decode() for r in raw]
+
+
+def changed(hub: Any) -> None:
+    """Tell the heartbeat of ``hub`` (if any) that its groups changed."""
+    node = _nodes.get(hub)
+    if node is not None:
+        node.changed()
