@@ -15,7 +15,12 @@
   const OPEN = 1;
   /** Close codes after which the client never reconnects (not authenticated, permission denied). */
   const NO_RECONNECT_CODES = Object.freeze([4401, 4403]);
-  const EVENTS = Object.freeze(["state", "message", "error", "commands", "open", "close", "resync"]);
+  const EVENTS = Object.freeze(["state", "message", "error", "commands", "open", "close", "resync", "presence"]);
+  /** Close code of a connection whose lifetime is over (@consumer(expires=...)): reconnect at once. */
+  const CLOSE_EXPIRED = 4408;
+  /** Query parameters that carry the recovery position on a reconnect (docs/delivery.rst). */
+  const SEQ_PARAM = "hgws_seq";
+  const EPOCH_PARAM = "hgws_epoch";
   const HANDLER_OPTIONS = Object.freeze({ onMessage: "message", onState: "state", onError: "error" });
   const DEFAULTS = Object.freeze({
     callTimeout: 10000, // ms before a call without a reply rejects with code "timeout"; 0 disables
@@ -127,8 +132,13 @@
       if (call) conn._settle(call, error);
       else conn._reportError(error);
     },
+    sync() {}, // the position is taken in _track(); replayed frames follow
     resync(conn, frame) {
-      conn._emit("resync", frame);
+      conn._resync(frame);
+    },
+    presence(conn, frame) {
+      conn._emit("presence", frame);
+      conn._ctx.dispatch("hypergen:websocket:presence", Object.assign({ url: conn.url }, frame));
     },
   });
 
@@ -159,7 +169,7 @@
     }
 
     /**
-     * Subscribes to an event: "state", "message", "error", "commands", "open", "close", "resync".
+     * Subscribes to an event: "state", "message", "error", "commands", "open", "close", "resync", "presence".
      * @param {string} event
      * @param {function(*, Connection)} callback receives (detail, connection)
      * @returns {function(): void} unsubscribes
@@ -212,7 +222,8 @@
       let socket;
       try {
         if (typeof env.WebSocket !== "function") throw new Error("no WebSocket implementation in this environment");
-        socket = new env.WebSocket(this.url);
+        this._synced = false; // until this socket's "sync"/"resync" frame
+        socket = new env.WebSocket(this._socketUrl());
       } catch (error) {
         env.console.error(`hypergen: cannot open a websocket to ${this.url}:`, error);
         return this._finish(1006, String((error && error.message) || error));
@@ -239,14 +250,15 @@
       this._emit("open", { url: this.url });
     }
 
-    _onClose(code, reason) {
+    _onClose(code, reason, immediate) {
       const env = this._ctx.env();
       this._detach();
       if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
+      if (code === CLOSE_EXPIRED) this._attempt = 0;
       this._openedAt = null;
       this._rejectPending(code);
       if (NO_RECONNECT_CODES.includes(code)) return this._finish(code, reason);
-      const delay = backoff(this._attempt++, this.options, env.random);
+      const delay = immediate ? 0 : backoff(this._attempt++, this.options, env.random);
       this._timer = env.setTimeout(() => {
         this._timer = null;
         this._connect();
@@ -336,11 +348,64 @@
       if (!frame || typeof frame !== "object" || Array.isArray(frame)) {
         return warn("a frame that is not an object", data.slice(0, 200));
       }
-      if (typeof frame.seq === "number") this.lastSeq = frame.seq;
-      if (typeof frame.epoch === "number") this.epoch = frame.epoch;
+      if (!this._track(frame)) return;
       const handler = typeof frame.type === "string" ? FRAME_HANDLERS[frame.type] : undefined;
       if (!handler) return warn(`a frame of unknown type ${JSON.stringify(frame.type)}`, "");
       handler(this, frame);
+    }
+
+    /**
+     * Recovery bookkeeping (docs/delivery.rst): keeps lastSeq/epoch; after this socket's "sync"/"resync"
+     * frame, drops duplicates, turns a new epoch into a "resync" event, and reconnects with the last seq
+     * when a seq is skipped (the server replays what is missing). Returns false for a frame not to handle.
+     */
+    _track(frame) {
+      if (frame.type === "sync" || frame.type === "resync") {
+        this._synced = true;
+        this.lastSeq = typeof frame.seq === "number" ? frame.seq : null;
+        this.epoch = typeof frame.epoch === "number" ? frame.epoch : null;
+        return true;
+      }
+      if (typeof frame.seq !== "number") return true;
+      if (this._synced && this.lastSeq !== null && this.epoch !== null && typeof frame.epoch === "number") {
+        if (frame.epoch !== this.epoch) {
+          [this.lastSeq, this.epoch] = [frame.seq, frame.epoch];
+          this._resync({ type: "resync", reason: "epoch_changed", seq: frame.seq, epoch: frame.epoch });
+          return true;
+        }
+        if (frame.seq <= this.lastSeq) return false; // already handled
+        if (frame.seq > this.lastSeq + 1) {
+          this._recover(frame.seq);
+          return false;
+        }
+      }
+      this.lastSeq = frame.seq;
+      if (typeof frame.epoch === "number") this.epoch = frame.epoch;
+      return true;
+    }
+
+    /** The server lost frames this page needs: tell the app, which reloads its state. */
+    _resync(frame) {
+      const detail = { url: this.url, reason: frame.reason, seq: frame.seq, epoch: frame.epoch };
+      this._emit("resync", Object.assign({}, frame, { url: this.url }));
+      this._ctx.dispatch("hypergen:websocket:resync", detail);
+    }
+
+    /** A seq was skipped: reconnect now with the last seq handled; the server replays the rest. */
+    _recover(seq) {
+      this._ctx.env().console.warn(`hypergen: frame ${this.lastSeq + 1} missing on ${this.url} (got ${seq}); recovering`);
+      const socket = this._detach();
+      if (socket && (socket.readyState === CONNECTING || socket.readyState === OPEN)) socket.close(4000, "recovering");
+      this._onClose(4000, "recovering a missed frame", true);
+    }
+
+    /** The URL of the next socket: with the recovery position once there is one. */
+    _socketUrl() {
+      if (this.lastSeq === null || this.epoch === null) return this.url;
+      const url = new URL(this.url);
+      url.searchParams.set(SEQ_PARAM, String(this.lastSeq));
+      url.searchParams.set(EPOCH_PARAM, String(this.epoch));
+      return url.href;
     }
 
     _reportError(error) {
