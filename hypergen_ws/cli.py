@@ -1,0 +1,133 @@
+"""``python -m hypergen_ws``: publish to a running server over HTTP, or read its traffic counters.
+
+::
+
+    python -m hypergen_ws publish --url https://example.com/hypergen_ws/ --key KEY \\
+        (--group GROUP | --consumer LABEL [--kwarg NAME=VALUE ...]) (--data JSON | --commands JSON)
+    python -m hypergen_ws stats --url https://example.com/hypergen_ws/ --key KEY [--json]
+
+The key may come from the environment variable ``HYPERGEN_WS_PUBLISH_KEY`` instead of ``--key``. ``--data -``
+(or ``--commands -``) reads the JSON from standard input. Needs only the standard library: no Django settings.
+
+Exit codes: 0 published; 1 the server refused the request (its explanation is printed); 2 wrong usage (bad
+arguments, invalid JSON, no key); 3 the server could not be reached.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+KEY_ENV = "HYPERGEN_WS_PUBLISH_KEY"
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Arguments that cannot work; the message says what to change."""
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments naming the group and the payload, shared with ``manage.py hypergen_ws_publish``."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--group", help="a group name, e.g. the result of <consumer>.group_name(...)")
+    target.add_argument("--consumer", metavar="LABEL",
+                        help="a consumer label like chat.send_message; its group for the --kwarg values")
+    parser.add_argument("--kwarg", action="append", default=[], metavar="NAME=VALUE",
+                        help="a URL kwarg of --consumer (repeat for several)")
+    payload = parser.add_mutually_exclusive_group(required=True)
+    payload.add_argument("--data", metavar="JSON", help='JSON sent as {"type": "message", "data": ...}; - reads stdin')
+    payload.add_argument("--commands", metavar="JSON",
+                         help='a JSON list of commands, e.g. \'[["hypergen.append", "messages", "<li>hi</li>"]]\'; '
+                              "- reads stdin")
+
+
+def request_body(args: argparse.Namespace, stdin: TextIO | None = None) -> dict[str, Any]:
+    """The publish request body for parsed arguments; ``UsageError`` when they cannot work."""
+    body: dict[str, Any] = {}
+    if args.group is not None:
+        if args.kwarg:
+            raise UsageError("--kwarg goes with --consumer, not with --group.")
+        body["group"] = args.group
+    else:
+        body["consumer"] = args.consumer
+        body["kwargs"] = parse_kwargs(args.kwarg)
+    name = "data" if args.data is not None else "commands"
+    text = args.data if args.data is not None else args.commands
+    if text == "-":
+        text = (stdin or sys.stdin).read()
+    try:
+        body[name] = json.loads(text)
+    except ValueError as exc:
+        example = "'{\"text\": \"hi\"}'" if name == "data" else "'[[\"alert\", \"hi\"]]'"
+        raise UsageError(f"--{name} is not valid JSON ({exc}); quote it for the shell, e.g. --{name} {example}. "
+                         "A plain string needs JSON quotes too: '\"hi\"'.") from None
+    if name == "commands" and not isinstance(body[name], list):
+        raise UsageError("--commands must be a JSON list of commands, e.g. '[[\"alert\", \"hi\"]]'.")
+    return body
+
+
+def parse_kwargs(items: Sequence[str]) -> dict[str, str]:
+    """``["room_name=vip", "n=2"]`` -> ``{"room_name": "vip", "n": "2"}`` (the server converts the values)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--kwarg {item!r} must look like NAME=VALUE, e.g. --kwarg room_name=vip.")
+        if name in out:
+            raise UsageError(f"--kwarg {name} is given twice.")
+        out[name] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m hypergen_ws`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m hypergen_ws",
+                                     description="Publish to a hypergen_ws server over HTTP, or read its counters.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{publish,stats}")
+    for name, help_text in (("publish", "publish data or commands to a group"),
+                            ("stats", "print the traffic counters of a running server")):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--url", required=True,
+                         help="where hypergen_ws.urls is included, e.g. https://example.com/hypergen_ws/")
+        sub.add_argument("--key", help=f"an access key from the server's HYPERGEN_WS['PUBLISH_KEYS'] "
+                                       f"(default: ${KEY_ENV})")
+        sub.add_argument("--timeout", type=float, default=10, help="seconds to wait for the server (default 10)")
+        if name == "publish":
+            add_target_arguments(sub)
+        else:
+            sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
+         stdin: TextIO | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from . import stats
+    from .client import PublishClient, PublishError
+
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args = build_parser().parse_args(argv)
+    key = args.key or os.environ.get(KEY_ENV, "")
+    try:
+        if not key:
+            raise UsageError(f"No access key: pass --key KEY or set the environment variable {KEY_ENV}.")
+        try:
+            client = PublishClient(args.url, key, timeout=args.timeout)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if args.command == "stats":
+            snapshot = client.stats()
+            out.write(json.dumps(snapshot, indent=2) + "\n" if args.json else stats.format_table(snapshot))
+            return EXIT_OK
+        answer = client.publish(request_body(args, stdin))
+    except UsageError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except PublishError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_UNREACHABLE if exc.status is None else EXIT_REFUSED
+    out.write(f"Published {answer.get('published')} to group {answer.get('group')}.\n")
+    return EXIT_OK

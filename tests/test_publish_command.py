@@ -1,0 +1,67 @@
+"""``manage.py hypergen_ws_publish``: publishing in-process through the channel layer."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests import feature_consumers as fc
+from tests import sample_consumers  # noqa: F401  (registers tests.custom_group)
+from tests.feature_consumers import open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def publish(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("hypergen_ws_publish", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_in_memory_layer_warns_that_other_processes_are_out_of_reach():
+    out, err = publish("--group", "hgws.x", "--data", '{"a": 1}')
+    assert out == "Published message to group hgws.x.\n"
+    assert "in-memory layer" in err and "cannot reach websocket clients of a server running in another process" in err
+    assert "python -m hypergen_ws publish --url" in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--consumer", "tests.nope", "--data", "1"], "No consumer is labelled 'tests.nope'"),
+    (["--consumer", "tests.raw_json", "--data", "1"], "--kwarg values do not fit tests.raw_json"),
+    (["--consumer", "tests.custom_group", "--data", "1"], "publish with --group instead"),
+    (["--group", "bad name", "--data", "1"], "Invalid group name"),
+    (["--group", "g", "--data", "{"], "--data is not valid JSON"),
+    (["--group", "g", "--commands", "[1]"], "Command #0"),
+    (["--group", "g", "--kwarg", "a=b", "--data", "1"], "--kwarg goes with --consumer"),
+])
+def test_errors_say_what_to_fix(args, fragment):
+    with pytest.raises(CommandError) as info:
+        publish(*args)
+    assert fragment in str(info.value)
+
+
+@pytest.fixture
+def redis_layer(redis_url, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}]}}}
+    channel_layers.backends.clear()
+    yield redis_url
+    channel_layers.backends.clear()
+
+
+async def test_through_redis_the_command_reaches_websocket_clients(redis_layer):
+    a = await open_socket("/ws/tests/raw_json/cmd/")
+    other = await open_socket("/ws/tests/raw_json/elsewhere/")
+    out, err = await sync_to_async(publish)("--consumer", "tests.raw_json", "--kwarg", "room=cmd",
+                                            "--commands", '[["alert", "via redis"]]')
+    assert out == f"Published commands to group {fc.raw_json.group_name(room='cmd')}.\n"
+    assert err == "", "no in-memory warning with Redis"
+    assert json.loads(await a.receive_from(5)) == {"type": "commands", "commands": [["alert", "via redis"]]}
+    assert await other.receive_nothing(0.2)
+    await a.disconnect()
+    await other.disconnect()

@@ -1,0 +1,186 @@
+"""Traffic counters (hypergen_ws.stats) and ``manage.py hypergen_ws_stats``."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from hypergen_ws import agroup_send, stats
+from hypergen_ws.fanout import get_hub
+from tests import feature_consumers as fc
+from tests.feature_consumers import open_socket
+from tests.stub_http import stub  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOBBY = fc.raw_json.group_name(room="lobby")
+VIP = fc.raw_json.group_name(room="vip")
+
+
+@pytest.fixture(autouse=True)
+def _zero():
+    stats.reset()
+    yield
+
+
+def consumer_row(label: str) -> dict[str, int]:
+    return stats.snapshot()["consumers"].get(label, {})
+
+
+def group_row(group: str) -> dict[str, int] | None:
+    return stats.snapshot()["groups"].get(group)
+
+
+async def settle() -> None:
+    await asyncio.sleep(0.05)
+
+
+async def test_connections_open_and_total_per_consumer_and_group():
+    a = await open_socket("/ws/tests/raw_json/lobby/")
+    b = await open_socket("/ws/tests/raw_json/lobby/")
+    c = await open_socket("/ws/tests/raw_json/vip/")
+    row = consumer_row("tests.raw_json")
+    assert (row["connections"], row["connections_total"]) == (3, 3)
+    assert group_row(LOBBY)["connections"] == 2 and group_row(VIP)["connections"] == 1
+    await c.disconnect()
+    await settle()
+    assert consumer_row("tests.raw_json")["connections"] == 2
+    assert consumer_row("tests.raw_json")["connections_total"] == 3
+    assert group_row(VIP) is None, "a group's counters go with its last local member"
+    await a.disconnect()
+    await b.disconnect()
+    await settle()
+    assert consumer_row("tests.raw_json")["connections"] == 0
+    assert group_row(LOBBY) is None
+
+
+async def test_messages_and_bytes_in_count_utf8_bytes():
+    a = await open_socket("/ws/tests/raw_json/lobby/")
+    b = await open_socket("/ws/tests/raw_json/lobby/")
+    text = json.dumps("héllo", ensure_ascii=False)  # 7 characters, 8 bytes
+    await a.send_to(text_data=text)
+    await a.receive_from(2)
+    await b.receive_from(2)
+    assert consumer_row("tests.raw_json")["messages_in"] == 1
+    assert consumer_row("tests.raw_json")["bytes_in"] == 8
+    assert group_row(LOBBY)["messages_in"] == 1 and group_row(LOBBY)["bytes_in"] == 8
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_binary_frames_count_their_bytes():
+    a = await open_socket("/ws/tests/raw_bytes/")
+    await a.send_to(bytes_data=b"\x00" * 10)
+    await a.receive_from(2)
+    row = consumer_row("tests.raw_bytes")
+    assert (row["messages_in"], row["bytes_in"]) == (1, 10)
+    await a.disconnect()
+
+
+async def test_a_group_frame_counts_once_per_local_member():
+    a = await open_socket("/ws/tests/raw_json/lobby/")
+    b = await open_socket("/ws/tests/raw_json/lobby/")
+    c = await open_socket("/ws/tests/raw_json/lobby/")
+    other = await open_socket("/ws/tests/raw_json/vip/")
+    await agroup_send(LOBBY, "ü")
+    frame = '{"type":"message","data":"ü"}'
+    for comm in (a, b, c):
+        assert await comm.receive_from(2) == frame
+    size = len(frame.encode())
+    assert group_row(LOBBY)["messages_out"] == 3 and group_row(LOBBY)["bytes_out"] == 3 * size
+    assert group_row(VIP)["messages_out"] == 0
+    row = consumer_row("tests.raw_json")
+    assert (row["messages_out"], row["bytes_out"]) == (3, 3 * size)
+    totals = stats.snapshot()["totals"]
+    assert totals["messages_out"] == 3 and totals["connections"] == 4
+    for comm in (a, b, c, other):
+        await comm.disconnect()
+
+
+async def test_frames_to_one_socket_count_for_the_consumer_only():
+    a = await open_socket("/ws/tests/raw_text/")  # send_to="caller"
+    await a.send_to(text_data="hi")
+    frame = await a.receive_from(2)
+    row = consumer_row("tests.raw_text")
+    assert (row["messages_out"], row["bytes_out"]) == (1, len(frame))
+    assert group_row(fc.raw_text.group_name())["messages_out"] == 0
+    await a.disconnect()
+
+
+async def test_a_group_with_members_of_two_consumers_splits_the_per_consumer_share():
+    a = await open_socket("/ws/tests/raw_json/lobby/")
+    b = await open_socket("/ws/tests/raw_text/")
+    hub = get_hub()
+    b_instance = next(iter(hub.members[fc.raw_text.group_name()]))
+    await b_instance.join(LOBBY)
+    await agroup_send(LOBBY, 1)
+    await a.receive_from(2)
+    await b.receive_from(2)
+    assert group_row(LOBBY)["messages_out"] == 2
+    assert consumer_row("tests.raw_json")["messages_out"] == 1
+    assert consumer_row("tests.raw_text")["messages_out"] == 1
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_initial_state_and_denied_sockets():
+    fc.EVENTS.clear()
+    a = await open_socket("/ws/tests/hooked/s1/")
+    frame = await a.receive_from(2)
+    assert consumer_row("tests.hooked")["messages_out"] == 1
+    assert consumer_row("tests.hooked")["bytes_out"] == len(frame.encode())
+    denied = await open_socket("/ws/tests/raw_guarded/")
+    await denied.receive_output(1)
+    assert consumer_row("tests.raw_guarded").get("connections", 0) == 0
+    await a.disconnect()
+
+
+def test_reset_keeps_open_connections():
+    stats.opened("x.y")
+    stats.received("x.y", [], 5)
+    stats.reset()
+    assert consumer_row("x.y") == {"connections": 1, "connections_total": 0, "messages_in": 0, "bytes_in": 0,
+                                   "messages_out": 0, "bytes_out": 0}
+    stats.closed("x.y")
+    stats.closed("x.y")
+    assert consumer_row("x.y")["connections"] == 0, "never negative"
+
+
+def test_format_table():
+    stats.opened("x.y")
+    stats.joined("hgws.x.y", "x.y")
+    table = stats.format_table(stats.snapshot())
+    assert "consumer" in table and "x.y" in table and "hgws.x.y" in table and "total" in table
+    stats.left("hgws.x.y", "x.y")
+    stats.closed("x.y")
+
+
+def test_management_command_prints_local_counters_with_a_note():
+    out, err = io.StringIO(), io.StringIO()
+    call_command("hypergen_ws_stats", "--json", stdout=out, stderr=err)
+    assert set(json.loads(out.getvalue())) == {"pid", "uptime", "totals", "consumers", "groups"}
+    assert "counters of this command's own process" in err.getvalue()
+    assert "--url" in err.getvalue()
+
+
+def test_management_command_fetches_from_a_server(stub):
+    stub.answer(200, {"pid": 99, "uptime": 1, "totals": {}, "consumers": {"a.b": {"connections": 4}}, "groups": {}})
+    out = io.StringIO()
+    call_command("hypergen_ws_stats", "--url", stub.url, "--key", "k", stdout=out)
+    assert "process 99" in out.getvalue() and "a.b" in out.getvalue()
+    assert stub.requests[-1][2]["Authorization"] == "Bearer k"
+    stub.answer(403, {"error": "Wrong access key: ..."})
+    with pytest.raises(CommandError, match="403: Wrong access key"):
+        call_command("hypergen_ws_stats", "--url", stub.url, "--key", "bad", stdout=io.StringIO())
+
+
+def test_management_command_needs_a_key_with_url(monkeypatch):
+    monkeypatch.delenv("HYPERGEN_WS_PUBLISH_KEY", raising=False)
+    with pytest.raises(CommandError, match="No access key"):
+        call_command("hypergen_ws_stats", "--url", "http://127.0.0.1:9/")
+    with pytest.raises(CommandError, match="--key goes with --url"):
+        call_command("hypergen_ws_stats", "--key", "k")
