@@ -14,6 +14,21 @@ __all__ = [
     "consumer",
     "consumer_command",
     "group_send",
+    # history, presence and groups (docs/history.rst, docs/presence.rst)
+    "aclean_expired",
+    "aflush_groups",
+    "aflush_history",
+    "aget_groups",
+    "aget_history",
+    "aget_position",
+    "aget_presence",
+    "clean_expired",
+    "flush_groups",
+    "flush_history",
+    "get_groups",
+    "get_history",
+    "get_position",
+    "get_presence",
 ]
 
 if TYPE_CHECKING:
@@ -22,6 +37,9 @@ if TYPE_CHECKING:
     from .permissions import NO_PERM_REQUIRED
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
+    from .groups_admin import aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups, get_groups
+    from .history import aflush_history, aget_history, aget_position, flush_history, get_history, get_position
+    from .presence import aget_presence, get_presence
 
 _LAZY = {
     "command": "commands",
@@ -32,6 +50,11 @@ _LAZY = {
     "consumer_command": "publish",
     "aconsumer_command": "publish",
     "autoconsumers": "routing",
+    **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
+                     "aget_position"], "history"),
+    **dict.fromkeys(["get_presence", "aget_presence"], "presence"),
+    **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
+                     "aclean_expired"], "groups_admin"),
 }
 
 

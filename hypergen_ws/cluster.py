@@ -7,6 +7,7 @@ host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
     <p>:procs          sorted set: process id -> the time (s) its entries expire (now + PROCESS_TTL)
     <p>:pg:<process>   hash: group -> local sockets of that process; expires PROCESS_TTL after the last beat
     <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
+    <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
 
 A process that misses its beats for ``PROCESS_TTL`` seconds is dead: the first live process to notice removes
 its presence entries (sending the leave frames) and its group counts. When ``<p>:instance`` changes (a
@@ -45,6 +46,7 @@ class Node:
         self.store = store
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.instance: bytes | None = None
+        self.generation: bytes | None = None
         self.wake = asyncio.Event()
         self.beats = 0
         self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
@@ -74,14 +76,17 @@ class Node:
 
     async def beat(self) -> None:
         """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
+        from . import presence
+
         redis = self.store.clients.get(0)
         p = _prefix()
-        instance = await redis.get(f"{p}:instance")
+        instance, generation = await redis.mget(f"{p}:instance", f"{p}:generation")
         if instance is None:
             await redis.set(f"{p}:instance", secrets.token_hex(8), nx=True)
             instance = await redis.get(f"{p}:instance")
         lost = self.instance is not None and instance != self.instance
-        self.instance = instance
+        flushed = self.beats > 0 and generation != self.generation
+        self.instance, self.generation = instance, generation
         now = time.time()
         ttl = float(conf.get("PROCESS_TTL"))
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
@@ -93,13 +98,14 @@ class Node:
                 pipe.pexpire(f"{p}:pg:{self.id}", int(ttl * 1000))
             await pipe.execute()
         self.beats += 1
+        if lost or flushed:
+            await presence.reassert(self.hub)
         if lost:
             await self.recover(now)
         await sweep(self.store, now)
 
     async def recover(self, now: float) -> None:
-        """Redis lost its data: subscribe again, re-register presence, tell history followers to resync."""
-        from . import presence
+        """Redis lost its data: subscribe again and tell history followers to resync."""
         from .recovery import feed, resync_frame
 
         logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
@@ -109,7 +115,6 @@ class Node:
                 await layer.group_add(group, channel)
             except Exception:
                 logger.warning("Could not subscribe to %s again", group, exc_info=True)
-        await presence.reassert(self.hub)
         for group, members in list(self.hub.members.items()):
             followers = [m for m in members if getattr(m, "hypergen", None) is not None and m.hypergen.history
                          and m.__dict__.get("_hgws_primary") == group]

@@ -48,6 +48,18 @@ if n <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
 return n
 """
 
+REASSERT = """
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[2])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local user = string.match(all[i], '^(.*)|[^|]*$')
+  redis.call('HINCRBY', KEYS[2], user, cjson.decode(all[i + 1])['count'])
+end
+return 1
+"""
+
 SWEEP = """
 local suffix = ARGV[1]
 local left = {}
@@ -211,7 +223,7 @@ async def aget_presence(group: str) -> list[dict[str, Any]]:
     live = set(await live_processes(store))
     for hub in local_hubs():  # this process's own ids count even before their first beat
         node = node_of(hub)
-        if node is not None:
+        if node is not None and not node.task.done():
             live.add(node.id)
     raw = await store.clients.get(store.clients.index(group)).hgetall(f"{store.prefix}:presence:{group}")
     merged: dict[str, dict[str, Any]] = {}
@@ -242,15 +254,17 @@ def get_presence(group: str) -> list[dict[str, Any]]:
 
 
 async def reassert(hub: Hub) -> None:
-    """Write this hub's entries again (Redis lost them, or ``flush_groups()`` removed them)."""
+    """Write this hub's entries again (Redis lost them, or ``flush_groups()`` removed them); idempotent: the
+    per-user totals of each group are recounted from its entries."""
     store = _redis(hub)
     if store is None:
         return
     node_id = _node_id(hub)
     for group, table in list(_local.get(hub, {}).items()):
+        args: list[Any] = [group]
         for key, entry in list(table.items()):
-            await store.clients.get(store.clients.index(group)).eval(
-                JOIN, 3, *_keys(store, group, node_id), f"{key}|{node_id}", entry.stored(), key, entry.count, group)
+            args += [f"{key}|{node_id}", entry.stored()]
+        await store.clients.get(store.clients.index(group)).eval(REASSERT, 3, *_keys(store, group, node_id), *args)
 
 
 async def sweep_process(store: RedisStore, node_id: str) -> None:

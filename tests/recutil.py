@@ -51,3 +51,47 @@ async def drain(comm: WebsocketCommunicator, quiet: float = 0.2) -> list[dict[st
 def data(frames: list[dict[str, Any]]) -> list[Any]:
     """The payloads of the ``message`` frames."""
     return [f["data"] for f in frames if f.get("type") == "message"]
+
+
+class OtherProcess:
+    """An event loop in a thread: its own hub, so on Redis its own process id and heartbeat, like a second
+    server process sharing the same Redis. ``hang()`` stops its heartbeat, as if the process had been killed
+    (no disconnect, no leave frame); ``stop()`` ends it cleanly."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    async def arun(self, coro: Any) -> Any:
+        import asyncio
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def hang(self) -> None:
+        async def stop_heartbeat() -> None:
+            from hypergen_ws.cluster import node_of
+            from hypergen_ws.fanout import get_hub
+
+            node = node_of(get_hub())
+            if node is not None:
+                node.task.cancel()
+
+        await self.arun(stop_heartbeat())
+
+    def stop(self) -> None:
+        import asyncio
+
+        async def shutdown() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)

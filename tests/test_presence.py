@@ -1,0 +1,113 @@
+"""Presence: who is connected to a group, join/leave frames, across processes sharing Redis."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+
+from hypergen_ws import aget_presence
+from hypergen_ws.stores import memory_store
+from tests import recovery_consumers as rc
+from tests.recutil import OtherProcess, drain, frame, open_ws, use_layer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def layer(request, settings):
+    kind = request.param
+    use_layer(kind, settings, request.getfixturevalue("redis_url") if kind != "memory" else None)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    memory_store().flush_sync()
+    return kind
+
+
+@database_sync_to_async
+def user(name: str) -> User:
+    return User.objects.create_user(name, password=name)
+
+
+def presence_frames(frames: list[dict]) -> list[tuple]:
+    return [(f["event"], f.get("username")) for f in frames if f.get("type") == "presence" and f["event"] != "list"]
+
+
+async def test_join_and_leave_once_per_user_and_the_list(layer):
+    ann, bob = await user("p_ann"), await user("p_bob")
+    watcher = await open_ws("/ws/tests/rec_room/lobby/")
+    first = await frame(watcher)
+    assert first["type"] == "presence" and first["event"] == "list"
+    assert [u["username"] for u in first["users"]] == [None], "the watcher itself, anonymous"
+    assert presence_frames(await drain(watcher)) == [("join", None)]
+
+    a1 = await open_ws("/ws/tests/rec_room/lobby/", user=ann)
+    listing = await frame(a1)
+    assert sorted(str(u["username"]) for u in listing["users"]) == ["None", "p_ann"]
+    a2 = await open_ws("/ws/tests/rec_room/lobby/", user=ann)
+    b1 = await open_ws("/ws/tests/rec_room/lobby/", user=bob)
+    assert presence_frames(await drain(watcher)) == [("join", "p_ann"), ("join", "p_bob")]
+
+    users = {u["username"]: u for u in await aget_presence(rc.rec_room.group_name(room="lobby"))}
+    assert users["p_ann"]["connections"] == 2 and users["p_bob"]["connections"] == 1
+    assert users["p_ann"]["user_id"] == ann.pk and users["p_ann"]["id"] == f"u:{ann.pk}"
+    assert users["p_ann"]["since"].endswith("Z")
+    assert await rc.rec_room.apresence(room="lobby") == await aget_presence(rc.rec_room.group_name(room="lobby"))
+
+    await a1.disconnect()
+    assert presence_frames(await drain(watcher)) == [], "ann still has a socket"
+    await a2.disconnect()
+    await b1.disconnect()
+    assert presence_frames(await drain(watcher)) == [("leave", "p_ann"), ("leave", "p_bob")]
+    assert [u["username"] for u in await rc.rec_room.apresence(room="lobby")] == [None]
+    await watcher.disconnect()
+    await asyncio.sleep(0.05)
+    assert await rc.rec_room.apresence(room="lobby") == []
+
+
+async def test_presence_frames_carry_no_seq_and_other_rooms_see_nothing(layer):
+    a = await open_ws("/ws/tests/rec_room/one/")
+    other = await open_ws("/ws/tests/rec_room/two/")
+    await drain(a)
+    await drain(other)
+    b = await open_ws("/ws/tests/rec_room/one/")
+    joined = [f for f in await drain(a) if f["type"] == "presence"]
+    assert len(joined) == 1 and "seq" not in joined[0] and joined[0]["event"] == "join"
+    assert await drain(other) == []
+    for c in (a, b, other):
+        await c.disconnect()
+
+
+def test_sync_presence_api(settings):
+    use_layer("memory", settings)
+    assert rc.rec_room.presence(room="empty") == []
+
+
+async def test_presence_across_processes_and_a_crashed_process_disappears(settings, redis_url):
+    # RedisPubSubChannelLayer keeps one connection per event loop, so two loops can share it like two processes
+    use_layer("pubsub", settings, redis_url)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    ann = await user("p_ann2")
+    group = rc.rec_room.group_name(room="cluster")
+    watcher = await open_ws("/ws/tests/rec_room/cluster/")
+    await drain(watcher)
+    other = OtherProcess()
+    try:
+        remote = await other.arun(open_ws("/ws/tests/rec_room/cluster/", user=ann))
+        listing = json.loads(await other.arun(remote.receive_from(3)))
+        assert sorted(str(u["username"]) for u in listing["users"]) == ["None", "p_ann2"], "both processes listed"
+        assert presence_frames(await drain(watcher)) == [("join", "p_ann2")]
+        assert {u["username"]: u["connections"] for u in await aget_presence(group)} == {None: 1, "p_ann2": 1}
+        await other.hang()  # like kill -9: no more heartbeats, no disconnect, no leave frame from that process
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        leaves: list[tuple] = []
+        while not leaves and loop.time() - started < 5:
+            leaves = presence_frames(await drain(watcher, 0.2))
+        assert leaves == [("leave", "p_ann2")], "a live process cleaned up after the dead one"
+        assert loop.time() - started < 1.0 + 0.2 + 1.5, "within PROCESS_TTL plus a heartbeat"
+        assert [u["username"] for u in await aget_presence(group)] == [None]
+    finally:
+        other.stop()
+    await watcher.disconnect()
