@@ -59,6 +59,46 @@ def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[A
     )]
 
 
+#: Below this ``GROUP_CAPACITY`` a burst can overflow a process's channel on a capacity-limited layer.
+MIN_GROUP_CAPACITY = 1000
+
+
+@register(Tags.compatibility)
+def check_group_capacity(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """W030: the channel layer would drop group messages during a burst (docs/scaling.rst)."""
+    from django.utils.module_loading import import_string
+
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(conf.get("CHANNEL_LAYER")) or {}
+    backend = str(layer.get("BACKEND", ""))
+    if not backend or backend == IN_MEMORY:  # in-memory frames never cross the layer
+        return []
+    try:
+        backend_class = import_string(backend)
+    except ImportError:
+        return []
+    from channels.layers import BaseChannelLayer
+
+    if issubclass(backend_class, BaseChannelLayer):
+        capacity = conf.get("GROUP_CAPACITY")
+        if isinstance(capacity, int) and capacity >= MIN_GROUP_CAPACITY:
+            return []
+        return [Warning(
+            f"HYPERGEN_WS['GROUP_CAPACITY'] is {capacity!r}: {backend} drops group messages silently once that "
+            "many wait for one server process, which a burst of publishes reaches.",
+            hint=f"Remove the key (default 100000) or set it to at least {MIN_GROUP_CAPACITY}.",
+            id="hypergen_ws.W030",
+        )]
+    if backend.endswith(".RedisPubSubChannelLayer"):  # no capacity; see docs/scaling.rst on output buffers
+        return []
+    return [Warning(
+        f"hypergen_ws cannot raise the capacity of its group channels on {backend}: if that layer limits "
+        "how many messages wait per channel, a burst of publishes loses messages.",
+        hint="Give channels whose name contains '!hypergen_ws.' a capacity of 100000 in the layer's own "
+             "configuration, or use channels_redis.",
+        id="hypergen_ws.W030",
+    )]
+
+
 @register(Tags.compatibility)
 def check_daphne_first(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E003 / W003: ``runserver`` serves websockets only when daphne comes first in INSTALLED_APPS."""

@@ -69,3 +69,21 @@ def test_public_consumer_passes():
         pass
 
     assert not [m for m in checks.check_consumers() if m.obj is fine_for_checks.func]
+
+
+class UncappableLayer:
+    """A third-party layer hypergen_ws knows nothing about."""
+
+
+def test_group_capacity_warning_only_where_a_burst_would_be_dropped(settings):
+    def layer(backend):
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {}}}
+        return ids(checks.check_group_capacity())
+
+    assert layer("channels.layers.InMemoryChannelLayer") == []
+    assert layer("channels_redis.core.RedisChannelLayer") == []
+    assert layer("channels_redis.pubsub.RedisPubSubChannelLayer") == []
+    assert layer("tests.test_checks.UncappableLayer") == ["hypergen_ws.W030"]
+    settings.HYPERGEN_WS = {"GROUP_CAPACITY": 100}
+    assert layer("channels_redis.core.RedisChannelLayer") == ["hypergen_ws.W030"]
+    assert "at least 1000" in checks.check_group_capacity()[0].hint
