@@ -159,3 +159,24 @@ def _labelled(spec: Any) -> bool:
     except ImproperlyConfigured:
         return False
     return True
+
+
+@register(Tags.security)
+def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E020: ``PUBLISH_KEYS`` is not a list of non-empty strings; W021: a key shorter than 20 characters."""
+    keys = conf.get("PUBLISH_KEYS")
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, (list, tuple)) or not all(
+            isinstance(key, str) and key for key in keys):
+        return [Error(
+            "HYPERGEN_WS['PUBLISH_KEYS'] must be a list of non-empty strings; the HTTP publish endpoint refuses "
+            "every request until it is.",
+            hint="HYPERGEN_WS = {'PUBLISH_KEYS': [os.environ['HYPERGEN_WS_PUBLISH_KEY']]} (a list, even for one key).",
+            id="hypergen_ws.E020",
+        )]
+    if any(len(key) < 20 for key in keys):
+        return [Warning(
+            "A key in HYPERGEN_WS['PUBLISH_KEYS'] is shorter than 20 characters and may be guessed.",
+            hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            id="hypergen_ws.W021",
+        )]
+    return []

@@ -150,7 +150,9 @@ def group_frame(group: str, text: str, members: int) -> None:
 
 # ---- reading ------------------------------------------------------------------------------------------------
 def snapshot() -> dict[str, Any]:
-    """The counters of this process, JSON-ready::
+    """The counters of this process, JSON-ready.
+
+    For example::
 
         {"pid": 1234, "uptime": 12.5,
          "totals": {"connections": 3, ...},

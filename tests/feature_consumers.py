@@ -107,6 +107,17 @@ def crashing_gone_after(consumer, request):
     EVENTS.append(("disconnect-after", "crashing", None, None))
 
 
+# ---- one-way ----------------------------------------------------------------------------------------------
+@consumer(perm=NO_PERM_REQUIRED, app_label="tests", receive=False)
+def ticker(consumer, request):
+    raise AssertionError("a receive=False consumer's function is never called")
+
+
+@ticker.on_connect
+def ticker_connect(consumer, request):
+    return [["ticker.state", "open"]]
+
+
 # ---- raw frames ---------------------------------------------------------------------------------------------
 @consumer(perm=NO_PERM_REQUIRED, path="<slug:room>/", app_label="tests", frames="json")
 def raw_json(consumer, request, payload, *, room):

@@ -168,3 +168,21 @@ def test_hook_signature_is_checked_when_it_is_registered():
     @sig_target.on_connect
     def with_default(consumer, request, extra=1, **url_kwargs):
         pass
+
+
+# ---- one-way consumers (receive=False) ----------------------------------------------------------------------
+async def test_one_way_consumer_sends_initial_state_and_group_frames_and_refuses_calls_with_an_error_frame(caplog):
+    from hypergen_ws import agroup_send
+
+    a = await open_socket("/ws/tests/ticker/")
+    assert await frame(a) == {"type": "commands", "commands": [["ticker.state", "open"]]}
+    await a.send_to(text_data=json.dumps({"args": [], "id": 5}))
+    error = await frame(a)
+    assert error == {"type": "error", "code": "bad_request", "id": 5,
+                     "message": "tests.ticker only sends; it does not take calls from the browser."}
+    await a.send_to(text_data="not even json")
+    assert (await frame(a))["code"] == "bad_request"
+    # The socket stays open and subscribed: a misbehaving page does not lose its feed (and does not reconnect).
+    await agroup_send(fc.ticker.group_name(), {"tick": 1})
+    assert await frame(a) == {"type": "message", "data": {"tick": 1}}
+    await a.disconnect()

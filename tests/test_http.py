@@ -258,3 +258,15 @@ async def test_stats_endpoint_needs_the_key_and_returns_the_snapshot():
     posted = await client.post(STATS_URL, headers={"Authorization": f"Bearer {KEY}"})
     assert posted.status_code == 405 and posted["Allow"] == "GET, HEAD"
     await a.disconnect()
+
+
+# ---- system checks ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("keys, ids", [
+    ([KEY, NEW_KEY], []), ([], []), (KEY, ["hypergen_ws.E020"]), ([KEY, ""], ["hypergen_ws.E020"]),
+    ([KEY, 3], ["hypergen_ws.E020"]), (["short"], ["hypergen_ws.W021"]),
+])
+def test_publish_keys_check(settings, keys, ids):
+    from hypergen_ws.checks import check_publish_keys
+
+    settings.HYPERGEN_WS = {"PUBLISH_KEYS": keys}
+    assert [message.id for message in check_publish_keys()] == ids
