@@ -71,12 +71,20 @@ def test_people_in_a_room_see_each_others_messages_and_other_rooms_see_none(
         expect(page.locator("#messages")).not_to_contain_text("VIP lounge")
     expect(messages(elsewhere)).to_have_count(1)
 
+    # Markup in a message is text, in the live update as in the stored history.
+    post(bob, '<img src=x onerror="window.__injected = 1"> <b>not bold</b>')
+    for page in (alice, bob):
+        expect(messages(page).last).to_contain_text('<img src=x onerror="window.__injected = 1"> <b>not bold</b>')
+        expect(page.locator("#messages img, #messages li > b + b")).to_have_count(0)
+        assert page.evaluate("() => window.__injected === undefined")
+
     # The messages were stored, in their rooms.
     assert db_value(server, "SELECT count(*) FROM chat_message m JOIN chat_room r ON m.room_id = r.id "
-                            "WHERE r.slug = 'lobby'") == 3
+                            "WHERE r.slug = 'lobby'") == 4
     bob.reload()
     wait_open(bob)
-    expect(messages(bob)).to_have_count(3)
+    expect(messages(bob)).to_have_count(4)
+    expect(bob.locator("#messages img")).to_have_count(0)
 
     screenshot = artifacts_dir / "chat.png"
     screenshot.unlink(missing_ok=True)
