@@ -105,6 +105,7 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
 
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
+    machine = machine_info()  # before the runs: the load average at start means something
     variants = list(args.variants)
     skipped = {}
     if "hypergen" in variants:
@@ -136,7 +137,7 @@ async def main(args: argparse.Namespace) -> dict:
     return {"benchmark": "connect", "name": args.name,
             "command": " ".join(["python", "benchmarks/connect.py", *sys.argv[1:]]),
             "params": {k: v for k, v in vars(args).items() if k != "no_save"}, "skipped": skipped,
-            "machine": machine_info(), "runs": runs, "ratios": ratios}
+            "machine": machine, "runs": runs, "ratios": ratios}
 
 
 def report(result: dict) -> str:

@@ -33,7 +33,7 @@ from benchlib.fanoutrun import (FanoutParams, fanout_table, log, loss_notes, rat
 from benchlib.publisher import Publisher  # noqa: E402
 
 QUICK = {"clients": [50], "messages": 50, "max_seconds": 15.0, "drain_seconds": 10.0, "warmup": 2}
-DEFAULTS = {"clients": [100, 1000], "messages": 200, "max_seconds": 60.0, "drain_seconds": 30.0, "warmup": 3}
+DEFAULTS = {"clients": [100, 1000], "messages": 200, "max_seconds": 60.0, "drain_seconds": 60.0, "warmup": 2}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,9 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="publish at this many messages/s (default 0: as fast as acknowledged, see --window)")
     ap.add_argument("--window", type=int, default=1, help="unacknowledged messages allowed in flight (default 1)")
     ap.add_argument("--payload-bytes", type=int, default=64, help="padding in every message (default 64)")
-    ap.add_argument("--warmup", type=int, help="warm-up messages before measuring (default 3)")
+    ap.add_argument("--warmup", type=int, help="warm-up messages before measuring (default 2)")
     ap.add_argument("--max-seconds", type=float, help="stop publishing after this long (default 60)")
-    ap.add_argument("--drain-seconds", type=float, help="wait at most this long for deliveries after publishing")
+    ap.add_argument("--drain-seconds", type=float,
+                    help="wait at most this long for deliveries after publishing (default 60)")
     ap.add_argument("--idle-seconds", type=float, default=3.0, help="stop waiting after this long without progress")
     ap.add_argument("--capacity", type=int, help="channel layer capacity (default: the layer's default, 100)")
     ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop",
@@ -106,6 +107,7 @@ async def one_run(variant: str, n: int, args: argparse.Namespace) -> dict:
 
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
+    machine = machine_info()  # before the runs: the load average at start means something
     variants = list(args.variants)
     skipped: dict[str, str] = {}
     if "hypergen" in variants:
@@ -130,7 +132,7 @@ async def main(args: argparse.Namespace) -> dict:
         "command": " ".join(["python", "benchmarks/fanout.py", *sys.argv[1:]]),
         "params": {k: v for k, v in vars(args).items() if k not in ("no_save",)},
         "skipped": skipped,
-        "machine": machine_info(),
+        "machine": machine,
         "runs": runs,
         "ratios": ratios(runs, "hypergen", ["channels", "websockets"]),
     }
@@ -139,8 +141,9 @@ async def main(args: argparse.Namespace) -> dict:
 
 def report(result: dict) -> str:
     p = result["params"]
-    lines = [f"fan-out: server={p['server']} (uvicorn --ws {p['uvicorn_ws']}) layer={p['layer']} messages={p['messages']} "
-             f"payload={p['payload_bytes']}B publish={'rate %s/s' % p['rate'] if p['rate'] else 'window %s' % p['window']}",
+    pace = f"rate {p['rate']}/s" if p["rate"] else f"window {p['window']}"
+    lines = [f"fan-out: server={p['server']} (uvicorn --ws {p['uvicorn_ws']}) layer={p['layer']} "
+             f"messages={p['messages']} payload={p['payload_bytes']}B publish={pace}",
              "", fanout_table(result["runs"])]
     notes = loss_notes(result["runs"])
     if notes:

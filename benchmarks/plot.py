@@ -30,8 +30,8 @@ def human(value: float, _pos: object = None) -> str:
     """1500 -> 1.5k, 2000000 -> 2M, 0.25 -> 0.25."""
     for div, suffix in ((1e6, "M"), (1e3, "k")):
         if abs(value) >= div:
-            return f"{value / div:g}{suffix}"
-    return f"{value:g}"
+            return f"{value / div:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def color(variant: str) -> str:
@@ -47,7 +47,8 @@ def subtitle(data: dict) -> str:
     p = data["params"]
     where = f"{m['cpu_count']} cores, {m['cpu_model']}, Python {m['python']}"
     what = {"fanout": f"{p.get('server')} / {p.get('layer')} layer, {p.get('messages')} messages",
-            "redis_fanout": f"2 x {p.get('server')} + redis, {p.get('messages')} messages, publish via {p.get('publish')}",
+            "redis_fanout": f"2 x {p.get('server')} + redis, {p.get('messages')} messages, "
+                            f"publish via {p.get('publish')}",
             "connect": f"{p.get('server')} / {p.get('layer')} layer, {p.get('concurrency')} handshakes in flight"}
     return f"{what.get(data['benchmark'], '')}\n{where}; {m['date'][:10]}"
 
@@ -73,7 +74,7 @@ def plot_metrics(data: dict, metrics: list[tuple[str, str, bool]], path: Path) -
             vals = [next((r.get(key) for r in runs if r["variant"] == v), None) or 0 for v in variants]
             bars = ax.bar(range(len(variants)), vals, color=[color(v) for v in variants])
             ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right", fontsize=8)
-            ax.bar_label(bars, fmt="%.3g", fontsize=7)
+            ax.bar_label(bars, labels=[human(v) for v in vals], fontsize=7)
             ax.set_xlabel(f"{ns[0]:,} clients" if ns else "")
         if log_y:
             ax.set_yscale("log")
@@ -117,9 +118,9 @@ def rst_table(data: dict) -> str:
                 ("failed", "failed", "{:,}")]
     else:
         cols = [("clients", "clients", "{:,}"), ("variant", "variant", "{}"), ("sent", "sent", "{:,}"),
-                ("loss_pct", "loss %", "{:.2f}"), ("p50_ms", "p50 ms", "{:.1f}"), ("p99_ms", "p99 ms", "{:.1f}"),
+                ("loss_pct", "loss %", "{:.2f}"), ("p50_ms", "p50 ms", "{:,.1f}"), ("p99_ms", "p99 ms", "{:,.1f}"),
                 ("deliveries_per_s", "deliveries/s", "{:,.0f}"), ("cpu_us_per_delivery", "server CPU µs/delivery",
-                                                                 "{:.1f}")]
+                                                                 "{:,.1f}")]
         if any(r.get("redis_cpu_us_per_delivery") is not None for r in runs):
             cols.append(("redis_cpu_us_per_delivery", "redis CPU µs/delivery", "{:.1f}"))
     lines = [".. list-table::", "   :header-rows: 1", ""]

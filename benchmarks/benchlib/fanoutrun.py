@@ -17,13 +17,13 @@ class FanoutParams:
     clients: int
     messages: int
     client_procs: int = 1
-    warmup: int = 5
+    warmup: int = 2
     rate: float = 0.0
     window: int = 1
     pad_bytes: int = 64
     max_seconds: float = 60.0
     idle_seconds: float = 3.0
-    drain_seconds: float = 30.0
+    drain_seconds: float = 60.0
     connect_concurrency: int = 200
     ack_timeout: float = 2.0
 
@@ -52,7 +52,8 @@ async def run_fanout(variant: str, targets: list[tuple[str, int, str]], servers:
         await open_publisher()
         warm_acked = await publish("warmup", count=p.warmup)
         loop = asyncio.get_running_loop()
-        warm = await pool.wait_for("warm", ok * p.warmup, idle=5, deadline=loop.time() + 30)
+        warm = await pool.wait_for("warm", ok * p.warmup, idle=5,
+                                   deadline=loop.time() + max(30.0, p.max_seconds))
         if warm["warm"] < ok * p.warmup:
             log(f"  {variant}: warm-up reached {warm['warm']}/{ok * p.warmup} deliveries")
         srv0 = [s.cpu_seconds() for s in servers]

@@ -40,7 +40,8 @@ if os.environ.get("BENCH_CAPACITY"):
 if _layer == "memory":
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": _config}}
 elif _layer in ("redis", "pubsub"):
-    _config["hosts"] = [os.environ["BENCH_REDIS_URL"]]
+    # socket_timeout=None: redis-py 8 defaults to 5 s, which aborts the layer's blocking reads (check W007).
+    _config["hosts"] = [{"address": os.environ["BENCH_REDIS_URL"], "socket_timeout": None}]
     _backend = "channels_redis.core.RedisChannelLayer" if _layer == "redis" else \
         "channels_redis.pubsub.RedisPubSubChannelLayer"
     CHANNEL_LAYERS = {"default": {"BACKEND": _backend, "CONFIG": _config}}
