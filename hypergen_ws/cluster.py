@@ -47,6 +47,7 @@ class Node:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.instance: bytes | None = None
         self.generation: bytes | None = None
+        self.resynced: bytes | None = None
         self.wake = asyncio.Event()
         self.beats = 0
         self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
@@ -86,7 +87,9 @@ class Node:
             instance = await redis.get(f"{p}:instance")
         lost = self.instance is not None and instance != self.instance
         flushed = self.beats > 0 and generation != self.generation
-        self.instance, self.generation = instance, generation
+        self.generation = generation
+        if not lost:
+            self.instance = instance
         now = time.time()
         ttl = float(conf.get("PROCESS_TTL"))
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
@@ -101,20 +104,36 @@ class Node:
         if lost or flushed:
             await presence.reassert(self.hub)
         if lost:
-            await self.recover(now)
+            await self.recover(instance)
+            self.instance = instance  # only now: a failed recovery is tried again at the next beat
         await sweep(self.store, now)
 
-    async def recover(self, now: float) -> None:
-        """Redis lost its data: subscribe again and tell history followers to resync."""
+    async def recover(self, instance: bytes | None) -> None:
+        """Redis lost its data: subscribe again, then tell history followers to resync (once per loss).
+
+        Raises when a subscription could not be restored, so that the next beat tries again.
+        """
         from .recovery import feed, resync_frame
 
         logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
         layer = self.hub.layer
+        failed = []
         for group, (channel, _task) in list(self.hub._readers.items()):
-            try:
-                await layer.group_add(group, channel)
-            except Exception:
-                logger.warning("Could not subscribe to %s again", group, exc_info=True)
+            for attempt in range(3):
+                try:
+                    await layer.group_add(group, channel)
+                    break
+                except Exception:
+                    if attempt == 2:
+                        logger.warning("Could not subscribe to %s again; retrying at the next heartbeat", group,
+                                       exc_info=True)
+                        failed.append(group)
+                    else:
+                        await asyncio.sleep(0.2)
+        if failed:
+            raise RuntimeError(f"could not restore the subscriptions to {', '.join(failed)}")
+        if self.resynced == instance:
+            return
         for group, members in list(self.hub.members.items()):
             followers = [m for m in members if getattr(m, "hypergen", None) is not None and m.hypergen.history
                          and m.__dict__.get("_hgws_primary") == group]
@@ -126,6 +145,7 @@ class Node:
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
                 member.send_text(text)
+        self.resynced = instance
 
 
 async def sweep(store: RedisStore, now: float | None = None) -> int:

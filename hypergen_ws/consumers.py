@@ -84,8 +84,21 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         await self.base_send(message)
 
     async def _receive_own_channel(self) -> dict[str, Any]:
-        message = await self.channel_layer.receive(self.channel_name)
-        return {"type": _LAYER_EVENT, "message": message}
+        # A layer that is down (Redis restarting) must not end the connection: wait and try again.
+        failures = 0
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                if failures == 1:
+                    logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
+                                   self.label, exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            return {"type": _LAYER_EVENT, "message": message}
 
     def enqueue_layer_message(self, message: dict[str, Any]) -> None:
         """Hand a channel-layer message (from a group) to this consumer's dispatch loop."""
