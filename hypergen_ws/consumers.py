@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 
 from . import backpressure, conf, hooks, protocol, raw, stats
-from .fanout import Hub, Outbox, get_hub
+from .fanout import Hub, Outbox, get_hub, receive_channel
 from .permissions import forget_cached_permissions
 from . import lifecycle
 
@@ -88,7 +88,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         failures = 0
         while True:
             try:
-                message = await self.channel_layer.receive(self.channel_name)
+                message = await receive_channel(self.channel_layer, self.channel_name)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -290,21 +290,31 @@ def layer_kind(request: pytest.FixtureRequest, settings: Any) -> str:
 
 
 def instrument(layer: Any) -> Counter[str]:
-    """Count what the layer carries: messages received on hub channels, on consumers' channels, group sends."""
+    """Count what the layer carries: messages received on hub channels, on consumers' channels, group sends.
+
+    The in-memory layer's ``group_send`` calls ``send`` per member channel, and hypergen_ws waits on its queues
+    without ``receive()``: there, what reaches a channel is counted at ``send`` (``hub_sent``, ``own_sent``).
+    """
     counts: Counter[str] = Counter()
-    receive, group_send = layer.receive, layer.group_send
+    receive, group_send, send = layer.receive, layer.group_send, layer.send
+
+    def kind(channel: str) -> str:
+        return "hub" if HUB_MARK in channel or "!" not in channel and channel in _hub_channels(layer) else "own"
 
     async def counting_receive(channel: str) -> dict[str, Any]:
         message = await receive(channel)
-        counts["hub" if HUB_MARK in channel or "!" not in channel and channel in _hub_channels(layer)
-               else "own"] += 1
+        counts[kind(channel)] += 1
         return message
+
+    async def counting_send(channel: str, message: dict[str, Any]) -> None:
+        counts[kind(channel) + "_sent"] += 1
+        await send(channel, message)
 
     async def counting_group_send(group: str, message: dict[str, Any]) -> None:
         counts["group_send"] += 1
         await group_send(group, message)
 
-    layer.receive, layer.group_send = counting_receive, counting_group_send
+    layer.receive, layer.group_send, layer.send = counting_receive, counting_group_send, counting_send
     return counts
 
 
@@ -328,18 +338,19 @@ async def test_one_layer_message_per_process_per_publish(layer_kind, redis_url_o
         await agroup_send(group, i)
     for client in clients:
         assert [(await receive(client))["data"] for _ in range(10)] == list(range(10))
+    hub_key = "hub_sent" if layer_kind == "memory" else "hub"
     if layer_kind == "memory":
-        assert counts["group_send"] == 0 and counts["hub"] == 0, "in-memory frames bypass the layer"
+        assert counts["group_send"] == 0 and counts[hub_key] == 0, "in-memory frames bypass the layer"
     else:
-        assert counts["group_send"] == 10 and counts["hub"] == 10, counts
-    assert counts["own"] == 0
+        assert counts["group_send"] == 10 and counts[hub_key] == 10, counts
+    assert counts["own"] == counts["own_sent"] == 0
     # A plain channel-layer message also crosses the layer once, and reaches every member's own handler.
     counts.clear()
     handlers = await asyncio.gather(*(connect("/ws/tests/with_handlers/") for _ in range(5)))
     await layer.group_send(sc.with_handlers.group_name(), {"type": "chat.note", "text": "hello"})
     for client in handlers:
         assert await receive(client) == {"type": "note", "text": "hello"}
-    assert counts["hub"] == 1 and counts["own"] == 0
+    assert counts[hub_key] == 1 and counts["own"] == counts["own_sent"] == 0, counts
     for client in [*clients, *handlers]:
         await client.disconnect()
 
@@ -429,3 +440,29 @@ async def test_burst_of_10000_messages_reaches_100_clients_complete_and_in_order
                                    f"{next((i for i, (x, y) in enumerate(zip(frames, expected)) if x != y), None)}"
     for client in clients:
         await client.disconnect()
+
+
+async def test_waiting_on_in_memory_channels_skips_the_layers_scan_of_every_channel(settings):
+    """``InMemoryChannelLayer.receive()`` walks every channel first: N sockets would cost O(N²) to connect."""
+    layer = get_channel_layer()
+    scans = Counter()
+    clean = layer._clean_expired
+
+    def counting_clean() -> None:
+        scans["scan"] += 1
+        clean()
+
+    layer._clean_expired = counting_clean
+    clients = await asyncio.gather(*(connect("/ws/tests/with_handlers/") for _ in range(30)))
+    assert scans["scan"] == 0
+    await layer.group_send(sc.with_handlers.group_name(), {"type": "chat.note", "text": "one"})
+    for client in clients:
+        assert await receive(client) == {"type": "note", "text": "one"}
+    (one,) = list(get_hub().members[sc.with_handlers.group_name()])[:1]
+    await layer.send(one.channel_name, {"type": "chat.note", "text": "direct"})
+    assert scans["scan"] == 1, "only the sender's group_send scanned, once"
+    got = [await c.receive_nothing(0.05) for c in clients]
+    assert got.count(False) == 1  # exactly one socket got the direct message
+    for client in clients:
+        await client.disconnect()
+    assert not any(c == one.channel_name for c in layer.channels), "a closed socket's queue is not kept"
