@@ -92,9 +92,15 @@ def plot_metrics(data: dict, metrics: list[tuple[str, str, bool]], path: Path) -
     plt.close(fig)
 
 
+def ours(data: object) -> bool:
+    """Whether ``data`` was written by fanout.py, redis_fanout.py or connect.py (other files are skipped)."""
+    return (isinstance(data, dict) and data.get("benchmark") in ("fanout", "redis_fanout", "connect")
+            and isinstance(data.get("runs"), list))
+
+
 def plot_file(src: Path, out_dir: Path) -> Path | None:
     data = json.loads(src.read_text())
-    if not good_runs(data):
+    if not ours(data) or not good_runs(data):
         return None
     dest = out_dir / f"{src.stem}.png"
     if data["benchmark"] in ("fanout", "redis_fanout"):
@@ -141,6 +147,8 @@ def main() -> None:
     if args.rst:
         for src in files:
             data = json.loads(src.read_text())
+            if not ours(data):
+                continue
             print(f"{src.name}: {data['command']}\n\n{rst_table(data)}\n")
         return
     for src in files:

@@ -73,6 +73,10 @@ async def run_fanout(variant: str, targets: list[tuple[str, int, str]], servers:
         await pool.stop()
 
     received = final["received"]
+    # frames the server delivered to the clients while its CPU was measured: the measured messages plus warm-up
+    # copies that were still on their way when publishing started (a slow server)
+    late_warm = final["warm"] - warm["warm"]
+    delivered_in_phase = received + late_warm
     window_s = (final["last_ns"] - pub["first_ns"]) / 1e9 if received and pub["first_ns"] else None
     server_cpu = sum(b - a for a, b in zip(srv0, srv1))
     client_cpu = [b - a for a, b in zip(cli0, cli1)]
@@ -104,7 +108,8 @@ async def run_fanout(variant: str, targets: list[tuple[str, int, str]], servers:
         "deliveries_per_s": received / window_s if window_s else None,
         "server_cpu_seconds": server_cpu,
         "server_cpu_util": server_cpu / window_s if window_s else None,
-        "cpu_us_per_delivery": server_cpu * 1e6 / received if received else None,
+        "late_warmup_deliveries": late_warm,
+        "cpu_us_per_delivery": server_cpu * 1e6 / delivered_in_phase if delivered_in_phase else None,
         "server_rss_mb": [round(r / 2**20, 1) for r in rss],
         "client_cpu_util_max": max(c / window_s for c in client_cpu) if window_s else None,
         "closed_during_run": final["closed"],
@@ -114,7 +119,7 @@ async def run_fanout(variant: str, targets: list[tuple[str, int, str]], servers:
     for k in others:
         d = oth1[k] - oth0[k]
         result[f"{k}_cpu_seconds"] = d
-        result[f"{k}_cpu_us_per_delivery"] = d * 1e6 / received if received else None
+        result[f"{k}_cpu_us_per_delivery"] = d * 1e6 / delivered_in_phase if delivered_in_phase else None
     result["client_bound"] = bool(result["client_cpu_util_max"] and result["client_cpu_util_max"] > 0.9)
     log(f"  {variant}: {received:,}/{expected:,} delivered, "
         + (f"{result['deliveries_per_s']:,.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
