@@ -48,13 +48,23 @@ class Node:
         self.instance: bytes | None = None
         self.generation: bytes | None = None
         self.resynced: bytes | None = None
-        self.wake = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
         self.beats = 0
         self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
 
     def changed(self) -> None:
-        """The local groups changed: beat soon."""
-        self.wake.set()
+        """The local groups changed: beat soon (from any thread)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self.hub.loop:
+            if not self.hub.loop.is_closed():
+                self.hub.loop.call_soon_threadsafe(self.changed)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     async def _run(self) -> None:
         failures = 0
@@ -68,12 +78,21 @@ class Node:
                 failures += 1
                 log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
                 log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), float(conf.get("HEARTBEAT_INTERVAL")))
-                await asyncio.sleep(0.05)  # let a burst of joins and leaves settle
-            except TimeoutError:
-                pass
+            interval = float(conf.get("HEARTBEAT_INTERVAL"))
+            if await self._sleep(interval):
+                await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until :meth:`changed`; True when woken. (A plain future and a timer, not
+        ``wait_for`` on an event: that can swallow a cancellation on Python 3.11.)"""
+        loop = self.hub.loop
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(False))
+        try:
+            return bool(await waiter)
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     async def beat(self) -> None:
         """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
@@ -101,7 +120,7 @@ class Node:
                 pipe.pexpire(f"{p}:pg:{self.id}", int(ttl * 1000))
             await pipe.execute()
         self.beats += 1
-        if lost or flushed:
+        if lost or flushed or presence.needs_reassert(self.hub):
             await presence.reassert(self.hub)
         if lost:
             await self.recover(instance)

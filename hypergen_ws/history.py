@@ -51,8 +51,11 @@ def unstamp(text: str) -> str:
 # ---- which groups keep history ----------------------------------------------------------------------------
 
 def remember_group(group: str, size: int) -> None:
-    """Record that ``group`` keeps ``size`` frames (0: none), e.g. when a consumer computes or joins it."""
-    _known[group] = size
+    """Record that ``group`` keeps ``size`` frames (0: none), e.g. when a consumer computes or joins it.
+
+    When consumers with different sizes share a group, the largest wins.
+    """
+    _known[group] = max(size, _known.get(group, 0))
     _known.move_to_end(group)
     while len(_known) > _KNOWN_LIMIT:
         _known.popitem(last=False)
@@ -62,8 +65,8 @@ def _consumer_for_label(label: str) -> Consumer | None:
     global _labels, _labels_size
     from . import registry
 
-    consumers = registry.all_consumers()
-    if len(consumers) != _labels_size:
+    if len(registry._consumers) != _labels_size:
+        consumers = registry.all_consumers()
         labels = {}
         for spec in consumers:
             try:
@@ -120,9 +123,10 @@ async def apublish(layer: Any, group: str, text: str, size: int) -> int:
         return publish_memory(store, group, text, size)  # type: ignore[arg-type]
     timeout = float(conf.get("PUBLISH_TIMEOUT"))
     try:
-        seq, epoch = await asyncio.wait_for(store.append(group, text, size), timeout)
-        message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch}
-        await asyncio.wait_for(layer.group_send(group, message), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+            seq, epoch = await store.append(group, text, size)
+            message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch}
+            await layer.group_send(group, message)
     except TimeoutError:
         raise TimeoutError(
             f"Publishing to group {group!r} did not finish within {timeout} s. Is Redis reachable? "

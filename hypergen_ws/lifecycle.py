@@ -100,6 +100,10 @@ async def disconnected(consumer: HypergenConsumer) -> None:
         timer.cancel()
     group = primary_group(consumer)
     recovery.forget(consumer, consumer._hub, group)
+    if consumer._hub is not None and not consumer._hub.bypass_layer:
+        from . import cluster
+
+        cluster.changed(consumer._hub)
     if group is not None and consumer.hypergen.presence_enabled:
         from . import presence
 

@@ -23,7 +23,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from . import protocol
 from .groups import check_group_name
@@ -49,8 +49,12 @@ return n
 """
 
 REASSERT = """
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('SADD', KEYS[3], ARGV[1])
+local suffix = ARGV[1]
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, -string.len(suffix)) == suffix then redis.call('HDEL', KEYS[1], field) end
+end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('DEL', KEYS[2])
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
@@ -112,8 +116,17 @@ def identity(consumer: HypergenConsumer) -> tuple[str, Any, str | None]:
     return f"a:{token}", None, None
 
 
+logger = logging.getLogger("hypergen_ws")
+
 # Local entries: per hub (Redis) or in one process-wide table (in-memory layer).
 _local: WeakKeyDictionary[Any, dict[str, dict[str, Entry]]] = WeakKeyDictionary()
+#: Hubs whose entries in Redis may be wrong (a write failed): their next heartbeat writes them again.
+_stale: WeakSet[Any] = WeakSet()
+
+
+def needs_reassert(hub: Hub) -> bool:
+    """Whether a write of ``hub``'s entries failed since its last :func:`reassert`."""
+    return hub in _stale
 _memory: dict[str, dict[str, Entry]] = {}
 _memory_lock = threading.Lock()
 
@@ -151,10 +164,21 @@ async def joined(consumer: HypergenConsumer, group: str) -> None:
         entry = table.setdefault(key, Entry(key, user_id, username))
         entry.count += 1
         node_id = _node_id(hub)
-        total = await store.clients.get(store.clients.index(group)).eval(
-            JOIN, 3, *_keys(store, group, node_id), f"{key}|{node_id}", entry.stored(), key, 1, group)
+        try:
+            total = await store.clients.get(store.clients.index(group)).eval(
+                JOIN, 3, *_keys(store, group, node_id), f"{key}|{node_id}", entry.stored(), key, 1, group)
+        except Exception:
+            logger.warning("Could not record presence in %s (is Redis down?); written at a later heartbeat", group,
+                           exc_info=True)
+            _stale.add(hub)
+            return
         first = int(total) == 1
-    consumer.send_text(protocol.encode({"type": "presence", "event": "list", "users": await aget_presence(group)}))
+    try:
+        users = await aget_presence(group)
+    except Exception:
+        logger.warning("Could not list the presence of %s", group, exc_info=True)
+    else:
+        consumer.send_text(protocol.encode({"type": "presence", "event": "list", "users": users}))
     if first:
         await _announce(group, {"type": "presence", "event": "join", **entry.public(1)})
 
@@ -190,7 +214,10 @@ async def left(consumer: HypergenConsumer, group: str) -> None:
                 LEAVE, 3, *_keys(store, group, node_id), f"{key}|{node_id}",
                 entry.stored() if entry.count > 0 else "", key, group, "1" if not table else "0")
         except Exception:
-            return  # Redis is down; the entry goes with the next loss recovery or sweep
+            logger.warning("Could not remove a presence entry of %s (is Redis down?); fixed at a later heartbeat",
+                           group, exc_info=True)
+            _stale.add(hub)
+            return
         gone = int(total) <= 0
     if gone:
         await _announce(group, {"type": "presence", "event": "leave", "id": entry.key, "user_id": entry.user_id,
@@ -203,7 +230,7 @@ async def _announce(group: str, frame: dict[str, Any]) -> None:
     try:
         await apublish_text(group, protocol.encode(frame), history=False)
     except Exception:
-        logging.getLogger("hypergen_ws").warning("Could not send a presence frame to %s", group, exc_info=True)
+        logger.warning("Could not send a presence frame to %s", group, exc_info=True)
 
 
 async def aget_presence(group: str) -> list[dict[str, Any]]:
@@ -254,17 +281,25 @@ def get_presence(group: str) -> list[dict[str, Any]]:
 
 
 async def reassert(hub: Hub) -> None:
-    """Write this hub's entries again (Redis lost them, or ``flush_groups()`` removed them); idempotent: the
-    per-user totals of each group are recounted from its entries."""
+    """Write this hub's entries again (Redis lost them, ``flush_groups()`` removed them, or a write failed);
+    idempotent: this process's fields are replaced and the per-user totals recounted from the entries."""
     store = _redis(hub)
     if store is None:
         return
     node_id = _node_id(hub)
-    for group, table in list(_local.get(hub, {}).items()):
-        args: list[Any] = [group]
-        for key, entry in list(table.items()):
-            args += [f"{key}|{node_id}", entry.stored()]
-        await store.clients.get(store.clients.index(group)).eval(REASSERT, 3, *_keys(store, group, node_id), *args)
+    _stale.discard(hub)
+    try:
+        for group, table in list(_local.get(hub, {}).items()):
+            args: list[Any] = [f"|{node_id}", group]
+            for key, entry in list(table.items()):
+                args += [f"{key}|{node_id}", entry.stored()]
+            await store.clients.get(store.clients.index(group)).eval(
+                REASSERT, 3, *_keys(store, group, node_id), *args)
+            if not table:
+                _local.get(hub, {}).pop(group, None)
+    except BaseException:
+        _stale.add(hub)
+        raise
 
 
 async def sweep_process(store: RedisStore, node_id: str) -> None:

@@ -150,7 +150,8 @@ async def deliver_sequenced(hub: Hub, group: str, message: dict[str, Any]) -> No
     current = feed(hub, group)
     if current.is_behind(seq, epoch):
         try:
-            snapshot = await asyncio.wait_for(get_store(hub.layer).read(group, current.expected - 1), _timeout())
+            async with asyncio.timeout(_timeout()):
+                snapshot = await get_store(hub.layer).read(group, current.expected - 1)
         except Exception:
             logger.warning("Could not read the history of %s to fill a gap before seq %s", group, seq, exc_info=True)
         else:
@@ -242,13 +243,15 @@ async def catch_up(consumer: HypergenConsumer, group: str, position: tuple[int, 
     hub = consumer._hub
     store = get_store()
     try:
-        snapshot = await asyncio.wait_for(store.read(group, None if position is None else position[0]), _timeout())
+        async with asyncio.timeout(_timeout()):
+            snapshot = await store.read(group, None if position is None else position[0])
         held = _holds.get(hub, {}).get(group, {}).get(consumer, []) if hub is not None else []
         later = [s for s, e, _t in held if e == snapshot.epoch and s > snapshot.seq]
         if later and min(later) > snapshot.seq + 1:
             # Frames published after the read overtook earlier ones on the layer: read again to fill the gap.
             position = position or (snapshot.seq, snapshot.epoch)
-            snapshot = await asyncio.wait_for(store.read(group, position[0]), _timeout())
+            async with asyncio.timeout(_timeout()):
+                snapshot = await store.read(group, position[0])
     except Exception:
         logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True)
         consumer.send_text(resync_frame("unavailable", None, None))
