@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import protocol, recovery
-from .history import remember_group
+from .history import remember_group, unstamp
 
 if TYPE_CHECKING:
     from .consumers import HypergenConsumer
@@ -43,14 +43,14 @@ def before_join(consumer: HypergenConsumer, groups: list[str]) -> None:
 
 def member(consumer: HypergenConsumer, group: str, *, leaving: bool = False) -> Any:
     """What stands for ``consumer`` in the hub's members of ``group``: itself for its primary group, else a
-    :class:`~hypergen_ws.recovery.SecondaryMember` whose frames lose their seq."""
+    :class:`SecondaryMember` whose frames lose their seq."""
     members = consumer.__dict__.setdefault("_hgws_members", {})
     if leaving:
         return members.pop(group, consumer)
     found = members.get(group)
     if found is None:
         primary = primary_group(consumer)
-        found = consumer if primary is None or group == primary else recovery.SecondaryMember(consumer)
+        found = consumer if primary is None or group == primary else SecondaryMember(consumer)
         members[group] = found
     return found
 
@@ -130,3 +130,41 @@ def check_options(history: Any, presence: Any, expires: Any, where: str) -> tupl
         raise ImproperlyConfigured(f"{where}: expires={expires!r}; pass a number of seconds > 0, or a callable "
                                    "taking the consumer and returning one (or None for no limit).")
     return history, presence, expires
+
+
+# ---- memberships of groups joined after connect -----------------------------------------------------------
+
+class _Unstamping:
+    __slots__ = ("consumer",)
+
+    def __init__(self, consumer: HypergenConsumer) -> None:
+        self.consumer = consumer
+
+    def push(self, message: dict[str, Any]) -> None:
+        text = message.get("text")
+        if text is not None and text.startswith('{"seq":'):
+            message = {"type": "websocket.send", "text": unstamp(text)}
+        self.consumer.outbox.push(message)
+
+    def push_text(self, text: str) -> None:
+        self.push({"type": "websocket.send", "text": text})
+
+
+class SecondaryMember:
+    """A consumer's membership of a group joined with ``join()``: its frames reach the socket without a seq.
+
+    Recovery follows the group a connection joined at connect; a second sequence on the same socket would make
+    the client see gaps that are not there.
+    """
+
+    __slots__ = ("consumer", "outbox")
+
+    def __init__(self, consumer: HypergenConsumer) -> None:
+        self.consumer = consumer
+        self.outbox = _Unstamping(consumer)
+
+    def enqueue_layer_message(self, message: dict[str, Any]) -> None:
+        self.consumer.enqueue_layer_message(message)
+
+    def __getattr__(self, name: str) -> Any:  # label, url_kwargs, ...: the consumer's
+        return getattr(self.consumer, name)

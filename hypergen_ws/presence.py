@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary, WeakSet
 
 from . import protocol
+from .lua import JOIN, LEAVE, REASSERT, SWEEP
 from .groups import check_group_name
 from .stores import get_store
 
@@ -33,54 +34,6 @@ if TYPE_CHECKING:
     from .consumers import HypergenConsumer
     from .fanout import Hub
     from .redis_store import RedisStore
-
-JOIN = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[5])
-return redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
-"""
-
-LEAVE = """
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-if ARGV[5] == '1' then redis.call('SREM', KEYS[3], ARGV[4]) end
-local n = redis.call('HINCRBY', KEYS[2], ARGV[3], -1)
-if n <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
-return n
-"""
-
-REASSERT = """
-local suffix = ARGV[1]
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, -string.len(suffix)) == suffix then redis.call('HDEL', KEYS[1], field) end
-end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('DEL', KEYS[2])
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local user = string.match(all[i], '^(.*)|[^|]*$')
-  redis.call('HINCRBY', KEYS[2], user, cjson.decode(all[i + 1])['count'])
-end
-return 1
-"""
-
-SWEEP = """
-local suffix = ARGV[1]
-local left = {}
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, -string.len(suffix)) == suffix then
-    local info = redis.call('HGET', KEYS[1], field)
-    redis.call('HDEL', KEYS[1], field)
-    local user = string.sub(field, 1, string.len(field) - string.len(suffix))
-    local n = redis.call('HINCRBY', KEYS[2], user, -cjson.decode(info)['count'])
-    if n <= 0 then
-      redis.call('HDEL', KEYS[2], user)
-      table.insert(left, info)
-    end
-  end
-end
-return left
-"""
 
 
 class Entry:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 from weakref import WeakKeyDictionary
 
 from . import conf, protocol
-from .history import fresh_entries, read_stamp, stamp, unstamp
+from .history import fresh_entries, stamp
 from .stores import MemoryStore, Snapshot, get_store
 
 if TYPE_CHECKING:
@@ -278,41 +278,3 @@ async def catch_up(consumer: HypergenConsumer, group: str, position: tuple[int, 
 
 def _timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
-
-
-# ---- memberships of groups joined after connect -------------------------------------------------------------
-
-class _Unstamping:
-    __slots__ = ("consumer",)
-
-    def __init__(self, consumer: HypergenConsumer) -> None:
-        self.consumer = consumer
-
-    def push(self, message: dict[str, Any]) -> None:
-        text = message.get("text")
-        if text is not None and text.startswith('{"seq":'):
-            message = {"type": "websocket.send", "text": unstamp(text)}
-        self.consumer.outbox.push(message)
-
-    def push_text(self, text: str) -> None:
-        self.push({"type": "websocket.send", "text": text})
-
-
-class SecondaryMember:
-    """A consumer's membership of a group joined with ``join()``: its frames reach the socket without a seq.
-
-    Recovery follows the group a connection joined at connect; a second sequence on the same socket would make
-    the client see gaps that are not there.
-    """
-
-    __slots__ = ("consumer", "outbox")
-
-    def __init__(self, consumer: HypergenConsumer) -> None:
-        self.consumer = consumer
-        self.outbox = _Unstamping(consumer)
-
-    def enqueue_layer_message(self, message: dict[str, Any]) -> None:
-        self.consumer.enqueue_layer_message(message)
-
-    def __getattr__(self, name: str) -> Any:  # label, url_kwargs, ...: the consumer's
-        return getattr(self.consumer, name)

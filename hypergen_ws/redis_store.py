@@ -22,37 +22,8 @@ from channels_redis.utils import _consistent_hash, create_pool, decode_hosts
 from redis import asyncio as aioredis
 
 from . import conf
+from .lua import APPEND, READ
 from .stores import Snapshot, _history_ttl, _sequence_ttl, new_epoch
-
-APPEND = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
-end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 't', ARGV[2], 'ts', ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return {seq, epoch}
-"""
-
-READ = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-local entries = {}
-if ARGV[2] ~= '' then
-  entries = redis.call('XRANGE', KEYS[2], ARGV[2], '+')
-end
-return {epoch, seq, entries}
-"""
 
 
 def layer_hosts(layer: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,88 @@
+"""The Lua scripts hypergen_ws runs in Redis, each one atomic step (docs/history.rst, docs/presence.rst)."""
+
+# History (hypergen_ws.redis_store). KEYS: <p>:seq:<group>, <p>:hist:<group>.
+# ARGV: epoch candidate, frame, time (ms), max entries, history TTL (ms), sequence TTL (ms). Returns {seq, epoch}.
+APPEND = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 't', ARGV[2], 'ts', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {seq, epoch}
+"""
+
+# ARGV: epoch candidate, first stream id to return ('' for none), sequence TTL (ms). Returns {epoch, seq, entries}.
+READ = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local entries = {}
+if ARGV[2] ~= '' then
+  entries = redis.call('XRANGE', KEYS[2], ARGV[2], '+')
+end
+return {epoch, seq, entries}
+"""
+
+# Presence (hypergen_ws.presence). KEYS: <p>:presence:<group>, <p>:pcount:<group>, <p>:pgroups:<process>.
+# ARGV: field, entry, user key, increment, group. Returns the user's sockets across processes.
+JOIN = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[5])
+return redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
+"""
+
+# ARGV: field, entry ('' to remove it), user key, group, '1' when the process has no entry left in the group.
+LEAVE = """
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+if ARGV[5] == '1' then redis.call('SREM', KEYS[3], ARGV[4]) end
+local n = redis.call('HINCRBY', KEYS[2], ARGV[3], -1)
+if n <= 0 then redis.call('HDEL', KEYS[2], ARGV[3]) end
+return n
+"""
+
+# ARGV: "|<process>", group, then field, entry pairs: replaces the process's fields, recounts every user.
+REASSERT = """
+local suffix = ARGV[1]
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, -string.len(suffix)) == suffix then redis.call('HDEL', KEYS[1], field) end
+end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[2])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local user = string.match(all[i], '^(.*)|[^|]*$')
+  redis.call('HINCRBY', KEYS[2], user, cjson.decode(all[i + 1])['count'])
+end
+return 1
+"""
+
+# KEYS: <p>:presence:<group>, <p>:pcount:<group>. ARGV: "|<process>". Removes a dead process's fields and
+# returns the entries of users left without a socket.
+SWEEP = """
+local suffix = ARGV[1]
+local left = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, -string.len(suffix)) == suffix then
+    local info = redis.call('HGET', KEYS[1], field)
+    redis.call('HDEL', KEYS[1], field)
+    local user = string.sub(field, 1, string.len(field) - string.len(suffix))
+    local n = redis.call('HINCRBY', KEYS[2], user, -cjson.decode(info)['count'])
+    if n <= 0 then
+      redis.call('HDEL', KEYS[2], user)
+      table.insert(left, info)
+    end
+  end
+end
+return left
+"""
