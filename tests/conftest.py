@@ -24,3 +24,13 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def redis_layer(redis_url, settings):
+    """Point the default channel layer at a real redis-server started for the test."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}]}}}
+    channel_layers.backends.clear()
+    yield redis_url
+    channel_layers.backends.clear()

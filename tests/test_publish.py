@@ -7,7 +7,6 @@ import threading
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 
 from hypergen_ws import aconsumer_command, agroup_send, command, consumer_command, group_send
 from tests import sample_consumers as sc
@@ -84,15 +83,6 @@ async def test_sync_publisher_in_a_plain_thread_and_in_a_sync_view():
     await sync_to_async(sync_view)()
     assert (await receive(a))["commands"] == [["from-view"]]
     await a.disconnect()
-
-
-@pytest.fixture
-def redis_layer(redis_url, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}]}}}
-    channel_layers.backends.clear()
-    yield redis_url
-    channel_layers.backends.clear()
 
 
 async def test_redis_layer_refuses_non_json_like_memory(redis_layer):

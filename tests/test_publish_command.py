@@ -6,7 +6,6 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -43,15 +42,6 @@ def test_errors_say_what_to_fix(args, fragment):
     with pytest.raises(CommandError) as info:
         publish(*args)
     assert fragment in str(info.value)
-
-
-@pytest.fixture
-def redis_layer(redis_url, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}]}}}
-    channel_layers.backends.clear()
-    yield redis_url
-    channel_layers.backends.clear()
 
 
 async def test_through_redis_the_command_reaches_websocket_clients(redis_layer):
