@@ -10,6 +10,7 @@ without the ``seq``/``epoch`` stamp (see :func:`hypergen_ws.history.stamp`).
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -157,6 +158,8 @@ def _sequence_ttl() -> float:
 
 
 _memory_store = MemoryStore()
+_warned: list[bool] = []
+logger = logging.getLogger("hypergen_ws")
 
 
 def memory_store() -> MemoryStore:
@@ -166,11 +169,16 @@ def memory_store() -> MemoryStore:
 
 def get_store(layer: Any = None) -> Store:
     """The store that goes with the configured channel layer: Redis for ``channels_redis``, else memory."""
-    from channels.layers import get_channel_layer
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
 
     if layer is None:
         layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
     if layer is None or not _is_redis(layer):
+        if layer is not None and not isinstance(layer, InMemoryChannelLayer) and not _warned:
+            _warned.append(True)
+            logger.warning("History keeps its seq numbers in each process with %s: they are consistent only in a "
+                           "single process. Use channels_redis (or the in-memory layer) for history.",
+                           type(layer).__name__)
         return _memory_store
     store = getattr(layer, "_hypergen_ws_store", None)
     if store is None:
