@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from channels.layers import channel_layers
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.stub_http"]
 
 
 @pytest.fixture(autouse=True)

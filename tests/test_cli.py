@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from hypergen_ws.cli import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, KEY_ENV, main, parse_kwargs
-from tests.stub_http import stub  # noqa: F401  (fixture)
 
 
 def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from hypergen_ws.client import PublishClient, PublishError
-from tests.stub_http import stub  # noqa: F401  (fixture)
 
 
 def test_send_posts_the_group_and_data_with_the_bearer_key(stub):

@@ -24,7 +24,7 @@ from hypergen_ws.history import (
 from hypergen_ws.recovery import deliver_sequenced, take_position
 from hypergen_ws.stores import MemoryStore, get_store, memory_store
 from tests import recovery_consumers as rc
-from tests.recutil import data, drain, frame, frames_until, open_ws, use_layer
+from tests.recutil import drain, frame, frames_until, open_ws, use_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,6 @@ from hypergen_ws import agroup_send, stats
 from hypergen_ws.fanout import get_hub
 from tests import feature_consumers as fc
 from tests.feature_consumers import open_socket
-from tests.stub_http import stub  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
