@@ -18,6 +18,7 @@ from django.core.handlers.asgi import ASGIRequest
 
 from . import backpressure, conf, hooks, protocol, raw, stats
 from .fanout import Hub, Outbox, get_hub, receive_channel
+from .fastpath import direct_writer
 from .permissions import forget_cached_permissions
 from . import lifecycle
 
@@ -154,6 +155,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             await self.join(group)
         await self.base_send({"type": "websocket.accept"})
         self.accepted = True
+        self.outbox.direct = direct_writer(self.base_send)
         await lifecycle.connected(self)
         stats.opened(self.label)
         await hooks.connected(self)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from . import conf, stats
+from .fastpath import text_frame
 from .outbox import Outbox
 from .recovery import deliver_sequenced
 
@@ -48,8 +49,8 @@ class Hub:
         self._readers: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self._joining: dict[str, asyncio.Future[None]] = {}
         self._refresher: asyncio.Task[None] | None = None
-        #: Per group, the bound ``push`` of every member's outbox: the fan-out loop touches nothing else.
-        self._pushes: dict[str, tuple[Callable[[dict[str, Any]], None], ...]] = {}
+        #: Per group, the bound ``push_encoded`` of every member's outbox: the fan-out loop touches nothing else.
+        self._pushes: dict[str, tuple[Callable[[dict[str, Any], bytes], None], ...]] = {}
         self.bypass_layer = layer is None or isinstance(layer, InMemoryChannelLayer)
 
     async def join(self, group: str, member: HypergenConsumer) -> None:
@@ -131,10 +132,11 @@ class Hub:
             return 0
         pushes = self._pushes.get(group)
         if pushes is None:
-            pushes = self._pushes[group] = tuple(member.outbox.push for member in members)
+            pushes = self._pushes[group] = tuple(_pusher(member) for member in members)
         message = {"type": "websocket.send", "text": text}  # one dict, shared by every socket's send
+        frame = text_frame(text)  # the same frame as bytes, shared by every socket written to directly
         for push in pushes:
-            push(message)
+            push(message, frame)
         stats.group_frame(group, text, len(members))
         return len(members)
 
@@ -179,6 +181,16 @@ class Hub:
                     await self.layer.group_add(group, channel)
                 except Exception:
                     logger.warning("Could not refresh group %s on the channel layer", group, exc_info=True)
+
+
+def _pusher(member: Any) -> Callable[[dict[str, Any], bytes], None]:
+    """``member.outbox.push_encoded``, or its ``push`` for members whose outbox only takes messages."""
+    outbox = member.outbox
+    push_encoded = getattr(outbox, "push_encoded", None)
+    if push_encoded is not None:
+        return push_encoded  # type: ignore[no-any-return]
+    push = outbox.push
+    return lambda message, frame: push(message)
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}

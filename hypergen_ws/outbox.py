@@ -53,7 +53,7 @@ class Outbox:
     """
 
     __slots__ = ("_send", "_limit", "_on_overflow", "_frames", "_task", "_started", "_busy", "_paused",
-                 "closed", "overflowed")
+                 "closed", "overflowed", "direct")
 
     def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
         self._send = send
@@ -68,6 +68,9 @@ class Outbox:
         self.closed = False
         #: The socket fell ``limit`` frames behind and was cut off.
         self.overflowed = False
+        #: Writes encoded text frames to the server's transport when it would accept them at once, else returns
+        #: ``False`` (``hypergen_ws.fastpath``); ``None`` where the server offers nothing of the kind.
+        self.direct: Callable[[bytes], bool] | None = None
 
     def __len__(self) -> int:
         """Frames waiting (not counting one being sent)."""
@@ -98,6 +101,18 @@ class Outbox:
             self._frames.append(message)
             return
         self._send_now(message)
+
+    def push_encoded(self, message: dict[str, Any], frame: bytes) -> None:
+        """``push(message)``, where ``frame`` is the same text frame as bytes on the wire (a group frame).
+
+        An idle socket with a ``direct`` writer gets the bytes written to its transport; everything else (a socket
+        with frames waiting, a paused or closing one, a server without ``direct``) goes through ``push``.
+        """
+        direct = self.direct
+        if (direct is not None and self._started and not (self._busy or self._paused or self.closed or self.overflowed)
+                and direct(frame)):
+            return
+        self.push(message)
 
     def push_first(self, message: dict[str, Any]) -> None:
         """Queue an ASGI message ahead of every queued frame (a new socket's initial state)."""
@@ -186,6 +201,7 @@ class Outbox:
     async def flush_and_stop(self) -> None:
         """Stop the writer, dropping what was not written (the socket is gone or being cut off)."""
         self.closed = True
+        self.direct = None
         self._frames.clear()
         task = self._task
         if task is not None and not task.done() and task is not asyncio.current_task():

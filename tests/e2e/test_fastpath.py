@@ -1,0 +1,52 @@
+"""Direct writes of group frames on a real uvicorn (``websockets-sansio``) server, run in the test's event loop."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect as ws_connect
+
+from hypergen_ws.fastpath import direct_writer, text_frame
+from tests.support.servers import free_port
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Accepts, then says whether a direct writer exists and writes one frame with it (or through ``send``)."""
+    if scope["type"] != "websocket":
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    writer = direct_writer(send)
+    if writer is None:
+        await send({"type": "websocket.send", "text": "asgi"})
+    else:
+        assert writer(text_frame("direct ü" * 30))
+        await send({"type": "websocket.send", "text": "after"})  # the ASGI send still works after direct writes
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+@pytest.fixture
+async def uvicorn_url():
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets-sansio",
+                                           lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"ws://127.0.0.1:{port}/"
+    server.should_exit = True
+    await task
+
+
+async def test_a_connection_without_extensions_gets_direct_writes(uvicorn_url):
+    async with ws_connect(uvicorn_url, compression=None) as ws:
+        assert await ws.recv() == "direct ü" * 30
+        assert await ws.recv() == "after"
+
+
+async def test_a_connection_with_permessage_deflate_goes_through_the_asgi_send(uvicorn_url):
+    async with ws_connect(uvicorn_url, compression="deflate") as ws:
+        assert await ws.recv() == "asgi"
