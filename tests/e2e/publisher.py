@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--pad", type=int, default=0, help="characters of padding in every message")
     parser.add_argument("--threads", action="store_true", help="publish each message from a new thread")
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between two messages")
+    parser.add_argument("--tag", default="", help="added to every message as \"tag\" (tells publishers apart)")
     args = parser.parse_args()
 
     django.setup()
@@ -47,7 +48,7 @@ def main() -> None:
 
             def publish(n: int = i) -> None:
                 try:
-                    group_send(group, {"i": n, "pad": pad})
+                    group_send(group, {"i": n, "pad": pad, "tag": args.tag})
                 except BaseException as exc:  # reported below
                     errors.append(exc)
 
@@ -57,7 +58,7 @@ def main() -> None:
             if errors:
                 raise errors[0]
         else:
-            group_send(group, {"i": i, "pad": pad})
+            group_send(group, {"i": i, "pad": pad, "tag": args.tag})
         if i % 50 == 0 or i == args.count - 1:
             most = max(most, redis_connections(port))
         if args.interval:
