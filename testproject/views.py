@@ -9,7 +9,8 @@ from django.urls import reverse
 #: Every demo, as (title, URL name, URL kwargs, one-line explanation). The index page lists them in this order.
 DEMOS = [
     ("Chat", "chat:room_list", {},
-     "Rooms with stored messages; one @consumer with a permission appends each message for the whole room."),
+     "Rooms with stored messages; one @consumer with a permission appends each message for the whole room, "
+     "replays what a reconnecting page missed (history=50) and shows who is online (presence=True)."),
     ("Announcements", "chat:room", {"room_name": "lobby"},
      "From a room page, publish to its group from a sync view (consumer_command) and an async view "
      "(aconsumer_command)."),

@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from hypergen_ws import consumer_command, get_history, get_position
 from testproject.chat.consumers import send_message
 from testproject.chat.models import Message, Room
 from testproject.counter.consumers import decrement, increment
@@ -27,7 +28,7 @@ from testproject.notifications.management.commands import notify as notify_comma
 
 pytestmark = pytest.mark.django_db
 
-ROOM_IDS = ["messages", "message-form", "message-input", "ws-state", "denied"]
+ROOM_IDS = ["messages", "message-form", "message-input", "ws-state", "denied", "online", "resync-note"]
 
 
 @pytest.fixture
@@ -168,7 +169,31 @@ def test_room_shows_stored_messages_escaped(client: Client, alice: User, lobby: 
     assert "<b>world</b>" not in html
     for element_id in ROOM_IDS:
         assert f'id="{element_id}"' in html, element_id
-    assert f'data-ws-url="{send_message.reverse(room_name="lobby")}"' in html
+    assert f'data-ws-url="{send_message.reverse(room_name="lobby")}?hgws_seq=' in html
+
+
+def ws_url_of(html: str) -> str:
+    return html.split('data-ws-url="')[1].split('"')[0].replace("&amp;", "&")
+
+
+def test_room_opens_its_socket_at_the_position_it_was_rendered_at(client: Client, alice: User) -> None:
+    group = send_message.group_name(room_name="lobby")
+    client.force_login(alice)
+    seq, epoch = get_position(group)
+    base = send_message.reverse(room_name="lobby")
+    assert ws_url_of(client.get("/chat/lobby/").content.decode()) == f"{base}?hgws_seq={seq}&hgws_epoch={epoch}"
+    # A publish to the room (history=50 numbers it) moves the position the next page is rendered at.
+    consumer_command(group, [["alert", "hi"]])
+    assert get_position(group) == (seq + 1, epoch)
+    assert ws_url_of(client.get("/chat/lobby/").content.decode()) == f"{base}?hgws_seq={seq + 1}&hgws_epoch={epoch}"
+
+
+def test_room_consumer_keeps_history_and_tracks_presence() -> None:
+    assert send_message.presence(room_name="lobby") == []
+    group = send_message.group_name(room_name="lobby")
+    seq, epoch = get_position(group)
+    consumer_command(group, [["alert", "kept"]])
+    assert [frame["seq"] for frame in get_history(group)][-1] == seq + 1
 
 
 def test_room_shows_the_latest_50_messages_oldest_first(client: Client, alice: User, lobby: Room) -> None:

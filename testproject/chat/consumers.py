@@ -2,6 +2,11 @@
 
 ``send_message`` is served at ``/ws/chat/send_message/<room_name>/``; every socket of a room joins the same group
 (``send_message.group_name(room_name=...)``), so what the function sends reaches everyone in the room.
+
+``history=50`` numbers every frame published to a room and keeps the last 50: a page that reconnects (a network
+drop, a restarted server) gets what it missed, or a ``resync`` event when that is no longer possible, on which the
+room page reloads its messages. ``presence=True`` tells every page of a room who else is connected (the page's
+"Online" list). See docs/delivery.rst and docs/presence.rst.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from .models import MAX_MESSAGE_LENGTH, Message, Room
 logger = logging.getLogger(__name__)
 
 
-@consumer(perm="chat.can_chat", path="<slug:room_name>/")
+@consumer(perm="chat.can_chat", path="<slug:room_name>/", history=50, presence=True)
 def send_message(consumer: Any, request: Any, text: str, *, room_name: str) -> None:
     """Store ``text`` as a message of the room and append it to ``#messages`` for everyone in the room.
 

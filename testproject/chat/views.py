@@ -8,7 +8,7 @@ from django.shortcuts import aget_object_or_404, get_object_or_404, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from hypergen_ws import aconsumer_command, consumer_command
+from hypergen_ws import aconsumer_command, consumer_command, get_position
 
 from .consumers import send_message
 from .models import MAX_MESSAGE_LENGTH, Room
@@ -24,8 +24,13 @@ def room_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def room(request: HttpRequest, room_name: str) -> HttpResponse:
-    """A room: its latest messages, a form to post, and a live connection to the room's consumer."""
+    """A room: its latest messages, a form to post, who is online, and a live connection to the room's consumer."""
     room = get_object_or_404(Room, slug=room_name)
+    # The room's position (the seq of its last published frame) is read *before* the messages: the socket opens
+    # at this position and gets every frame published after it, so a message stored and published while the page
+    # is rendered or loading is never lost. It may arrive twice (shown here and replayed); the page drops the
+    # copy by its element id.
+    seq, epoch = get_position(send_message.group_name(room_name=room.slug))
     latest = list(room.messages.select_related("user").order_by("-created", "-pk")[:HISTORY_LENGTH])
     user = request.user
     return render(
@@ -33,6 +38,7 @@ def room(request: HttpRequest, room_name: str) -> HttpResponse:
         "chat/room.html",
         {
             "room": room,
+            "ws_url": f"{send_message.reverse(room_name=room.slug)}?hgws_seq={seq}&hgws_epoch={epoch}",
             "chat_messages": latest[::-1],
             "can_chat": user.has_perm("chat.can_chat"),
             "can_announce": user.is_staff or user.has_perm("chat.can_chat"),

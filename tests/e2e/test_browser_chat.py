@@ -35,6 +35,14 @@ def messages(page: Any) -> Any:
     return page.locator("#messages li")
 
 
+def online(page: Any) -> Any:
+    return page.locator("#online li")
+
+
+def online_user(page: Any, username: str) -> Any:
+    return page.locator(f'#online li[data-username="{username}"]')
+
+
 def states(page: Any, fragment: str) -> list[dict[str, Any]]:
     """The connection states the client reported for sockets whose URL contains ``fragment``, in order."""
     return page.evaluate("(fragment) => window.__wsStates.filter((s) => s.url.includes(fragment))", fragment)
@@ -85,12 +93,57 @@ def test_people_in_a_room_see_each_others_messages_and_other_rooms_see_none(
     wait_open(bob)
     expect(messages(bob)).to_have_count(4)
     expect(bob.locator("#messages img")).to_have_count(0)
+    # A message stored while a page loads can be both in the page and replayed to its socket (which opens at the
+    # position read before the messages): the page keeps one element per message id.
+    bob.evaluate("() => hypergen.append('messages', document.querySelector('#messages li.message').outerHTML)")
+    post(bob, "After a copy")
+    expect(messages(bob)).to_have_count(5)
+    expect(messages(bob).last).to_contain_text("bob After a copy")
 
     screenshot = artifacts_dir / "chat.png"
     screenshot.unlink(missing_ok=True)
     alice.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     print(f"screenshot of the chat page: {screenshot}")
+
+
+def test_the_online_list_shows_who_is_in_the_room_and_drops_who_left(
+    server: AsgiServer, open_page: OpenPage
+) -> None:
+    alice = open_page(server, LOBBY, "alice")
+    wait_open(alice)
+    expect(online(alice)).to_have_count(1)  # the "list" frame: alice herself
+    expect(online_user(alice, "alice")).to_contain_text("alice 1 connection")
+
+    bob = open_page(server, LOBBY, "bob")
+    elsewhere = open_page(server, VIP, "bob", name="bob-in-vip")
+    eve = open_page(server, LOBBY, "eve")
+    wait_open(bob)
+    wait_open(elsewhere)
+    expect(eve.locator("#ws-state")).to_have_attribute("data-code", "4403")
+    for page in (alice, bob):
+        # bob's page learns of alice from its "list" frame, alice's page of bob from the "join" frame.
+        expect(online(page)).to_have_count(2)
+        expect(online_user(page, "alice")).to_contain_text("alice 1 connection")
+        expect(online_user(page, "bob")).to_contain_text("bob 1 connection")
+    expect(online(elsewhere)).to_have_count(1)  # the VIP lounge has only bob's other socket
+    expect(online_user(elsewhere, "bob")).to_be_visible()
+    expect(online(eve)).to_have_count(0)  # a refused socket is nobody's presence
+
+    # A second page of alice: its own list counts both of her sockets; the others get no frame (not her first).
+    alice_again = open_page(server, LOBBY, "alice", name="alice-2nd-page")
+    wait_open(alice_again)
+    expect(online_user(alice_again, "alice")).to_contain_text("alice 2 connections")
+    alice_again.close()  # not her last socket: no "leave"
+    bob.wait_for_timeout(NO_RECONNECT_WINDOW_MS)  # an absence can only be observed for a while
+    expect(online_user(bob, "alice")).to_be_visible()
+    expect(online(alice)).to_have_count(2)
+
+    bob.close()  # bob's last socket in the lobby: "leave"
+    expect(online(alice)).to_have_count(1)
+    expect(online_user(alice, "bob")).to_have_count(0)
+    expect(online_user(alice, "alice")).to_be_visible()
+    expect(online_user(elsewhere, "bob")).to_be_visible()  # another room, another group
 
 
 def test_a_user_without_the_permission_is_refused_and_the_page_says_so(
@@ -190,8 +243,14 @@ def test_the_page_reconnects_after_a_crash_and_sends_what_was_queued(
         assert "reconnecting" in seen and seen.index("reconnecting") < len(seen) - 1, seen
         assert "closed" not in seen, seen
 
-    # Bob's page reconnects on its own schedule and may have missed the live message (frames published while a
-    # socket is down are not replayed to it), but the message was stored: a reload shows it.
+    # The restarted server has a new, empty history (in-memory store): it cannot replay what the pages missed, so
+    # each page gets a resync, says so, and fetches the stored messages. Bob's page reconnects on its own schedule
+    # and may have missed alice's live message, but it has it now, without a reload, and only once.
+    for page in (alice, bob):
+        expect(page.locator("#resync-note")).to_be_visible(timeout=10_000)
+        expect(page.locator("#resync-note")).to_contain_text("the messages were reloaded")
+    expect(messages(bob)).to_have_count(2, timeout=10_000)
+    expect(messages(bob).last).to_contain_text("alice Written while the server was down")
     bob.reload()
     wait_open(bob)
     expect(messages(bob)).to_have_count(2)
