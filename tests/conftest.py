@@ -34,3 +34,16 @@ def redis_layer(redis_url, settings):
     channel_layers.backends.clear()
     yield redis_url
     channel_layers.backends.clear()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def heartbeat_layer(request, settings):
+    """The in-memory layer, then a real Redis, with fast presence heartbeats and a short process TTL."""
+    from hypergen_ws.stores import memory_store
+    from tests.recutil import use_layer
+
+    kind = request.param
+    use_layer(kind, settings, request.getfixturevalue("redis_url") if kind != "memory" else None)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    memory_store().flush_sync()
+    return kind

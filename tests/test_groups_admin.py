@@ -10,20 +10,16 @@ from hypergen_ws import aclean_expired, aflush_groups, agroup_send, aget_groups,
 from hypergen_ws import get_groups
 from hypergen_ws.fanout import get_hub
 from hypergen_ws.protocol import CLOSE_EXPIRED
-from hypergen_ws.stores import get_store, memory_store
+from hypergen_ws.stores import get_store
 from tests import recovery_consumers as rc
 from tests.recutil import OtherProcess, drain, frame, open_ws, use_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def layer(request, settings):
-    kind = request.param
-    use_layer(kind, settings, request.getfixturevalue("redis_url") if kind != "memory" else None)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
-    memory_store().flush_sync()
-    return kind
+@pytest.fixture
+def layer(heartbeat_layer):
+    return heartbeat_layer
 
 
 async def eventually(check, timeout: float = 5):

@@ -9,20 +9,15 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
 from hypergen_ws import aget_presence
-from hypergen_ws.stores import memory_store
 from tests import recovery_consumers as rc
 from tests.recutil import OtherProcess, drain, frame, open_ws, use_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def layer(request, settings):
-    kind = request.param
-    use_layer(kind, settings, request.getfixturevalue("redis_url") if kind != "memory" else None)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
-    memory_store().flush_sync()
-    return kind
+@pytest.fixture
+def layer(heartbeat_layer):
+    return heartbeat_layer
 
 
 @database_sync_to_async
