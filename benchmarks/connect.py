@@ -23,9 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib.clients import ClientPool  # noqa: E402
-from benchlib.common import (HOST, VARIANTS, format_table, hypergen_available, machine_info,  # noqa: E402
-                             raise_nofile_limit, ratio, save_results, start_redis, start_server)
+from benchlib.common import (HOST, VARIANTS, format_table, machine_info,  # noqa: E402
+                             raise_nofile_limit, ratio, start_redis, start_server)
 from benchlib.fanoutrun import log  # noqa: E402
+from benchlib.harness import available_variants, cli, run_matrix  # noqa: E402
 from benchlib.wsclient import connect  # noqa: E402
 
 METRICS = [("connections_per_s", "conn/s"), ("kb_per_connection", "KB/conn"), ("cpu_us_per_connection", "CPU us/conn")]
@@ -106,23 +107,8 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
     machine = machine_info()  # before the runs: the load average at start means something
-    variants = list(args.variants)
-    skipped = {}
-    if "hypergen" in variants:
-        ok, why = hypergen_available()
-        if not ok:
-            variants.remove("hypergen")
-            skipped["hypergen"] = why
-            log(f"hypergen variant skipped: {why}")
-    runs = []
-    for k in args.clients:
-        for variant in variants:
-            log(f"{k} connections, {variant}")
-            try:
-                runs.append(await one_run(variant, k, args))
-            except Exception as exc:  # noqa: BLE001 - record it and go on
-                log(f"  {variant}: FAILED: {exc}")
-                runs.append({"variant": variant, "clients": k, "error": str(exc)[-2000:]})
+    variants, skipped = available_variants(args.variants)
+    runs = await run_matrix(args.clients, variants, one_run, args, lambda k, v: f"{k} connections, {v}")
     ratios = []
     for k in args.clients:
         by = {r["variant"]: r for r in runs if r["clients"] == k and "error" not in r}
@@ -165,8 +151,4 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    outcome = asyncio.run(main(arguments))
-    print(report(outcome))
-    if not arguments.no_save:
-        print(f"\nresults: {save_results(arguments.name, outcome)}")
+    cli(parse_args, main, report)

@@ -20,16 +20,16 @@ Results go to ``benchmarks/results/<name>.json``; ``benchmarks/plot.py`` draws t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib.common import (HOST, VARIANTS, hypergen_available, machine_info, raise_nofile_limit,  # noqa: E402
-                             save_results, start_redis, start_server)
-from benchlib.fanoutrun import (FanoutParams, fanout_table, log, loss_notes, ratio_table, ratios,  # noqa: E402
+from benchlib.common import (HOST, VARIANTS, machine_info, raise_nofile_limit,  # noqa: E402
+                             start_redis, start_server)
+from benchlib.fanoutrun import (FanoutParams, fanout_table, loss_notes, ratio_table, ratios,  # noqa: E402
                                 run_fanout)
+from benchlib.harness import available_variants, cli, run_matrix  # noqa: E402
 from benchlib.publisher import Publisher  # noqa: E402
 
 QUICK = {"clients": [50], "messages": 50, "max_seconds": 15.0, "drain_seconds": 10.0, "warmup": 2}
@@ -108,24 +108,11 @@ async def one_run(variant: str, n: int, args: argparse.Namespace) -> dict:
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
     machine = machine_info()  # before the runs: the load average at start means something
-    variants = list(args.variants)
-    skipped: dict[str, str] = {}
-    if "hypergen" in variants:
-        ok, why = hypergen_available()
-        if not ok:
-            variants.remove("hypergen")
-            skipped["hypergen"] = why
-            log(f"hypergen variant skipped: {why}")
+    variants, skipped = available_variants(args.variants)
     server_label = {"websockets": "websockets"}
-    runs = []
-    for n in args.clients:
-        for variant in variants:
-            log(f"{n} clients, {variant} ({server_label.get(variant, args.server + '/' + args.layer)})")
-            try:
-                runs.append(await one_run(variant, n, args))
-            except Exception as exc:  # noqa: BLE001 - record the failure and go on with the next run
-                log(f"  {variant}: FAILED: {exc}")
-                runs.append({"variant": variant, "clients": n, "error": str(exc)[-2000:]})
+    runs = await run_matrix(
+        args.clients, variants, one_run, args,
+        lambda n, v: f"{n} clients, {v} ({server_label.get(v, args.server + '/' + args.layer)})")
     result = {
         "benchmark": "fanout",
         "name": args.name,
@@ -160,8 +147,4 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    outcome = asyncio.run(main(arguments))
-    print(report(outcome))
-    if not arguments.no_save:
-        print(f"\nresults: {save_results(arguments.name, outcome)}")
+    cli(parse_args, main, report)

@@ -19,7 +19,6 @@ beyond that without an error: the loss column shows it, nothing is retried or hi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -27,9 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib.clients import ClientProcess  # noqa: E402
-from benchlib.common import (HOST, VARIANTS, django_env, hypergen_available, machine_info,  # noqa: E402
-                             raise_nofile_limit, save_results, start_redis, start_server)
-from benchlib.fanoutrun import (FanoutParams, fanout_table, log, loss_notes, ratio_table, ratios,  # noqa: E402
+from benchlib.harness import available_variants, cli, run_matrix  # noqa: E402
+from benchlib.common import (HOST, VARIANTS, django_env, machine_info,  # noqa: E402
+                             raise_nofile_limit, start_redis, start_server)
+from benchlib.fanoutrun import (FanoutParams, fanout_table, loss_notes, ratio_table, ratios,  # noqa: E402
                                 run_fanout)
 from benchlib.publisher import Publisher  # noqa: E402
 
@@ -132,24 +132,9 @@ async def one_run(name: str, n: int, args: argparse.Namespace) -> dict:
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
     machine = machine_info()  # before the runs: the load average at start means something
-    variants = list(args.variants)
-    skipped = {}
-    if any(v.startswith("hypergen") for v in variants):
-        ok, why = hypergen_available()
-        if not ok:
-            for v in [v for v in variants if v.startswith("hypergen")]:
-                variants.remove(v)
-                skipped[v] = why
-            log(f"hypergen variants skipped: {why}")
-    runs = []
-    for n in args.clients:
-        for name in variants:
-            log(f"{n} clients on 2 {args.server} servers, {name}")
-            try:
-                runs.append(await one_run(name, n, args))
-            except Exception as exc:  # noqa: BLE001 - record it and go on
-                log(f"  {name}: FAILED: {exc}")
-                runs.append({"variant": name, "clients": n, "error": str(exc)[-2000:]})
+    variants, skipped = available_variants(args.variants)
+    runs = await run_matrix(args.clients, variants, one_run, args,
+                            lambda n, v: f"{n} clients on 2 {args.server} servers, {v}")
     ratio_rows = []
     for layer in LAYERS:
         for row in ratios(runs, f"hypergen-{layer}", [f"channels-{layer}"]):
@@ -179,8 +164,4 @@ def report(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    outcome = asyncio.run(main(arguments))
-    print(report(outcome))
-    if not arguments.no_save:
-        print(f"\nresults: {save_results(arguments.name, outcome)}")
+    cli(parse_args, main, report)
