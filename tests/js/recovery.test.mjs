@@ -2,70 +2,15 @@
 // Run with `node --test tests/js/`. A fake WebSocket and fake timers are injected through createClient(env).
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { FakeTimers, fakeWebSocketClass } from "./fakes.mjs";
 
 const SCRIPT = new URL("../../hypergen_ws/static/hypergen_ws/hypergen-ws.js", import.meta.url);
 await import(SCRIPT.href);
 const hypergen = globalThis.hypergen;
 
-function fakeTimers() {
-  const timers = new Map();
-  let time = 0;
-  let nextId = 1;
-  return {
-    setTimeout: (fn, ms) => {
-      const id = nextId++;
-      timers.set(id, { fn, at: time + ms });
-      return id;
-    },
-    clearTimeout: (id) => timers.delete(id),
-    now: () => time,
-    pending: () => [...timers.values()].map((t) => t.at - time),
-    advance(ms) {
-      const end = time + ms;
-      for (;;) {
-        const due = [...timers].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-        if (!due) break;
-        timers.delete(due[0]);
-        time = due[1].at;
-        due[1].fn();
-      }
-      time = end;
-    },
-  };
-}
-
 function setup() {
-  const timers = fakeTimers();
-  const sockets = [];
-  class FakeWebSocket {
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      this.closedWith = null;
-      sockets.push(this);
-    }
-    send(text) {
-      this.sent.push(JSON.parse(text));
-    }
-    close(code, reason) {
-      this.closedWith = { code, reason };
-      this.readyState = 2;
-    }
-    open() {
-      this.readyState = 1;
-      this.onopen && this.onopen({});
-      return this;
-    }
-    frame(object) {
-      this.onmessage && this.onmessage({ data: JSON.stringify(object) });
-      return this;
-    }
-    drop(code = 1006, reason = "") {
-      this.readyState = 3;
-      this.onclose && this.onclose({ code, reason });
-    }
-  }
+  const timers = new FakeTimers();
+  const { FakeWebSocket, sockets } = fakeWebSocketClass();
   const warnings = [];
   const document = new EventTarget();
   const domEvents = [];
@@ -97,9 +42,9 @@ describe("recovery position", () => {
   test("the first socket has the plain URL; a reconnect carries hgws_seq and hgws_epoch, other params kept", () => {
     const { conn, sockets, timers } = setup();
     assert.deepEqual(params(sockets[0].url), { team: "red" });
-    sockets[0].open().frame({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).frame(msg(1, "a")).frame(msg(2, "b"));
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a")).serverSend(msg(2, "b"));
     assert.deepEqual([conn.lastSeq, conn.epoch], [2, 77]);
-    sockets[0].drop(1006);
+    sockets[0].serverClose(1006);
     timers.advance(60000);
     assert.equal(sockets.length, 2);
     assert.deepEqual(params(sockets[1].url), { team: "red", hgws_seq: "2", hgws_epoch: "77" });
@@ -108,12 +53,12 @@ describe("recovery position", () => {
 
   test("replayed frames after sync are handled in order; frames already handled are dropped", () => {
     const { sockets, timers, messages } = setup();
-    sockets[0].open().frame({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).frame(msg(1, "a"));
-    sockets[0].drop();
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a"));
+    sockets[0].serverClose();
     timers.advance(60000);
-    sockets[1].open().frame({ type: "sync", seq: 1, epoch: 77, replayed: 2 });
-    sockets[1].frame(msg(2, "b")).frame(msg(3, "c")).frame(msg(3, "c again")).frame(msg(2, "b again"));
-    sockets[1].frame(msg(4, "d"));
+    sockets[1].serverOpen().serverSend({ type: "sync", seq: 1, epoch: 77, replayed: 2 });
+    sockets[1].serverSend(msg(2, "b")).serverSend(msg(3, "c")).serverSend(msg(3, "c again")).serverSend(msg(2, "b again"));
+    sockets[1].serverSend(msg(4, "d"));
     assert.deepEqual(messages, ["a", "b", "c", "d"]);
   });
 
@@ -122,8 +67,8 @@ describe("recovery position", () => {
     const conn = client.websocket.open("/ws/x/?hgws_seq=5&hgws_epoch=9");
     const socket = sockets.at(-1);
     assert.deepEqual(params(socket.url), { hgws_seq: "5", hgws_epoch: "9" });
-    socket.open().frame({ type: "sync", seq: 5, epoch: 9, replayed: 0 }).frame(msg(6, "x", 9));
-    socket.drop();
+    socket.serverOpen().serverSend({ type: "sync", seq: 5, epoch: 9, replayed: 0 }).serverSend(msg(6, "x", 9));
+    socket.serverClose();
     timers.advance(60000);
     assert.deepEqual(params(sockets.at(-1).url), { hgws_seq: "6", hgws_epoch: "9" });
     assert.equal(conn.lastSeq, 6);
@@ -133,31 +78,31 @@ describe("recovery position", () => {
 describe("gaps while connected", () => {
   test("a skipped seq closes the socket and reconnects at once with the last seq; the frame is not handled", () => {
     const { conn, sockets, timers, messages, warnings } = setup();
-    sockets[0].open().frame({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).frame(msg(1, "a"));
-    sockets[0].frame(msg(3, "c"));
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a"));
+    sockets[0].serverSend(msg(3, "c"));
     assert.deepEqual(messages, ["a"]);
     assert.deepEqual(sockets[0].closedWith, { code: 4000, reason: "recovering" });
     assert.equal(conn.state, "reconnecting");
     assert.match(warnings[0], /frame 2 missing/);
-    sockets[0].frame(msg(4, "late frame of the old socket"));
+    sockets[0].serverSend(msg(4, "late frame of the old socket"));
     timers.advance(0);
     assert.equal(sockets.length, 2, "reconnects without a backoff delay");
     assert.deepEqual(params(sockets[1].url).hgws_seq, "1");
-    sockets[1].open().frame({ type: "sync", seq: 1, epoch: 77, replayed: 2 }).frame(msg(2, "b")).frame(msg(3, "c"));
+    sockets[1].serverOpen().serverSend({ type: "sync", seq: 1, epoch: 77, replayed: 2 }).serverSend(msg(2, "b")).serverSend(msg(3, "c"));
     assert.deepEqual(messages, ["a", "b", "c"]);
   });
 
   test("a call in flight when a gap is recovered rejects with 'disconnected'", async () => {
     const { conn, sockets } = setup();
-    sockets[0].open().frame({ type: "sync", seq: 0, epoch: 77, replayed: 0 });
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 });
     const call = conn.send("x");
-    sockets[0].frame(msg(2, "skip"));
+    sockets[0].serverSend(msg(2, "skip"));
     await assert.rejects(call, (error) => error.code === "disconnected");
   });
 
   test("without a sync frame (a consumer without history) seqs are kept but never checked", () => {
     const { conn, sockets, messages } = setup();
-    sockets[0].open().frame(msg(1, "a")).frame(msg(5, "e")).frame(msg(5, "e"));
+    sockets[0].serverOpen().serverSend(msg(1, "a")).serverSend(msg(5, "e")).serverSend(msg(5, "e"));
     assert.deepEqual(messages, ["a", "e", "e"]);
     assert.equal(conn.state, "open");
     assert.equal(conn.lastSeq, 5);
@@ -165,8 +110,8 @@ describe("gaps while connected", () => {
 
   test("frames without a seq (history=False) are handled between sequenced ones", () => {
     const { sockets, messages } = setup();
-    sockets[0].open().frame({ type: "sync", seq: 0, epoch: 77, replayed: 0 });
-    sockets[0].frame(msg(1, "a")).frame({ type: "message", data: "typing" }).frame(msg(2, "b"));
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 });
+    sockets[0].serverSend(msg(1, "a")).serverSend({ type: "message", data: "typing" }).serverSend(msg(2, "b"));
     assert.deepEqual(messages, ["a", "typing", "b"]);
   });
 });
@@ -174,19 +119,19 @@ describe("gaps while connected", () => {
 describe("resync", () => {
   test("a resync frame is an event and a DOM event; its position is taken", () => {
     const { conn, sockets, resyncs, domEvents } = setup();
-    sockets[0].open().frame({ type: "resync", reason: "too_far_behind", seq: 40, epoch: 77 });
+    sockets[0].serverOpen().serverSend({ type: "resync", reason: "too_far_behind", seq: 40, epoch: 77 });
     assert.equal(resyncs.length, 1);
     assert.equal(resyncs[0].reason, "too_far_behind");
     assert.deepEqual(domEvents, [["resync", { url: conn.url, reason: "too_far_behind", seq: 40, epoch: 77 }]]);
     assert.deepEqual([conn.lastSeq, conn.epoch], [40, 77]);
-    sockets[0].frame(msg(41, "live"));
+    sockets[0].serverSend(msg(41, "live"));
     assert.equal(conn.state, "open");
   });
 
   test("a live frame of a new epoch (Redis lost the history) is a resync, and the frame is handled", () => {
     const { conn, sockets, resyncs, messages } = setup();
-    sockets[0].open().frame({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).frame(msg(1, "a"));
-    sockets[0].frame(msg(1, "fresh", 88));
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a"));
+    sockets[0].serverSend(msg(1, "fresh", 88));
     assert.deepEqual(resyncs.map((r) => [r.reason, r.seq, r.epoch]), [["epoch_changed", 1, 88]]);
     assert.deepEqual(messages, ["a", "fresh"]);
     assert.deepEqual([conn.lastSeq, conn.epoch], [1, 88]);
@@ -195,8 +140,8 @@ describe("resync", () => {
 
   test("a resync without a position (history unavailable) takes the next frame as the start", () => {
     const { conn, sockets, resyncs, messages } = setup();
-    sockets[0].open().frame({ type: "resync", reason: "unavailable", seq: null, epoch: null });
-    sockets[0].frame(msg(12, "x")).frame(msg(13, "y"));
+    sockets[0].serverOpen().serverSend({ type: "resync", reason: "unavailable", seq: null, epoch: null });
+    sockets[0].serverSend(msg(12, "x")).serverSend(msg(13, "y"));
     assert.equal(resyncs.length, 1);
     assert.deepEqual(messages, ["x", "y"]);
     assert.equal(conn.lastSeq, 13);
@@ -206,12 +151,12 @@ describe("resync", () => {
 describe("expiry and presence", () => {
   test("close code 4408 reconnects (with the position) after the shortest backoff", () => {
     const { conn, sockets, timers } = setup();
-    sockets[0].open().frame({ type: "sync", seq: 3, epoch: 77, replayed: 0 });
-    sockets[0].drop(1006);
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 3, epoch: 77, replayed: 0 });
+    sockets[0].serverClose(1006);
     timers.advance(60000);
-    sockets[1].drop(1006);
+    sockets[1].serverClose(1006);
     timers.advance(60000);
-    sockets[2].open().drop(4408, "expired");
+    sockets[2].serverOpen().serverClose(4408, "expired");
     assert.equal(conn.state, "reconnecting");
     assert.deepEqual(timers.pending(), [375], "backoff starts over: 500 ms with equal jitter at random() = 0.5");
     timers.advance(375);
@@ -222,10 +167,10 @@ describe("expiry and presence", () => {
     const { conn, sockets, domEvents } = setup();
     const seen = [];
     conn.on("presence", (frame) => seen.push(frame.event));
-    sockets[0].open();
-    sockets[0].frame({ type: "presence", event: "list", users: [] });
-    sockets[0].frame({ type: "presence", event: "join", id: "u:1", user_id: 1, username: "ann" });
-    sockets[0].frame({ type: "presence", event: "leave", id: "u:1", user_id: 1, username: "ann" });
+    sockets[0].serverOpen();
+    sockets[0].serverSend({ type: "presence", event: "list", users: [] });
+    sockets[0].serverSend({ type: "presence", event: "join", id: "u:1", user_id: 1, username: "ann" });
+    sockets[0].serverSend({ type: "presence", event: "leave", id: "u:1", user_id: 1, username: "ann" });
     assert.deepEqual(seen, ["list", "join", "leave"]);
     assert.equal(domEvents.length, 3);
     assert.equal(domEvents[1][1].username, "ann");

@@ -4,73 +4,11 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import vm from "node:vm";
+import { FakeTimers, fakeWebSocketClass } from "./fakes.mjs";
 
 const SCRIPT = new URL("../../hypergen_ws/static/hypergen_ws/hypergen-ws.js", import.meta.url);
 await import(SCRIPT.href);
 const hypergen = globalThis.hypergen;
-
-/** Timers driven by advance(ms); now() is the fake clock. */
-class FakeTimers {
-  constructor() {
-    this.time = 0;
-    this.nextId = 1;
-    this.timers = new Map();
-    this.setTimeout = (fn, ms) => {
-      const id = this.nextId++;
-      this.timers.set(id, { fn, at: this.time + ms });
-      return id;
-    };
-    this.clearTimeout = (id) => this.timers.delete(id);
-    this.now = () => this.time;
-  }
-
-  advance(ms) {
-    const end = this.time + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.time = due[1].at;
-      due[1].fn();
-    }
-    this.time = end;
-  }
-}
-
-/** A WebSocket class whose instances are driven from the test (the "server" side). */
-function fakeWebSocketClass() {
-  const sockets = [];
-  class FakeWebSocket {
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      this.closedWith = null;
-      sockets.push(this);
-    }
-    send(text) {
-      if (this.readyState !== 1) throw new Error("InvalidStateError: not open");
-      this.sent.push(JSON.parse(text));
-    }
-    close(code, reason) {
-      this.closedWith = { code, reason };
-      this.readyState = 2;
-    }
-    serverOpen() {
-      this.readyState = 1;
-      if (this.onopen) this.onopen({});
-    }
-    serverSend(frame) {
-      const data = typeof frame === "string" ? frame : JSON.stringify(frame);
-      if (this.onmessage) this.onmessage({ data });
-    }
-    serverClose(code = 1006, reason = "") {
-      this.readyState = 3;
-      if (this.onclose) this.onclose({ code, reason });
-    }
-  }
-  return { FakeWebSocket, sockets };
-}
 
 function recordingConsole() {
   const logs = { log: [], warn: [], error: [] };
