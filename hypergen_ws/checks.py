@@ -1,6 +1,8 @@
 """System checks (``python manage.py check``) for hypergen_ws misconfiguration."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,8 +14,26 @@ from .decorators import all_consumers
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
+Check = Callable[..., list[Any]]
+
+
+def _settings_valid() -> bool:
+    """Whether ``settings.HYPERGEN_WS`` can be read (absent, or a dict); E006 reports it otherwise."""
+    return isinstance(getattr(settings, "HYPERGEN_WS", None) or {}, dict)
+
+
+def needs_settings(check: Check) -> Check:
+    """Run ``check`` only when ``settings.HYPERGEN_WS`` is readable, so that a malformed value is reported once,
+    as E006, instead of crashing ``manage.py check``."""
+    @functools.wraps(check)
+    def run(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+        return check(app_configs, **kwargs) if _settings_valid() else []
+
+    return run
+
 
 @register(Tags.compatibility)
+@needs_settings
 def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E001: no channel layer; W002: the in-memory layer in production."""
     alias = conf.get("CHANNEL_LAYER")
@@ -37,6 +57,7 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 
 @register(Tags.compatibility)
+@needs_settings
 def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """W007: redis-py 8 defaults ``socket_timeout`` to 5 s, which breaks the Redis layer's blocking reads."""
     layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(conf.get("CHANNEL_LAYER")) or {}
@@ -65,6 +86,7 @@ MIN_GROUP_CAPACITY = 1000
 
 
 @register(Tags.compatibility)
+@needs_settings
 def check_group_capacity(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """W030: the channel layer would drop group messages during a burst (docs/scaling.rst)."""
     from django.utils.module_loading import import_string
@@ -161,6 +183,7 @@ def _labelled(spec: Any) -> bool:
 
 
 @register(Tags.security)
+@needs_settings
 def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E020: ``PUBLISH_KEYS`` is not a list of non-empty strings; W021: a key shorter than 20 characters."""
     keys = conf.get("PUBLISH_KEYS")

@@ -87,3 +87,18 @@ def test_group_capacity_warning_only_where_a_burst_would_be_dropped(settings):
     settings.HYPERGEN_WS = {"GROUP_CAPACITY": 100}
     assert layer("channels_redis.core.RedisChannelLayer") == ["hypergen_ws.W030"]
     assert "at least 1000" in checks.check_group_capacity()[0].hint
+
+
+def test_manage_py_check_reports_a_list_as_e006_instead_of_crashing(settings):
+    """Every check reads settings; with HYPERGEN_WS a list, `manage.py check` reports E006 and nothing crashes."""
+    import pytest
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.HYPERGEN_WS = ["PUBLISH_KEYS"]
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0",
+                                                                 "socket_timeout": None}]}}}
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check")
+    assert "hypergen_ws.E006" in str(raised.value)
