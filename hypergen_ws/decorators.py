@@ -248,6 +248,27 @@ class Consumer:
             registry.remember_group(name, self.history)
         return name
 
+    def group_name_from_url_kwargs(self, kwargs: dict[str, Any]) -> str:
+        """The group of ``kwargs`` given from outside (JSON, a command line), checked like the URL would be.
+
+        Each value must be a str (or an int) that the URL pattern accepts for its kwarg, so that only groups a
+        socket could join are named: ``None``, ``True``, lists, or a value with a ``/`` in a ``<str:...>`` segment
+        raise ``ValueError`` saying which kwarg is wrong and what the pattern is.
+        """
+        if set(kwargs) != set(self.url_kwarg_names):
+            raise ValueError(f"{self.label} takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
+                             f"got {sorted(kwargs)}.")
+        for key, value in kwargs.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise ValueError(f"the URL kwarg {key}={value!r} must be a string (or an integer), as it would "
+                                 f"appear in the URL {self.route!r}, not {type(value).__name__}.")
+        try:
+            self.reverse(**kwargs)
+        except NoReverseMatch:
+            raise ValueError(f"the values {kwargs!r} do not match the URL pattern {self.route!r}; send values a "
+                             "socket URL could have.") from None
+        return self.group_name(**kwargs)
+
     def presence(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Who is connected to the group of these URL kwargs (needs ``presence=True``); see docs/presence.rst."""
         return get_presence(self.group_name(**kwargs))

@@ -159,7 +159,7 @@ def resolve_group(body: dict[str, Any]) -> str:
         raise HttpError(400, f"{label} picks its groups with group_name=..., so its group cannot be derived from "
                              'kwargs; publish to the group by name with "group".')
     try:
-        return spec.group_name(**kwargs)
+        return spec.group_name_from_url_kwargs(kwargs)
     except (TypeError, ValueError) as exc:
         raise HttpError(400, f'"kwargs" do not fit {label}: {exc}') from None
 

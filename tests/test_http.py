@@ -125,6 +125,12 @@ BAD_BODIES = [
     ({"consumer": "tests.raw_json", "kwargs": ["vip"], "data": 1}, 400, '"kwargs" must be an object'),
     ({"consumer": "tests.raw_json", "data": 1}, 400, "takes exactly the URL kwargs ['room']"),
     ({"consumer": "tests.raw_json", "kwargs": {"room": "a", "x": 1}, "data": 1}, 400, "do not fit tests.raw_json"),
+    ({"consumer": "tests.raw_json", "kwargs": {"room": None}, "data": 1}, 400,
+     "room=None must be a string"),
+    ({"consumer": "tests.raw_json", "kwargs": {"room": True}, "data": 1}, 400, "room=True must be a string"),
+    ({"consumer": "tests.raw_json", "kwargs": {"room": ["vip"]}, "data": 1}, 400, "must be a string"),
+    ({"consumer": "tests.raw_json", "kwargs": {"room": "a/b"}, "data": 1}, 400, "do not match the URL pattern"),
+    ({"consumer": "tests.raw_json", "kwargs": {"room": ""}, "data": 1}, 400, "do not match the URL pattern"),
     ({"consumer": "tests.custom_group", "data": 1}, 400, 'publish to the group by name with "group"'),
     (b'{"group": "' + LOBBY.encode() + b'", "data": NaN}', 400, "NaN is not JSON"),
     ({"consumer": "chat.nope", "data": 1}, 404, "No consumer is labelled 'chat.nope'. Known consumers:"),
@@ -142,6 +148,19 @@ async def test_bad_request_bodies(body, status, fragment, published):
     assert published == []
     assert await listener.receive_nothing(0.05)
     await listener.disconnect()
+
+
+async def test_null_kwargs_never_reach_the_room_named_none(published):
+    """`null` is not a URL value: it is refused, where it used to be published to the room "None"."""
+    room_none = await open_socket("/ws/tests/raw_json/None/")
+    response = await post({"consumer": "tests.raw_json", "kwargs": {"room": None}, "data": "x"})
+    assert response.status_code == 400
+    assert published == []
+    assert await room_none.receive_nothing(0.1)
+    response = await post({"consumer": "tests.raw_json", "kwargs": {"room": "None"}, "data": "x"})
+    assert response.status_code == 200
+    assert await receive(room_none) == {"type": "message", "data": "x"}
+    await room_none.disconnect()
 
 
 async def test_no_key_is_401_with_a_challenge(published):

@@ -65,6 +65,6 @@ class Command(BaseCommand):
         if spec.group_name_func is not None:
             raise CommandError(f"{spec.label} picks its groups with group_name=...; publish with --group instead.")
         try:
-            return spec.group_name(**body["kwargs"])
+            return spec.group_name_from_url_kwargs(body["kwargs"])
         except (TypeError, ValueError, ImproperlyConfigured) as exc:
             raise CommandError(f"--kwarg values do not fit {spec.label}: {exc}") from None
