@@ -7,8 +7,17 @@ from channels.layers import channel_layers
 pytest_plugins = ["tests.support.fixtures", "tests.stub_http"]
 
 
+@pytest.fixture(scope="session")
+def _apps_discovered():
+    """The installed apps' consumers, imported once before any registry snapshot: a module is imported only once,
+    so consumers it registered during one test and the restore removed would never come back."""
+    from hypergen_ws.core import registry
+
+    registry.discover()
+
+
 @pytest.fixture(autouse=True)
-def _restore_consumer_registry():
+def _restore_consumer_registry(_apps_discovered):
     """Consumers a test defines on the fly do not outlive it."""
     from hypergen_ws.core import registry
 
