@@ -1,21 +1,49 @@
 """``autoconsumers()``: the websocket URL patterns of every ``@consumer``, for Channels' ``URLRouter``."""
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 from types import ModuleType
 from typing import Any
 
 from django.apps import apps
+from django.urls import re_path
 
 from .core import registry
 from .decorators import all_consumers
 
+logger = logging.getLogger("hypergen_ws")
 
-def autoconsumers(*modules: ModuleType | str) -> list[Any]:
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def not_found(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """The ASGI app of every websocket path no consumer matched: refuse the handshake and log one line.
+
+    The server answers the handshake with HTTP 403 (what refusing a websocket before the accept means in ASGI);
+    nothing raises, so no traceback is logged and no HTTP 500 is sent.
+    """
+    if scope.get("type") != "websocket":
+        return
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    logger.warning("No websocket route for path %r: refused the connection (check the URL the client opened; "
+                   "reverse() gives a consumer's URL)", scope.get("path", ""))
+    await send({"type": "websocket.close", "code": 1000})
+
+
+def autoconsumers(*modules: ModuleType | str, not_found_route: bool | None = None) -> list[Any]:
     """Return URL patterns for ``URLRouter``.
 
     Without arguments: the consumers of every installed app (their ``consumers`` and ``views`` modules are
-    imported). With modules (objects or dotted paths): only the consumers defined in those modules.
+    imported), followed by a last route that refuses every other path cleanly (:func:`not_found`): Channels'
+    router would raise and the server answer HTTP 500 with a traceback in the log. With modules (objects or
+    dotted paths): only the consumers defined in those modules, and no last route, so that the list can be
+    combined with others. ``not_found_route`` forces the last route on (``True``) or off (``False``); put routes
+    of your own *before* a list that ends with it.
     """
     if modules:
         names = set()
@@ -28,4 +56,7 @@ def autoconsumers(*modules: ModuleType | str) -> list[Any]:
         app_names = {config.name for config in apps.get_app_configs()}
         consumers = [c for c in all_consumers() if registry.in_apps(c.func.__module__, app_names)]
     registry.check_unique(list(consumers))
-    return [c.urlpattern() for c in consumers]
+    patterns: list[Any] = [c.urlpattern() for c in consumers]
+    if not_found_route if not_found_route is not None else not modules:
+        patterns.append(re_path(r"", not_found, name="hypergen_ws.not_found"))
+    return patterns

@@ -111,5 +111,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"hypergen_ws": {"handlers": ["console"], "level": os.environ.get("HYPERGEN_WS_LOG", "INFO")}},
+    # Not propagated: daphne gives the root logger a handler of its own, and every line would appear twice.
+    "loggers": {"hypergen_ws": {"handlers": ["console"], "level": os.environ.get("HYPERGEN_WS_LOG", "INFO"),
+                                "propagate": False}},
 }

@@ -61,3 +61,25 @@ def test_late_registration_in_a_discovered_app_raises():
     late.__module__ = "testproject.chat.late_module"
     with pytest.raises(ImproperlyConfigured, match="after autoconsumers\\(\\) built the websocket routes"):
         consumer(perm=NO_PERM_REQUIRED)(late)
+
+
+async def test_an_unroutable_path_is_refused_with_one_log_line_and_nothing_raised(caplog):
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    router = URLRouter(autoconsumers())
+    communicator = WebsocketCommunicator(router, "/ws/chat/no_such_consumer/")
+    with caplog.at_level("WARNING", logger="hypergen_ws"):
+        connected, _ = await communicator.connect()
+    assert connected is False
+    lines = [r for r in caplog.records if r.name == "hypergen_ws"]
+    assert len(lines) == 1 and "/ws/chat/no_such_consumer/" in lines[0].getMessage()
+    assert lines[0].exc_info is None
+    await communicator.wait()
+
+
+def test_module_lists_end_without_the_catch_all_unless_asked():
+    assert all(p.name != "hypergen_ws.not_found" for p in autoconsumers(sample_consumers))
+    assert autoconsumers(sample_consumers, not_found_route=True)[-1].name == "hypergen_ws.not_found"
+    assert autoconsumers()[-1].name == "hypergen_ws.not_found"
+    assert all(p.name != "hypergen_ws.not_found" for p in autoconsumers(not_found_route=False))
