@@ -22,3 +22,43 @@ async def test_an_unroutable_websocket_path_is_refused_with_one_log_line(server_
     log = log_tail(server.log_path, 200)
     assert log.count("No websocket route for path '/ws/chat/no_such_consumer/'") == 1, log
     assert "Traceback" not in log and " 500" not in log, log
+
+
+def publish_commands(server, group: str, commands: list) -> int:
+    """POST commands to the demo's HTTP publish endpoint with its documented development key; the status."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from testproject.settings import DEMO_PUBLISH_KEY
+
+    request = urllib.request.Request(
+        f"{server.url}/hypergen_ws/publish/", data=json.dumps({"group": group, "commands": commands}).encode(),
+        headers={"Authorization": f"Bearer {DEMO_PUBLISH_KEY}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_redirect_runs_no_javascript_urls_in_chromium(server, open_page) -> None:
+    from tests.e2e.conftest import eventually, wait_open
+
+    page = open_page(server, "/notifications/")
+    wait_open(page)
+    page.evaluate("""() => {
+      window.__errors = [];
+      const original = console.error.bind(console);
+      console.error = (...args) => { window.__errors.push(args.join(" ")); original(...args); };
+    }""")
+    title = page.title()
+    group = "hgws.notifications.listen"
+    for url in ["javascript:document.title='pwned'", " JavaScript:document.title='pwned'",
+                "java\tscript:document.title='pwned'", "data:text/html,<script>alert(1)</script>"]:
+        assert publish_commands(server, group, [["hypergen.redirect", url]]) == 200
+    refused = "() => window.__errors.filter((line) => line.includes('hypergen.redirect refused')).length"
+    eventually(lambda: page.evaluate(refused) == 4, "four refusals in the console")
+    assert page.title() == title and page.url == f"{server.url}/notifications/"
+    assert publish_commands(server, group, [["hypergen.redirect", "/counter/"]]) == 200
+    page.wait_for_url(f"{server.url}/counter/")

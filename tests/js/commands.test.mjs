@@ -264,7 +264,25 @@ describe("built-in commands", () => {
     client.commands.execute([["alert", 42], ["hypergen.alert", "hi"], ["hypergen.console", "a", 1], ["hypergen.redirect", "/next/"]]);
     assert.deepEqual(alerts, ["42", "hi"]);
     assert.deepEqual(logs.log, [["a", 1]]);
-    assert.deepEqual(assigned, ["/next/"]);
+    assert.deepEqual(assigned, ["https://example.com/next/"]);
+  });
+
+  test("redirect follows relative and http(s) URLs only, unless the app adds a scheme", () => {
+    const { client, logs, assigned } = setup();
+    const hostile = ["javascript:alert(1)", " JavaScript:alert(1)", "java\tscript:alert(1)", "\njavascript:alert(1)",
+      "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "mailto:a@example.com", "http://[oops"];
+    for (const url of hostile) client.commands.execute([["hypergen.redirect", url]]);
+    assert.deepEqual(assigned, []);
+    assert.equal(logs.error.length, hostile.length);
+    assert.match(logs.error[0][0], /hypergen.redirect refused "javascript:alert\(1\)": only relative URLs and http:, https: URLs/);
+    client.commands.execute([["hypergen.redirect", "../up"], ["hypergen.redirect", "http://other.example/x"],
+      ["hypergen.redirect", "//cdn.example/y"], ["hypergen.redirect", "?page=2"]]);
+    assert.deepEqual(assigned, ["https://example.com/up", "http://other.example/x", "https://cdn.example/y",
+      "https://example.com/?page=2"]);
+    client.redirectSchemes.push("mailto:");
+    client.commands.execute([["hypergen.redirect", "mailto:a@example.com"]]);
+    assert.equal(assigned.at(-1), "mailto:a@example.com");
+    assert.deepEqual(hypergen.createClient({}).redirectSchemes, ["http:", "https:"], "each client has its own list");
   });
 
   test("append and prepend insert html at the end and start of the element", () => {

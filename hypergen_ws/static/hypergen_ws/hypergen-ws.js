@@ -566,7 +566,25 @@
 
   /* ---------- built-in commands ---------- */
 
-  function createBuiltins(getEnv) {
+  /** The schemes hypergen.redirect navigates to unless an app adds more to client.redirectSchemes. */
+  const REDIRECT_SCHEMES = Object.freeze(["http:", "https:"]);
+
+  /**
+   * The absolute URL `url` stands for, when its scheme is one of `schemes` (relative URLs take the page's);
+   * null otherwise (javascript:, data:, vbscript:, ... or a URL that does not parse). The browser's own URL
+   * parser decides, so tabs, newlines and case cannot disguise a scheme.
+   */
+  function allowedRedirect(url, location, schemes) {
+    let parsed;
+    try {
+      parsed = location && location.href ? new URL(String(url), location.href) : new URL(String(url));
+    } catch (_) {
+      return null;
+    }
+    return schemes.includes(parsed.protocol) ? parsed.href : null;
+  }
+
+  function createBuiltins(getEnv, redirectSchemes) {
     function withElement(command, id, fn) {
       const doc = getEnv().document;
       const element = doc ? doc.getElementById(String(id)) : null;
@@ -584,11 +602,18 @@
       replace: (id, html) => withElement("hypergen.replace", id, (el) => (el.outerHTML = html)),
       /** Removes element `id`. */
       remove: (id) => withElement("hypergen.remove", id, (el) => el.remove()),
-      /** Navigates to `url`. */
+      /** Navigates to `url` when it is relative or its scheme is in client.redirectSchemes (http: and https:). */
       redirect(url) {
-        const location = getEnv().location;
-        if (location && typeof location.assign === "function") location.assign(url);
-        else if (location) location.href = url;
+        const env = getEnv();
+        const location = env.location;
+        const target = allowedRedirect(url, location, redirectSchemes);
+        if (target === null) {
+          env.console.error(`hypergen: hypergen.redirect refused ${JSON.stringify(String(url).slice(0, 200))}: only ` +
+            `relative URLs and ${redirectSchemes.join(", ")} URLs are followed (add a scheme to hypergen.redirectSchemes to allow it)`);
+          return;
+        }
+        if (location && typeof location.assign === "function") location.assign(target);
+        else if (location) location.href = target;
       },
       /** console.log(...args). */
       console: (...args) => getEnv().console.log(...args),
@@ -605,7 +630,7 @@
    * Creates an independent client: its own connections, command registry and environment.
    * @param {object} [env] replaces globals: WebSocket, setTimeout, clearTimeout, random, now, location,
    *   document, console, CustomEvent, alert (each defaults to the global of that name; random to Math.random, now to Date.now)
-   * @returns {object} {websocket, commands, createClient, append, prepend, morph, replace, remove, redirect, console, alert}
+   * @returns {object} {websocket, commands, createClient, redirectSchemes, append, prepend, morph, replace, remove, redirect, console, alert}
    */
   function createClient(env) {
     const rawEnv = Object.assign({}, env);
@@ -680,12 +705,13 @@
       resolveUrl: (url) => resolveUrl(url, getEnv().location),
     };
 
-    const builtins = createBuiltins(getEnv);
+    const redirectSchemes = REDIRECT_SCHEMES.slice();
+    const builtins = createBuiltins(getEnv, redirectSchemes);
     for (const name of Object.keys(builtins)) commands.register(`hypergen.${name}`, builtins[name]);
     commands.register("alert", builtins.alert);
     commands.register("hypergen.websocket.open", (url, options) => void websocket.open(url, options));
     commands.register("hypergen.websocket.close", (url) => void websocket.close(url));
-    return Object.assign({ [MARKER]: true, version: "1", websocket, commands, createClient }, builtins);
+    return Object.assign({ [MARKER]: true, version: "1", websocket, commands, createClient, redirectSchemes }, builtins);
   }
 
   const existing = globalThis.hypergen;
