@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import stats
 from .core import conf, protocol, registry
+from .core.bodies import max_body_size
 from .decorators import get_consumer
 from .core.groups import check_group_name
 from .publish import aconsumer_command, agroup_send
@@ -201,6 +202,12 @@ async def handle_publish(request: HttpRequest) -> dict[str, Any]:
     return {"published": kind, "group": group}
 
 
+def publish_max_body_size() -> int:
+    """``PUBLISH_MAX_BODY_SIZE``: the largest body of a publish request, in bytes."""
+    return int(conf.get("PUBLISH_MAX_BODY_SIZE"))
+
+
+@max_body_size(publish_max_body_size)  # refused before it is read: BodyLimit, and daphne's own hook
 @csrf_exempt
 async def publish(request: HttpRequest) -> JsonResponse:
     """``POST publish/``: publish data or commands to a group (see the module docstring)."""

@@ -10,7 +10,9 @@ from typing import Any
 from django.apps import apps
 from django.urls import re_path
 
+from .backends.daphne import install_body_limit
 from .core import registry
+from .core.bodies import limit_for, too_large_body
 from .decorators import all_consumers
 
 logger = logging.getLogger("hypergen_ws")
@@ -56,7 +58,10 @@ def autoconsumers(*modules: ModuleType | str, not_found_route: bool | None = Non
         app_names = {config.name for config in apps.get_app_configs()}
         consumers = [c for c in all_consumers() if registry.in_apps(c.func.__module__, app_names)]
     registry.check_unique(list(consumers))
+    # `manage.py runserver` loads daphne after the apps are ready, and the routes when it starts serving.
+    install_body_limit(limit_for, too_large_body)
     patterns: list[Any] = [c.urlpattern() for c in consumers]
     if not_found_route if not_found_route is not None else not modules:
-        patterns.append(re_path(r"", not_found, name="hypergen_ws.not_found"))
+        app: Any = not_found  # an ASGI app, as URLRouter expects (Django's stubs know only views)
+        patterns.append(re_path(r"", app, name="hypergen_ws.not_found"))
     return patterns

@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, websockets through the hypergen_ws router."""
+"""ASGI entry point: HTTP through Django, websockets through the hypergen_ws router.
+
+``BodyLimit`` refuses an oversized publish request before it is read; ``SameOriginValidator`` lets only pages of
+this server (scheme, host and port) and ``CSRF_TRUSTED_ORIGINS`` open sockets (docs/security.rst).
+"""
 from __future__ import annotations
 
 import os
@@ -10,13 +14,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from hypergen_ws.security import BodyLimit, SameOriginValidator  # noqa: E402
 from testproject.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "http": BodyLimit(django_asgi_app),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -62,3 +62,20 @@ def test_redirect_runs_no_javascript_urls_in_chromium(server, open_page) -> None
     assert page.title() == title and page.url == f"{server.url}/notifications/"
     assert publish_commands(server, group, [["hypergen.redirect", "/counter/"]]) == 200
     page.wait_for_url(f"{server.url}/counter/")
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_a_page_on_another_port_of_the_same_host_cannot_open_sockets(server_kind, live_server_factory):
+    from websockets.typing import Origin
+
+    server = live_server_factory(server=server_kind)
+    url = server.ws_url + "/ws/notifications/listen/"
+    for foreign in ("http://127.0.0.1:1234", "https://127.0.0.1:" + str(server.port), "http://localhost:1234"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with ws_connect(url, origin=Origin(foreign), open_timeout=10):
+                pass
+        assert refused.value.response.status_code == 403, foreign
+    async with ws_connect(url, origin=_origin(url), open_timeout=10) as ws:
+        await ws.ping()
+    log = log_tail(server.log_path, 200)
+    assert log.count("Refused a websocket to /ws/notifications/listen/ from origin") == 3, log

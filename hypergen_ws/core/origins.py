@@ -1,0 +1,167 @@
+"""Which web pages may open a websocket: origins compared by scheme, host and port (docs/security.rst).
+
+A browser sends the page's origin (``Origin: https://example.com:8443``) with every websocket handshake, and,
+unlike fetch requests, websockets are not bound by the same-origin policy: any page the user visits can open a
+socket to the server with the user's cookies. Channels' ``AllowedHostsOriginValidator`` compares host names only,
+so a page served by another program on the same host (``http://localhost:1234``) passes. :class:`SameOriginValidator`
+compares the whole origin, like Django's CSRF check does for unsafe requests.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
+
+logger = logging.getLogger("hypergen_ws")
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Origin(NamedTuple):
+    """An origin: lower-case scheme and host, and the port (the scheme's default when none is written)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        default = DEFAULT_PORTS.get(self.scheme)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}" + ("" if self.port == default else f":{self.port}")
+
+
+def parse_origin(value: str) -> Origin | None:
+    """``scheme://host[:port]`` as an :class:`Origin`, or None when it is not one (``null``, a path, no host)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        return None
+    return Origin(scheme, parts.hostname.lower(), port if port is not None else DEFAULT_PORTS[scheme])
+
+
+class Pattern(NamedTuple):
+    """A trusted origin: ``https://example.com[:port]``, or ``https://*.example.com`` for its subdomains too."""
+
+    scheme: str
+    host: str  # a leading "." matches the domain and its subdomains (Django's is_same_domain)
+    port: int
+
+    def matches(self, origin: Origin) -> bool:
+        return origin.scheme == self.scheme and origin.port == self.port and is_same_domain(origin.host, self.host)
+
+
+def parse_pattern(value: str) -> Pattern:
+    """A trusted-origin entry; ``ValueError`` saying how to write it when it is not one."""
+    wildcard = "://*." in value
+    origin = parse_origin(value.replace("://*.", "://", 1) if wildcard else value)
+    if origin is None:
+        raise ValueError(f"{value!r} is not an origin; write 'https://example.com', 'http://localhost:8000' or "
+                         "'https://*.example.com' (scheme, host and, when it is not the default one, the port).")
+    return Pattern(origin.scheme, ("." + origin.host) if wildcard else origin.host, origin.port)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]  # what Django allows itself with DEBUG and no ALLOWED_HOSTS
+    return hosts
+
+
+def own_origin(scope: Scope) -> Origin | None:
+    """The origin of the server as the client addressed it: the Host header (if it is in ``ALLOWED_HOSTS``), and
+    ``https`` for a ``wss`` socket, ``http`` for ``ws``."""
+    host = _header(scope, b"host")
+    if not host:
+        return None
+    domain, port = split_domain_port(host)
+    if not domain or not validate_host(domain, _allowed_hosts()):
+        return None
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    try:
+        number = int(port) if port else DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return Origin(scheme, domain.strip("[]").lower(), number)
+
+
+class SameOriginValidator:
+    """ASGI middleware that lets a websocket through only when its ``Origin`` is the server's own origin or a
+    trusted one; every other handshake is refused (HTTP 403) with one log line.
+
+    The server's own origin is scheme, host and port of the socket's URL (the ``Host`` header, which must be in
+    ``ALLOWED_HOSTS``; ``https`` for ``wss``). ``trusted_origins`` adds others, written like Django's
+    ``CSRF_TRUSTED_ORIGINS`` (which is the default): ``["https://app.example.com", "https://*.example.com",
+    "http://localhost:3000"]``; ``"*"`` trusts every origin. A handshake without an ``Origin`` header (no
+    browser sends one) is refused unless ``allow_missing=True``. Wrap the websocket application with it::
+
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    """
+
+    def __init__(self, application: App, trusted_origins: Iterable[str] | None = None, *,
+                 allow_missing: bool = False) -> None:
+        self.application = application
+        entries = list(settings.CSRF_TRUSTED_ORIGINS if trusted_origins is None else trusted_origins)
+        if isinstance(trusted_origins, str):
+            raise TypeError("trusted_origins must be a list of origins, e.g. ['https://example.com'], not a str.")
+        self.any_origin = "*" in entries
+        self.trusted = [parse_pattern(entry) for entry in entries if entry != "*"]
+        self.allow_missing = allow_missing
+
+    def allows(self, scope: Scope) -> tuple[bool, str]:
+        """Whether the handshake in ``scope`` may go on, and why not."""
+        header = _header(scope, b"origin")
+        if header is None:
+            return self.allow_missing or self.any_origin, "no Origin header"
+        if self.any_origin:
+            return True, ""
+        origin = parse_origin(header)
+        if origin is None:
+            return False, "the Origin header is not an http(s) origin"
+        own = own_origin(scope)
+        if own is not None and origin == own:
+            return True, ""
+        if any(pattern.matches(origin) for pattern in self.trusted):
+            return True, ""
+        if own is None:
+            return False, "the Host header is missing or not in ALLOWED_HOSTS"
+        return False, f"it is not the server's own origin {own} nor a trusted one"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "websocket":
+            await self.application(scope, receive, send)
+            return
+        allowed, reason = self.allows(scope)
+        if allowed:
+            await self.application(scope, receive, send)
+            return
+        logger.warning("Refused a websocket to %s from origin %r: %s (trust more origins with "
+                       "SameOriginValidator(app, trusted_origins=[...]))", scope.get("path", ""),
+                       _header(scope, b"origin"), reason)
+        await refuse_handshake(receive, send)
+
+
+async def refuse_handshake(receive: Receive, send: Send) -> None:
+    """Refuse a websocket handshake: the server answers it with HTTP 403."""
+    message = await receive()
+    if message.get("type") == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1000})
