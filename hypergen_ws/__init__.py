@@ -30,12 +30,18 @@ __all__ = [
     "get_history",
     "get_position",
     "get_presence",
+    # live authorization (docs/security.rst)
+    "adisconnect_user",
+    "arecheck_permissions",
+    "disconnect_user",
+    "recheck_permissions",
 ]
 
 if TYPE_CHECKING:
     from .core.commands import command
     from .core.permissions import NO_PERM_REQUIRED
     from .decorators import consumer
+    from .features.access import adisconnect_user, arecheck_permissions, disconnect_user, recheck_permissions
     from .features.history import (aflush_history, aget_history, aget_position, flush_history, get_history,
                                    get_position)
     from .features.membership import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
@@ -56,6 +62,8 @@ _LAZY = {
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
                      "aget_position"], "features.history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),
+    **dict.fromkeys(["disconnect_user", "adisconnect_user", "recheck_permissions", "arecheck_permissions"],
+                    "features.access"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
                      "aclean_expired"], "features.membership"),
 }

@@ -27,6 +27,7 @@ from .backends.uvicorn import direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
 from .core.permissions import Permission, forget_cached_permissions
+from .core.sessions import session_key_of, session_tag
 from .core.state import ConnectionState, Identity, Lifecycle
 from .delivery import cluster, stats
 from .delivery.hub import RESERVED_PREFIXES, Hub, Member, get_hub
@@ -38,8 +39,11 @@ logger = logging.getLogger("hypergen_ws")
 
 _LAYER_EVENT = "hypergen_ws.layer_event"
 _STOP = "hypergen_ws.stop"
-#: Seconds a slow client's close frame may wait for the server's write buffer before the consumer stops anyway.
+#: Seconds a slow client's close frame may wait for the server's write buffer before the connection is dropped.
 SLOW_CLOSE_TIMEOUT = 5.0
+#: Seconds before a socket that could not join its groups at connect tries again (doubling up to the maximum).
+REJOIN_DELAY = 0.5
+MAX_REJOIN_DELAY = 5.0
 
 
 class ConsumerSpec(Spec, Protocol):
@@ -49,22 +53,25 @@ class ConsumerSpec(Spec, Protocol):
     receive: bool
     send_to: str
     features: tuple[Feature, ...]
+    admitters: tuple[Feature, ...]
     joiners: tuple[Feature, ...]
     members: tuple[Feature, ...]
     starters: tuple[Feature, ...]
     receivers: tuple[Feature, ...]
     leavers: tuple[Feature, ...]
+    rejoiners: tuple[Feature, ...]
 
     def groups_for(self, instance: Any) -> list[str]: ...
 
     async def invoke(self, instance: Any, args: list[Any]) -> list[list[Any]]: ...
 
 
-def identity_of(user: Any) -> Identity:
-    """Who a socket is: one key per user, or a key of its own for an anonymous socket."""
+def identity_of(user: Any, session_key: str | None = None) -> Identity:
+    """Who a socket is: one key per user (with the session that authenticated it), or a key of its own for an
+    anonymous socket."""
     if user is not None and getattr(user, "is_authenticated", False):
         pk = user.pk if isinstance(user.pk, (int, str)) else str(user.pk)
-        return Identity(f"u:{pk}", pk, user.get_username())
+        return Identity(f"u:{pk}", pk, user.get_username(), session_tag(session_key))
     return Identity(f"a:{secrets.token_hex(6)}", None, None)
 
 
@@ -91,6 +98,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.hub: Hub | None = None
         self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
         self._closing: asyncio.Task[None] | None = None
+        self._rejoining: asyncio.Task[None] | None = None
         self._stop_token = secrets.token_hex(8)
 
     # ---- what features and the hub see --------------------------------------------------------------------
@@ -143,6 +151,9 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         pass
 
     async def _base_send(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.close" and daphne.close_with_code(
+                self.base_send, message.get("code"), SLOW_CLOSE_TIMEOUT):
+            return  # daphne cannot send 1008/1011/1013 through ASGI; written to its connection directly
         await self.base_send(message)
 
     async def _receive_own_channel(self) -> dict[str, Any]:
@@ -192,34 +203,82 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
         self.request = self._build_request()
         user = self.scope.get("user") or AnonymousUser()
-        state.identity = identity_of(user)
+        state.identity = identity_of(user, session_key_of(self.scope))
         if not await spec.permission.allows(user, self.url_kwargs):
             code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
                     else protocol.CLOSE_NOT_AUTHENTICATED)
             if spec.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label)
             logger.info("Denied connection to %s for %s (close %s)", self.label, user, code)
-            state.advance(Lifecycle.CLOSING)
-            state.close_code = code
-            await self.base_send({"type": "websocket.accept"})
-            await self.base_send({"type": "websocket.close", "code": code})
+            await self._refuse(code)
             return
         self.hub = get_hub()
+        for feature in spec.admitters:
+            refusal = await feature.admit(self)
+            if refusal is not None:
+                await self._refuse(*refusal)
+                return
         groups = spec.groups_for(self)
         state.primary_group = groups[0] if groups else None
         for feature in spec.joiners:
             feature.before_join(self, groups)
-        for group in groups:
-            await self.join(group)
+        state.pending_groups = await self._join_all(groups)
         await self.base_send({"type": "websocket.accept"})
         state.advance(Lifecycle.OPEN)
         daphne.attach(self.base_send, self.outbox)
         self.outbox.direct = direct_writer(self.base_send)
         cluster.ensure_started(self.hub)
         stats.opened(self.label)
+        if state.pending_groups:
+            # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
+            self.send_text(protocol.resync_frame("unavailable", None, None))
+            self._rejoining = asyncio.get_running_loop().create_task(self._rejoin())
         for feature in spec.starters:
             await feature.connected(self)
         self.outbox.start()
+
+    async def _refuse(self, code: int, reason: str | None = None) -> None:
+        """Accept only to close with ``code`` (a browser sees only 1006 for a socket refused before the accept)."""
+        self.state.advance(Lifecycle.CLOSING)
+        self.state.close_code = code
+        await self.base_send({"type": "websocket.accept"})
+        await self._base_send({"type": "websocket.close", "code": code, **({"reason": reason} if reason else {})})
+
+    async def _join_all(self, groups: list[str]) -> list[str]:
+        """Join ``groups``; return those the channel layer could not join now (it is down or frozen)."""
+        failed = []
+        for group in groups:
+            try:
+                await self.join(group)
+            except (TimeoutError, ConnectionError) as exc:
+                logger.warning("A socket of %s could not join %s (%s); it is accepted and joins when the channel "
+                               "layer is back", self.label, group, exc)
+                if self.hub is not None:
+                    self.hub.forget(group, self._member(group))
+                failed.append(group)
+        return failed
+
+    async def _rejoin(self) -> None:
+        """Join the groups the connect could not join, with backoff, then let the features catch up."""
+        state = self.state
+        delay = REJOIN_DELAY
+        while state.is_open and state.pending_groups:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_REJOIN_DELAY)
+            groups = list(state.pending_groups)
+            primary = state.primary_group in groups
+            if primary:
+                for feature in self.hypergen.joiners:
+                    feature.before_join(self, groups)
+            state.pending_groups = await self._join_all(groups)
+            if state.lifecycle is not Lifecycle.OPEN:  # closed while joining: leave again
+                await self._leave_all()
+                return
+            if primary and state.primary_group in state.groups:
+                logger.info("A socket of %s joined %s now that the channel layer is back", self.label,
+                            state.primary_group)
+                for feature in self.hypergen.rejoiners:
+                    await feature.rejoined(self)
 
     def _build_request(self) -> ASGIRequest:
         scope = {**self.scope, "type": "http", "method": "GET"}
@@ -291,7 +350,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.send_text(protocol.error_frame(
                 protocol.BAD_REQUEST, f"{self.label} only sends; it does not take calls from the browser.", call.id))
             return
-        user = await self._current_user()
+        user = await self.current_user()
         if not await spec.permission.allows(user, self.url_kwargs):
             logger.info("Denied call to %s for %s", self.label, user)
             self.send_text(protocol.error_frame(
@@ -339,7 +398,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         await apublish(group, text)
 
-    async def _current_user(self) -> Any:
+    async def current_user(self) -> Any:
         """The user as of now: re-read from the session (logout, deactivation) and without stale perm caches."""
         if self.hypergen.permission.public:
             return self.scope.get("user") or AnonymousUser()
@@ -428,6 +487,11 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         state = self.state
         if state.lifecycle is Lifecycle.CLOSED:
             return
+        if self._rejoining is not None and not self._rejoining.done():
+            self._rejoining.cancel()
+        if self.hub is not None:
+            for group in state.pending_groups:
+                self.hub.forget(group, self._member(group))
         await self._leave_all()
         state.advance(Lifecycle.CLOSED)
         for feature in self.hypergen.leavers:

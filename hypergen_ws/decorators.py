@@ -28,6 +28,7 @@ from .core.protocol import check_commands
 from .features.base import Feature, Options
 from .features.hooks import Hook
 from .features.presence import aget_presence, get_presence
+from .features.ratelimit import DEFAULT as DEFAULT_RATE
 
 if TYPE_CHECKING:
     from django.urls import URLPattern
@@ -41,7 +42,8 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
              history: bool | int = 0, presence: bool = False,
              expires: float | Callable[[HypergenConsumer], float | None] | None = None,
              consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
-             frames: str = "protocol") -> Callable[[Callable[..., Any]], Consumer]:
+             frames: str = "protocol", rate: str | None = DEFAULT_RATE,
+             burst: int | None = None) -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
     ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
@@ -57,12 +59,14 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
     v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
     argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`).
+    ``rate`` (``"20/s"``, ``"100/min"``) and ``burst`` limit the frames one connection may send (default:
+    ``HYPERGEN_WS["RATE_LIMIT"]``; ``rate=None``: no limit); see :mod:`hypergen_ws.features.ratelimit`.
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
                         history=history, presence=presence, expires=expires,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
-                        consumer_class_base=consumer_class_base, frames=frames)
+                        consumer_class_base=consumer_class_base, frames=frames, rate=rate, burst=burst)
 
     if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
         raise ImproperlyConfigured(
@@ -84,7 +88,7 @@ class Consumer:
                  history: bool | int = 0, presence: bool = False, expires: Any = None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
                  receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
-                 frames: str = "protocol") -> None:
+                 frames: str = "protocol", rate: str | None = DEFAULT_RATE, burst: int | None = None) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.name = func.__name__
@@ -126,7 +130,8 @@ class Consumer:
         self.binder = Binder(func, kwarg_names, where)
         #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`).
         self.features = features.select(Options(history=history, presence=presence, expires=expires,
-                                                frames=frames, receive=receive, binder=self.binder, where=where))
+                                                frames=frames, receive=receive, rate=rate, burst=burst,
+                                                binder=self.binder, where=where))
         declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol"}
         for feature in self.features:
             declared.update(feature.declares())
@@ -135,11 +140,13 @@ class Consumer:
         self.expires: Any = declared["expires"]
         self.frames: str = declared["frames"]
         # The features that take part in each step of a connection (the others are not even called).
+        self.admitters = _overriding(self.features, "admit")
         self.joiners = _overriding(self.features, "before_join")
         self.members = _overriding(self.features, "member")
         self.starters = _overriding(self.features, "connected")
         self.receivers = _overriding(self.features, "receive")
         self.leavers = _overriding(self.features, "disconnected")
+        self.rejoiners = _overriding(self.features, "rejoined")
         self.connect_hooks: list[Hook] = []
         self.disconnect_hooks: list[Hook] = []
         self.is_async = asyncio.iscoroutinefunction(func)

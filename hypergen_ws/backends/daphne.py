@@ -76,6 +76,35 @@ def daphne_protocol(send: Any) -> Any:
     return None
 
 
+def _autobahn_allows(code: int) -> bool:
+    return code == 1000 or 3000 <= code <= 4999
+
+
+def close_with_code(send: Any, code: Any, grace: float) -> bool:
+    """Close daphne's connection behind ``send`` with a close code autobahn refuses to send through its
+    ``sendClose`` (1001-2999: 1008 policy violation, 1011, 1013 try again later), writing the close frame itself.
+
+    Returns ``False`` for any other code or server (the ASGI ``websocket.close`` does it). The peer then has
+    ``grace`` seconds to answer the close (a client that stopped reading gets its close frame if it reads again
+    within them); after that daphne drops the TCP connection.
+    """
+    if not isinstance(code, int) or _autobahn_allows(code):
+        return False
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return False
+    send_frame = getattr(protocol, "sendCloseFrame", None)
+    if not callable(send_frame) or not hasattr(protocol, "closeHandshakeTimeout"):
+        warn_fallback(f"closing websockets with code {code}", "autobahn", "its protocol has no sendCloseFrame")
+        return False
+    protocol.closeHandshakeTimeout = grace  # a per-connection copy of the factory's option
+    try:
+        send_frame(code=code, isReply=False)
+    except Exception:  # not open (yet, or any more): nothing to close
+        logger.debug("Could not write a close frame with code %s", code, exc_info=True)
+    return True
+
+
 def attach(send: Any, outbox: Pausable) -> bool:
     """Register an ``OutboxProducer`` on daphne's connection behind ``send``; ``True`` when it was done."""
     protocol = daphne_protocol(send)

@@ -41,6 +41,15 @@ DEFAULTS: dict[str, Any] = {
     # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
     "HEARTBEAT_INTERVAL": 3.0,
     "PROCESS_TTL": 10.0,
+    # Security and limits (docs/security.rst): frames one connection may send ("20/s", "100/min"; None: no
+    # limit) and how many at once (None: twice the rate per second), for consumers that name no rate=.
+    "RATE_LIMIT": "20/s",
+    "RATE_BURST": None,
+    # Sockets one user may have open in one server process (None: no limit); more are closed with 1008.
+    "MAX_CONNECTIONS_PER_USER": None,
+    # Seconds between checks that the sessions of open sockets still exist (flushed or expired sessions close
+    # their sockets with 4401); None switches the check off.
+    "SESSION_CHECK_INTERVAL": 1.0,
 }
 
 

@@ -28,6 +28,7 @@ VERSION = 1
 
 # Close codes.
 CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008  # kept sending over the rate limit, or too many sockets for one user
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013  # the connection could not keep up with what was sent to it
@@ -41,6 +42,7 @@ PERMISSION_DENIED = "permission_denied"
 BAD_REQUEST = "bad_request"
 SERVER_ERROR = "server_error"
 UNAVAILABLE = "unavailable"  # the channel layer (Redis) failed; the call may be retried
+RATE_LIMITED = "rate_limited"  # over @consumer(rate=...); the call was not run
 
 # Query parameters of a socket URL: the position a client reconnects with (docs/delivery.rst).
 SEQ_PARAM = "hgws_seq"
@@ -148,6 +150,18 @@ def parse_call(text: str, *, max_size: int, max_depth: int) -> Call:
     if not isinstance(meta, dict):
         raise ProtocolError(f"\"meta\" must be an object, not {type(meta).__name__}.", id=call_id)
     return Call(args=args, meta=meta, id=call_id)
+
+
+def call_id_of(text: Any, max_size: int = 65536) -> int | str | None:
+    """The ``id`` of a call frame, when ``text`` is a small JSON object with a valid one (else None)."""
+    if not isinstance(text, str) or len(text) > max_size or '"id"' not in text:
+        return None
+    try:
+        frame = loads(text)
+    except (ValueError, RecursionError):
+        return None
+    call_id = frame.get("id") if isinstance(frame, dict) else None
+    return call_id if call_id is not None and _valid_id(call_id) else None
 
 
 def _valid_id(value: Any) -> bool:

@@ -44,11 +44,13 @@ class IllegalTransition(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who a connection is, fixed at connect: ``key`` is ``u:<pk>`` for a user, ``a:<token>`` for an anonymous
-    socket (every anonymous socket is a user of its own)."""
+    socket (every anonymous socket is a user of its own); ``session`` a digest of the key of the session that
+    authenticated it (``core.sessions.session_tag``), or None."""
 
     key: str
     user_id: int | str | None
     username: str | None
+    session: str | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class ConnectionState:
     last_groups: list[str] = field(default_factory=list)
     #: Whether the connection was ever open (it passed the permission check and was accepted).
     opened: bool = False
+    #: Groups the connection could not join at connect (the channel layer was down); it joins them later.
+    pending_groups: list[str] = field(default_factory=list)
     #: Per-feature values (timers, wrappers), keyed by the feature's name.
     extras: dict[str, Any] = field(default_factory=dict)
 

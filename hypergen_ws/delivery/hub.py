@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import bypasses_layer, get_layer, hub_channel, receive_channel, send_local
 from ..backends.uvicorn import text_frame
+from ..core import conf
 from ..core.state import ConnectionState
 from . import stats
 from .feed import Feed, deliver_sequenced
@@ -69,6 +70,11 @@ class Member(Protocol):
 _hub_ids = itertools.count(1)
 
 
+def layer_timeout() -> float:
+    """``PUBLISH_TIMEOUT``: seconds one operation on the channel layer (or Redis) may take."""
+    return float(conf.get("PUBLISH_TIMEOUT"))
+
+
 class Hub:
     """The local members of every group joined in one event loop, and their layer subscriptions.
 
@@ -94,6 +100,8 @@ class Hub:
         self.bypass_layer = bypasses_layer(layer)
         #: Called with the hub when its groups change (the cluster heartbeat listens).
         self.on_change: Callable[[Hub], None] | None = None
+        #: Groups this process listens to for messages to the process itself (``listen``), and their handlers.
+        self.listeners: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     def member_set(self, group: str) -> set[Member] | None:
         """The set of local members of ``group`` (None when there are none)."""
@@ -141,8 +149,18 @@ class Hub:
     async def _subscribe(self, group: str, members: set[Member], member: Member) -> None:
         joined = self._joining[group] = self.loop.create_future()
         try:
-            channel = await hub_channel(self.layer)
-            await self.layer.group_add(group, channel)
+            try:
+                async with asyncio.timeout(layer_timeout()):  # a frozen Redis must not hold the connect for ever
+                    channel = await hub_channel(self.layer)
+                    await self.layer.group_add(group, channel)
+            except TimeoutError:
+                raise TimeoutError(f"Joining group {group!r} on the channel layer did not finish within "
+                                   f"{layer_timeout()} s; is Redis reachable?") from None
+            except (asyncio.CancelledError, ConnectionError):
+                raise
+            except Exception as exc:
+                raise ConnectionError(f"Joining group {group!r} on the channel layer failed: {type(exc).__name__}: "
+                                      f"{exc}; is Redis reachable?") from exc
         except BaseException:
             self._remove(group, members, member)
             if self.members.get(group) is members:  # members waiting for this subscription fail too
@@ -157,6 +175,34 @@ class Hub:
         if not members and self.members.get(group) is members:  # everyone left while subscribing
             del self.members[group]
             await self._unsubscribe(group)
+
+    async def listen(self, group: str, handler: Callable[[dict[str, Any]], None], timeout: float) -> None:
+        """Subscribe this process to ``group`` for messages to the process, not to sockets (control messages):
+        each one that crosses the layer is handed to ``handler``. Idempotent; on the in-memory layer there is
+        nothing to subscribe to (publishers call the hubs directly). Raises ``TimeoutError`` or the layer's error
+        when the subscription could not be made within ``timeout`` seconds (the next call tries again)."""
+        if group in self.listeners:
+            return
+        self.listeners[group] = handler
+        if self.layer is None or self.bypass_layer:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                channel = await hub_channel(self.layer)
+                await self.layer.group_add(group, channel)
+        except BaseException:
+            del self.listeners[group]
+            raise
+        self.subscriptions[group] = (channel, self.loop.create_task(self._read(group, channel)))
+        self._ensure_refresher()
+
+    def forget(self, group: str, member: Member) -> None:
+        """Drop what the group's feed keeps for ``member``, which could not join the group after all."""
+        feed = self.feeds.get(group)
+        if feed is not None:
+            feed.forget(member)
+            if group not in self.members and not feed.holds:
+                del self.feeds[group]
 
     async def leave(self, group: str, member: Member) -> None:
         """Remove a local member; the last one unsubscribes this process from the group."""
@@ -177,7 +223,8 @@ class Hub:
         channel, task = subscription
         task.cancel()
         try:
-            await self.layer.group_discard(group, channel)
+            async with asyncio.timeout(layer_timeout()):
+                await self.layer.group_discard(group, channel)
         except Exception:  # the layer may be down; the membership expires on its own
             logger.warning("Could not leave group %s on the channel layer", group, exc_info=True)
 
@@ -259,7 +306,13 @@ class Hub:
                 logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group)
                 await asyncio.sleep(1)
                 continue
-            if message.get("type") == FRAME_TYPE:
+            listener = self.listeners.get(group)
+            if listener is not None:
+                try:
+                    listener(message)
+                except Exception:
+                    logger.exception("Handling a control message of group %s failed", group)
+            elif message.get("type") == FRAME_TYPE:
                 if message.get("origin") != self.id:  # this hub's own publishes were delivered at once
                     await self.deliver_message(group, message)
             else:
@@ -281,7 +334,8 @@ class Hub:
         failed = []
         for group, (channel, _task) in list(self.subscriptions.items()):
             try:
-                await self.layer.group_add(group, channel)
+                async with asyncio.timeout(layer_timeout()):
+                    await self.layer.group_add(group, channel)
             except Exception:
                 logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True)
                 failed.append(group)

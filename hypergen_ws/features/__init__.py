@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import expiry, history, hooks, membership, presence, raw
+from . import access, expiry, history, hooks, membership, presence, ratelimit, raw
 from .base import Feature, Options
 
 CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
+    access.configure,      # admits a socket (or not), and closes it when its user may no longer keep it
     history.configure,     # catch up first: sync/replay go ahead of everything else
     presence.configure,    # then the presence list and the join frame
     expiry.configure,
     hooks.configure,       # on_connect's initial state is pushed in front of the queue
+    ratelimit.configure,   # takes a token for every frame, before anything decodes it
     raw.configure,
     membership.configure,
 )

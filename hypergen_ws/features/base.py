@@ -4,12 +4,16 @@ A feature is one optional behaviour of a connection (history and recovery, prese
 group membership). ``@consumer`` asks every feature module, once, whether its options switch it on
 (``configure``); the consumer then calls the chosen features at fixed points of a connection's life:
 
+0. ``admit(conn)``: permitted; a feature may still refuse the socket by returning a close code;
 1. ``before_join(conn, groups)``: permitted, before joining its groups (the first is the primary group);
 2. ``member(conn, group)``: what stands for the socket among the group's members (the first feature that
    returns one wins; default: the consumer itself);
 3. ``connected(conn)``: accepted, before anything is written to the socket;
 4. ``receive(conn, message)``: a frame arrived; return True when the feature handled it;
-5. ``disconnected(conn)``: once, after the socket left its groups.
+5. ``disconnected(conn)``: once, after the socket left its groups (also for a socket a feature refused in
+   ``admit``, and one refused before it was admitted, whose ``state.opened`` is False);
+6. ``rejoined(conn)``: the socket could not join its groups at connect (the channel layer was down) and has now
+   joined them.
 
 Features reach the connection's state only through ``conn.state`` (:class:`~hypergen_ws.core.state.ConnectionState`).
 """
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..core.binding import Binder
+from ..core.permissions import Permission
 from ..core.protocol import Call, ProtocolError
 from ..core.state import ConnectionState
 from ..delivery.hub import Hub, Member, Outgoing
@@ -34,6 +39,8 @@ class Options:
     expires: Any
     frames: Any
     receive: bool
+    rate: Any
+    burst: Any
     binder: Binder
     where: str
 
@@ -41,6 +48,7 @@ class Options:
 class Spec(Protocol):
     """The decorated consumer, as features see it."""
 
+    permission: Permission
     history: int
     presence_enabled: bool
     expires: float | Callable[[Any], float | None] | None
@@ -89,6 +97,8 @@ class Connection(Protocol):
 
     def send_text(self, text: str) -> None: ...
 
+    async def current_user(self) -> Any: ...
+
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
 
     async def handle_call(self, call: Call) -> None: ...
@@ -106,6 +116,10 @@ class Feature:
         """What the consumer exposes about this feature (e.g. ``{"history": 100}``); see ``@consumer``."""
         return {}
 
+    async def admit(self, conn: Connection) -> tuple[int, str] | None:
+        """Permitted; return ``(close code, reason)`` to refuse the socket, or None to let it in."""
+        return None
+
     def before_join(self, conn: Connection, groups: list[str]) -> None:
         """Permitted; about to join ``groups`` (the first one is the primary group)."""
 
@@ -122,6 +136,9 @@ class Feature:
 
     async def disconnected(self, conn: Connection) -> None:
         """The socket is gone and left its groups (called once)."""
+
+    async def rejoined(self, conn: Connection) -> None:
+        """The socket joined its groups late (the channel layer was down at connect); it is open."""
 
 
 __all__ = ["Connection", "Feature", "Member", "Options", "Outgoing", "Spec"]

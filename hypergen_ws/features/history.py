@@ -69,6 +69,9 @@ class HistoryFeature(Feature):
         if group is not None and group in conn.state.groups:
             await catch_up(conn, group, conn.state.position)
 
+    async def rejoined(self, conn: Connection) -> None:
+        await self.connected(conn)  # the position it connected with: what it missed is replayed after all
+
 
 def plan(snapshot: Snapshot, position: tuple[int, int] | None) -> tuple[str, list[tuple[int, str]]]:
     """Decide what a client at ``position`` gets: ``("sync", replay)`` or ``("<resync reason>", [])``."""

@@ -107,6 +107,9 @@ class PresenceFeature(Feature):
             conn.state.extras[self.name] = group
             await joined(conn, group, conn.state.identity)
 
+    async def rejoined(self, conn: Connection) -> None:
+        await self.connected(conn)
+
     async def disconnected(self, conn: Connection) -> None:
         group = conn.state.extras.pop(self.name, None)
         if group is not None and conn.state.identity is not None:

@@ -1,0 +1,275 @@
+"""Live authorization: a socket stays open only while its user may keep it (docs/security.rst).
+
+Permissions are checked at connect and before every call; this feature also closes sockets that are only
+listening, in every server process:
+
+* a **logout** (``user_logged_out``) closes the sockets of that session with 4401 at once;
+* a session that was **flushed** or **expired** is found by a check every ``SESSION_CHECK_INTERVAL`` seconds
+  (:mod:`hypergen_ws.core.sessions`) and its sockets are closed with 4401;
+* :func:`disconnect_user` closes every socket of a user (deactivation, "log out everywhere");
+* :func:`recheck_permissions` checks the sockets of a user, or all of them, against their consumer's ``perm``
+  again and closes with 4403 those that no longer pass (4401 when the user is no longer authenticated).
+
+The messages travel through :mod:`hypergen_ws.delivery.control`. The feature also caps the sockets one user may
+have open in a process (``MAX_CONNECTIONS_PER_USER``).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from ..core import conf, protocol
+from ..core.sessions import live_sessions, session_key_of, session_tag
+from ..core.state import Lifecycle
+from ..delivery import control
+from ..delivery.hub import Hub
+from .base import Connection, Feature, Options
+
+logger = logging.getLogger("hypergen_ws")
+
+Table = dict[str, set[Connection]]  # identity key -> the open sockets of that identity in one hub
+
+
+class Tables:
+    """The sockets of each hub, by who they are, and each hub's session watcher."""
+
+    def __init__(self) -> None:
+        self.by_hub: dict[Hub, Table] = {}
+        self.watchers: dict[Hub, asyncio.Task[None]] = {}
+
+    def of(self, hub: Hub) -> Table:
+        table = self.by_hub.get(hub)
+        if table is None:
+            for old in [h for h in self.by_hub if h.loop.is_closed()]:
+                del self.by_hub[old]
+                self.watchers.pop(old, None)
+            table = self.by_hub[hub] = {}
+        return table
+
+
+tables = Tables()
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def configure(options: Options) -> AccessFeature:
+    """Always on."""
+    control.add_handler(handle_control)
+    return AccessFeature()
+
+
+class AccessFeature(Feature):
+    """Counts a socket among its user's, and forgets it when it is gone."""
+
+    name = "access"
+
+    async def admit(self, conn: Connection) -> tuple[int, str] | None:
+        hub, identity = conn.hub, conn.state.identity
+        if hub is None or identity is None:
+            return None
+        if control.CONTROL_GROUP not in hub.listeners:  # in the background: a frozen Redis must not hold the connect
+            _spawn(hub, control.listen(hub))
+        table = tables.of(hub)
+        limit = conf.get("MAX_CONNECTIONS_PER_USER")
+        mine = table.get(identity.key, set())
+        if limit and identity.user_id is not None and len(mine) >= int(limit):
+            logger.warning("Refused a socket of %s to %s: the user has %s open in this process "
+                           "(HYPERGEN_WS['MAX_CONNECTIONS_PER_USER'])", identity.username, conn.label, len(mine))
+            return protocol.CLOSE_POLICY_VIOLATION, "Too many connections for this user."
+        table.setdefault(identity.key, set()).add(conn)
+        conn.state.extras[self.name] = True
+        if identity.session is not None:
+            _watch(hub)
+        return None
+
+    async def disconnected(self, conn: Connection) -> None:
+        identity = conn.state.identity
+        if conn.state.extras.pop(self.name, None) is None or conn.hub is None or identity is None:
+            return
+        table = tables.of(conn.hub)
+        mine = table.get(identity.key)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del table[identity.key]
+
+
+def _spawn(hub: Hub, coro: Coroutine[Any, Any, Any]) -> None:
+    task = hub.loop.create_task(coro)
+    _tasks.add(task)  # referenced until done: an unreferenced task may be garbage-collected mid-way
+    task.add_done_callback(_tasks.discard)
+
+
+def _open(conns: set[Connection]) -> list[Connection]:
+    return [c for c in conns if c.state.lifecycle is Lifecycle.OPEN]
+
+
+# ---- control messages (in each hub's event loop) --------------------------------------------------------------
+def handle_control(hub: Hub, message: dict[str, Any]) -> None:
+    """Close or recheck this hub's sockets as a control message says."""
+    action = message.get("action")
+    table = tables.by_hub.get(hub)
+    if not table:
+        return
+    user, session = message.get("user"), message.get("session")
+    if action == "close":
+        code = message.get("code")
+        code = code if isinstance(code, int) else protocol.CLOSE_NOT_AUTHENTICATED
+        for key, conns in list(table.items()):
+            if user is not None and key != user:
+                continue
+            for conn in _open(conns):
+                assert conn.state.identity is not None
+                if session is None or conn.state.identity.session == session:
+                    logger.info("Closing a socket of %s to %s (%s; close %s)", conn.state.identity.username,
+                                conn.label, message.get("reason") or "closed by the server", code)
+                    _spawn(hub, conn.close(code))
+    elif action == "recheck":
+        _spawn(hub, recheck_hub(hub, user if isinstance(user, str) else None))
+
+
+async def recheck_hub(hub: Hub, user: str | None) -> int:
+    """Check this hub's sockets (of ``user``, or all) against their consumer's ``perm``; close those that fail.
+
+    Returns how many were closed. Each session's user is read once, and its permissions are cached on it.
+    """
+    users: dict[str, Any] = {}
+    closed = 0
+    for key, conns in list(tables.by_hub.get(hub, {}).items()):
+        if user is not None and key != user:
+            continue
+        for conn in _open(conns):
+            permission = conn.spec.permission
+            if permission.public:
+                continue
+            session = session_key_of(conn.scope)
+            current = users.get(session) if session is not None else None
+            if current is None:
+                current = await conn.current_user()
+                if session is not None:
+                    users[session] = current
+            if await permission.allows(current, conn.url_kwargs):
+                continue
+            authenticated = bool(getattr(current, "is_authenticated", False))
+            code = protocol.CLOSE_PERMISSION_DENIED if authenticated else protocol.CLOSE_NOT_AUTHENTICATED
+            logger.info("Closing a socket of %s to %s: it no longer passes perm=%s (close %s)",
+                        conn.state.identity.username if conn.state.identity else None, conn.label,
+                        permission.describe(), code)
+            await conn.close(code)
+            closed += 1
+    return closed
+
+
+# ---- sessions that ended without a logout -----------------------------------------------------------------------
+def _watch(hub: Hub) -> None:
+    task = tables.watchers.get(hub)
+    if task is None or task.done():
+        tables.watchers[hub] = hub.loop.create_task(_watch_sessions(hub))
+
+
+async def _watch_sessions(hub: Hub) -> None:
+    """Every ``SESSION_CHECK_INTERVAL`` seconds, close the sockets whose session is gone; ends with the last one."""
+    failures = 0
+    while True:
+        interval = conf.get("SESSION_CHECK_INTERVAL")
+        await asyncio.sleep(float(interval) if interval else 5.0)
+        table = tables.by_hub.get(hub)
+        if not table:
+            return
+        if not interval:
+            continue
+        by_session: dict[str, list[Connection]] = {}
+        for conns in list(table.values()):
+            for conn in _open(conns):
+                key = session_key_of(conn.scope)
+                if key is not None and conn.state.identity is not None and conn.state.identity.session:
+                    by_session.setdefault(key, []).append(conn)
+        if not by_session:
+            continue
+        try:
+            live = await database_sync_to_async(live_sessions)(list(by_session))
+        except Exception:
+            failures += 1
+            if failures == 1:
+                logger.warning("Checking the sessions of open sockets failed; trying again", exc_info=True)
+            continue
+        failures = 0
+        for key in set(by_session) - live:
+            for conn in by_session[key]:
+                logger.info("Closing a socket of %s to %s: its session ended (close %s)",
+                            conn.state.identity.username if conn.state.identity else None, conn.label,
+                            protocol.CLOSE_NOT_AUTHENTICATED)
+                _spawn(hub, conn.close(protocol.CLOSE_NOT_AUTHENTICATED))
+
+
+# ---- public API -------------------------------------------------------------------------------------------------
+def user_key(user: Any) -> str:
+    """The identity key of ``user`` (a user object or a primary key), as sockets know it."""
+    pk = getattr(user, "pk", user)
+    if pk is None or isinstance(pk, bool) or not isinstance(pk, (int, str)):
+        raise TypeError(f"Pass a user (or a user's primary key), not {user!r}.")
+    return f"u:{pk}"
+
+
+def _close_message(user: Any, code: int, reason: str, session: str | None = None) -> dict[str, Any]:
+    if not isinstance(code, int) or isinstance(code, bool) or not (code == 1000 or 3000 <= code <= 4999):
+        raise ValueError(f"code={code!r}: use 1000 or a code from 3000 to 4999 (4401 means 'log in again').")
+    return {"action": "close", "user": user_key(user), "session": session, "code": code, "reason": reason}
+
+
+async def adisconnect_user(user: Any, code: int = protocol.CLOSE_NOT_AUTHENTICATED) -> None:
+    """Close every socket of ``user`` (a user object or its pk) in every server process with ``code``.
+
+    Raises ``TimeoutError`` / ``ConnectionError`` when the channel layer could not carry the message to the other
+    processes (this process's sockets are closed anyway).
+    """
+    await control.asend(_close_message(user, code, "disconnect_user()"))
+
+
+def disconnect_user(user: Any, code: int = protocol.CLOSE_NOT_AUTHENTICATED) -> None:
+    """Sync variant of :func:`adisconnect_user`."""
+    control.send(_close_message(user, code, "disconnect_user()"))
+
+
+async def arecheck_permissions(user: Any = None) -> None:
+    """Check the open sockets of ``user`` (or of everyone) in every process against their consumer's ``perm``
+    again; those that fail are closed with 4403 (4401 when the user is no longer authenticated). Call it after
+    changing permissions, groups or ``is_active``."""
+    await control.asend({"action": "recheck", "user": None if user is None else user_key(user)})
+
+
+def recheck_permissions(user: Any = None) -> None:
+    """Sync variant of :func:`arecheck_permissions`."""
+    control.send({"action": "recheck", "user": None if user is None else user_key(user)})
+
+
+def on_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    """``user_logged_out`` receiver: close the sockets of the session that logged out, in every process."""
+    if user is None or getattr(user, "pk", None) is None:
+        return
+    session = session_tag(getattr(getattr(request, "session", None), "session_key", None))
+    message = _close_message(user, protocol.CLOSE_NOT_AUTHENTICATED, "logged out", session)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # logout() called inside an event loop: send from it, without blocking it
+        task = loop.create_task(_quietly(control.asend(message)))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+        return
+    try:
+        control.send(message)
+    except Exception:
+        logger.warning("A logout could not reach the sockets of other server processes (is Redis down?); their "
+                       "session check closes them", exc_info=True)
+
+
+async def _quietly(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await coro
+    except Exception:
+        logger.warning("A logout could not reach the sockets of other server processes", exc_info=True)
