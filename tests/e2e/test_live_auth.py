@@ -1,0 +1,109 @@
+"""Live authorization across server processes: logouts, flushed or expired sessions, disconnect_user() and
+recheck_permissions() close sockets in every process, listen-only ones included; presence forgets the user.
+
+Two servers (daphne and uvicorn) share a real redis-server and one SQLite file; browsers log in through the real
+login form, and what an app would do in a view, a shell or a task runs in a process of its own.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.e2e.hostile import CHAT, LISTEN, Browser, closed, frames_until, run_django
+
+pytestmark = pytest.mark.timeout(240)
+LOBBY = CHAT.format(room="lobby")
+
+
+@pytest.fixture
+def servers(redis_server, live_server_factory):
+    return [live_server_factory(server=kind, redis_url=redis_server.url) for kind in ("daphne", "uvicorn")]
+
+
+def presence(event, username):
+    return lambda frame: frame.get("type") == "presence" and frame.get("event") == event and (
+        username is None or frame.get("username") == username)
+
+
+async def test_a_logout_closes_the_sessions_sockets_in_every_process_and_presence_forgets_the_user(servers):
+    daphne, uvicorn = servers
+    bob = Browser(daphne).login("bob")
+    watcher = await bob.socket(LOBBY)
+    await frames_until(watcher, presence("list", None))
+    alice = Browser(daphne).login("alice")
+    sockets = [await alice.socket(LOBBY, daphne), await alice.socket(LOBBY, uvicorn),
+               await alice.socket(LISTEN, daphne), await alice.socket(LISTEN, uvicorn)]  # two listen-only
+    await frames_until(watcher, presence("join", "alice"))
+    alice.logout()  # Django's LogoutView in the daphne process
+    logged_out = time.monotonic()
+    ends = await asyncio.gather(*(closed(ws) for ws in sockets))
+    assert [end.code for end in ends] == [4401] * 4
+    print(f"seconds from logout to close: {[round(end.at - logged_out, 3) for end in ends]}")
+    await frames_until(watcher, presence("leave", "alice"))
+    # Nothing stale: a new socket's list and the count show bob alone, however often alice came and went.
+    for _ in range(3):
+        again = Browser(uvicorn).login("alice")
+        ws = await again.socket(LOBBY, uvicorn)
+        await frames_until(watcher, presence("join", "alice"))
+        again.logout()
+        assert (await closed(ws)).code == 4401
+        await frames_until(watcher, presence("leave", "alice"))
+    fresh = await bob.socket(LOBBY, uvicorn)
+    listing = (await frames_until(fresh, presence("list", None)))[-1]
+    assert [(u["username"], u["connections"]) for u in listing["users"]] == [("bob", 2)]
+    for ws in (watcher, fresh):
+        await ws.close()
+
+
+async def test_disconnect_user_and_recheck_permissions_from_another_process(servers):
+    daphne, uvicorn = servers
+    alice, bob = Browser(daphne).login("alice"), Browser(uvicorn).login("bob")
+    alice_chat = [await alice.socket(LOBBY, daphne), await alice.socket(LOBBY, uvicorn)]
+    alice_listen = await alice.socket(LISTEN, uvicorn)
+    bob_chat = await bob.socket(LOBBY, daphne)
+    # The permission is taken away in another process, which then asks every server to check again.
+    run_django(daphne, "from django.contrib.auth.models import User, Permission\n"
+                       "from hypergen_ws import recheck_permissions\n"
+                       "alice = User.objects.get(username='alice')\n"
+                       "alice.user_permissions.remove(Permission.objects.get(codename='can_chat'))\n"
+                       "recheck_permissions(alice)\n")
+    assert [(await closed(ws)).code for ws in alice_chat] == [4403, 4403]
+    # The public listen-only socket passes its (absent) perm and stays open: it still gets notifications.
+    run_django(daphne, "from hypergen_ws import group_send\n"
+                       "from testproject.notifications.consumers import listen\n"
+                       "group_send(listen.group_name(), {'text': 'still here'})\n")
+    await frames_until(alice_listen, lambda f: f.get("data") == {"text": "still here"})
+    # "Log out everywhere": every socket of the user, public ones too.
+    run_django(uvicorn, "from django.contrib.auth.models import User\n"
+                        "from hypergen_ws import disconnect_user\n"
+                        "disconnect_user(User.objects.get(username='alice'))\n")
+    assert (await closed(alice_listen)).code == 4401
+    # A deactivated user no longer passes: 4401, since Django no longer authenticates them.
+    run_django(uvicorn, "from django.contrib.auth.models import User\n"
+                        "from hypergen_ws import recheck_permissions\n"
+                        "User.objects.filter(username='bob').update(is_active=False)\n"
+                        "recheck_permissions()\n")
+    assert (await closed(bob_chat)).code == 4401
+
+
+async def test_a_flushed_or_expired_session_closes_its_sockets(servers):
+    daphne, uvicorn = servers
+    alice, bob = Browser(daphne).login("alice"), Browser(daphne).login("bob")
+    alice_sockets = [await alice.socket(LOBBY, daphne), await alice.socket(LISTEN, uvicorn)]
+    bob_socket = await bob.socket(LOBBY, uvicorn)
+    # session.flush() without a logout (no signal): the session check finds the session gone.
+    run_django(daphne, "from django.contrib.sessions.backends.db import SessionStore\n"
+                       f"SessionStore(session_key={alice.session_key!r}).flush()\n")
+    flushed = time.monotonic()
+    ends = await asyncio.gather(*(closed(ws) for ws in alice_sockets))
+    assert [end.code for end in ends] == [4401, 4401]
+    print(f"seconds from flush to close: {[round(end.at - flushed, 3) for end in ends]}")
+    # The session expires (its expiry date passes).
+    run_django(daphne, "from datetime import timedelta\n"
+                       "from django.contrib.sessions.models import Session\n"
+                       "from django.utils import timezone\n"
+                       f"Session.objects.filter(session_key={bob.session_key!r})"
+                       ".update(expire_date=timezone.now() - timedelta(seconds=1))\n")
+    assert (await closed(bob_socket)).code == 4401
