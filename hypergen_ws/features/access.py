@@ -25,6 +25,7 @@ from channels.db import database_sync_to_async
 from ..core import conf, protocol
 from ..core.sessions import live_sessions, session_key_of, session_tag
 from ..core.state import Lifecycle
+from ..core.sync import refuse_in_loop
 from ..delivery import control
 from ..delivery.hub import Hub
 from .base import Connection, Feature, Options
@@ -231,6 +232,7 @@ async def adisconnect_user(user: Any, code: int = protocol.CLOSE_NOT_AUTHENTICAT
 
 def disconnect_user(user: Any, code: int = protocol.CLOSE_NOT_AUTHENTICATED) -> None:
     """Sync variant of :func:`adisconnect_user`."""
+    refuse_in_loop("disconnect_user")
     control.send(_close_message(user, code, "disconnect_user()"))
 
 
@@ -243,6 +245,7 @@ async def arecheck_permissions(user: Any = None) -> None:
 
 def recheck_permissions(user: Any = None) -> None:
     """Sync variant of :func:`arecheck_permissions`."""
+    refuse_in_loop("recheck_permissions")
     control.send({"action": "recheck", "user": None if user is None else user_key(user)})
 
 

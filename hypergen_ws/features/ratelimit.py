@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -73,15 +73,17 @@ class Bucket:
     """One connection's tokens."""
 
     __slots__ = ("rate", "size", "tokens", "stamp", "refused")
+    #: The clock tokens refill by (seconds).
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self, rate: float, size: float) -> None:
         self.rate, self.size, self.tokens = rate, size, size
-        self.stamp = time.monotonic()
+        self.stamp = self.clock()
         #: Frames refused since the last one that was let through.
         self.refused = 0
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.size, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens >= 1:

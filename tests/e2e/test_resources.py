@@ -61,3 +61,37 @@ def test_a_huge_unauthenticated_post_is_refused_before_it_is_read(server_kind, l
         assert sent < 100 * MiB, f"the server read {sent // MiB} MiB of a body it had to refuse"
     grown = rss(server.process.pid) - before
     assert grown < 3 * limit, f"{server_kind} grew by {grown / MiB:.1f} MiB for two refused 400 MiB bodies"
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_a_client_flooding_calls_is_refused_then_closed_with_1008(server_kind, live_server_factory):
+    import json
+
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.e2e.wsclients import _origin
+
+    server = live_server_factory(server=server_kind)
+    url = server.ws_url + "/ws/counter/increment/"
+    async with ws_connect(url, origin=_origin(url), open_timeout=30) as flooder, \
+            ws_connect(url, origin=_origin(url), open_timeout=30) as honest:
+        for n in range(300):  # the default limit: 20 calls/s, bursts of 40
+            await flooder.send(json.dumps({"args": [], "id": n}))
+        replies, limited = set(), set()
+        try:
+            while True:
+                frame = json.loads(await flooder.recv())
+                if frame["type"] == "reply":
+                    replies.add(frame["id"])
+                elif frame["type"] == "error":
+                    assert frame["code"] == "rate_limited", frame
+                    limited.add(frame["id"])
+        except ConnectionClosed:
+            pass
+        assert flooder.close_code == 1008, flooder.close_code
+        assert 40 <= len(replies) < 300 and limited and not replies & limited
+        await honest.send(json.dumps({"args": [], "id": "after"}))  # another client is not affected
+        while (frame := json.loads(await honest.recv())).get("type") != "reply":
+            pass
+        assert frame["id"] == "after"

@@ -1,0 +1,130 @@
+"""Live authorization in one process (hypergen_ws.features.access): logouts, ended sessions, disconnect_user(),
+recheck_permissions(), the cap on sockets per user. Across processes: tests/e2e/test_live_auth.py."""
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, logout
+from django.contrib.auth.models import Permission, User
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
+
+from hypergen_ws import adisconnect_user, arecheck_permissions, disconnect_user
+from hypergen_ws.features.access import tables
+from tests.wsutil import call, connect, receive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def make_user(name: str, *perms: str) -> User:
+    user = User.objects.create_user(name, password=name)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return User.objects.get(pk=user.pk)
+
+
+@database_sync_to_async
+def login_session(user: User) -> SessionStore:
+    """A saved session in which ``user`` is logged in, as Django's login() leaves it."""
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return store
+
+
+@database_sync_to_async
+def log_out(user: User, session: SessionStore) -> None:
+    """Django's logout() in a view of the session: sends user_logged_out, then flushes the session."""
+    request = RequestFactory().post("/accounts/logout/")
+    request.user = user
+    request.session = SessionStore(session_key=session.session_key)
+    logout(request)
+
+
+async def closed_with(comm) -> int:
+    """The close code the server sent (frames before it are skipped)."""
+    while True:
+        output = await comm.receive_output(5)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+
+
+async def test_a_logout_closes_the_sockets_of_its_session_listen_only_ones_too():
+    sam = await make_user("t_sam", "auth.view_user")
+    session, other_session = await login_session(sam), await login_session(sam)
+    mine = [await connect("/ws/tests/guarded/", sam, session=session),
+            await connect("/ws/tests/listen_only/", sam, session=session)]
+    elsewhere = await connect("/ws/tests/guarded/", sam, session=other_session)  # the same user, another browser
+    await log_out(sam, session)
+    assert [await closed_with(comm) for comm in mine] == [4401, 4401]
+    await call(elsewhere, "still logged in", id=1)
+    assert (await receive(elsewhere))["commands"] == [["said", "t_sam", "still logged in"]]
+    await elsewhere.disconnect()
+
+
+async def test_a_session_that_ends_without_a_logout_closes_its_sockets(settings):
+    settings.HYPERGEN_WS = {"SESSION_CHECK_INTERVAL": 0.05}
+    sam = await make_user("t_sam", "auth.view_user")
+    session = await login_session(sam)
+    comm = await connect("/ws/tests/listen_only/", sam, session=session)
+    await database_sync_to_async(SessionStore(session_key=session.session_key).flush)()  # no signal
+    assert await closed_with(comm) == 4401
+
+
+async def test_disconnect_user_closes_every_socket_of_the_user_only():
+    sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
+    sams = [await connect("/ws/tests/guarded/", sam), await connect("/ws/tests/listen_only/", sam)]
+    kims = await connect("/ws/tests/guarded/", kim)
+    await adisconnect_user(sam)
+    assert [await closed_with(comm) for comm in sams] == [4401, 4401]
+    await call(kims, "here", id=1)
+    assert (await receive(kims))["commands"] == [["said", "t_kim", "here"]]
+    another = await connect("/ws/tests/listen_only/", kim)
+    await adisconnect_user(kim.pk, code=4000)  # a pk works too, and any code 1000 or 3000-4999
+    assert [await closed_with(comm) for comm in (kims, another)] == [4000, 4000]
+    with pytest.raises(ValueError, match="use 1000 or a code from 3000 to 4999"):
+        await adisconnect_user(kim, code=1011)
+    with pytest.raises(TypeError, match="Pass a user"):
+        await adisconnect_user(None)
+    with pytest.raises(RuntimeError, match="adisconnect_user"):
+        disconnect_user(kim)
+
+
+async def test_recheck_permissions_closes_only_sockets_that_no_longer_pass():
+    sam = await make_user("t_sam", "auth.view_user")
+    guarded = await connect("/ws/tests/guarded/", sam)
+    public = await connect("/ws/tests/listen_only/", sam)
+
+    @database_sync_to_async
+    def revoke():
+        sam.user_permissions.clear()
+
+    await arecheck_permissions(sam)  # nothing changed yet: nothing closes
+    await call(guarded, "before", id=1)
+    assert (await receive(guarded))["commands"] == [["said", "t_sam", "before"]]
+    assert (await receive(guarded))["type"] == "reply"
+    await revoke()
+    await arecheck_permissions()
+    assert await closed_with(guarded) == 4403
+    assert await public.receive_nothing(0.2)  # NO_PERM_REQUIRED: it stays
+    await public.disconnect()
+
+
+async def test_sockets_per_user_are_capped_when_asked(settings):
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2}
+    sam = await make_user("t_sam", "auth.view_user")
+    first, second = await connect("/ws/tests/guarded/", sam), await connect("/ws/tests/listen_only/", sam)
+    third = await connect("/ws/tests/guarded/", sam)
+    assert await closed_with(third) == 1008
+    await first.disconnect()
+    fourth = await connect("/ws/tests/guarded/", sam)
+    await call(fourth, "in", id=1)
+    assert (await receive(fourth))["commands"] == [["said", "t_sam", "in"]]
+    anonymous = [await connect("/ws/tests/listen_only/") for _ in range(3)]  # each anonymous socket is its own user
+    for comm in [second, fourth, *anonymous]:
+        await comm.disconnect()
+    assert not any(tables.by_hub.values()), "gone sockets are forgotten"
