@@ -6,6 +6,7 @@ Set ``REDIS_URL`` (for example ``redis://127.0.0.1:6379/0``) to use ``channels_r
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -89,6 +90,8 @@ _publish_key = os.environ.get("HYPERGEN_WS_PUBLISH_KEY", "") or (DEMO_PUBLISH_KE
 
 HYPERGEN_WS: dict = {
     "PUBLISH_KEYS": [_publish_key] if _publish_key else [],
+    # Tests that start servers tune other keys with a JSON object, e.g. HYPERGEN_WS_OVERRIDES='{"PUBLISH_TIMEOUT": 2}'.
+    **json.loads(os.environ.get("HYPERGEN_WS_OVERRIDES") or "{}"),
 }
 
 LOGIN_URL = "login"

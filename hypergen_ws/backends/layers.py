@@ -170,6 +170,38 @@ async def send_local(layer: Any, channel: str, message: dict[str, Any]) -> None:
     await layer.send(channel, message)
 
 
+async def drop_idle_connections(layer: Any) -> None:
+    """Close the idle pooled Redis connections of ``layer`` and of its history store in this event loop.
+
+    After Redis restarted, a connection that sat idle in a pool is dead, and the first command sent on it fails,
+    whenever that is (seconds or minutes later). Called when Redis failed or restarted, this leaves no such
+    connection behind: the next command opens a fresh one. Connections in use are left to fail on their own. Does
+    nothing on other layers; on a ``channels_redis`` layer of another shape it logs a WARNING once.
+    """
+    if layer_kind(layer) != "redis":
+        return
+    clients: list[Any] = []
+    ring_size = getattr(layer, "ring_size", None)
+    if callable(getattr(layer, "connection", None)) and isinstance(ring_size, int):  # RedisChannelLayer
+        clients = [layer.connection(index) for index in range(ring_size)]
+    elif hasattr(layer, "_get_layer"):  # RedisPubSubChannelLayer: one client per shard, made on first use
+        shards = getattr(layer._get_layer(), "_shards", None)
+        clients = [c for c in (getattr(shard, "_redis", None) for shard in shards or ()) if c is not None]
+        if shards is None:
+            warn_fallback("dropping dead Redis connections after a restart", "channels_redis",
+                          "RedisPubSubChannelLayer has no per-loop shards")
+    store = get_store(layer)
+    clients.extend(getattr(store, "loop_clients", lambda: [])())
+    for client in clients:
+        pool = getattr(client, "connection_pool", None)
+        if pool is None:
+            continue
+        try:
+            await pool.disconnect(inuse_connections=False)
+        except Exception:  # closing a dead socket may fail: it is closed all the same
+            logger.debug("Closing idle Redis connections failed", exc_info=True)
+
+
 def install_layer_hook() -> None:
     """Prepare every channel layer this process creates (called from ``AppConfig.ready``).
 

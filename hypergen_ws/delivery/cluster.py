@@ -20,7 +20,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from ..backends.layers import get_store
+from ..backends.layers import drop_idle_connections, get_store
 from ..backends.redis import cluster as keys
 from ..core import conf
 from ..core.protocol import resync_frame
@@ -87,7 +87,8 @@ class Node:
         failures = 0
         while True:
             try:
-                await self.beat()
+                async with asyncio.timeout(3 * float(conf.get("PUBLISH_TIMEOUT"))):  # a frozen Redis: try again
+                    await self.beat()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -95,6 +96,7 @@ class Node:
                 failures += 1
                 log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
                 log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
+                await drop_idle_connections(self.hub.layer)  # none is left to fail once Redis is back
             interval = float(conf.get("HEARTBEAT_INTERVAL"))
             if await self._sleep(interval):
                 await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
@@ -131,6 +133,7 @@ class Node:
             if lost or flushed or listener.needs_reassert(self.hub):
                 await listener.reassert(self)
         if lost:
+            await drop_idle_connections(self.hub.layer)  # Redis restarted: its old connections are dead
             await self.recover(instance)
             self.instance = instance  # only now: a failed recovery is tried again at the next beat
         await sweep(self.store, now)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..backends.layers import bypasses_layer, get_layer, get_store
+from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store
 from ..backends.memory import memory_store
 from ..core import conf, registry
 from ..core.protocol import stamp
@@ -63,6 +63,7 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     except (TypeError, ValueError):
         raise
     except Exception as exc:
+        await drop_idle_connections(layer)  # a restarted Redis: no dead pooled connection fails a later publish
         raise LayerUnavailable(
             f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
             "reachable? Retry later."

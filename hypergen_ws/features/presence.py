@@ -12,6 +12,7 @@ removed, with leave frames, by the next live process's heartbeat (``PROCESS_TTL`
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..backends.layers import get_store, run_sync
 from ..backends.redis import presence as redis_presence
-from ..core import protocol
+from ..core import conf, protocol
 from ..core.groups import check_group_name
 from ..core.state import Identity
 from ..core.sync import refuse_in_loop
@@ -116,6 +117,10 @@ class PresenceFeature(Feature):
             await left(conn.hub, group, conn.state.identity)
 
 
+def _timeout() -> float:
+    return float(conf.get("PUBLISH_TIMEOUT"))
+
+
 def _redis_store(hub: Hub | None) -> Any:
     store = get_store(hub.layer if hub is not None else None)
     return store if store.kind == "redis" else None
@@ -135,18 +140,21 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
         entry = tables.of(hub).setdefault(group, {}).setdefault(identity.key, Entry(identity))
         entry.count += 1
         try:
-            first = await redis_presence.join(store, group, node.id, identity.key, entry.stored()) == 1
+            async with asyncio.timeout(_timeout()):  # a frozen Redis must not hold the connect for ever
+                first = await redis_presence.join(store, group, node.id, identity.key, entry.stored()) == 1
         except Exception:
             logger.warning("Could not record presence in %s (is Redis down?); written at a later heartbeat", group,
                            exc_info=True)
             tables.stale.add(hub)
             return
     try:
-        users = await aget_presence(group)
+        async with asyncio.timeout(_timeout()):
+            users = await aget_presence(group)
     except Exception:
         logger.warning("Could not list the presence of %s", group, exc_info=True)
     else:
-        conn.send_text(protocol.presence_list_frame(users))
+        # Ahead of the group frames that arrived while the list was read (docs/presence.rst: the list comes first).
+        conn.outbox.push_first({"type": "websocket.send", "text": protocol.presence_list_frame(users)})
     if first:
         await _announce(group, protocol.presence_join_frame(entry.public(1)))
 
@@ -176,13 +184,16 @@ async def left(hub: Hub | None, group: str, identity: Identity) -> None:
         if entry.count <= 0:
             del table[identity.key]
         try:
-            total = await redis_presence.leave(store, group, node.id, identity.key,
-                                               entry.stored() if entry.count > 0 else "", not table)
+            async with asyncio.timeout(_timeout()):
+                total = await redis_presence.leave(store, group, node.id, identity.key,
+                                                   entry.stored() if entry.count > 0 else "", not table)
         except Exception:
             logger.warning("Could not remove a presence entry of %s (is Redis down?); fixed at a later heartbeat",
                            group, exc_info=True)
-            tables.stale.add(hub)
+            tables.stale.add(hub)  # the empty table stays until the heartbeat has cleared the entry in Redis
             return
+        if not table:
+            tables.of(hub).pop(group, None)  # nothing is kept for a group without members
         gone = total <= 0
     if gone:
         await _announce(group, protocol.presence_leave_frame(entry.key, entry.user_id, entry.username))

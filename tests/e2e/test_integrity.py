@@ -79,3 +79,47 @@ async def test_a_page_on_another_port_of_the_same_host_cannot_open_sockets(serve
         await ws.ping()
     log = log_tail(server.log_path, 200)
     assert log.count("Refused a websocket to /ws/notifications/listen/ from origin") == 3, log
+
+
+async def test_on_redis_a_new_socket_gets_its_presence_list_before_any_group_frame(redis_server,
+                                                                                  live_server_factory):
+    """Sockets connect while another process publishes to the room without pause: each one's first frame is
+    the presence list, never a message or a join that was in flight."""
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    from tests.e2e.hostile import CHAT, Browser
+    from tests.support.servers import REPO_ROOT
+
+    server = live_server_factory(server="daphne", redis_url=redis_server.url)
+    alice, bob = Browser(server).login("alice"), Browser(server).login("bob")
+    publishers = [subprocess.Popen(
+        [sys.executable, "-c", "import django; django.setup()\n"
+         "from hypergen_ws import consumer_command\n"
+         "from testproject.chat.consumers import send_message\n"
+         "group = send_message.group_name(room_name='lobby')\n"
+         "for n in range(1000000):\n"
+         f"    consumer_command(group, [['hypergen.append', 'messages', str(n)]], history={bool(i % 2)})\n"],
+        cwd=REPO_ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for i in range(3)]
+    try:
+        keeper = await bob.socket(CHAT.format(room="lobby"))  # the group stays joined: frames flow all the time
+        while json.loads(await keeper.recv()).get("type") != "commands":
+            pass
+        firsts = []
+        for _ in range(40):
+            ws = await (alice if len(firsts) % 2 else bob).socket(CHAT.format(room="lobby"))
+            first = json.loads(await ws.recv())
+            while first.get("type") == "sync":  # the socket's own position comes first; it is no group frame
+                first = json.loads(await ws.recv())
+            firsts.append((first.get("type"), first.get("event")))
+            await ws.close()
+        assert all(p.poll() is None for p in publishers), "a publisher stopped"
+        assert firsts == [("presence", "list")] * 40, firsts
+        await keeper.close()
+    finally:
+        for p in publishers:
+            p.kill()
+            p.wait()

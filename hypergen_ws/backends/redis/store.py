@@ -74,6 +74,11 @@ class RedisClients:
         """A client per host, in the running event loop."""
         return [self.get(i) for i in range(len(self.hosts))]
 
+    def made(self) -> list[aioredis.Redis]:
+        """The clients already made in the running event loop."""
+        loop = asyncio.get_running_loop()
+        return [client for (owner, _), client in list(self._clients.items()) if owner is loop]
+
 
 class RedisStore:
     """Histories in Redis; see the module docstring for the keys."""
@@ -89,6 +94,10 @@ class RedisStore:
         """The store for a ``channels_redis`` layer (groups on the hosts the layer puts them on)."""
         hasher = getattr(layer, "consistent_hash", None)
         return cls(layer_hosts(layer), str(conf.get("REDIS_PREFIX")), hasher if callable(hasher) else None)
+
+    def loop_clients(self) -> list[aioredis.Redis]:
+        """This store's Redis clients in the running event loop (to drop their idle connections)."""
+        return self.clients.made()
 
     def keys(self, group: str) -> list[str]:
         """``[<p>:seq:<group>, <p>:hist:<group>]``."""
