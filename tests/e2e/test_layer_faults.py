@@ -1,0 +1,119 @@
+"""Channel-layer faults against real servers: a redis-server frozen with SIGSTOP, or killed with ``kill -9`` and
+started again. Calls get an ``unavailable`` error with their id and the socket stays open; every publisher fails
+within ``PUBLISH_TIMEOUT``; a connect is accepted with a ``resync`` (``unavailable``) and joins once Redis is back;
+no dead pooled connection fails a call after Redis came back."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.e2e.hostile import CHAT, Browser, frames_until, run_django
+
+pytestmark = pytest.mark.timeout(300)
+
+LOBBY = CHAT.format(room="lobby")
+TIMEOUT = 2.0  # PUBLISH_TIMEOUT of the servers
+OVERRIDES = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "HEARTBEAT_INTERVAL": 0.5})}
+
+
+def http_publish(server, text: str) -> tuple[int, float]:
+    """POST a message to the room over the HTTP endpoint: ``(status, seconds it took)``."""
+    from testproject.settings import DEMO_PUBLISH_KEY
+
+    body = json.dumps({"consumer": "chat.send_message", "kwargs": {"room_name": "lobby"}, "data": text}).encode()
+    request = urllib.request.Request(f"{server.url}/hypergen_ws/publish/", data=body, headers={
+        "Authorization": f"Bearer {DEMO_PUBLISH_KEY}", "Content-Type": "application/json"})
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, time.monotonic() - start
+    except urllib.error.HTTPError as exc:
+        return exc.code, time.monotonic() - start
+
+
+async def call(ws, text: str, call_id: int) -> tuple[dict, float]:
+    """Call send_message; the reply or error frame with ``call_id``, and the seconds it took."""
+    start = time.monotonic()
+    await ws.send(json.dumps({"args": [text], "id": call_id}))
+    frames = await frames_until(ws, lambda f: f.get("id") == call_id, timeout=60)
+    return frames[-1], time.monotonic() - start
+
+
+def sync_publish(server) -> tuple[str, float]:
+    """group_send from a process of its own (a task worker): what it raised, and the seconds it took."""
+    out = run_django(server, "import time\n"
+                             "from hypergen_ws import group_send\n"
+                             "from testproject.chat.consumers import send_message\n"
+                             "start = time.monotonic()\n"
+                             "try:\n"
+                             "    group_send(send_message.group_name(room_name='lobby'), 'from a worker')\n"
+                             "    print('ok', time.monotonic() - start)\n"
+                             "except Exception as exc:\n"
+                             "    print(type(exc).__name__, time.monotonic() - start)\n")
+    kind, seconds = out.split()[-2:]
+    return kind, float(seconds)
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_with_redis_frozen_everything_answers_within_the_publish_timeout(server_kind, redis_server,
+                                                                              live_server_factory):
+    server = live_server_factory(server=server_kind, redis_url=redis_server.url, env=OVERRIDES)
+    alice = Browser(server).login("alice")
+    ws = await alice.socket(LOBBY)
+    await frames_until(ws, lambda f: f.get("event") == "list")
+    redis_server.freeze()
+    try:
+        reply, seconds = await call(ws, "while frozen", 1)
+        assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+        print(f"{server_kind}: a call's error after {seconds:.2f} s")
+        status, seconds = await asyncio.to_thread(http_publish, server, "over http")
+        assert status == 503
+        print(f"{server_kind}: HTTP publish 503 after {seconds:.2f} s")
+        kind, seconds = await asyncio.to_thread(sync_publish, server)
+        assert kind in ("TimeoutError", "LayerUnavailable"), kind
+        print(f"{server_kind}: sync group_send {kind} after {seconds:.2f} s")
+        start = time.monotonic()
+        other = await alice.socket(CHAT.format(room="vip"))  # a group this process has not joined yet
+        first = json.loads(await other.recv())
+        assert first == {"type": "resync", "reason": "unavailable", "seq": None, "epoch": None}
+        print(f"{server_kind}: a connect answered after {time.monotonic() - start:.2f} s")
+    finally:
+        redis_server.thaw()
+    # Back: the socket is still open and works; the late socket joins its group and gets its frames.
+    frames = await frames_until(other, lambda f: f.get("event") == "list", timeout=30)
+    assert any(f["type"] == "sync" for f in frames), frames
+    vip = await alice.socket(CHAT.format(room="vip"))
+    await frames_until(vip, lambda f: f.get("event") == "list")
+    reply, _ = await call(vip, "after the thaw", 2)
+    assert reply == {"type": "reply", "id": 2}
+    frames = await frames_until(other, lambda f: f.get("type") == "commands")
+    assert "after the thaw" in json.dumps(frames[-1])
+    reply, _ = await call(ws, "the first socket too", 3)
+    assert reply == {"type": "reply", "id": 3}
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_with_redis_killed_calls_fail_cleanly_connects_are_accepted_and_a_restart_leaves_no_dead_connection(
+        server_kind, redis_server, live_server_factory):
+    server = live_server_factory(server=server_kind, redis_url=redis_server.url, env=OVERRIDES)
+    alice = Browser(server).login("alice")
+    ws = await alice.socket(LOBBY)
+    await frames_until(ws, lambda f: f.get("event") == "list")
+    redis_server.kill()
+    reply, _ = await call(ws, "while down", 1)
+    assert reply["type"] == "error" and reply["code"] == "unavailable" and reply["id"] == 1
+    late = await alice.socket(CHAT.format(room="vip"))  # accepted, not HTTP 500
+    assert json.loads(await late.recv())["reason"] == "unavailable"
+    redis_server.start()  # the same port, no data
+    await frames_until(late, lambda f: f.get("event") == "list", timeout=30)
+    # Every call after the restart succeeds, however long the pooled connections sat idle.
+    for n in range(2, 8):
+        reply, _ = await call(ws, f"after the restart {n}", n)
+        assert reply == {"type": "reply", "id": n}, reply
+        await asyncio.sleep(0.5)
+    assert ws.close_code is None and late.close_code is None
