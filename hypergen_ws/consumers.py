@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 
 from .backends import daphne
-from .backends.layers import receive_channel, send_local
+from .backends.layers import receive_channel, release_channel, send_local
 from .backends.uvicorn import direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
@@ -139,6 +139,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await super().__call__(scope, receive, send)
         finally:
             await self._cleanup()
+            if getattr(self, "channel_name", None):
+                release_channel(self.channel_layer, self.channel_name)
 
     @property
     def channel_receive(self) -> Callable[[], Any]:

@@ -56,7 +56,7 @@ async def test_a_process_beats_and_is_listed_live(settings, redis_url):
 async def test_a_dead_process_is_swept_once_and_the_listeners_clean_up(settings, redis_url, listener):
     use_layer("redis", settings, redis_url)
     store: Any = get_store()
-    await keys.beat(store, "gone:1", {"g": 3}, ttl=30.0, now=time.time() - 60)  # its last beat ran out
+    await keys.beat(store, "gone:1", {"g": 3}, {}, ttl=30.0, now=time.time() - 60)  # its last beat ran out
     assert await keys.group_counts(store, "gone:1") == {"g": 3}
     assert await cluster.sweep(store) == 1
     assert listener.died == ["gone:1"]

@@ -366,3 +366,29 @@ def test_sync_publisher_gets_an_error_within_the_timeout_when_redis_is_down(sett
             if attempt == 4:
                 raise
             time.sleep(0.2)
+
+
+async def test_a_room_nothing_was_published_to_keeps_no_record_once_its_last_member_left(settings):
+    from hypergen_ws.backends.base import EMPTY_RECORD_TTL
+
+    use_layer("memory", settings)
+    store = memory_store()
+    store.flush_sync()
+    first = await open_ws("/ws/tests/rec_feed/quiet/")
+    second = await open_ws("/ws/tests/rec_feed/quiet/")
+    epoch = (await frame(first))["epoch"]
+    assert (await frame(second))["epoch"] == epoch
+    store._sweep(time.time() + 2 * EMPTY_RECORD_TTL)  # members keep the record (and its epoch) however quiet
+    assert feed_group("quiet") in store.groups()
+    await first.disconnect()
+    assert feed_group("quiet") in store.groups(), "a member is left"
+    await second.disconnect()
+    assert feed_group("quiet") not in store.groups(), "the last member is gone and nothing was published"
+    talked = await open_ws("/ws/tests/rec_feed/talked/")
+    await frame(talked)
+    await agroup_send(feed_group("talked"), "kept")
+    await talked.disconnect()
+    assert feed_group("talked") in store.groups(), "a room with history keeps it"
+    await aget_position(feed_group("rendered"))  # a page rendered the position; nobody ever connected
+    store._sweep(time.time() + EMPTY_RECORD_TTL + 1)
+    assert store.groups() == [feed_group("talked")]

@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
 from hypergen_ws import aget_presence
+from hypergen_ws.features.presence import tables
 from tests import recovery_consumers as rc
 from tests.recutil import OtherProcess, drain, frame, open_ws, use_layer
 
@@ -59,6 +60,9 @@ async def test_join_and_leave_once_per_user_and_the_list(layer):
     await watcher.disconnect()
     await asyncio.sleep(0.05)
     assert await rc.rec_room.apresence(room="lobby") == []
+    group = rc.rec_room.group_name(room="lobby")
+    assert all(group not in table for table in [tables.memory, *tables.by_hub.values()]), \
+        "nothing is kept for a room without members"
 
 
 async def test_presence_frames_carry_no_seq_and_other_rooms_see_nothing(layer):

@@ -56,3 +56,24 @@ def test_groups_go_to_the_hosts_the_layer_puts_them_on(settings, redis_url):
     store = RedisStore.for_layer(layer)
     assert store.clients.index("any.group") == layer.consistent_hash("any.group")
     assert crc_hash("x", 1) == 0 and {crc_hash(f"g{i}", 4) for i in range(200)} == {0, 1, 2, 3}
+
+
+async def test_a_record_nothing_was_published_to_lives_a_short_ttl_unless_kept_alive(store):
+    from redis.asyncio import Redis
+
+    from hypergen_ws.backends.base import EMPTY_RECORD_TTL
+
+    client = Redis.from_url(store.clients.hosts[0]["address"])
+    empty = await store.read("room-a", None)
+    ttl = await client.pttl("hgws:seq:room-a")
+    assert empty.seq == 0 and 0 < ttl <= EMPTY_RECORD_TTL * 1000, "a read does not make a record for a day"
+    await client.pexpire("hgws:seq:room-a", 1000)
+    await store.keep_alive(["room-a"])  # a process has members in the room: the record and its epoch stay
+    assert await client.pttl("hgws:seq:room-a") > 1000
+    assert (await store.read("room-a", None)).epoch == empty.epoch
+    await store.append("room-b", "x", 10)
+    assert await client.pttl("hgws:seq:room-b") > EMPTY_RECORD_TTL * 1000, "a published group keeps SEQUENCE_TTL"
+    await store.keep_alive(["room-b"])
+    await store.read("room-b", None)
+    assert await client.pttl("hgws:seq:room-b") > EMPTY_RECORD_TTL * 1000, "neither shortens it"
+    await client.aclose()

@@ -21,6 +21,10 @@ Entry = tuple[int, float, str]
 
 #: Epochs are random integers below 2**48: exact in JavaScript numbers and in Redis' Lua.
 EPOCH_LIMIT = 2**48
+#: Seconds a group's record survives when nothing was ever published to it with history (a room that was only
+#: joined or rendered): it goes when its last local member leaves, or this long after it was last read or kept
+#: alive by a process with members in the group (docs/history.rst).
+EMPTY_RECORD_TTL = 60.0
 
 
 def new_epoch() -> int:
@@ -51,6 +55,12 @@ class Store(Protocol):
 
     async def flush(self, group: str | None = None) -> None:
         """Forget the history of ``group`` (or of every group): its next publish starts a new epoch."""
+
+    async def keep_alive(self, groups: list[str]) -> None:
+        """``groups`` have members: their records must not expire for ``EMPTY_RECORD_TTL`` seconds from now."""
+
+    async def forget_empty(self, group: str) -> None:
+        """``group`` has no member left in this process: drop its record if nothing was ever published to it."""
 
 
 def history_ttl() -> float:

@@ -170,6 +170,28 @@ async def send_local(layer: Any, channel: str, message: dict[str, Any]) -> None:
     await layer.send(channel, message)
 
 
+def release_channel(layer: Any, channel: str) -> None:
+    """Forget what ``layer`` keeps in this process for a process-local ``channel`` nobody receives on any more.
+
+    ``RedisChannelLayer`` keeps a queue per local channel (``receive_buffer``) and drops it only when a waiting
+    ``receive()`` is cancelled; the receiver that happens to hold its receive lock when it is cancelled leaves its
+    queue behind, so a server that opens and closes sockets grows by a queue or two per socket for good. Only an
+    empty queue is dropped. Other layers keep nothing of the kind.
+    """
+    if layer_kind(layer) != "redis" or "!" not in channel:
+        return
+    buffers = getattr(layer, "receive_buffer", None)
+    if buffers is None:
+        return  # RedisPubSubChannelLayer: its channels are unsubscribed by the layer itself
+    if not isinstance(buffers, dict):
+        warn_fallback("forgetting the receive queues of closed sockets", "channels_redis",
+                      "RedisChannelLayer.receive_buffer is not a dict")
+        return
+    queue = buffers.get(channel)
+    if queue is not None and getattr(queue, "empty", lambda: False)():
+        del buffers[channel]
+
+
 async def drop_idle_connections(layer: Any) -> None:
     """Close the idle pooled Redis connections of ``layer`` and of its history store in this event loop.
 

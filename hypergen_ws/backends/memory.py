@@ -4,9 +4,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
-from .base import Entry, Snapshot, history_ttl, new_epoch, sequence_ttl
+from .base import EMPTY_RECORD_TTL, Entry, Snapshot, history_ttl, new_epoch, sequence_ttl
 
 class _Log:
     __slots__ = ("epoch", "seq", "entries", "touched")
@@ -31,10 +32,12 @@ class MemoryStore:
         self.lock = threading.RLock()
         self._logs: dict[str, _Log] = {}
         self._next_sweep = 0.0
+        #: Whether a group has members in this process; the sweep keeps the empty records of those.
+        self.pinned: Callable[[str], bool] = lambda group: False
 
     def _log(self, group: str, now: float) -> _Log:
         log = self._logs.get(group)
-        if log is not None and now - log.touched > sequence_ttl():
+        if log is not None and now - log.touched > (sequence_ttl() if log.seq else EMPTY_RECORD_TTL):
             log = None
         if log is None:
             log = self._logs[group] = _Log(new_epoch(), now)
@@ -56,10 +59,31 @@ class MemoryStore:
 
     def read_sync(self, group: str, after: int | None) -> Snapshot:
         """Synchronous :meth:`read` (any thread)."""
+        now = time.time()
         with self.lock:
-            log = self._log(group, time.time())
+            log = self._log(group, now)
+            if not log.seq:
+                log.touched = now  # an empty record lives EMPTY_RECORD_TTL from its last read
             entries = [] if after is None else [e for e in log.entries if e[0] > after]
+            if now >= self._next_sweep:
+                self._sweep(now)
             return Snapshot(log.seq, log.epoch, entries)
+
+    def keep_alive_sync(self, groups: list[str]) -> None:
+        """Synchronous :meth:`keep_alive`."""
+        now = time.time()
+        with self.lock:
+            for group in groups:
+                log = self._logs.get(group)
+                if log is not None and not log.seq:
+                    log.touched = now
+
+    def forget_empty_sync(self, group: str) -> None:
+        """Synchronous :meth:`forget_empty`: this process is the only one, so the group has no member left."""
+        with self.lock:
+            log = self._logs.get(group)
+            if log is not None and not log.seq:
+                del self._logs[group]
 
     def flush_sync(self, group: str | None = None) -> None:
         """Synchronous :meth:`flush` (any thread)."""
@@ -83,7 +107,10 @@ class MemoryStore:
         self._next_sweep = now + 60
         ttl, seq_ttl, dropped = history_ttl(), sequence_ttl(), 0
         for group, log in list(self._logs.items()):
-            if now - log.touched > seq_ttl:
+            if not log.seq and self.pinned(group):
+                log.touched = now
+                continue
+            if now - log.touched > (seq_ttl if log.seq else EMPTY_RECORD_TTL):
                 dropped += len(log.entries)
                 del self._logs[group]
                 continue
@@ -100,6 +127,12 @@ class MemoryStore:
 
     async def flush(self, group: str | None = None) -> None:
         self.flush_sync(group)
+
+    async def keep_alive(self, groups: list[str]) -> None:
+        self.keep_alive_sync(groups)
+
+    async def forget_empty(self, group: str) -> None:
+        self.forget_empty_sync(group)
 
 
 

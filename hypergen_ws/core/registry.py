@@ -124,9 +124,13 @@ _labels_size = [-1]
 def remember_group(group: str, size: int) -> None:
     """Record that ``group`` keeps ``size`` frames (0: none), e.g. when a consumer computes or joins it.
 
-    When consumers with different sizes share a group, the largest wins.
+    When consumers with different sizes share a group, the largest wins. A group named after its consumer
+    (``hgws.<label>...``) whose consumer declares that size is not recorded: its size is known from the label,
+    and a room per URL kwarg must not cost memory after its last member left.
     """
     with _lock:
+        if group not in _known and _label_size(group) == size:
+            return
         _known[group] = max(size, _known.get(group, 0))
         _known.move_to_end(group)
         while len(_known) > _KNOWN_LIMIT:
@@ -153,6 +157,11 @@ def declared_size(group: str) -> int:
     size = _known.get(group)
     if size is not None:
         return size
+    return _label_size(group)
+
+
+def _label_size(group: str) -> int:
+    """The history size of the consumer whose label a derived group name carries (0 when none)."""
     if group.startswith("hgws."):
         parts = group.split(".", 3)
     elif group.startswith("hgwsh."):

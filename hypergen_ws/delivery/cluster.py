@@ -18,9 +18,9 @@ import os
 import secrets
 import socket
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..backends.layers import drop_idle_connections, get_store
+from ..backends.layers import drop_idle_connections, get_layer, get_store
 from ..backends.redis import cluster as keys
 from ..core import conf
 from ..core.protocol import resync_frame
@@ -127,8 +127,12 @@ class Node:
             self.instance = instance
         now = time.time()
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
-        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now)
+        channels = {group: channel for group, (channel, _task) in self.hub.subscriptions.items()}
+        await keys.beat(self.store, self.id, counts, channels, float(conf.get("PROCESS_TTL")), now)
         self.beats += 1
+        followed = [group for group in self.hub.feeds if group in counts]
+        if followed:  # rooms of history consumers nothing was published to yet keep their record (and epoch)
+            await self.store.keep_alive(followed)
         for listener in listeners:
             if lost or flushed or listener.needs_reassert(self.hub):
                 await listener.reassert(self)
@@ -136,7 +140,7 @@ class Node:
             await drop_idle_connections(self.hub.layer)  # Redis restarted: its old connections are dead
             await self.recover(instance)
             self.instance = instance  # only now: a failed recovery is tried again at the next beat
-        await sweep(self.store, now)
+        await sweep(self.store, now, self.hub.layer)
 
     async def recover(self, instance: bytes | None) -> None:
         """Redis lost its data: subscribe again, then tell history followers to resync (once per loss).
@@ -167,14 +171,21 @@ class Node:
         self.resynced = instance
 
 
-async def sweep(store: RedisStore, now: float | None = None) -> int:
-    """Remove what dead processes left behind (group counts; presence entries through the listeners).
+async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) -> int:
+    """Remove what dead processes left behind: their group memberships on the channel layer (so nothing is sent
+    to their inboxes any more, which then expire), group counts, and presence entries through the listeners.
 
     Returns how many dead processes were cleaned up.
     """
+    layer = layer if layer is not None else get_layer()
     cleaned = 0
     for node_id in await keys.claim_dead(store, now):
         logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
+        for group, channel in (await keys.group_channels(store, node_id)).items():
+            try:
+                await layer.group_discard(group, channel)
+            except Exception:
+                logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True)
         for listener in listeners:
             await listener.process_died(store, node_id)
         await keys.forget_process(store, node_id)

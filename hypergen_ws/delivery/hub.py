@@ -19,7 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from ..backends.layers import bypasses_layer, get_layer, hub_channel, receive_channel, send_local
+from ..backends.layers import (bypasses_layer, get_layer, hub_channel, receive_channel, release_channel,
+                               send_local)
 from ..backends.uvicorn import text_frame
 from ..core import conf
 from ..core.state import ConnectionState
@@ -222,6 +223,11 @@ class Hub:
             return
         channel, task = subscription
         task.cancel()
+        try:
+            await task  # its receive() is over before the channel is forgotten
+        except BaseException:
+            pass
+        release_channel(self.layer, channel)
         try:
             async with asyncio.timeout(layer_timeout()):
                 await self.layer.group_discard(group, channel)

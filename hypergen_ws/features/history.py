@@ -22,9 +22,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..backends.base import Snapshot, fresh_entries
 from ..backends.layers import get_store, run_sync
+from ..backends.memory import memory_store
 from ..core import conf, protocol, registry
 from ..core.groups import check_group_name
 from ..core.sync import refuse_in_loop
+from ..delivery.hub import local_hubs
 from .base import Connection, Feature, Options
 
 logger = logging.getLogger("hypergen_ws")
@@ -33,7 +35,15 @@ logger = logging.getLogger("hypergen_ws")
 def configure(options: Options) -> HistoryFeature | None:
     """``history=`` of ``@consumer``: on for a positive size (``True``: ``HISTORY_SIZE``)."""
     size = history_size_option(options.history, options.where)
-    return HistoryFeature(size) if size else None
+    if not size:
+        return None
+    memory_store().pinned = has_local_members
+    return HistoryFeature(size)
+
+
+def has_local_members(group: str) -> bool:
+    """Whether a socket of this process is in ``group``."""
+    return any(group in hub.members for hub in local_hubs())
 
 
 def history_size_option(history: Any, where: str) -> int:
@@ -71,6 +81,15 @@ class HistoryFeature(Feature):
 
     async def rejoined(self, conn: Connection) -> None:
         await self.connected(conn)  # the position it connected with: what it missed is replayed after all
+
+    async def disconnected(self, conn: Connection) -> None:
+        group = conn.state.primary_group
+        if group is None or has_local_members(group):
+            return
+        try:  # a room nothing was published to keeps nothing once its last member is gone (docs/history.rst)
+            await get_store().forget_empty(group)
+        except Exception:
+            logger.debug("Could not drop the empty record of %s", group, exc_info=True)
 
 
 def plan(snapshot: Snapshot, position: tuple[int, int] | None) -> tuple[str, list[tuple[int, str]]]:

@@ -1,6 +1,7 @@
 """Bounded resources against real servers: request bodies, rooms, dead processes, rate limits."""
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import psutil
@@ -95,3 +96,98 @@ async def test_a_client_flooding_calls_is_refused_then_closed_with_1008(server_k
         while (frame := json.loads(await honest.recv())).get("type") != "reply":
             pass
         assert frame["id"] == "after"
+
+
+def redis_keys(url: str) -> dict[str, tuple[int, int]]:
+    """Every key of the redis-server: name -> (type initial, milliseconds to live, -1 for none)."""
+    from redis import Redis
+
+    with Redis.from_url(url) as client:
+        return {key.decode(): (client.type(key).decode()[0], client.pttl(key)) for key in client.scan_iter(count=1000)}
+
+
+async def test_rooms_nobody_is_in_any_more_leave_nothing_in_redis_but_short_lived_records(redis_server,
+                                                                                          live_server_factory):
+    from hypergen_ws.backends.base import EMPTY_RECORD_TTL
+    from tests.e2e.hostile import CHAT, Browser, frames_until
+
+    server = live_server_factory(server="daphne", redis_url=redis_server.url)
+    alice = Browser(server).login("alice")
+    rooms = [f"room-{n}" for n in range(300)]
+    for room in rooms:
+        ws = await alice.socket(CHAT.format(room=room))
+        await frames_until(ws, lambda f: f.get("event") == "list")
+        await ws.close()
+    talked = await alice.socket(CHAT.format(room="lobby"))  # a room that exists: the message is stored
+    await frames_until(talked, lambda f: f.get("event") == "list")
+    await talked.send('{"args": ["kept for a while"], "id": 1}')
+    await frames_until(talked, lambda f: f.get("id") == 1)
+    await talked.close()
+    from tests.e2e.wsclients import wait_until
+
+    # The last leaves reach Redis asynchronously: wait until no presence entry is left.
+    assert await asyncio.to_thread(wait_until, lambda: not any(
+        k.startswith(("hgws:presence:", "hgws:pcount:")) for k in redis_keys(redis_server.url)), 15)
+    keys = redis_keys(redis_server.url)
+    per_room = {k: v for k, v in keys.items() if "room-" in k}
+    assert set(per_room) == {f"hgws:seq:hgws.chat.send_message.room_name.{room}" for room in rooms}, per_room
+    assert all(0 < ttl <= EMPTY_RECORD_TTL * 1000 for _kind, ttl in per_room.values()), "each goes within a minute"
+    lasting = sorted(k for k, (_kind, ttl) in keys.items() if ttl == -1)
+    assert lasting == ["hgws:instance", "hgws:procs"], lasting
+    assert keys["hgws:seq:hgws.chat.send_message.room_name.lobby"][1] > EMPTY_RECORD_TTL * 1000, \
+        "a room with history keeps it"
+
+
+async def test_a_killed_process_is_swept_from_redis_with_its_group_memberships(redis_server, live_server_factory):
+    import json
+    import time
+
+    from tests.e2e.hostile import CHAT, Browser, frames_until
+    from tests.e2e.wsclients import wait_until
+
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 2.0})}
+    survivor = live_server_factory(server="daphne", redis_url=redis_server.url, env=env)
+    victim = live_server_factory(server="uvicorn", redis_url=redis_server.url, env=env)
+    rooms = [f"room-{n}" for n in range(30)]
+    watcher = await Browser(survivor).login("alice").socket(CHAT.format(room="room-0"))
+    await frames_until(watcher, lambda f: f.get("event") == "list")
+    bob = Browser(victim).login("bob")
+    sockets = []
+    for room in rooms:
+        ws = await bob.socket(CHAT.format(room=room))
+        await frames_until(ws, lambda f: f.get("event") == "list")
+        sockets.append(ws)
+    await frames_until(watcher, lambda f: f.get("event") == "join" and f.get("username") == "bob")
+
+    def victim_channels() -> dict[str, str]:
+        from redis import Redis
+
+        with Redis.from_url(redis_server.url) as client:
+            (key,) = [k for k in client.scan_iter("hgws:pc:*") if client.hget(k, "hgws.chat.send_message.room_name.room-5")]
+            return {g.decode(): c.decode() for g, c in client.hgetall(key).items()}
+
+    assert await asyncio.to_thread(wait_until, lambda: len(victim_channels()) == 31, 10)  # 30 rooms + control
+    channels = victim_channels()
+    victim.kill()  # kill -9: no leave, no goodbye
+    killed = time.monotonic()
+    for ws in sockets:
+        ws.transport.abort()
+
+    def swept() -> bool:
+        from redis import Redis
+
+        with Redis.from_url(redis_server.url) as client:
+            return not any(client.zscore(f"asgi:group:{group}", channel) is not None
+                           for group, channel in channels.items())
+
+    assert await asyncio.to_thread(wait_until, swept, 30), "the dead process is still a member of its groups"
+    print(f"memberships of the killed process removed {time.monotonic() - killed:.1f} s after kill -9")
+    await frames_until(watcher, lambda f: f.get("event") == "leave" and f.get("username") == "bob", timeout=30)
+    keys = redis_keys(redis_server.url)
+    presence = sorted(k for k in keys if k.startswith(("hgws:presence:", "hgws:pcount:")))
+    assert presence == ["hgws:pcount:hgws.chat.send_message.room_name.room-0",
+                        "hgws:presence:hgws.chat.send_message.room_name.room-0"], presence  # the watcher's
+    for kind in ("hgws:pc:", "hgws:pg:", "hgws:pgroups:"):  # the live process's own heartbeat keys only
+        assert len([k for k in keys if k.startswith(kind)]) == 1, (kind, sorted(keys))
+    groups = [k for k in keys if k.startswith("asgi:group:hgws.chat.send_message.room_name.")]
+    assert groups == ["asgi:group:hgws.chat.send_message.room_name.room-0"], groups

@@ -4,6 +4,9 @@ Keys on the layer's first host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
 
     <p>:procs          sorted set: process id -> the time (s) its entries expire (now + PROCESS_TTL)
     <p>:pg:<process>   hash: group -> local sockets of that process; expires PROCESS_TTL after the last beat
+    <p>:pc:<process>   hash: group -> the layer channel that process joined the group with (hub channels and
+                       the control group); a live process that sweeps a dead one leaves the groups with them;
+                       expires CHANNELS_TTL after the last beat when nobody swept it
     <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
     <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
 """
@@ -39,17 +42,31 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def beat(store: RedisStore, node_id: str, counts: dict[str, int], ttl: float, now: float) -> None:
-    """Record that process ``node_id`` lives until ``now + ttl``, with its sockets per group."""
+#: Seconds the layer channels of a process are kept after its last beat, for a live process to sweep them.
+CHANNELS_TTL = 3600
+
+
+async def beat(store: RedisStore, node_id: str, counts: dict[str, int], channels: dict[str, str], ttl: float,
+               now: float) -> None:
+    """Record that process ``node_id`` lives until ``now + ttl``, with its sockets and layer channel per group."""
     redis = store.clients.get(0)
     p = store.prefix
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(f"{p}:procs", {node_id: now + ttl})
-        pipe.delete(f"{p}:pg:{node_id}")
+        pipe.delete(f"{p}:pg:{node_id}", f"{p}:pc:{node_id}")
         if counts:
             pipe.hset(f"{p}:pg:{node_id}", mapping=counts)  # type: ignore[arg-type]
             pipe.pexpire(f"{p}:pg:{node_id}", int(ttl * 1000))
+        if channels:
+            pipe.hset(f"{p}:pc:{node_id}", mapping=channels)  # type: ignore[arg-type]
+            pipe.expire(f"{p}:pc:{node_id}", CHANNELS_TTL)
         await pipe.execute()
+
+
+async def group_channels(store: RedisStore, node_id: str) -> dict[str, str]:
+    """The layer channel per group that process ``node_id`` reported with its last heartbeat."""
+    raw = await store.clients.get(0).hgetall(f"{store.prefix}:pc:{node_id}")
+    return {_text(group): _text(channel) for group, channel in raw.items()}
 
 
 async def claim_dead(store: RedisStore, now: float | None = None) -> list[str]:
@@ -65,8 +82,8 @@ async def claim_dead(store: RedisStore, now: float | None = None) -> list[str]:
 
 
 async def forget_process(store: RedisStore, node_id: str) -> None:
-    """Remove a dead process's group counts."""
-    await store.clients.get(0).delete(f"{store.prefix}:pg:{node_id}")
+    """Remove a dead process's group counts and channels."""
+    await store.clients.get(0).delete(f"{store.prefix}:pg:{node_id}", f"{store.prefix}:pc:{node_id}")
 
 
 async def live_processes(store: RedisStore) -> list[str]:

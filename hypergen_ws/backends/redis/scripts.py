@@ -16,13 +16,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {seq, epoch}
 """
 
-# ARGV: epoch candidate, first stream id to return ('' for none), sequence TTL (ms). Returns {epoch, seq, entries}.
+# ARGV: epoch candidate, first stream id to return ('' for none), TTL (ms) of a record nothing was published to.
+# Returns {epoch, seq, entries}. A record made by a read has seq 0 and a short TTL (EMPTY_RECORD_TTL), which
+# KEEP extends while processes have members in the group and APPEND replaces with the sequence TTL.
 READ = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+elseif redis.call('HGET', KEYS[1], 'seq') == '0' and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
@@ -31,6 +35,16 @@ if ARGV[2] ~= '' then
   entries = redis.call('XRANGE', KEYS[2], ARGV[2], '+')
 end
 return {epoch, seq, entries}
+"""
+
+# KEYS: <p>:seq:<group> of groups with members. ARGV: TTL (ms). Records nothing was published to live on.
+KEEP = """
+for _, key in ipairs(KEYS) do
+  if redis.call('HGET', key, 'seq') == '0' and redis.call('PTTL', key) < tonumber(ARGV[1]) then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+end
+return 1
 """
 
 # Presence (hypergen_ws.presence). KEYS: <p>:presence:<group>, <p>:pcount:<group>, <p>:pgroups:<process>.

@@ -24,8 +24,8 @@ from channels_redis.utils import create_pool, decode_hosts
 from redis import asyncio as aioredis
 
 from ...core import conf
-from ..base import Snapshot, history_ttl, new_epoch, sequence_ttl
-from .scripts import APPEND, READ
+from ..base import EMPTY_RECORD_TTL, Snapshot, history_ttl, new_epoch, sequence_ttl
+from .scripts import APPEND, KEEP, READ
 
 
 def layer_hosts(layer: Any) -> list[dict[str, Any]]:
@@ -114,13 +114,25 @@ class RedisStore:
         client = self.clients.get(self.clients.index(group))
         start = "" if after is None else f"{after + 1}-0"
         epoch, seq, raw = await client.eval(READ, 2, *self.keys(group), new_epoch(), start,
-                                            int(sequence_ttl() * 1000))
+                                            int(EMPTY_RECORD_TTL * 1000))
         entries = []
         for entry_id, fields in raw:
             values = dict(zip(fields[::2], fields[1::2], strict=False))
             entry_seq = int(entry_id.split(b"-")[0])
             entries.append((entry_seq, int(values[b"ts"]) / 1000, values[b"t"].decode()))
         return Snapshot(int(seq), int(epoch), entries)
+
+    async def keep_alive(self, groups: list[str]) -> None:
+        by_host: dict[int, list[str]] = {}
+        for group in groups:
+            by_host.setdefault(self.clients.index(group), []).append(f"{self.prefix}:seq:{group}")
+        for index, keys in by_host.items():
+            for i in range(0, len(keys), 1000):
+                await self.clients.get(index).eval(KEEP, len(keys[i:i + 1000]), *keys[i:i + 1000],
+                                                   int(EMPTY_RECORD_TTL * 1000))
+
+    async def forget_empty(self, group: str) -> None:
+        """Nothing: other processes may have members; the record's short TTL removes it (``keep_alive``)."""
 
     async def flush(self, group: str | None = None) -> None:
         if group is not None:
