@@ -392,3 +392,35 @@ async def test_a_room_nothing_was_published_to_keeps_no_record_once_its_last_mem
     await aget_position(feed_group("rendered"))  # a page rendered the position; nobody ever connected
     store._sweep(time.time() + EMPTY_RECORD_TTL + 1)
     assert store.groups() == [feed_group("talked")]
+
+
+async def test_a_forged_frame_far_ahead_gets_a_resync_and_does_not_silence_the_group(settings, redis_url):
+    """A frame on the channel layer whose seq the history never reached is skipped; the followers get a resync,
+    and the frames after it are delivered (they used to look like late copies, dropped for good)."""
+    from channels.layers import get_channel_layer
+
+    from hypergen_ws.delivery.hub import FRAME_TYPE
+
+    use_layer("redis", settings, redis_url)
+    group = feed_group("forged")
+    comm, sync = await connect_synced("/ws/tests/rec_feed/forged/")
+    assert await agroup_send(group, "one") == 1
+    assert [f["data"] for f in await frames_until(comm, 1)] == ["one"]
+    forged = 10**9
+    await get_channel_layer().group_send(group, {"type": FRAME_TYPE, "seq": forged, "epoch": sync["epoch"],
+                                                 "text": stamp('{"type":"message","data":"forged"}', forged,
+                                                               sync["epoch"])})
+    resync = await frame(comm)
+    assert resync == {"type": "resync", "reason": "out_of_sequence", "seq": 1, "epoch": sync["epoch"]}
+    assert await agroup_send(group, "two") == 2
+    assert [(f["seq"], f["data"]) for f in await frames_until(comm, 1)] == [(2, "two")]
+    # A new feed (no socket in the group had a stamped frame yet) checks its first frame too.
+    other, other_sync = await connect_synced("/ws/tests/rec_feed/forged2/")
+    await get_channel_layer().group_send(feed_group("forged2"), {
+        "type": FRAME_TYPE, "seq": 5, "epoch": other_sync["epoch"],
+        "text": stamp('{"type":"message","data":"forged"}', 5, other_sync["epoch"])})
+    assert (await frame(other))["reason"] == "out_of_sequence"
+    assert await agroup_send(feed_group("forged2"), "real") == 1
+    assert [(f["seq"], f["data"]) for f in await frames_until(other, 1)] == [(1, "real")]
+    for c in (comm, other):
+        await c.disconnect()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import get_store
 from ..core import conf
-from ..core.protocol import stamp
+from ..core.protocol import resync_frame, stamp
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -87,22 +87,44 @@ class Feed:
 
 
 async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
-    """Deliver a stamped frame that came over the channel layer; fill a gap before it from the history."""
+    """Deliver a stamped frame that came over the channel layer; fill a gap before it from the history.
+
+    The history vouches for a frame that skips ahead (and for the first frame of a new feed): a seq the group's
+    history never reached (a forged frame, or one of a history lost meanwhile) is not delivered, and would not
+    make every later frame look like a late copy; the group's followers get a ``resync`` instead.
+    """
     seq, epoch, text = message.get("seq"), message.get("epoch"), message["text"]
     if not isinstance(seq, int) or not isinstance(epoch, int):
         feed.hub.deliver_text(feed.group, text)
         return
-    if feed.is_behind(seq, epoch) and feed.expected is not None:
+    fresh = feed.expected is None and seq > 1
+    if fresh or feed.is_behind(seq, epoch):
+        after = seq - 1 if feed.expected is None else feed.expected - 1
         try:
             async with asyncio.timeout(float(conf.get("PUBLISH_TIMEOUT"))):
-                snapshot = await get_store(feed.hub.layer).read(feed.group, feed.expected - 1)
+                snapshot = await get_store(feed.hub.layer).read(feed.group, None if fresh else after)
         except Exception:
             logger.warning("Could not read the history of %s to fill a gap before seq %s", feed.group, seq,
                            exc_info=True)
         else:
+            if snapshot.epoch == epoch and snapshot.seq < seq or fresh and snapshot.epoch != epoch:
+                skip_unknown(feed, seq, epoch, snapshot.seq, snapshot.epoch)
+                return
             if snapshot.epoch == epoch:
                 for entry_seq, _ts, entry_text in snapshot.entries:
                     if entry_seq >= seq:
                         break
                     feed.deliver(entry_seq, epoch, stamp(entry_text, entry_seq, epoch))
     feed.deliver(seq, epoch, text)
+
+
+def skip_unknown(feed: Feed, seq: int, epoch: int, current: int, current_epoch: int) -> None:
+    """A frame the history does not know: drop it, go on from the history's position, tell the followers."""
+    logger.warning("Skipped a frame of %s with seq %s/%s: the group's history is at %s/%s (a forged frame, or a "
+                   "history lost meanwhile); its followers get a resync", feed.group, seq, epoch, current,
+                   current_epoch)
+    feed.epoch, feed.expected = current_epoch, current + 1
+    text = resync_frame("out_of_sequence", current, current_epoch)
+    for member in tuple(feed.hub.member_set(feed.group) or ()):
+        if member.keeps_history and member.state.primary_group == feed.group:
+            member.send_text(text)

@@ -123,3 +123,29 @@ async def test_on_redis_a_new_socket_gets_its_presence_list_before_any_group_fra
         for p in publishers:
             p.kill()
             p.wait()
+
+
+async def test_a_forged_frame_far_ahead_leads_to_a_resync_not_to_silence(redis_server, live_server_factory):
+    import json
+
+    from tests.e2e.hostile import CHAT, Browser, frames_until, run_django
+
+    server = live_server_factory(server="daphne", redis_url=redis_server.url)
+    alice = Browser(server).login("alice")
+    ws = await alice.socket(CHAT.format(room="lobby"))
+    sync = (await frames_until(ws, lambda f: f.get("type") == "sync"))[-1]
+    await ws.send(json.dumps({"args": ["before"], "id": 1}))
+    before = (await frames_until(ws, lambda f: f.get("type") == "commands"))[-1]
+    run_django(server, "from asgiref.sync import async_to_sync\n"  # someone with access to Redis forges a frame
+                       "from channels.layers import get_channel_layer\n"
+                       "from hypergen_ws.core.protocol import stamp\n"
+                       "from testproject.chat.consumers import send_message\n"
+                       f"seq, epoch = 10**9, {sync['epoch']}\n"
+                       "async_to_sync(get_channel_layer().group_send)(send_message.group_name(room_name='lobby'), {\n"
+                       "    'type': 'hypergen_ws.frame', 'seq': seq, 'epoch': epoch,\n"
+                       "    'text': stamp('{\"type\":\"commands\",\"commands\":[]}', seq, epoch)})\n")
+    resync = (await frames_until(ws, lambda f: f.get("type") == "resync"))[-1]
+    assert resync["reason"] == "out_of_sequence" and resync["seq"] == before["seq"]
+    await ws.send(json.dumps({"args": ["after"], "id": 2}))
+    after = (await frames_until(ws, lambda f: f.get("type") == "commands"))[-1]
+    assert after["seq"] == before["seq"] + 1 and "after" in json.dumps(after)
