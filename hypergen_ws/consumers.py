@@ -23,7 +23,7 @@ from django.core.handlers.asgi import ASGIRequest
 
 from .backends import daphne
 from .backends.layers import receive_channel, release_channel, send_local
-from .backends.uvicorn import direct_writer
+from .backends.uvicorn import close_stalled, direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
 from .core.permissions import Permission, forget_cached_permissions
@@ -458,12 +458,16 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.state.close_code = protocol.CLOSE_TRY_AGAIN_LATER
         await self._leave_all()
         await self.outbox.flush_and_stop()
-        try:
-            # uvicorn writes the close frame only once the client reads again: do not wait for that for ever.
-            async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
-                await self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
-        except Exception:  # timed out, or the connection is already gone
-            logger.debug("Closing a slow client of %s failed", self.label, exc_info=True)
+        # The close frame goes behind what the server buffered: the client gets it if it reads again within
+        # SLOW_CLOSE_TIMEOUT; then the server drops the connection (neither daphne nor uvicorn would on its own).
+        code = protocol.CLOSE_TRY_AGAIN_LATER
+        if not (daphne.close_with_code(self.base_send, code, SLOW_CLOSE_TIMEOUT)
+                or close_stalled(self.base_send, code, SLOW_CLOSE_TIMEOUT)):
+            try:
+                async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
+                    await self.base_send({"type": "websocket.close", "code": code})
+            except Exception:  # timed out, or the connection is already gone
+                logger.debug("Closing a slow client of %s failed", self.label, exc_info=True)
         try:
             await send_local(self.channel_layer, self.channel_name, {"type": _STOP, "token": self._stop_token})
         except Exception:  # the layer is down: the server's disconnect event ends the consumer instead

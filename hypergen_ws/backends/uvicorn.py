@@ -9,6 +9,11 @@ would write at once: the connection is open, no close was sent or received, its 
 high-water mark, and no extension (``permessage-deflate``) was negotiated; otherwise it returns ``False`` and the
 frame goes through the ASGI ``send`` as usual. Any other server, implementation or version gets ``None``: nothing
 changes for it.
+
+``close_stalled`` closes a connection whose client stopped reading: uvicorn's ``send`` waits until the write buffer
+drains, which it never does, and closing the transport waits for the same; so the close frame is written behind
+the buffered frames (the client gets it if it reads again) and the connection is aborted ``grace`` seconds later
+unless the client answered the close.
 """
 from __future__ import annotations
 
@@ -79,3 +84,28 @@ def direct_writer(send: Any) -> Writer | None:
         return False
 
     return write_frame
+
+
+def close_stalled(send: Any, code: int, grace: float) -> bool:
+    """Write a close frame with ``code`` to the connection behind ``send`` without waiting for its write buffer,
+    and drop the connection ``grace`` seconds later unless the closing handshake completed; ``False`` on any other
+    server or implementation (nothing was done)."""
+    protocol = _uvicorn_protocol(send)
+    if protocol is None:
+        return False
+    try:
+        if protocol.close_sent or protocol.disconnected:
+            return True
+        transport, conn = protocol.transport, protocol.conn
+        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
+        conn.send_close(code, "")
+        transport.write(b"".join(conn.data_to_send()))
+        protocol.close_sent = True
+        if protocol.close_timer is not None:
+            protocol.close_timer.cancel()
+        protocol.close_timer = protocol.loop.call_later(grace, transport.abort)
+    except Exception:  # another uvicorn or websockets version: the ASGI send is tried instead
+        warn_fallback("closing connections whose client stopped reading", "uvicorn",
+                      "its websockets-sansio connection has an unexpected shape")
+        return False
+    return True
