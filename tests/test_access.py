@@ -128,3 +128,20 @@ async def test_sockets_per_user_are_capped_when_asked(settings):
     for comm in [second, fourth, *anonymous]:
         await comm.disconnect()
     assert not any(tables.by_hub.values()), "gone sockets are forgotten"
+
+
+async def test_the_documented_ban_and_revoke_views_close_what_they_say():
+    from django.test import RequestFactory
+
+    from tests.examples.access_views import ban, revoke
+
+    sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
+    sam_sockets = [await connect("/ws/tests/guarded/", sam), await connect("/ws/tests/listen_only/", sam)]
+    kim_guarded, kim_public = await connect("/ws/tests/guarded/", kim), await connect("/ws/tests/listen_only/", kim)
+    request = RequestFactory().post("/")
+    await database_sync_to_async(revoke)(request, kim.pk, "view_user")
+    assert await closed_with(kim_guarded) == 4403
+    assert await kim_public.receive_nothing(0.2)
+    await database_sync_to_async(ban)(request, sam.pk)
+    assert [await closed_with(comm) for comm in sam_sockets] == [4401, 4401]
+    await kim_public.disconnect()

@@ -8,6 +8,7 @@ that serves sockets listens to (``Hub.listen``). Features register what to do wi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import secrets
@@ -54,6 +55,19 @@ def dispatch(hub: Hub, message: dict[str, Any]) -> None:
             logger.exception("A control message (%s) could not be handled", message.get("action"))
 
 
+def _dispatch_locally(message: dict[str, Any]) -> None:
+    """Hand ``message`` to every hub of this process, each in its own event loop.
+
+    In a fresh context: the sender may be a sync view inside ``sync_to_async``, whose context would make every
+    database call of the handlers look like a deadlock to asgiref.
+    """
+    for hub in local_hubs():
+        try:
+            hub.loop.call_soon_threadsafe(dispatch, hub, message, context=contextvars.Context())
+        except RuntimeError:  # the loop closed meanwhile
+            continue
+
+
 def _from_layer(hub: Hub) -> Callable[[dict[str, Any]], None]:
     def receive(message: dict[str, Any]) -> None:
         if message.get("type") == CONTROL_TYPE and message.get("origin") != process_token():
@@ -78,11 +92,7 @@ async def asend(message: dict[str, Any]) -> None:
     """Send a control message to every process: this one's hubs at once, the others through the channel layer
     within ``PUBLISH_TIMEOUT``. Raises ``TimeoutError`` or ``ConnectionError`` when the layer failed (this
     process's sockets were handled anyway)."""
-    for hub in local_hubs():
-        try:
-            hub.loop.call_soon_threadsafe(dispatch, hub, message)
-        except RuntimeError:  # the loop closed meanwhile
-            continue
+    _dispatch_locally(message)
     layer = get_layer()
     if bypasses_layer(layer):
         return
@@ -102,10 +112,6 @@ def send(message: dict[str, Any]) -> None:
     """:func:`asend` from sync code (a view, a signal receiver, a task)."""
     layer = get_layer()
     if bypasses_layer(layer):
-        for hub in local_hubs():
-            try:
-                hub.loop.call_soon_threadsafe(dispatch, hub, message)
-            except RuntimeError:
-                continue
+        _dispatch_locally(message)
         return
     background_loop().run(asend(message), "Sending a control message", float(conf.get("PUBLISH_TIMEOUT")) + 1)
