@@ -29,6 +29,9 @@ __all__ = [
     "get_history",
     "get_position",
     "get_presence",
+    # traffic counters of every server process (docs/stats.rst)
+    "aget_stats",
+    "get_stats",
 ]
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from .groups_admin import aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups, get_groups
     from .history import aflush_history, aget_history, aget_position, flush_history, get_history, get_position
     from .presence import aget_presence, get_presence
+    from .clusterstats import aget_stats, get_stats
 
 _LAZY = {
     "command": "commands",
@@ -53,6 +57,7 @@ _LAZY = {
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
                      "aget_position"], "history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "presence"),
+    **dict.fromkeys(["get_stats", "aget_stats"], "clusterstats"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
                      "aclean_expired"], "groups_admin"),
 }

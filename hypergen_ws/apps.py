@@ -5,13 +5,17 @@ from django.apps import AppConfig
 
 
 class HypergenWsConfig(AppConfig):
-    """Registers the system checks and gives hypergen_ws's layer channels their capacity."""
+    """Registers the system checks, gives hypergen_ws's layer channels their capacity, makes heartbeats carry the
+    counters and feeds the Prometheus metrics (when enabled)."""
 
     name = "hypergen_ws"
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from . import cluster, clusterstats, metrics
         from .fanout import install_layer_hook
 
         install_layer_hook()
+        cluster.set_reporter(clusterstats.heartbeat_report)
+        metrics.install_from_settings()

@@ -180,3 +180,21 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="hypergen_ws.W021",
         )]
     return []
+
+
+@register(Tags.compatibility)
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E040: ``METRICS`` is True but ``prometheus_client`` is not installed; E041: not None, True or False."""
+    from . import metrics
+
+    setting = conf.get("METRICS")
+    if setting not in (None, True, False):
+        return [Error(f"HYPERGEN_WS['METRICS'] is {setting!r}; use None (on when prometheus_client is installed), "
+                      "True or False.", id="hypergen_ws.E041")]
+    if setting is True and not metrics.available():
+        return [Error(
+            "HYPERGEN_WS['METRICS'] is True but prometheus_client is not installed, so there are no metrics.",
+            hint=f"Install it with: {metrics.INSTALL_HINT} (or set METRICS to None or False).",
+            id="hypergen_ws.E040",
+        )]
+    return []

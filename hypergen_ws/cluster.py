@@ -6,6 +6,8 @@ host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
 
     <p>:procs          sorted set: process id -> the time (s) its entries expire (now + PROCESS_TTL)
     <p>:pg:<process>   hash: group -> local sockets of that process; expires PROCESS_TTL after the last beat
+    <p>:ps:<process>   string: that process's traffic counters (JSON, see ``set_reporter``) for the cluster-wide
+                       stats; expires PROCESS_TTL after the last beat
     <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
     <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
 
@@ -22,6 +24,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -36,6 +39,16 @@ logger = logging.getLogger("hypergen_ws")
 
 def _prefix() -> str:
     return str(conf.get("REDIS_PREFIX"))
+
+
+#: Gives the report every heartbeat carries (``hypergen_ws.clusterstats``); None: heartbeats carry none.
+_reporter: Callable[[], str] | None = None
+
+
+def set_reporter(report: Callable[[], str] | None) -> None:
+    """Make every heartbeat store ``report()`` (this process's counters as JSON) under ``<p>:ps:<process>``."""
+    global _reporter
+    _reporter = report
 
 
 class Node:
@@ -112,12 +125,15 @@ class Node:
         now = time.time()
         ttl = float(conf.get("PROCESS_TTL"))
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
+        report = _reporter() if _reporter is not None else None
         async with redis.pipeline(transaction=True) as pipe:
             pipe.zadd(f"{p}:procs", {self.id: now + ttl})
             pipe.delete(f"{p}:pg:{self.id}")
             if counts:
                 pipe.hset(f"{p}:pg:{self.id}", mapping=counts)
                 pipe.pexpire(f"{p}:pg:{self.id}", int(ttl * 1000))
+            if report is not None:
+                pipe.set(f"{p}:ps:{self.id}", report, px=int(ttl * 1000))
             await pipe.execute()
         self.beats += 1
         if lost or flushed or presence.needs_reassert(self.hub):
@@ -184,7 +200,7 @@ async def sweep(store: RedisStore, now: float | None = None) -> int:
         node_id = raw.decode()
         logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
         await presence.sweep_process(store, node_id)
-        await redis.delete(f"{p}:pg:{node_id}")
+        await redis.delete(f"{p}:pg:{node_id}", f"{p}:ps:{node_id}")
         cleaned += 1
     return cleaned
 
@@ -216,6 +232,30 @@ async def live_processes(store: RedisStore) -> list[str]:
     """Ids of processes whose heartbeat is current."""
     raw = await store.clients.get(0).zrangebyscore(f"{_prefix()}:procs", time.time(), "+inf")
     return [r.decode() for r in raw]
+
+
+def local_node_ids() -> set[str]:
+    """Ids of the heartbeats running in this process (one per event loop with sockets on Redis)."""
+    return {node.id for node in list(_nodes.values())}
+
+
+async def process_reports(store: RedisStore) -> list[tuple[str, float, str | None]]:
+    """Every process whose heartbeat is current: ``(id, when its entries expire, its last report or None)``."""
+    redis = store.clients.get(0)
+    p = _prefix()
+    rows: list[tuple[str, float]] = []
+    for item in await redis.zrangebyscore(f"{p}:procs", time.time(), "+inf", withscores=True):
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            rows.append((_text(item[0]), float(item[1])))
+    if not rows:
+        return []
+    reports = await redis.mget([f"{p}:ps:{node_id}" for node_id, _expires in rows])
+    return [(node_id, expires, None if report is None else _text(report))
+            for (node_id, expires), report in zip(rows, reports)]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def changed(hub: Any) -> None:

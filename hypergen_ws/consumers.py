@@ -94,6 +94,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
                 raise
             except Exception:
                 failures += 1
+                stats.event(stats.LAYER_ERROR, "", "receive")
                 if failures == 1:
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
                                    self.label, exc_info=True)
@@ -145,6 +146,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             if self.hypergen.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label)
             logger.info("Denied connection to %s for %s (close %s)", self.label, user, code)
+            stats.event(stats.REFUSED, self.label, code)
             await self.base_send({"type": "websocket.accept"})
             await self.base_send({"type": "websocket.close", "code": code})
             return
@@ -212,22 +214,27 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
     def _protocol_error(self, exc: protocol.ProtocolError) -> None:
         logger.warning("Bad frame from a client of %s: %s", self.label, exc)
         if exc.close_code is not None:
+            stats.event(stats.ERROR, self.label, exc.close_code)
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
         else:
-            self.send_text(protocol.error_frame(protocol.BAD_REQUEST, str(exc), exc.id))
+            self._send_error(protocol.BAD_REQUEST, str(exc), exc.id)
+
+    def _send_error(self, code: str, message: str, call_id: int | str | None = None) -> None:
+        """Send this client an error frame (counted by code in the stats)."""
+        stats.event(stats.ERROR, self.label, code)
+        self.send_text(protocol.error_frame(code, message, call_id))
 
     async def handle_call(self, call: protocol.Call) -> None:
         """Re-check the permission, run the function and send what it produced."""
         spec = self.hypergen
         if not spec.receive:
-            self.send_text(protocol.error_frame(
-                protocol.BAD_REQUEST, f"{self.label} only sends; it does not take calls from the browser.", call.id))
+            self._send_error(
+                protocol.BAD_REQUEST, f"{self.label} only sends; it does not take calls from the browser.", call.id)
             return
         user = await self._current_user()
         if not await spec.permission.allows(user, self.url_kwargs):
             logger.info("Denied call to %s for %s", self.label, user)
-            self.send_text(protocol.error_frame(
-                protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id))
+            self._send_error(protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id)
             return
         self.meta = call.meta
         try:
@@ -236,13 +243,12 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             self._protocol_error(protocol.ProtocolError(str(exc), id=call.id))
             return
         except PermissionDenied as exc:
-            self.send_text(protocol.error_frame(
-                protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id))
+            self._send_error(protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id)
             return
         except Exception as exc:
             logger.exception("Error in consumer %s", self.label)
             detail = f"{type(exc).__name__}: {exc}" if conf.error_details() else "Internal server error."
-            self.send_text(protocol.error_frame(protocol.SERVER_ERROR, detail, call.id))
+            self._send_error(protocol.SERVER_ERROR, detail, call.id)
             return
         finally:
             self.meta = {}
@@ -294,6 +300,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
 
     def _on_overflow(self) -> None:
         logger.warning("Closing a client of %s: it fell %s frames behind", self.label, conf.get("SEND_QUEUE_LIMIT"))
+        stats.event(stats.SLOW_CLOSE, self.label, protocol.CLOSE_TRY_AGAIN_LATER)
         self._closing = asyncio.get_running_loop().create_task(self._close_slow())
 
     async def _close_slow(self) -> None:

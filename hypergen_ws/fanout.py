@@ -88,7 +88,9 @@ class Hub:
         try:
             channel = await hub_channel(self.layer)
             await self.layer.group_add(group, channel)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                stats.event(stats.LAYER_ERROR, "", "group_add")
             self._remove(group, members, member)
             if self.members.get(group) is members:  # members waiting for this subscription fail too
                 del self.members[group]
@@ -123,10 +125,14 @@ class Hub:
         try:
             await self.layer.group_discard(group, channel)
         except Exception:  # the layer may be down; the membership expires on its own
+            stats.event(stats.LAYER_ERROR, "", "group_discard")
             logger.warning("Could not leave group %s on the channel layer", group, exc_info=True)
 
-    def deliver_text(self, group: str, text: str) -> int:
-        """Queue an encoded frame on every local member of ``group``; returns how many got it."""
+    def deliver_text(self, group: str, text: str, published: float | None = None) -> int:
+        """Queue an encoded frame on every local member of ``group``; returns how many got it.
+
+        ``published`` is the ``time.time()`` of the publish, for the publish-to-write latency.
+        """
         members = self.members.get(group)
         if not members:
             return 0
@@ -137,7 +143,7 @@ class Hub:
         frame = text_frame(text)  # the same frame as bytes, shared by every socket written to directly
         for push in pushes:
             push(message, frame)
-        stats.group_frame(group, text, len(members))
+        stats.group_frame(group, text, len(members), published)
         return len(members)
 
     def deliver_event(self, group: str, message: dict[str, Any]) -> None:
@@ -154,6 +160,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stats.event(stats.LAYER_ERROR, "", "receive")
                 logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group)
                 await asyncio.sleep(1)
                 continue
@@ -163,7 +170,7 @@ class Hub:
                     if "seq" in message:  # kept in history: in seq order, once (hypergen_ws.recovery)
                         await deliver_sequenced(self, group, message)
                     else:
-                        self.deliver_text(group, text)
+                        self.deliver_text(group, text, message.get("ts"))
             else:
                 self.deliver_event(group, message)
 
@@ -180,6 +187,7 @@ class Hub:
                 try:
                     await self.layer.group_add(group, channel)
                 except Exception:
+                    stats.event(stats.LAYER_ERROR, "", "group_add")
                     logger.warning("Could not refresh group %s on the channel layer", group, exc_info=True)
 
 

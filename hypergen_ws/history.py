@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from . import conf
+from . import conf, stats
 from .groups import check_group_name
 from .stores import Entry, Snapshot, get_store
 
@@ -125,8 +125,13 @@ async def apublish(layer: Any, group: str, text: str, size: int) -> int:
     try:
         async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
             seq, epoch = await store.append(group, text, size)
-            message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch}
-            await layer.group_send(group, message)
+            message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch,
+                       "ts": time.time()}
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                stats.event(stats.LAYER_ERROR, "", "send")
+                raise
     except TimeoutError:
         raise TimeoutError(
             f"Publishing to group {group!r} did not finish within {timeout} s. Is Redis reachable? "

@@ -84,12 +84,14 @@ async def connected(instance: HypergenConsumer) -> None:
         commands = await _run(spec, spec.connect_hooks, instance)
     except PermissionDenied as exc:
         logger.info("on_connect of %s refused the connection: %s", spec.label, exc)
+        stats.event(stats.REFUSED, spec.label, protocol.CLOSE_PERMISSION_DENIED)
         instance.outbox.push_first({"type": "websocket.send", "text": protocol.error_frame(
             protocol.PERMISSION_DENIED, str(exc) or f"You may not connect to {spec.label}.")})
         instance.outbox.push({"type": "websocket.close", "code": protocol.CLOSE_PERMISSION_DENIED})
         return
     except Exception as exc:
         logger.exception("Error in on_connect of consumer %s", spec.label)
+        stats.event(stats.ERROR, spec.label, protocol.SERVER_ERROR)
         detail = f"{type(exc).__name__}: {exc}" if conf.error_details() else "Internal server error."
         instance.outbox.push_first({"type": "websocket.send",
                                     "text": protocol.error_frame(protocol.SERVER_ERROR, detail)})

@@ -6,7 +6,8 @@ Include them with ``path("hypergen_ws/", include("hypergen_ws.urls"))``:
   ``{"consumer": "chat.send_message", "kwargs": {"room_name": "vip"}, "commands": [["alert", "hi"]]}``
   (a group named by a consumer's label and URL kwargs; one of ``"data"`` and ``"commands"``).
   Answers ``200 {"published": "message" | "commands", "group": "<name>"}``.
-* ``GET stats/``: :func:`hypergen_ws.stats.snapshot` of the process that serves the request.
+* ``GET stats/``: :func:`hypergen_ws.get_stats`: on Redis the counters of every live server process, summed;
+  ``?per_process=1`` adds each process's own tables.
 
 Both need ``Authorization: Bearer <key>`` with one of ``HYPERGEN_WS["PUBLISH_KEYS"]`` (compared in constant time
 against every key). With no key configured every request is refused. Every refused request gets
@@ -25,7 +26,8 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import conf, protocol, registry, stats
+from . import conf, protocol, registry
+from .clusterstats import aget_stats
 from .groups import check_group_name
 from .publish import aconsumer_command, agroup_send
 
@@ -209,14 +211,31 @@ async def publish(request: HttpRequest) -> JsonResponse:
     return JsonResponse(answer)
 
 
+def flag(request: HttpRequest, name: str) -> bool:
+    """A boolean query parameter: ``1``/``true``/``yes`` or ``0``/``false``/``no`` (absent: false)."""
+    value = request.GET.get(name, "0").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no", ""):
+        return False
+    raise HttpError(400, f"?{name}={value!r} is not a yes/no value; use ?{name}=1 or leave it out.")
+
+
 @csrf_exempt
 async def stats_view(request: HttpRequest) -> JsonResponse:
-    """``GET stats/``: the traffic counters of the process serving the request."""
+    """``GET stats/``: the traffic counters of every live server process (on Redis), or of this one."""
     try:
         _method(request, ("GET", "HEAD"))
         authenticate(request)
+        per_process = flag(request, "per_process")
     except HttpError as exc:
         return error_response(exc)
-    response = JsonResponse(stats.snapshot())
+    try:
+        result = await aget_stats(per_process=per_process)
+    except Exception as exc:
+        logger.exception("Reading the stats failed")
+        return error_response(HttpError(503, f"Reading the stats failed ({type(exc).__name__}: {exc}); is Redis "
+                                             "reachable? Retry later."))
+    response = JsonResponse(result)
     response["Cache-Control"] = "no-store"
     return response

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import conf, protocol
+from . import conf, protocol, stats
 from .fanout import FRAME_TYPE, get_hub, local_hubs
 from .groups import check_group_name
 from .history import apublish, history_size, publish_sync
@@ -80,31 +81,43 @@ def _bypasses_layer(layer: Any) -> bool:
 async def apublish_text(group: str, text: str, history: bool | int | None = None) -> int | None:
     """Publish an encoded frame to ``group`` from async code; returns its seq when it is kept in history."""
     layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
+    stats.event(stats.PUBLISHED, stats.consumer_label(group))
     size = history_size(group, history)
     if size:
         return await apublish(layer, group, text, size)
+    now = time.time()
     if _bypasses_layer(layer):
         own = get_hub()
-        own.deliver_text(group, text)
+        own.deliver_text(group, text, now)
         for hub in local_hubs():
             if hub is not own:
-                hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)
+                hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, now)
         return
-    await layer.group_send(group, {"type": FRAME_TYPE, "text": text})
+    try:
+        await layer.group_send(group, {"type": FRAME_TYPE, "text": text, "ts": now})
+    except Exception:
+        stats.event(stats.LAYER_ERROR, "", "send")
+        raise
 
 
 def publish_text_sync(group: str, text: str, history: bool | int | None = None) -> int | None:
     """Publish an encoded frame to ``group`` from sync code (no running loop in this thread)."""
     layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
+    stats.event(stats.PUBLISHED, stats.consumer_label(group))
     size = history_size(group, history)
     if size:
         return publish_sync(layer, group, text, size)
+    now = time.time()
     if _bypasses_layer(layer):
         for hub in local_hubs():
-            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)
+            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, now)
         return
-    background_loop().run(layer.group_send(group, {"type": FRAME_TYPE, "text": text}),
-                          f"Publishing to group {group!r}")
+    try:
+        background_loop().run(layer.group_send(group, {"type": FRAME_TYPE, "text": text, "ts": now}),
+                              f"Publishing to group {group!r}")
+    except Exception:
+        stats.event(stats.LAYER_ERROR, "", "send")
+        raise
 
 
 class BackgroundLoop:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 from weakref import WeakKeyDictionary
 
-from . import conf, protocol
+from . import conf, protocol, stats
 from .history import fresh_entries, stamp
 from .stores import MemoryStore, Snapshot, get_store
 
@@ -69,15 +70,16 @@ class Feed:
         """Whether frames between the last one delivered and ``seq`` are missing."""
         return epoch == self.epoch and self.expected is not None and seq > self.expected
 
-    def deliver(self, seq: int, epoch: int, text: str) -> None:
-        """Queue a stamped frame on the members, unless it was delivered already."""
+    def deliver(self, seq: int, epoch: int, text: str, published: float | None = None) -> None:
+        """Queue a stamped frame on the members, unless it was delivered already (``published``: its publish
+        time, for the latency)."""
         if epoch == self.epoch and self.expected is not None and seq < self.expected:
             return
         self.epoch, self.expected = epoch, seq + 1
         holds = _holds.get(self.hub)
         held = holds.get(self.group) if holds else None
         if not self.floors and not held:
-            self.hub.deliver_text(self.group, text)
+            self.hub.deliver_text(self.group, text, published)
             return
         message = {"type": "websocket.send", "text": text}
         floors = self.floors
@@ -160,12 +162,12 @@ async def deliver_sequenced(hub: Hub, group: str, message: dict[str, Any]) -> No
                     if entry_seq >= seq:
                         break
                     current.deliver(entry_seq, epoch, stamp(entry_text, entry_seq, epoch))
-    current.deliver(seq, epoch, text)
+    current.deliver(seq, epoch, text, message.get("ts"))
 
 
 # ---- in-memory relay ----------------------------------------------------------------------------------------
 
-_relays: WeakKeyDictionary[Hub, deque[tuple[str, int, int, str]]] = WeakKeyDictionary()
+_relays: WeakKeyDictionary[Hub, deque[tuple[str, int, int, str, float]]] = WeakKeyDictionary()
 
 
 def publish_memory(store: MemoryStore, group: str, text: str, size: int) -> int:
@@ -177,6 +179,7 @@ def publish_memory(store: MemoryStore, group: str, text: str, size: int) -> int:
     except RuntimeError:
         own = None
     drain_here = None
+    now = time.time()
     with store.lock:
         seq, epoch = store.append_sync(group, text, size)
         stamped = stamp(text, seq, epoch)
@@ -184,7 +187,7 @@ def publish_memory(store: MemoryStore, group: str, text: str, size: int) -> int:
             queue = _relays.get(hub)
             if queue is None:
                 queue = _relays[hub] = deque()
-            queue.append((group, seq, epoch, stamped))
+            queue.append((group, seq, epoch, stamped, now))
             if hub.loop is own:
                 drain_here = hub
             else:
@@ -200,9 +203,9 @@ def publish_memory(store: MemoryStore, group: str, text: str, size: int) -> int:
 def _drain(hub: Hub) -> None:
     queue = _relays.get(hub)
     while queue:
-        group, seq, epoch, text = queue.popleft()
+        group, seq, epoch, text, published = queue.popleft()
         if group in hub.members:
-            feed(hub, group).deliver(seq, epoch, text)
+            feed(hub, group).deliver(seq, epoch, text, published)
 
 
 # ---- catching up at connect ---------------------------------------------------------------------------------
@@ -254,11 +257,16 @@ async def catch_up(consumer: HypergenConsumer, group: str, position: tuple[int, 
                 snapshot = await store.read(group, position[0])
     except Exception:
         logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True)
+        stats.event(stats.RECOVERY, consumer.label, "resynced.unavailable")
         consumer.send_text(resync_frame("unavailable", None, None))
         for _seq, _epoch, text in _release(consumer, hub, group):
             consumer.send_text(text)
         return
     outcome, replay = plan(snapshot, position)
+    if outcome != "sync":
+        stats.event(stats.RECOVERY, consumer.label, f"resynced.{outcome}")
+    elif position is not None:
+        stats.event(stats.RECOVERY, consumer.label, "replayed")
     if outcome == "sync":
         start = snapshot.seq if position is None else position[0]
         consumer.send_text(sync_frame(start, snapshot.epoch, len(replay)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 
 import pytest
 from django.core.management import call_command
@@ -161,17 +162,22 @@ def test_format_table():
 def test_management_command_prints_local_counters_with_a_note():
     out, err = io.StringIO(), io.StringIO()
     call_command("hypergen_ws_stats", "--json", stdout=out, stderr=err)
-    assert set(json.loads(out.getvalue())) == {"pid", "uptime", "totals", "consumers", "groups"}
+    result = json.loads(out.getvalue())
+    assert result["scope"] == "process" and [row["pid"] for row in result["processes"]] == [os.getpid()]
+    assert {"totals", "consumers", "groups", "events", "rates"} <= set(result)
     assert "counters of this command's own process" in err.getvalue()
     assert "--url" in err.getvalue()
 
 
 def test_management_command_fetches_from_a_server(stub):
-    stub.answer(200, {"pid": 99, "uptime": 1, "totals": {}, "consumers": {"a.b": {"connections": 4}}, "groups": {}})
+    stub.answer(200, {"scope": "process", "processes": [{"id": "h:99", "host": "h", "pid": 99, "uptime": 1}],
+                      "totals": {}, "consumers": {"a.b": {"connections": 4}}, "groups": {}, "events": {}})
     out = io.StringIO()
     call_command("hypergen_ws_stats", "--url", stub.url, "--key", "k", stdout=out)
     assert "process 99" in out.getvalue() and "a.b" in out.getvalue()
     assert stub.requests[-1][2]["Authorization"] == "Bearer k"
+    call_command("hypergen_ws_stats", "--url", stub.url, "--key", "k", "--per-process", stdout=io.StringIO())
+    assert stub.requests[-1][1] == "/hypergen_ws/stats/?per_process=1"
     stub.answer(403, {"error": "Wrong access key: ..."})
     with pytest.raises(CommandError, match="403: Wrong access key"):
         call_command("hypergen_ws_stats", "--url", stub.url, "--key", "bad", stdout=io.StringIO())
