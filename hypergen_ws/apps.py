@@ -5,14 +5,15 @@ from django.apps import AppConfig
 
 
 class HypergenWsConfig(AppConfig):
-    """Registers the system checks, gives hypergen_ws's layer channels their capacity, makes heartbeats carry the
-    counters and feeds the Prometheus metrics (when enabled)."""
+    """Registers the system checks, gives hypergen_ws's layer channels their capacity, registers the dashboard's
+    consumer, makes heartbeats carry the counters and feeds the Prometheus metrics (when enabled)."""
 
     name = "hypergen_ws"
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from . import dashboard  # noqa: F401  (registers the dashboard's consumer)
         from . import cluster, clusterstats, metrics
         from .fanout import install_layer_hook
 

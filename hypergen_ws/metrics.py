@@ -30,6 +30,7 @@ from .fanout import local_hubs
 try:
     import prometheus_client
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+    from prometheus_client.exposition import choose_encoder
 except ImportError:  # the optional extra is not installed
     prometheus_client = None  # type: ignore[assignment]
 
@@ -245,9 +246,10 @@ def sample_outboxes() -> None:
         _sink.sample_outboxes()
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics in the Prometheus text format, and its content type: of every process in multiprocess mode,
-    else of this one (with ``prometheus_client``'s process and platform metrics)."""
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """The metrics and their content type, in the format the ``Accept`` header asks for (OpenMetrics, or the
+    Prometheus text format): of every process in multiprocess mode, else of this one (with
+    ``prometheus_client``'s process and platform metrics)."""
     if prometheus_client is None:
         raise RuntimeError(f"Prometheus metrics need prometheus_client: {INSTALL_HINT}")
     sample_outboxes()
@@ -256,4 +258,5 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = prometheus_client.REGISTRY
-    return prometheus_client.generate_latest(registry), prometheus_client.CONTENT_TYPE_LATEST
+    encode, content_type = choose_encoder(accept)
+    return encode(registry), content_type

@@ -94,6 +94,7 @@ _started = time.time()
 _sink: Sink | None = None
 #: ``(monotonic time, messages_in, messages_out)`` of recent snapshots, for the rates.
 _samples: deque[tuple[float, int, int]] = deque(maxlen=32)
+_clock = time.monotonic
 
 
 def set_sink(sink: Sink | None) -> None:
@@ -257,7 +258,7 @@ def snapshot() -> dict[str, Any]:
 
 def _rates(totals: dict[str, int]) -> dict[str, float]:
     """Messages per second in and out, over the time since the newest earlier snapshot at least 1 s old."""
-    now = time.monotonic()
+    now = _clock()
     sample = (now, totals["messages_in"], totals["messages_out"])
     rates = {"messages_in": 0.0, "messages_out": 0.0}
     for then, messages_in, messages_out in reversed(_samples):

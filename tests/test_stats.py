@@ -189,3 +189,52 @@ def test_management_command_needs_a_key_with_url(monkeypatch):
         call_command("hypergen_ws_stats", "--url", "http://127.0.0.1:9/")
     with pytest.raises(CommandError, match="--key goes with --url"):
         call_command("hypergen_ws_stats", "--key", "k")
+
+
+# ---- events and rates ---------------------------------------------------------------------------------------
+async def test_events_by_consumer_and_code():
+    denied = await open_socket("/ws/tests/raw_guarded/")
+    assert (await denied.receive_output(1)) == {"type": "websocket.close", "code": 4401}
+    a = await open_socket("/ws/tests/raw_json/lobby/")
+    await a.send_to(text_data="{broken")
+    assert json.loads(await a.receive_from(2))["code"] == "bad_request"
+    await agroup_send(LOBBY, 1)
+    await a.receive_from(2)
+    events = stats.snapshot()["events"]
+    assert events["refusals"] == {"tests.raw_guarded": {"4401": 1}}
+    assert events["errors"] == {"tests.raw_json": {"bad_request": 1}}
+    assert events["publishes"] == {"tests.raw_json": {"": 1}}
+    assert set(events) == set(stats.EVENT_KINDS)
+    await a.disconnect()
+    stats.reset()
+    assert stats.snapshot()["events"] == {kind: {} for kind in stats.EVENT_KINDS}
+
+
+def test_consumer_label_of_group_names():
+    assert stats.consumer_label("hgws.chat.send_message.room_name.vip") == "chat.send_message"
+    assert stats.consumer_label("hgws.counter.increment") == "counter.increment"
+    long_name = fc.raw_json.group_name(room="x" * 200)
+    assert long_name.startswith("hgwsh.") and stats.consumer_label(long_name) == "tests.raw_json"
+    assert stats.consumer_label("custom.team-red") == ""
+    assert stats.consumer_label("hgws.") == ""
+
+
+def test_consumer_labels_are_bounded(monkeypatch):
+    monkeypatch.setattr(stats, "_group_labels", set())
+    labels = {stats.consumer_label(f"hgws.app{i}.fn") for i in range(stats._MAX_LABELS + 50)}
+    assert len(labels - {""}) == stats._MAX_LABELS and "" in labels
+    assert stats.consumer_label("hgws.app0.fn") == "app0.fn", "labels seen before stay"
+
+
+def test_rates_are_messages_per_second_since_an_earlier_snapshot(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(stats, "_clock", lambda: clock[0])
+    stats.reset()
+    assert stats.snapshot()["rates"] == {"messages_in": 0.0, "messages_out": 0.0}
+    stats.opened("r.s")
+    for _ in range(10):
+        stats.received("r.s", [], 1)
+        stats.sent("r.s", "x")
+    clock[0] += 2.0
+    assert stats.snapshot()["rates"] == {"messages_in": 5.0, "messages_out": 5.0}
+    stats.closed("r.s")
