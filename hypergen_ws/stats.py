@@ -272,6 +272,16 @@ def _rates(totals: dict[str, int]) -> dict[str, float]:
     return rates
 
 
+def consumer_rows() -> dict[str, dict[str, int]]:
+    """The counters of every consumer (copies), without the groups: cheap to read often."""
+    return {label: counters.as_dict() for label, counters in list(_consumers.items())}
+
+
+def event_counts() -> dict[str, dict[str, dict[str, int]]]:
+    """The event counts by kind, consumer label and code (copies)."""
+    return {kind: {label: dict(codes) for label, codes in list(by_label.items())} for kind, by_label in _events.items()}
+
+
 def reset() -> None:
     """Zero every counter (for tests); open connections are counted again from now on."""
     for counters in _consumers.values():

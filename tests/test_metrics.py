@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import AsyncClient
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from hypergen_ws import agroup_send, metrics, stats
 from hypergen_ws.fanout import get_hub
@@ -42,7 +43,7 @@ def value(name: str, **labels: str) -> float:
 
 def test_installed_from_settings_when_prometheus_client_is_there():
     assert metrics.available() and metrics.enabled()
-    assert isinstance(metrics.sink(), metrics.PrometheusSink)
+    assert isinstance(metrics.installed(), metrics.LatencySink), "one process per scrape: counters read at scrape"
 
 
 async def test_connections_frames_bytes_publishes_and_latency_per_consumer():
@@ -120,7 +121,6 @@ async def test_slow_client_close_and_outbox_depth(settings):
     for i in range(1, 4):
         await agroup_send(group, i)
         await receive(fast)
-    metrics.sample_outboxes()
     assert value("hypergen_ws_outbox_frames", consumer=label) == 3, "three frames wait behind the stuck send"
     assert value("hypergen_ws_outbox_max_frames", consumer=label) == 3
     for i in range(4, 10):
@@ -128,7 +128,6 @@ async def test_slow_client_close_and_outbox_depth(settings):
         await receive(fast)
     assert await slow.receive_output(2) == {"type": "websocket.close", "code": 1013}
     assert value("hypergen_ws_slow_client_closes_total", consumer=label) == closes + 1
-    metrics.sample_outboxes()
     assert value("hypergen_ws_outbox_frames", consumer=label) == 0
     await fast.disconnect()
 
@@ -192,6 +191,55 @@ def test_the_sink_gets_one_call_per_group_frame_however_many_members():
         for _ in range(500):
             stats.left("hgws.x.many", "x.many")
     assert calls == [({"x.many": 500}, 3, 12.5), ({"x.many": 500}, 3, None)]
+
+
+async def test_the_multiprocess_sink_counts_every_event_into_prometheus_client_metrics():
+    registry = CollectorRegistry()
+    sink = metrics.PrometheusSink(registry)
+    stats.set_sink(sink)
+    try:
+        sockets = [await open_socket("/ws/tests/raw_json/mp/") for _ in range(2)]
+        await agroup_send(fc.raw_json.group_name(room="mp"), 1)
+        for comm in sockets:
+            await comm.receive_from(2)
+        denied = await open_socket("/ws/tests/raw_guarded/")
+        await denied.receive_output(1)
+        stats.event(stats.RECOVERY, "tests.raw_json", "resynced.too_far_behind")
+        stats.event(stats.LAYER_ERROR, "", "receive")
+        sink.sample_outboxes()
+        sample = registry.get_sample_value
+        one = {"consumer": "tests.raw_json"}
+        assert sample("hypergen_ws_connections", one) == 2 and sample("hypergen_ws_connects_total", one) == 2
+        assert sample("hypergen_ws_frames_out_total", one) == 2
+        assert sample("hypergen_ws_publish_latency_seconds_count", one) == 1
+        assert sample("hypergen_ws_publishes_total", one) == 1
+        assert sample("hypergen_ws_refusals_total", {"consumer": "tests.raw_guarded", "code": "4401"}) == 1
+        assert sample("hypergen_ws_recoveries_total",
+                      {**one, "outcome": "resynced", "reason": "too_far_behind"}) == 1
+        assert sample("hypergen_ws_channel_layer_errors_total", {"operation": "receive"}) == 1
+        assert sample("hypergen_ws_outbox_frames", one) == 0
+        for comm in sockets:
+            await comm.disconnect()
+        await asyncio.sleep(0.05)
+        assert sample("hypergen_ws_connections", one) == 0
+    finally:
+        metrics.install()
+        for task in sink._samplers.values():
+            task.cancel()
+
+
+def test_latency_buckets_are_cumulative_and_clamped():
+    latency = metrics.LatencySink()
+    collector = metrics.CountersCollector(latency)
+    now = time.time()
+    latency.group_frame({"l.a": 3}, 10, now - 0.003)  # in the 0.005 bucket
+    latency.group_frame({"l.a": 3}, 10, now + 60)  # a publisher whose clock is ahead: 0 s
+    latency.group_frame({"l.a": 3}, 10, None)  # no publish time: not observed
+    (family,) = [m for m in collector.collect() if m.name == "hypergen_ws_publish_latency_seconds"]
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets["0.0005"] == 1 and buckets["0.0025"] == 1 and buckets["0.005"] == 2 and buckets["+Inf"] == 2
+    count = [s.value for s in family.samples if s.name.endswith("_count")]
+    assert count == [2]
 
 
 # ---- the endpoint -------------------------------------------------------------------------------------------
