@@ -23,6 +23,7 @@ Results go to ``benchmarks/results/<name>.json``; ``benchmarks/plot.py`` draws t
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -137,17 +138,23 @@ async def main(args: argparse.Namespace) -> dict:
 
 
 def metrics_cost(runs: list[dict]) -> list[dict]:
-    """Per size: server CPU per delivery with and without metrics (mean over the rounds) and the difference."""
+    """Per size: server CPU per delivery with and without metrics over the rounds (mean, median), and the
+    median of the per-round differences (each round runs both, one after the other)."""
     out = []
     for n in sorted({r["clients"] for r in runs}):
         cpu = {v: [r["cpu_us_per_delivery"] for r in runs if r["clients"] == n and r["variant"] == v
                    and "error" not in r and r.get("cpu_us_per_delivery")] for v in ("hypergen", "hypergen-metrics")}
-        if cpu["hypergen"] and cpu["hypergen-metrics"]:
-            off, on = (sum(values) / len(values) for values in (cpu["hypergen"], cpu["hypergen-metrics"]))
-            out.append({"clients": n, "runs": len(cpu["hypergen"]), "off_us": round(off, 2), "on_us": round(on, 2),
-                        "off_runs_us": [round(v, 2) for v in cpu["hypergen"]],
-                        "on_runs_us": [round(v, 2) for v in cpu["hypergen-metrics"]],
-                        "difference_pct": round(100 * (on - off) / off, 2)})
+        off_runs, on_runs = cpu["hypergen"], cpu["hypergen-metrics"]
+        if not off_runs or not on_runs:
+            continue
+        pairs = [100 * (on - off) / off for off, on in zip(off_runs, on_runs)]
+        off, on = statistics.mean(off_runs), statistics.mean(on_runs)
+        out.append({"clients": n, "runs": min(len(off_runs), len(on_runs)),
+                    "off_us": round(off, 2), "on_us": round(on, 2), "difference_pct": round(100 * (on - off) / off, 2),
+                    "off_median_us": round(statistics.median(off_runs), 2),
+                    "on_median_us": round(statistics.median(on_runs), 2),
+                    "median_paired_difference_pct": round(statistics.median(pairs), 2),
+                    "off_runs_us": [round(v, 2) for v in off_runs], "on_runs_us": [round(v, 2) for v in on_runs]})
     return out
 
 
@@ -163,9 +170,10 @@ def report(result: dict) -> str:
     if result["ratios"]:
         lines += ["", "ratios (hypergen / baseline; > 1 means hypergen is higher):", ratio_table(result["ratios"])]
     for row in result.get("metrics_cost", []):
-        lines.append(f"\nmetrics cost at {row['clients']} clients: {row['off_us']} us of server CPU per delivery "
-                     f"without metrics, {row['on_us']} with ({row['difference_pct']:+.2f}%; means of {row['runs']} "
-                     f"runs each: off {row['off_runs_us']}, on {row['on_runs_us']})")
+        lines.append(f"\nmetrics cost at {row['clients']} clients, server CPU us per delivery over {row['runs']} rounds: "
+                     f"mean {row['off_us']} without metrics, {row['on_us']} with ({row['difference_pct']:+.2f}%); "
+                     f"median {row['off_median_us']} / {row['on_median_us']}; median of the per-round differences "
+                     f"{row['median_paired_difference_pct']:+.2f}% (off {row['off_runs_us']}, on {row['on_runs_us']})")
     for name, why in result["skipped"].items():
         lines.append(f"\n{name}: skipped ({why})")
     bound = [f"{r['variant']}@{r['clients']}" for r in result["runs"] if r.get("client_bound")]
