@@ -236,7 +236,7 @@ async def live_processes(store: RedisStore) -> list[str]:
 
 def local_node_ids() -> set[str]:
     """Ids of the heartbeats running in this process (one per event loop with sockets on Redis)."""
-    return {node.id for node in list(_nodes.values())}
+    return {node.id for hub, node in list(_nodes.items()) if not hub.loop.is_closed() and not node.task.done()}
 
 
 async def process_reports(store: RedisStore) -> list[tuple[str, float, str | None]]:

@@ -61,16 +61,22 @@ class _Ticker:
 async def current() -> dict[str, Any]:
     """What an update carries: :func:`hypergen_ws.aget_stats`; when that fails (Redis is down), this process's
     counters with ``"error"`` saying why."""
+    global _failures
     try:
-        return await aget_stats()
+        result = await aget_stats()
     except Exception as exc:
-        logger.warning("Reading the stats for the dashboard failed", exc_info=True)
+        _failures += 1
+        log = logger.warning if _failures == 1 or _failures % 60 == 0 else logger.debug
+        log("Reading the stats for the dashboard failed (%s in a row)", _failures, exc_info=True)
         result = combine([(f"{HOST}:{os.getpid()}", 0.0, local_report())], "process")
         result["error"] = f"Reading the stats of every process failed ({type(exc).__name__}: {exc}); showing this " \
                           "process only. Is Redis reachable?"
         return result
+    _failures = 0
+    return result
 
 
+_failures = 0
 _tickers: WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = WeakKeyDictionary()
 
 
