@@ -12,10 +12,10 @@ class HypergenWsConfig(AppConfig):
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
-        from . import dashboard  # noqa: F401  (registers the dashboard's consumer)
-        from . import cluster, clusterstats, metrics
-        from .fanout import install_layer_hook
+        # Imported once the app registry is ready: the checks read settings and the registry of consumers.
+        from . import checks, dashboard  # noqa: F401  (register the checks and the dashboard's consumer)
+        from .backends.layers import install_layer_hook
+        from .delivery import cluster, clusterstats, metrics  # wired together here, once
 
         install_layer_hook()
         cluster.set_reporter(clusterstats.heartbeat_report)

@@ -21,6 +21,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from . import stats
+from .client import PublishClient, PublishError
+
 KEY_ENV = "HYPERGEN_WS_PUBLISH_KEY"
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -107,9 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
          stdin: TextIO | None = None) -> int:
     """Run the command line; returns the exit code."""
-    from .client import PublishClient, PublishError
-    from .statstable import format_stats
-
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
     key = args.key or os.environ.get(KEY_ENV, "")
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             raise UsageError(str(exc)) from None
         if args.command == "stats":
             result = client.stats(per_process=args.per_process)
-            out.write(json.dumps(result, indent=2) + "\n" if args.json else format_stats(result))
+            out.write(json.dumps(result, indent=2) + "\n" if args.json else stats.format_stats(result))
             return EXIT_OK
         answer = client.publish(request_body(args, stdin))
     except UsageError as exc:

@@ -20,10 +20,10 @@ from weakref import WeakKeyDictionary
 
 from django.http import HttpRequest
 
-from . import conf
-from .clusterstats import HOST, aget_stats, combine, local_report
 from .consumers import HypergenConsumer
+from .core import conf
 from .decorators import consumer
+from .delivery.clusterstats import HOST, aget_stats, combine, local_report
 from .publish import aconsumer_command
 
 __all__ = ["COMMAND", "dashboard", "is_staff"]

@@ -26,9 +26,10 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import conf, protocol, registry
-from .clusterstats import aget_stats
-from .groups import check_group_name
+from .core import conf, protocol, registry
+from .core.groups import check_group_name
+from .decorators import get_consumer
+from .delivery.clusterstats import aget_stats
 from .publish import aconsumer_command, agroup_send
 
 logger = logging.getLogger("hypergen_ws")
@@ -152,7 +153,7 @@ def resolve_group(body: dict[str, Any]) -> str:
                              f"{type(kwargs).__name__}.")
     registry.discover()
     try:
-        spec = registry.get(label)
+        spec = get_consumer(label)
     except LookupError as exc:
         raise HttpError(404, str(exc)) from None
     if spec.group_name_func is not None:

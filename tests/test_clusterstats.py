@@ -8,8 +8,9 @@ import os
 import pytest
 from django.core.management import call_command
 
-from hypergen_ws import aget_stats, get_stats, stats
-from hypergen_ws.clusterstats import _add, combine, heartbeat_report, local_report
+from hypergen_ws import aget_stats, get_stats
+from hypergen_ws.delivery import stats
+from hypergen_ws.delivery.clusterstats import _add, combine, heartbeat_report, local_report
 from hypergen_ws.dashboard import current
 from tests.feature_consumers import open_socket
 from tests.recutil import OtherProcess

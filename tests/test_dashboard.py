@@ -12,8 +12,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import AsyncClient
 
-from hypergen_ws import agroup_send, stats
+from hypergen_ws import agroup_send
 from hypergen_ws.dashboard import COMMAND, _tickers, dashboard
+from hypergen_ws.delivery import stats
 from tests import feature_consumers as fc
 from tests.feature_consumers import open_socket
 

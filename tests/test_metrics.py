@@ -14,8 +14,9 @@ from django.contrib.auth.models import User
 from django.test import AsyncClient
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from hypergen_ws import agroup_send, metrics, stats
-from hypergen_ws.fanout import get_hub
+from hypergen_ws import agroup_send
+from hypergen_ws.delivery import metrics, stats
+from hypergen_ws.delivery.hub import get_hub
 from tests import feature_consumers as fc
 from tests import sample_consumers as sc
 from tests.feature_consumers import open_socket
@@ -133,7 +134,7 @@ async def test_slow_client_close_and_outbox_depth(settings):
 
 
 async def test_recovery_outcomes(settings):
-    from hypergen_ws.stores import memory_store
+    from hypergen_ws.backends.memory import memory_store
 
     memory_store().flush_sync()
     label = "tests.rec_feed"
@@ -289,7 +290,7 @@ settings.HYPERGEN_WS = {"PUBLISH_KEYS": ["k" * 24], "METRICS": True}
 from django.core.checks import run_checks
 from django.test import Client
 from django.test.utils import setup_test_environment
-from hypergen_ws import metrics
+from hypergen_ws.delivery import metrics
 setup_test_environment()
 answer = Client().get("/hypergen_ws/metrics/", HTTP_AUTHORIZATION="Bearer " + "k" * 24)
 print(json.dumps({"available": metrics.available(), "status": answer.status_code,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from django.test import AsyncClient
 
-from hypergen_ws import conf
+from hypergen_ws.core import conf
 from hypergen_ws.checks import check_metrics, check_publish_keys
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.http_urls")]

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from hypergen_ws import agroup_send, stats
-from hypergen_ws.fanout import get_hub
+from hypergen_ws.delivery import stats as counting
+from hypergen_ws.delivery.hub import get_hub
 from tests import feature_consumers as fc
 from tests.feature_consumers import open_socket
 
@@ -140,23 +141,23 @@ async def test_initial_state_and_denied_sockets():
 
 
 def test_reset_keeps_open_connections():
-    stats.opened("x.y")
-    stats.received("x.y", [], 5)
+    counting.opened("x.y")
+    counting.received("x.y", [], 5)
     stats.reset()
     assert consumer_row("x.y") == {"connections": 1, "connections_total": 0, "messages_in": 0, "bytes_in": 0,
                                    "messages_out": 0, "bytes_out": 0}
-    stats.closed("x.y")
-    stats.closed("x.y")
+    counting.closed("x.y")
+    counting.closed("x.y")
     assert consumer_row("x.y")["connections"] == 0, "never negative"
 
 
 def test_format_table():
-    stats.opened("x.y")
-    stats.joined("hgws.x.y", "x.y")
+    counting.opened("x.y")
+    counting.joined("hgws.x.y", "x.y")
     table = stats.format_table(stats.snapshot())
     assert "consumer" in table and "x.y" in table and "hgws.x.y" in table and "total" in table
-    stats.left("hgws.x.y", "x.y")
-    stats.closed("x.y")
+    counting.left("hgws.x.y", "x.y")
+    counting.closed("x.y")
 
 
 def test_management_command_prints_local_counters_with_a_note():
@@ -200,41 +201,41 @@ async def test_events_by_consumer_and_code():
     assert json.loads(await a.receive_from(2))["code"] == "bad_request"
     await agroup_send(LOBBY, 1)
     await a.receive_from(2)
-    events = stats.snapshot()["events"]
+    events = counting.snapshot()["events"]
     assert events["refusals"] == {"tests.raw_guarded": {"4401": 1}}
     assert events["errors"] == {"tests.raw_json": {"bad_request": 1}}
     assert events["publishes"] == {"tests.raw_json": {"": 1}}
-    assert set(events) == set(stats.EVENT_KINDS)
+    assert set(events) == set(counting.EVENT_KINDS)
     await a.disconnect()
-    stats.reset()
-    assert stats.snapshot()["events"] == {kind: {} for kind in stats.EVENT_KINDS}
+    counting.reset()
+    assert counting.snapshot()["events"] == {kind: {} for kind in counting.EVENT_KINDS}
 
 
 def test_consumer_label_of_group_names():
-    assert stats.consumer_label("hgws.chat.send_message.room_name.vip") == "chat.send_message"
-    assert stats.consumer_label("hgws.counter.increment") == "counter.increment"
+    assert counting.consumer_label("hgws.chat.send_message.room_name.vip") == "chat.send_message"
+    assert counting.consumer_label("hgws.counter.increment") == "counter.increment"
     long_name = fc.raw_json.group_name(room="x" * 200)
-    assert long_name.startswith("hgwsh.") and stats.consumer_label(long_name) == "tests.raw_json"
-    assert stats.consumer_label("custom.team-red") == ""
-    assert stats.consumer_label("hgws.") == ""
+    assert long_name.startswith("hgwsh.") and counting.consumer_label(long_name) == "tests.raw_json"
+    assert counting.consumer_label("custom.team-red") == ""
+    assert counting.consumer_label("hgws.") == ""
 
 
 def test_consumer_labels_are_bounded(monkeypatch):
-    monkeypatch.setattr(stats, "_group_labels", set())
-    labels = {stats.consumer_label(f"hgws.app{i}.fn") for i in range(stats._MAX_LABELS + 50)}
-    assert len(labels - {""}) == stats._MAX_LABELS and "" in labels
-    assert stats.consumer_label("hgws.app0.fn") == "app0.fn", "labels seen before stay"
+    monkeypatch.setattr(counting, "_group_labels", set())
+    labels = {counting.consumer_label(f"hgws.app{i}.fn") for i in range(counting._MAX_LABELS + 50)}
+    assert len(labels - {""}) == counting._MAX_LABELS and "" in labels
+    assert counting.consumer_label("hgws.app0.fn") == "app0.fn", "labels seen before stay"
 
 
 def test_rates_are_messages_per_second_since_an_earlier_snapshot(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(stats, "_clock", lambda: clock[0])
-    stats.reset()
-    assert stats.snapshot()["rates"] == {"messages_in": 0.0, "messages_out": 0.0}
-    stats.opened("r.s")
+    monkeypatch.setattr(counting, "_clock", lambda: clock[0])
+    counting.reset()
+    assert counting.snapshot()["rates"] == {"messages_in": 0.0, "messages_out": 0.0}
+    counting.opened("r.s")
     for _ in range(10):
-        stats.received("r.s", [], 1)
-        stats.sent("r.s", "x")
+        counting.received("r.s", [], 1)
+        counting.sent("r.s", "x")
     clock[0] += 2.0
-    assert stats.snapshot()["rates"] == {"messages_in": 5.0, "messages_out": 5.0}
-    stats.closed("r.s")
+    assert counting.snapshot()["rates"] == {"messages_in": 5.0, "messages_out": 5.0}
+    counting.closed("r.s")
