@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from .consumers import HypergenConsumer
 from .core import conf
+from .core.logs import fields
 from .decorators import consumer
 from .delivery.clusterstats import HOST, aget_stats, combine, local_report
 from .publish import aconsumer_command
@@ -55,7 +56,8 @@ class _Ticker:
                 await aconsumer_command(self.group, [[COMMAND, await current()]])
             except Exception:
                 logger.warning("Updating the dashboard failed; trying again in %s s", conf.get("DASHBOARD_INTERVAL"),
-                               exc_info=True)
+                               exc_info=True, extra=fields("dashboard_update_failed", consumer=dashboard.label,
+                                                           group=self.group))
 
 
 async def current() -> dict[str, Any]:
@@ -67,7 +69,8 @@ async def current() -> dict[str, Any]:
     except Exception as exc:
         _failures += 1
         log = logger.warning if _failures == 1 or _failures % 60 == 0 else logger.debug
-        log("Reading the stats for the dashboard failed (%s in a row)", _failures, exc_info=True)
+        log("Reading the stats for the dashboard failed (%s in a row)", _failures, exc_info=True,
+            extra=fields("dashboard_stats_failed", consumer=dashboard.label, code=_failures))
         result = combine([(f"{HOST}:{os.getpid()}", 0.0, local_report())], "process")
         result["error"] = f"Reading the stats of every process failed ({type(exc).__name__}: {exc}); showing this " \
                           "process only. Is Redis reachable?"

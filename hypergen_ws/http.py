@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .core import conf, protocol, registry
 from .core.groups import check_group_name
+from .core.logs import fields
 from .decorators import get_consumer
 from .delivery.clusterstats import aget_stats
 from .publish import aconsumer_command, agroup_send
@@ -93,7 +94,8 @@ def authenticate(request: HttpRequest) -> None:
     for key in keys:  # every key, whatever matched: the time taken does not depend on which one
         matched |= hmac.compare_digest(key, candidate)
     if not matched:
-        logger.warning("Refused an HTTP publish request with a wrong access key")
+        logger.warning("Refused an HTTP request to %s with a wrong access key", request.path,
+                       extra=fields("publish_key_refused", code=403))
         raise HttpError(403, "Wrong access key: it is not one of the server's HYPERGEN_WS['PUBLISH_KEYS'] (was the "
                              "key rotated?).")
 
@@ -194,11 +196,13 @@ async def handle_publish(request: HttpRequest) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError) as exc:
         raise HttpError(400, f"The payload cannot be published: {exc}") from None
     except Exception as exc:
-        logger.exception("HTTP publish to group %s failed", group)
+        logger.exception("HTTP publish to group %s failed", group,
+                         extra=fields("http_publish_failed", group=group, code=503))
         raise HttpError(503, f"Publishing failed ({type(exc).__name__}: {exc}); is the channel layer (Redis) "
                              "reachable? Retry later.") from None
     kind = "commands" if commands is not None else "message"
-    logger.debug("Published %s to group %s over HTTP", kind, group)
+    logger.debug("Published %s to group %s over HTTP", kind, group,
+                 extra=fields("http_published", group=group, code=kind))
     return {"published": kind, "group": group}
 
 
@@ -234,7 +238,7 @@ async def stats_view(request: HttpRequest) -> JsonResponse:
     try:
         result = await aget_stats(per_process=per_process)
     except Exception as exc:
-        logger.exception("Reading the stats failed")
+        logger.exception("Reading the stats failed", extra=fields("stats_read_failed", code=503))
         return error_response(HttpError(503, f"Reading the stats failed ({type(exc).__name__}: {exc}); is Redis "
                                              "reachable? Retry later."))
     response = JsonResponse(result)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from .state import ConnectionState
+from .state import ConnectionState, Identity
 
 __all__ = ["EVENTS", "FIELDS", "LOGGER_NAME", "fields", "logger"]
 
@@ -91,7 +91,8 @@ def fields(event: str, *, consumer: str | None = None, group: str | None = None,
     """The ``extra`` of a log call: ``logger.info("...", extra=fields("resync", consumer=..., code=...))``.
 
     ``state`` (a connection's) gives the user id and, unless ``group`` is given, its primary group; ``user`` (a
-    Django user) gives the user id when there is no state yet. ``event`` is one of :data:`EVENTS` (a test checks
+    Django user, or a connection's :class:`~hypergen_ws.core.state.Identity`) gives the user id when there is no
+    state. ``event`` is one of :data:`EVENTS` (a test checks
     every call in the package).
     """
     user_id: object = None
@@ -100,6 +101,8 @@ def fields(event: str, *, consumer: str | None = None, group: str | None = None,
             group = state.primary_group
         if state.identity is not None:
             user_id = state.identity.user_id
+    elif isinstance(user, Identity):
+        user_id = user.user_id
     elif user is not None and getattr(user, "is_authenticated", False):
         user_id = getattr(user, "pk", None)
     return {"event": event, "consumer": consumer, "group": group, "user_id": user_id,

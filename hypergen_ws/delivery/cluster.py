@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..backends.layers import get_store
 from ..backends.redis import cluster as keys
 from ..core import conf
+from ..core.logs import fields
 from ..core.protocol import resync_frame
 from .hub import Hub
 
@@ -105,7 +106,8 @@ class Node:
             except Exception:
                 failures += 1
                 log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
-                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
+                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
+                    extra=fields("heartbeat_failed", code=failures))
             interval = float(conf.get("HEARTBEAT_INTERVAL"))
             if await self._sleep(interval):
                 await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
@@ -152,7 +154,8 @@ class Node:
 
         Raises when a subscription could not be restored, so that the next beat tries again.
         """
-        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
+        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id,
+                       extra=fields("redis_data_lost"))
         failed: list[str] = []
         for _attempt in range(3):
             failed = await self.hub.resubscribe()
@@ -183,7 +186,8 @@ async def sweep(store: RedisStore, now: float | None = None) -> int:
     """
     cleaned = 0
     for node_id in await keys.claim_dead(store, now):
-        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
+        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id,
+                    extra=fields("process_dead", code=node_id))
         for listener in listeners:
             await listener.process_died(store, node_id)
         await keys.forget_process(store, node_id)

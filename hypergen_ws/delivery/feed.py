@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import get_store
 from ..core import conf
+from ..core.logs import fields
 from ..core.protocol import stamp
 
 logger = logging.getLogger("hypergen_ws")
@@ -101,7 +102,7 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
                 snapshot = await get_store(feed.hub.layer).read(feed.group, feed.expected - 1)
         except Exception:
             logger.warning("Could not read the history of %s to fill a gap before seq %s", feed.group, seq,
-                           exc_info=True)
+                           exc_info=True, extra=fields("history_gap_unfilled", group=feed.group))
         else:
             if snapshot.epoch == epoch:
                 for entry_seq, _ts, entry_text in snapshot.entries:

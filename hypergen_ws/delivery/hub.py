@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import bypasses_layer, get_layer, hub_channel, receive_channel, send_local
 from ..backends.uvicorn import text_frame
+from ..core.logs import fields
 from ..core.state import ConnectionState
 from . import stats
 from .feed import Feed, deliver_sequenced
@@ -183,7 +184,8 @@ class Hub:
             await self.layer.group_discard(group, channel)
         except Exception:  # the layer may be down; the membership expires on its own
             stats.event(stats.LAYER_ERROR, "", "group_discard")
-            logger.warning("Could not leave group %s on the channel layer", group, exc_info=True)
+            logger.warning("Could not leave group %s on the channel layer", group, exc_info=True,
+                           extra=fields("group_leave_failed", group=group))
 
     # ---- delivering --------------------------------------------------------------------------------------
     def deliver_text(self, group: str, text: str, skip: Iterable[Member] = (), published: float | None = None) -> int:
@@ -246,13 +248,15 @@ class Hub:
         kind = message.get("type")
         if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
             logger.warning("Ignored channel-layer message of type %r for group %s: reserved or missing type",
-                           kind, group)
+                           kind, group, extra=fields("layer_message_ignored", group=group, code=str(kind)))
             return
         for member in tuple(self.members.get(group, ())):
             try:
                 await send_local(self.layer, member.channel_name, message)
             except Exception:
-                logger.warning("Could not hand a %r message to a socket of %s", kind, member.label, exc_info=True)
+                logger.warning("Could not hand a %r message to a socket of %s", kind, member.label, exc_info=True,
+                               extra=fields("layer_message_undeliverable", consumer=member.label, group=group,
+                                            state=member.state, code=kind))
 
     async def _read(self, group: str, channel: str) -> None:
         """Deliver what arrives on the process's channel for ``group``; one frame, one layer message."""
@@ -264,7 +268,8 @@ class Hub:
                 raise
             except Exception:
                 stats.event(stats.LAYER_ERROR, "", "receive")
-                logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group)
+                logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group,
+                                 extra=fields("layer_receive_failed", group=group))
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == FRAME_TYPE:
@@ -292,7 +297,8 @@ class Hub:
                 await self.layer.group_add(group, channel)
             except Exception:
                 stats.event(stats.LAYER_ERROR, "", "group_add")
-                logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True)
+                logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True,
+                               extra=fields("group_subscribe_failed", group=group))
                 failed.append(group)
         return failed
 
