@@ -123,7 +123,7 @@ async def main(args: argparse.Namespace) -> dict:
             lambda n, v: f"{n} clients, {v} ({server_label.get(v, args.server + '/' + args.layer)})"
                          + (f", round {round_ + 1} of {args.repeat}" if args.repeat > 1 else ""))
     result = {
-        "benchmark": "fanout",
+        "benchmark": "fanout" if args.repeat == 1 else "fanout-repeated",  # plot.py draws one run per point
         "name": args.name,
         "command": " ".join(["python", "benchmarks/fanout.py", *sys.argv[1:]]),
         "params": {k: v for k, v in vars(args).items() if k not in ("no_save",)},
