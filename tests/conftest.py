@@ -9,9 +9,10 @@ pytest_plugins = ["tests.support.fixtures", "tests.stub_http"]
 
 @pytest.fixture(autouse=True)
 def _restore_consumer_registry():
-    """Consumers a test defines on the fly do not outlive it."""
+    """Consumers a test defines on the fly do not outlive it; the installed apps' consumers are always there."""
     from hypergen_ws import registry
 
+    registry.discover()  # first, so that restoring never drops the consumers a test happened to discover
     saved = dict(registry._consumers)
     yield
     registry._consumers.clear()

@@ -25,6 +25,10 @@ def consumer_url(label: str, *args: Any, **kwargs: Any) -> str:
     order) renders ``/ws/chat/send_message/lobby/``; the client makes it ``ws(s)://``."""
     try:
         spec = registry.get(label)
-    except LookupError as exc:
-        raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
+    except LookupError:
+        registry.discover()  # a page rendered before anything imported the apps' consumers
+        try:
+            spec = registry.get(label)
+        except LookupError as exc:
+            raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
     return spec.reverse(*args, **kwargs)
