@@ -19,7 +19,7 @@ from django.core.handlers.asgi import ASGIRequest
 from . import backpressure, conf, hooks, protocol, raw, stats
 from .fanout import Hub, Outbox, get_hub, receive_channel
 from .fastpath import direct_writer
-from .permissions import forget_cached_permissions
+from .permissions import describe_user, forget_cached_permissions
 from . import lifecycle
 
 if TYPE_CHECKING:
@@ -144,7 +144,14 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
                     else protocol.CLOSE_NOT_AUTHENTICATED)
             if self.hypergen.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label)
-            logger.info("Denied connection to %s for %s (close %s)", self.label, user, code)
+            elif code == protocol.CLOSE_NOT_AUTHENTICATED:
+                logger.warning(
+                    "Refused a websocket to %s (close %s, not logged in) for %s: it requires %s. Log the user in "
+                    "(and route websockets through AuthMiddlewareStack in asgi.py), or use perm=NO_PERM_REQUIRED.",
+                    self.label, code, describe_user(user), self.hypergen.permission.describe())
+            else:
+                logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
+                               self.label, code, describe_user(user), self.hypergen.permission.describe())
             await self.base_send({"type": "websocket.accept"})
             await self.base_send({"type": "websocket.close", "code": code})
             return
@@ -210,7 +217,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         await self.handle_call(call)
 
     def _protocol_error(self, exc: protocol.ProtocolError) -> None:
-        logger.warning("Bad frame from a client of %s: %s", self.label, exc)
+        logger.warning("Bad frame from %s to %s: %s", describe_user(self.scope.get("user")), self.label, exc)
         if exc.close_code is not None:
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
         else:
@@ -225,7 +232,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             return
         user = await self._current_user()
         if not await spec.permission.allows(user, self.url_kwargs):
-            logger.info("Denied call to %s for %s", self.label, user)
+            logger.warning("Refused a call to %s (permission denied) for %s: it requires %s.",
+                           self.label, describe_user(user), spec.permission.describe())
             self.send_text(protocol.error_frame(
                 protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id))
             return
@@ -236,6 +244,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             self._protocol_error(protocol.ProtocolError(str(exc), id=call.id))
             return
         except PermissionDenied as exc:
+            logger.warning("Refused a call to %s (permission denied) for %s: the function raised PermissionDenied"
+                           "(%r).", self.label, describe_user(user), str(exc))
             self.send_text(protocol.error_frame(
                 protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id))
             return
