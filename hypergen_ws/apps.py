@@ -11,7 +11,7 @@ class HypergenWsConfig(AppConfig):
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import checks, setup_checks  # noqa: F401  (registers the checks)
         from .fanout import install_layer_hook
 
         install_layer_hook()
