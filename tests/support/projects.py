@@ -99,15 +99,21 @@ class StepProject:
 
 
 class RunServer(AsgiServer):
-    """``python manage.py runserver`` (daphne's) in a reader's project, as the docs start it."""
+    """``python manage.py runserver`` (daphne's) in a reader's project, as the docs start it.
 
-    def __init__(self, project: Path, settings: str, log_dir: Path) -> None:
+    ``python`` is the interpreter (this one by default, with the repository importable); another one, such as a
+    fresh venv's, runs with ``-E`` so that nothing from this environment leaks into it.
+    """
+
+    def __init__(self, project: Path, settings: str, log_dir: Path, *, python: str | None = None) -> None:
         self.project = project
+        self.python = python
         super().__init__(settings=settings, env={"PYTHONPATH": project_env()["PYTHONPATH"]}, log_dir=log_dir,
                          start=False)
 
     def command(self) -> list[str]:
-        return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+        python = [self.python, "-E", "-u"] if self.python else [sys.executable]
+        return [*python, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
 
     def start(self) -> None:
         self._spawn(self.command(), env=self.env, cwd=self.project)
