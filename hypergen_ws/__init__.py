@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Consumer",
+    "HypergenConsumer",
     "NO_PERM_REQUIRED",
     "aconsumer_command",
     "agroup_send",
@@ -33,7 +35,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .commands import command
-    from .decorators import consumer
+    from .consumers import HypergenConsumer
+    from .decorators import Consumer, consumer
     from .permissions import NO_PERM_REQUIRED
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "command": "commands",
     "consumer": "decorators",
+    "Consumer": "decorators",
+    "HypergenConsumer": "consumers",
     "NO_PERM_REQUIRED": "permissions",
     "group_send": "publish",
     "agroup_send": "publish",
