@@ -135,6 +135,15 @@ def _load_application() -> tuple[object | None, list[CheckMessage]]:
         )]
 
 
+def _discovered() -> bool:
+    """Import the apps' consumers (checks run in no particular order); False when that fails (E007 says why)."""
+    try:
+        registry.discover()
+    except Exception:
+        return False
+    return True
+
+
 def _installed_consumers() -> list[Consumer]:
     app_names = {config.name for config in apps.get_app_configs()}
     return [c for c in registry.all_consumers() if registry.in_apps(c.func.__module__, app_names)]
@@ -144,7 +153,7 @@ def _installed_consumers() -> list[Consumer]:
 def check_asgi_application(app_configs: Sequence[AppConfig] | None = None, **kwargs: object) -> list[CheckMessage]:
     """W040, E041, E042, W043, E044: websockets reach the consumers, behind authentication where they need it."""
     application, problems = _load_application()
-    if application is None:
+    if application is None or not _discovered():
         return problems
     path = settings.ASGI_APPLICATION
     walk = walk_websocket_routes(application)
@@ -194,7 +203,7 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None = None, **kwa
     if not unchecked:
         return []
     consumers = [route.consumer for route in unchecked if route.consumer is not None]
-    what = _labels(consumers) if consumers else f"{len(unchecked)} websocket route(s)"
+    what = _labels(consumers, start=False) if consumers else f"{len(unchecked)} websocket route(s)"
     return [Warning(
         f"No Origin check is in front of {what} in ASGI_APPLICATION {settings.ASGI_APPLICATION!r}: any web site "
         "can open a websocket with your users' cookies (cross-site websocket hijacking).",
@@ -209,7 +218,7 @@ def check_permissions_exist(app_configs: Sequence[AppConfig] | None = None, data
                             **kwargs: object) -> list[CheckMessage]:
     """E046 (``check --database default``): ``perm=`` names a permission that no model declares and the database
     does not have."""
-    if not databases:
+    if not databases or not _discovered():
         return []
     alias = router.db_for_read(Permission)
     if alias not in databases:
@@ -274,7 +283,7 @@ def _may_come_from_a_migration(alias: str) -> bool:
     return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
-def _labels(consumers: Iterable[Consumer]) -> str:
+def _labels(consumers: Iterable[Consumer], *, start: bool = True) -> str:
     labels = sorted({c.label for c in consumers})
     shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
-    return f"The consumer{'s' if len(labels) != 1 else ''} {shown}"
+    return f"{'T' if start else 't'}he consumer{'s' if len(labels) != 1 else ''} {shown}"

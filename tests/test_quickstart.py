@@ -8,6 +8,7 @@ Like the tutorial's test: the quickstart includes its code from ``tests/quicksta
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,6 +131,18 @@ def test_the_project_has_the_files_without_the_markers_of_the_page(snapshots: di
     source = (QUICKSTART / f"step{LAST}/mysite/settings.py").read_text(encoding="utf-8")
     assert settings == without_markers(source)
     assert "# [logging]" in source and "# [logging]" not in settings and "LOGGING = {" in settings
+
+
+def test_a_misspelt_permission_is_reported_by_the_database_check(snapshots: dict[int, Path], tmp_path: Path) -> None:
+    project = tmp_path / "mysite"
+    shutil.copytree(snapshots[7], project)
+    consumers = project / "chat" / "consumers.py"
+    consumers.write_text(consumers.read_text().replace('perm="chat.can_chat"', 'perm="chat.can_chatt"'))
+    result = run([sys.executable, "manage.py", "check", "--database", "default"], project, check=False)
+    assert result.returncode == 1
+    assert ("(hypergen_ws.E046) chat.send_message requires the permission 'chat.can_chatt', which does not exist"
+            in result.stderr)
+    assert "HINT: Did you mean perm='chat.can_chat'?" in result.stderr
 
 
 # -- in the browser -------------------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ def test_deploy_check_wants_an_origin_validator(settings):
     settings.ASGI_APPLICATION = "tests.asgi_apps.no_origin"
     [warning] = setup_checks.check_origin_validator()
     assert warning.id == "hypergen_ws.W045"
+    assert warning.msg.startswith("No Origin check is in front of the consumers chat.send_message, counter.")
     assert "cross-site websocket hijacking" in warning.msg and "AllowedHostsOriginValidator" in warning.hint
     assert "hypergen_ws.W045" in {m.id for m in run_checks(include_deployment_checks=True)}
     assert "hypergen_ws.W045" not in {m.id for m in run_checks()}, "a deploy check only"
