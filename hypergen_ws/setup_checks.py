@@ -34,9 +34,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import URLPattern, URLResolver
 from django.utils.module_loading import import_string
 
-from . import registry
+from .core import registry
 from .decorators import Consumer
-from .permissions import NO_PERM_REQUIRED
+from .core.permissions import NO_PERM_REQUIRED
 
 __all__ = ["Route", "Walk", "check_asgi_application", "check_origin_validator", "check_permissions_exist",
            "walk_websocket_routes"]

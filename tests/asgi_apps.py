@@ -37,7 +37,7 @@ chat_only = ProtocolTypeRouter({
 })
 
 
-class TokenAuthMiddleware(BaseMiddleware):
+class TokenAuthMiddleware(BaseMiddleware):  # type: ignore[misc]  # channels has no type hints
     """Authentication of a project's own (it would set scope["user"] from a token)."""
 
 

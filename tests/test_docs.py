@@ -29,7 +29,7 @@ def test_the_api_reference_documents_public_names_from_the_package() -> None:
             if module == "hypergen_ws":
                 assert name in hypergen_ws.__all__, f"hypergen_ws.{name} is not a public name"
             else:
-                assert module == "hypergen_ws.groups", f"{name} is documented under {module}"
+                assert module == "hypergen_ws.core.groups", f"{name} is documented under {module}"
     for internal in ("hypergen_ws.decorators", "hypergen_ws.consumers", "hypergen_ws.publish", "MISSING"):
         assert internal not in text
 

@@ -7,7 +7,8 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
-from .. import registry
+from ..core import registry
+from ..decorators import get_consumer
 
 register = template.Library()
 
@@ -24,11 +25,11 @@ def consumer_url(label: str, *args: Any, **kwargs: Any) -> str:
     room_name=room.slug %}`` (or ``{% consumer_url "chat.send_message" room.slug %}``, values in the route's
     order) renders ``/ws/chat/send_message/lobby/``; the client makes it ``ws(s)://``."""
     try:
-        spec = registry.get(label)
+        spec = get_consumer(label)
     except LookupError:
         registry.discover()  # a page rendered before anything imported the apps' consumers
         try:
-            spec = registry.get(label)
+            spec = get_consumer(label)
         except LookupError as exc:
             raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
     return spec.reverse(*args, **kwargs)
