@@ -144,9 +144,14 @@ def _discovered() -> bool:
     return True
 
 
+def _consumers() -> list[Consumer]:
+    """Every registered ``@consumer``."""
+    return [spec for spec in registry.all_consumers() if isinstance(spec, Consumer)]
+
+
 def _installed_consumers() -> list[Consumer]:
     app_names = {config.name for config in apps.get_app_configs()}
-    return [c for c in registry.all_consumers() if registry.in_apps(c.func.__module__, app_names)]
+    return [c for c in _consumers() if registry.in_apps(c.func.__module__, app_names)]
 
 
 @register(Tags.compatibility)
@@ -232,7 +237,7 @@ def check_permissions_exist(app_configs: Sequence[AppConfig] | None = None, data
     known = declared | stored
     labels = {config.label for config in apps.get_app_configs()}
     errors: list[CheckMessage] = []
-    for spec in registry.all_consumers():
+    for spec in _consumers():
         for perm in _perm_strings(spec):
             if perm in known:
                 continue
