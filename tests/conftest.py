@@ -11,10 +11,9 @@ pytest_plugins = ["tests.support.fixtures", "tests.stub_http"]
 
 @pytest.fixture(autouse=True)
 def _restore_consumer_registry():
-    """Consumers a test defines on the fly do not outlive it; the installed apps' consumers are always there."""
+    """Consumers a test defines on the fly do not outlive it."""
     from hypergen_ws.core import registry
 
-    registry.discover()  # first, so that restoring never drops the consumers a test happened to discover
     saved = registry.snapshot()
     yield
     # Consumers of modules imported meanwhile (apps discovered by autoconsumers) stay: their modules stay
