@@ -13,7 +13,7 @@ class HypergenWsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the app registry is ready: the checks read settings and the registry of consumers.
-        from . import checks, dashboard  # noqa: F401  (register the checks and the dashboard's consumer)
+        from . import checks, dashboard, setup_checks  # noqa: F401  (register the checks and the dashboard's consumer)
         from .backends.layers import install_layer_hook
         from .delivery import cluster, clusterstats, metrics  # wired together here, once
 

@@ -30,7 +30,7 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [Warning(
             "The in-memory channel layer is in use with DEBUG=False: publishers in other processes (workers, "
             "management commands, a second server) cannot reach websocket clients.",
-            hint="Use channels_redis (pip install 'hypergen-ws[redis]') with BACKEND "
+            hint="Use channels_redis (pip install channels_redis, or the clone's '.[redis]' extra) with BACKEND "
                  "'channels_redis.core.RedisChannelLayer' when you run more than one process.",
             id="hypergen_ws.W002",
         )]
@@ -184,15 +184,15 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 @register(Tags.compatibility)
 def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """E040: ``METRICS`` is True but ``prometheus_client`` is not installed; E041: not None, True or False."""
+    """E050: ``METRICS`` is True but ``prometheus_client`` is not installed; E051: not None, True or False."""
     setting = conf.get("METRICS")
     if setting not in (None, True, False):
         return [Error(f"HYPERGEN_WS['METRICS'] is {setting!r}; use None (on when prometheus_client is installed), "
-                      "True or False.", id="hypergen_ws.E041")]
+                      "True or False.", id="hypergen_ws.E051")]
     if setting is True and not metrics.available():
         return [Error(
             "HYPERGEN_WS['METRICS'] is True but prometheus_client is not installed, so there are no metrics.",
             hint=f"Install it with: {metrics.INSTALL_HINT} (or set METRICS to None or False).",
-            id="hypergen_ws.E040",
+            id="hypergen_ws.E050",
         )]
     return []

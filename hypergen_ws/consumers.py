@@ -27,7 +27,7 @@ from .backends.uvicorn import direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
 from .core.logs import fields
-from .core.permissions import Permission, forget_cached_permissions
+from .core.permissions import Permission, describe_user, forget_cached_permissions
 from .core.state import ConnectionState, Identity, Lifecycle
 from .delivery import cluster, stats
 from .delivery.hub import RESERVED_PREFIXES, Hub, Member, get_hub
@@ -204,8 +204,16 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if spec.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label,
                              extra=fields("consumer_without_perm", consumer=self.label, user=user, code=code))
-            logger.info("Denied connection to %s for %s (close %s)", self.label, user, code,
-                        extra=fields("connection_refused", consumer=self.label, user=user, code=code))
+            elif code == protocol.CLOSE_NOT_AUTHENTICATED:
+                logger.warning(
+                    "Refused a websocket to %s (close %s, not logged in) for %s: it requires %s. Log the user in "
+                    "(and route websockets through AuthMiddlewareStack in asgi.py), or use perm=NO_PERM_REQUIRED.",
+                    self.label, code, describe_user(user), spec.permission.describe(),
+                    extra=fields("connection_refused", consumer=self.label, user=user, code=code))
+            else:
+                logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
+                               self.label, code, describe_user(user), spec.permission.describe(),
+                               extra=fields("connection_refused", consumer=self.label, user=user, code=code))
             stats.event(stats.REFUSED, self.label, code)
             state.advance(Lifecycle.CLOSING)
             state.close_code = code
@@ -283,7 +291,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def protocol_error(self, exc: protocol.ProtocolError) -> None:
         """Answer a bad frame: an error frame, or a close when the frame was too big."""
-        logger.warning("Bad frame from a client of %s: %s", self.label, exc,
+        logger.warning("Bad frame from %s to %s: %s", describe_user(self.scope.get("user")), self.label, exc,
                        extra=fields("bad_frame", consumer=self.label, state=self.state,
                                     code=exc.close_code or protocol.BAD_REQUEST))
         if exc.close_code is not None:
@@ -309,9 +317,10 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         user = await self._current_user()
         if not await spec.permission.allows(user, self.url_kwargs):
-            logger.info("Denied call to %s for %s", self.label, user,
-                        extra=fields("call_refused", consumer=self.label, state=self.state,
-                                     code=protocol.PERMISSION_DENIED))
+            logger.warning("Refused a call to %s (permission denied) for %s: it requires %s.",
+                           self.label, describe_user(user), spec.permission.describe(),
+                           extra=fields("call_refused", consumer=self.label, state=self.state,
+                                        code=protocol.PERMISSION_DENIED))
             self.send_error(protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id)
             return
         self.meta = call.meta
@@ -323,6 +332,10 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.protocol_error(protocol.ProtocolError(str(exc), id=call.id))
             return
         except PermissionDenied as exc:
+            logger.warning("Refused a call to %s (permission denied) for %s: the function raised PermissionDenied"
+                           "(%r).", self.label, describe_user(user), str(exc),
+                           extra=fields("call_refused", consumer=self.label, state=self.state,
+                                        code=protocol.PERMISSION_DENIED))
             self.send_error(protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id)
             return
         except (TimeoutError, ConnectionError) as exc:

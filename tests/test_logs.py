@@ -99,7 +99,7 @@ async def test_records_carry_the_fields(caplog):
     await receive(boom)
     by_event = {record.event: record for record in caplog.records if record.name == LOGGER_NAME}
     denied = by_event["connection_refused"]
-    assert (denied.consumer, denied.user_id, denied.code, denied.levelname) == ("tests.guarded", ann.pk, "4403", "INFO")
+    assert (denied.consumer, denied.user_id, denied.code, denied.levelname) == ("tests.guarded", ann.pk, "4403", "WARNING")
     bad = by_event["bad_frame"]
     assert (bad.consumer, bad.group, bad.user_id, bad.code) == (
         "tests.echo", "hgws.tests.echo.room.logs", ann.pk, "bad_request")
@@ -135,7 +135,7 @@ asyncio.run(main())
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     by_event = {line["event"]: line for line in lines}
     assert by_event["connection_refused"] | {"asctime": None} == {
-        "asctime": None, "levelname": "INFO", "name": "hypergen_ws", "event": "connection_refused",
+        "asctime": None, "levelname": "WARNING", "name": "hypergen_ws", "event": "connection_refused",
         "consumer": "tests.guarded", "group": None, "user_id": None, "code": "4401",
         "message": by_event["connection_refused"]["message"]}
     assert by_event["bad_frame"]["group"] == "hgws.tests.echo.room.json"

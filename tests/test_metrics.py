@@ -303,14 +303,14 @@ print(json.dumps({"available": metrics.available(), "status": answer.status_code
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["available"] is False
     assert answer["status"] == 501 and 'pip install "hypergen-ws[metrics]"' in answer["error"]
-    assert "hypergen_ws.E040" in answer["checks"]
+    assert "hypergen_ws.E050" in answer["checks"]
 
 
 def test_metrics_setting_check(settings):
     from hypergen_ws.checks import check_metrics
 
     settings.HYPERGEN_WS = {"METRICS": "yes"}
-    assert [m.id for m in check_metrics()] == ["hypergen_ws.E041"]
+    assert [m.id for m in check_metrics()] == ["hypergen_ws.E051"]
     for ok in (None, True, False):
         settings.HYPERGEN_WS = {"METRICS": ok}
         assert check_metrics() == []

@@ -28,14 +28,16 @@ FIELDS = ("event", "consumer", "group", "user_id", "code")
 #: Every event: its level and when it is logged.
 EVENTS: dict[str, tuple[str, str]] = {
     # connections and calls
-    "connection_refused": ("INFO", "the permission check refused a connection; code: the close code (4401, 4403)"),
+    "connection_refused": ("WARNING", "the permission check refused a connection (the message names the user and what "
+                                      "the consumer requires); code: the close code (4401, 4403)"),
     "consumer_without_perm": ("ERROR", "a consumer without perm= refused a connection (it refuses everyone)"),
-    "on_connect_refused": ("INFO", "an on_connect hook raised PermissionDenied; code: 4403"),
+    "on_connect_refused": ("WARNING", "an on_connect hook raised PermissionDenied; code: 4403"),
     "on_connect_error": ("ERROR", "an on_connect hook raised (with the traceback); code: server_error"),
     "on_disconnect_error": ("ERROR", "an on_disconnect hook raised (with the traceback)"),
     "on_disconnect_publish_failed": ("ERROR", "publishing what on_disconnect issued failed"),
     "bad_frame": ("WARNING", "a client sent a frame that is not valid; code: bad_request, or the close code (1009)"),
-    "call_refused": ("INFO", "the permission check refused a call; code: permission_denied"),
+    "call_refused": ("WARNING", "the permission check refused a call, or the function raised PermissionDenied; code: "
+                                "permission_denied"),
     "call_undeliverable": ("WARNING", "the result of a call could not be published; code: unavailable"),
     "consumer_error": ("ERROR", "a consumer function raised (with the traceback); code: server_error"),
     "cleanup_failed": ("ERROR", "a feature failed to clean up after a socket; code: the feature"),

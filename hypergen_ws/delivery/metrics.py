@@ -12,7 +12,7 @@ group or user. Two ways to feed them, chosen when :func:`install` first runs:
   Gauges of processes that exited are dropped; counters keep their totals.
 
 ``HYPERGEN_WS["METRICS"]``: ``None`` (default) turns the metrics on when ``prometheus_client`` is installed,
-``True`` requires it (check ``hypergen_ws.E040``), ``False`` turns them off. ``AppConfig.ready`` calls
+``True`` requires it (check ``hypergen_ws.E050``), ``False`` turns them off. ``AppConfig.ready`` calls
 :func:`install_from_settings`.
 """
 from __future__ import annotations

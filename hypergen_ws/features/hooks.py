@@ -28,6 +28,7 @@ from ..core import conf, protocol
 from ..core.binding import Binder
 from ..core.commands import collecting, stop_collecting
 from ..core.logs import fields
+from ..core.permissions import describe_user
 from ..delivery import stats
 from ..delivery.publishing import apublish
 from .base import Connection, Feature, Options, Spec
@@ -101,9 +102,11 @@ async def connected(instance: Connection) -> None:
     try:
         commands = await _run(spec, spec.connect_hooks, instance)
     except PermissionDenied as exc:
-        logger.info("on_connect of %s refused the connection: %s", spec.label, exc,
-                    extra=fields("on_connect_refused", consumer=spec.label, state=instance.state,
-                                 code=protocol.CLOSE_PERMISSION_DENIED))
+        logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: on_connect raised "
+                       "PermissionDenied(%r).", spec.label, protocol.CLOSE_PERMISSION_DENIED,
+                       describe_user(instance.scope.get("user")), str(exc),
+                       extra=fields("on_connect_refused", consumer=spec.label, state=instance.state,
+                                    code=protocol.CLOSE_PERMISSION_DENIED))
         stats.event(stats.REFUSED, spec.label, protocol.CLOSE_PERMISSION_DENIED)
         instance.outbox.push_first({"type": "websocket.send", "text": protocol.error_frame(
             protocol.PERMISSION_DENIED, str(exc) or f"You may not connect to {spec.label}.")})
