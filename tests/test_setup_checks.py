@@ -81,6 +81,7 @@ def test_consumers_without_a_route(settings: Any) -> None:
     assert warning.id == "hypergen_ws.W043"
     assert warning.msg.startswith("The consumers counter.")
     assert "chat." not in warning.msg.split(" have no websocket route")[0]
+    assert "hypergen_ws.dashboard" not in warning.msg, "the dashboard's consumer is optional"
     assert "URLRouter(autoconsumers())" in str(warning.hint)
 
 
