@@ -26,6 +26,7 @@ from ..backends.redis import cluster as keys
 from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame
+from . import stats
 from .hub import Hub
 
 if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
@@ -175,6 +176,7 @@ class Node:
             current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
+                stats.event(stats.RECOVERY, member.label, "resynced.history_lost")
                 member.send_text(text)
         self.resynced = instance
 

@@ -48,7 +48,7 @@ SLOW_CLOSES = ("hypergen_ws_slow_client_closes", "Clients closed (1013) because 
 ERRORS = ("hypergen_ws_errors", "Error frames sent (by error code) and protocol violations closed (by close code).")
 LAYER_ERRORS = ("hypergen_ws_channel_layer_errors", "Channel layer operations that failed, by operation.")
 RECOVERIES = ("hypergen_ws_recoveries", "Reconnected clients with a position that got what they missed "
-              "(replayed), and resync frames sent at connect (resynced, with the reason).")
+              "(replayed), and resync frames sent (resynced, with the reason).")
 
 
 
