@@ -14,6 +14,7 @@ __all__ = [
     "consumer",
     "consumer_command",
     "group_send",
+    "model_changes",
     # history, presence and groups (docs/history.rst, docs/presence.rst)
     "aclean_expired",
     "aflush_groups",
@@ -34,6 +35,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .commands import command
     from .decorators import consumer
+    from .changes import model_changes
     from .permissions import NO_PERM_REQUIRED
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
@@ -50,6 +52,7 @@ _LAZY = {
     "consumer_command": "publish",
     "aconsumer_command": "publish",
     "autoconsumers": "routing",
+    "model_changes": "changes",
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
                      "aget_position"], "history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "presence"),

@@ -18,6 +18,9 @@ DEMOS = [
      "Two async consumers return the rendered fragment; every open page morphs #counter."),
     ("Notifications", "notifications:page", {},
      "Data frames (group_send) from a sync view, an async view, a thread and a management command."),
+    ("Messages from the admin", "admin:chat_message_add", {},
+     "A chat message added, edited or deleted in the Django admin reaches its room's open pages once the "
+     "admin's transaction commits (@model_changes); it needs a staff account."),
 ]
 
 
