@@ -160,10 +160,11 @@ async def test_loaddata_raw_saves_are_not_published(observers, tmp_path):
 
 
 async def test_a_groups_function_that_returns_nonsense_fails_the_save_and_stores_nothing(observers):
-    observers.append(model_changes(Room)(lambda room, change: 42))
+    returned: list[Any] = [42]
+    observers.append(model_changes(Room)(lambda room, change: returned[0]))
 
     def work() -> str:
-        with pytest.raises(TypeError) as info:
+        with pytest.raises((TypeError, ValueError)) as info:
             with transaction.atomic():
                 Room.objects.create(slug="nonsense", name="Nonsense")
         return str(info.value)
@@ -171,6 +172,8 @@ async def test_a_groups_function_that_returns_nonsense_fails_the_save_and_stores
     message = await sync_to_async(work)()
     assert "returned 42 for the created chat.Room" in message
     assert "return a group name (str), an iterable of group names, or None" in message
+    returned[0] = ["not a group!"]
+    assert "Invalid group name 'not a group!'" in await sync_to_async(work)()
     assert not await sync_to_async(Room.objects.filter(slug="nonsense").exists)()
 
 

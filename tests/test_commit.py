@@ -331,3 +331,15 @@ async def test_commands_of_a_consumer_call_go_out_when_it_returns_and_never_when
     assert await receive(comm) == {"type": "commands", "commands": [["opened", "porch"]]}
     assert await receive(comm) == {"type": "reply", "id": 2}
     await comm.disconnect()
+
+
+@pytest.mark.django_db  # without transaction=True: the test runs in a transaction that is rolled back
+def test_in_a_rolled_back_test_transaction_publishes_wait_for_captured_callbacks(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        group_send(group("captured"), "not yet", on_commit=True, history=True)
+    assert len(callbacks) == 1
+    assert get_history(group("captured")) == []
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        group_send(group("captured"), "now", on_commit=True, history=True)
+    assert len(callbacks) == 1
+    assert [frame["data"] for frame in get_history(group("captured"))] == ["now"]
