@@ -103,3 +103,9 @@ def archive(consumer, request, *, year, slug):
 @consumer(perm=NO_PERM_REQUIRED, path="<slug:room>/", app_label="tests")
 def positional_kwarg(consumer, request, room, text):
     command("pos", room, text)
+
+
+@consumer(perm=NO_PERM_REQUIRED, app_label="tests")
+def nan_result(consumer, request):
+    """Returns commands that are not JSON (a bug in the app): the caller gets server_error."""
+    return [["alert", float("nan")]]

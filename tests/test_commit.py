@@ -1,4 +1,4 @@
-"""Publishing on commit (hypergen_ws.commit): real SQLite transactions, real sockets on the in-memory layer.
+"""Publishing on commit (hypergen_ws.delivery.commit): real SQLite transactions, real sockets on the in-memory layer.
 
 A frame's place among the frames a socket receives shows when it was published: frames of one group reach a
 socket in publish order, so a frame published at once after (or before) a deferred one is the barrier that says
@@ -12,7 +12,6 @@ import threading
 from typing import Any
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections, transaction
@@ -25,6 +24,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from hypergen_ws import (NO_PERM_REQUIRED, aconsumer_command, agroup_send, command, consumer, consumer_command,
                          get_history, group_send)
+from hypergen_ws.delivery.publishing import LayerUnavailable
 from testproject.chat.models import Room
 from tests import sample_consumers as sc
 from tests.commit_urls import ViewFailed
@@ -267,7 +267,7 @@ def test_a_publish_that_fails_at_the_commit_raises_after_the_data_is_committed(s
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                            "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]}}}
     settings.HYPERGEN_WS = {"PUBLISH_TIMEOUT": 5}
-    with pytest.raises(redis.exceptions.ConnectionError, match=f"connecting to 127.0.0.1:{port}"):
+    with pytest.raises(LayerUnavailable, match=f"connecting to 127.0.0.1:{port}.*Is the channel layer"):
         with transaction.atomic():
             Room.objects.create(slug="down", name="Down")
             group_send("hgws.down", "lost", on_commit=True, history=False)

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import Permission, User
 
-from hypergen_ws.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED, CLOSE_TOO_BIG
+from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED, CLOSE_TOO_BIG
 from tests import sample_consumers as sc
 from tests.wsutil import call, connect, receive
 
@@ -285,7 +285,7 @@ async def test_custom_group_name_and_runtime_join():
 
 
 async def test_disconnect_leaves_the_group():
-    from hypergen_ws.fanout import get_hub
+    from hypergen_ws.delivery.hub import get_hub
 
     a = await connect("/ws/tests/echo/gone/")
     group = sc.echo.group_name(room="gone")
@@ -298,7 +298,7 @@ async def test_disconnect_leaves_the_group():
 async def test_slow_client_is_closed_without_blocking_others(settings):
     settings.HYPERGEN_WS = {"SEND_QUEUE_LIMIT": 5}
     from hypergen_ws import agroup_send
-    from hypergen_ws.fanout import get_hub
+    from hypergen_ws.delivery.hub import get_hub
 
     group = sc.echo.group_name(room="slow")
     fast = await connect("/ws/tests/echo/slow/")
@@ -349,3 +349,71 @@ async def test_logout_elsewhere_takes_effect_on_the_next_call():
     await call(comm, "two", id=2)
     assert (await receive(comm))["code"] == "permission_denied"
     await comm.disconnect()
+
+
+async def test_a_subclass_s_channel_layer_alias_chooses_the_layer_of_its_own_channel(settings):
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    from hypergen_ws import NO_PERM_REQUIRED, consumer
+    from hypergen_ws.consumers import HypergenConsumer
+    from hypergen_ws.delivery.hub import get_hub
+
+    memory = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    settings.CHANNEL_LAYERS = {"default": memory, "other": memory}
+
+    class OnOtherLayer(HypergenConsumer):
+        channel_layer_alias = "other"
+
+    @consumer(perm=NO_PERM_REQUIRED, app_label="tests", consumer_class_base=OnOtherLayer)
+    def on_other_layer(consumer, request):
+        pass
+
+    comm = WebsocketCommunicator(URLRouter([on_other_layer.urlpattern()]), on_other_layer.reverse())
+    comm.scope["user"] = AnonymousUser()
+    assert (await comm.connect())[0]
+    (instance,) = get_hub().members[on_other_layer.group_name()]
+    assert instance.channel_layer is get_channel_layer("other") is not get_channel_layer()
+    await get_channel_layer("other").send(instance.channel_name, {"type": "hypergen_ws.stop"})
+    assert await comm.receive_nothing(0.2), "a reserved type from outside reaches no handler and stops nothing"
+    await comm.disconnect()
+
+
+async def test_an_expiry_close_task_is_referenced_until_it_is_done(settings):
+    from hypergen_ws.core.protocol import CLOSE_EXPIRED
+    from hypergen_ws.delivery.hub import get_hub
+    from hypergen_ws.features import expiry
+    from tests import recovery_consumers as rc
+    from tests.recutil import frame, open_ws
+
+    comm = await open_ws("/ws/tests/rec_feed/keep/")
+    assert (await frame(comm))["type"] == "sync"
+    (instance,) = get_hub().members[rc.rec_feed.group_name(room="keep")]
+    expiry.expire(instance)
+    assert len(expiry._closing) == 1, "the task is kept in a set: not garbage-collected mid-way"
+    assert await comm.receive_output(3) == {"type": "websocket.close", "code": CLOSE_EXPIRED}
+    await asyncio.sleep(0)  # done callbacks run in the next step of the loop
+    assert not expiry._closing, "a done task is dropped again"
+    await comm.disconnect()
+
+
+async def test_a_function_that_returns_nan_gets_a_server_error_frame_and_the_socket_stays_open():
+    a = await connect("/ws/tests/nan_result/")
+    await call(a, id=1)
+    error = await receive(a)
+    assert error["type"] == "error" and error["id"] == 1 and error["code"] == "server_error"
+    await call(a, id=2)
+    assert (await receive(a))["id"] == 2, "still open"
+    await a.disconnect()
+
+
+@pytest.mark.parametrize("text", ['{"args": [NaN]}', '{"args": [Infinity]}', '{"args": [1e999]}',
+                                  '{"args": [-Infinity], "id": 3}'])
+async def test_json_that_is_not_standard_is_a_bad_request(text):
+    a = await connect("/ws/tests/echo/nan/")
+    await a.send_to(text_data=text)
+    error = await receive(a)
+    assert error["type"] == "error" and error["code"] == "bad_request", error
+    assert "standard JSON" in error["message"] or "overflows" in error["message"], error
+    await a.disconnect()
