@@ -2,7 +2,8 @@
 ``@consumer(protocol="hypergen")`` function.
 
 Hypergen's page calls it with ``callback(chat_ws_url(), "chat__message_from_frontend", message)``; what it returns
-goes to everyone in its group, as the list of commands Hypergen's client applies.
+goes to everyone in its group, as the list of commands Hypergen's client applies. ``increment`` is the "very simple
+consumer" of the same docs: it answers only the socket that called it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ def chat(consumer: Any, request: Any, event_type: str, message: str) -> list[lis
             return update_page(request, message)  # to the entire group
     # ... More event types go here.
     return None
+
+
+@consumer(perm=NO_PERM_REQUIRED, protocol="hypergen", send_to="caller")
+def increment(consumer: Any, request: Any, n: int) -> list[list[Any]]:
+    """Hypergen's ``IncrementConsumer``: renders into the element with the id "number", for the caller only."""
+    with context(request=request):
+        return list(hypergen(increment_template, n,
+                             settings=dict(action=True, returns=COMMANDS, target_id="number")))
+
+
+def increment_template(n: int) -> None:
+    span("The number is ", n + 1)
 
 
 def update_page(request: Any, message: str) -> list[list[Any]]:

@@ -12,7 +12,7 @@ from hypergen.imports import (NO_PERM_REQUIRED, THIS, a, body, button, callback,
 from hypergen_ws import consumer_command
 
 from .consumers import chat as chat_consumer
-from .consumers import update_page
+from .consumers import increment, update_page
 
 
 @contextmanager
@@ -63,6 +63,13 @@ def chat(request: Any) -> None:
 
     # Chat messages are shown here.
     ul(id_="messages")
+
+    # The "very simple consumer": only this page's number changes.
+    increment_url = ws_url(increment.reverse())
+    command("hypergen.websocket.open", increment_url)
+    with p(id_="number"):
+        raw("&nbsp;")
+    button("Increment", id_="increment", onclick=callback(increment_url, 41))
 
     # Backend send.
     p("Visit", a("this page", href=send_message_from_backend.reverse(), target="_blank", id_="backend-link"),

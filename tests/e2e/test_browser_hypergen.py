@@ -56,6 +56,12 @@ def test_two_hypergen_pages_chat_through_a_hypergen_ws_consumer(server: AsgiServ
         expect(page.locator("#messages b")).to_have_count(0)
     expect(second.locator("#message")).to_have_value("")
 
+    # The "very simple consumer" answers the page that called it only (send_to="caller").
+    eventually(lambda: connections(server, "hgdemo.increment") == 2, "both pages connected", timeout=10)
+    first.click("#increment")
+    expect(first.locator("#number")).to_have_text("The number is 42")
+    expect(second.locator("#number")).not_to_contain_text("The number is")
+
     # From the backend: a liveview publishes with consumer_command().
     backend = open_page(server, "/hypergen/send_message_from_backend/", name="backend")
     expect(backend.locator("#sent")).to_be_visible()
@@ -73,6 +79,12 @@ def test_two_hypergen_pages_chat_through_a_hypergen_ws_consumer(server: AsgiServ
     first.click("#send")
     for page in (first, second):
         expect(messages(page).last).to_have_text("Still connected")
-    # The error frame came before the last message (frames of a socket arrive in order).
+    # Frames of a socket arrive in order: by now the second page would have had the first page's number.
+    expect(second.locator("#number")).not_to_contain_text("The number is")
+    # The error frame came before the last message.
     eventually(lambda: any(text == "hypergen_ws: chat() argument 'message' must be str, got int. (bad_request)"
                            for text in errors), errors)
+
+    # Closing, as Hypergen's docs show it: command("hypergen.websocket.close", url) is its client's own.
+    second.evaluate("() => Object.keys(hypergen.websocket.WEBSOCKETS).forEach((url) => hypergen.websocket.close(url))")
+    eventually(lambda: connections(server, "hgdemo.chat") == 1, "the second page closed its socket", timeout=10)
