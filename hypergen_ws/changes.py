@@ -114,7 +114,7 @@ class ModelChanges(Generic[M]):
                 group_send(name, data, history=self.history, on_commit=True, using=using)
 
     def default_data(self, instance: M, change: Change) -> dict[str, Any]:
-        """``{"model": "chat.message", "pk": 3, "change": "created"}``: the data sent without ``data=``/``commands=``."""
+        """``{"model": "chat.message", "pk": 3, "change": "created"}``: sent without ``data=`` or ``commands=``."""
         pk = instance.pk
         return {"model": self.model._meta.label_lower, "pk": pk if isinstance(pk, int | str) else str(pk),
                 "change": change}
