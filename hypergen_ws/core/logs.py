@@ -60,8 +60,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)"),
     "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed"),
     "layer_capacity_failed": ("WARNING", "the capacity of hypergen_ws's channels could not be set on a layer"),
-    "fast_path_fallback": ("WARNING", "a fast path of a server or layer falls back to the plain one (once); code: "
-                                      "the package"),
+    "fast_path_fallback": ("WARNING", "a fast path of a server, layer or asgiref falls back to the plain one (once); "
+                                      "code: the package"),
     "daphne_producer_failed": ("DEBUG", "registering the write backpressure on a daphne connection failed"),
     # history, presence, Redis
     "history_gap_unfilled": ("WARNING", "the history to fill a gap in a group's frames could not be read"),
