@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Consumer",
+    "HypergenConsumer",
     "NO_PERM_REQUIRED",
     "aconsumer_command",
     "agroup_send",
@@ -15,6 +17,7 @@ __all__ = [
     "consumer",
     "consumer_command",
     "group_send",
+    "model_changes",
     # history, presence and groups (docs/history.rst, docs/presence.rst)
     "aclean_expired",
     "aflush_groups",
@@ -35,12 +38,17 @@ __all__ = [
     "arecheck_permissions",
     "disconnect_user",
     "recheck_permissions",
+    # traffic counters of every server process (docs/stats.rst)
+    "aget_stats",
+    "get_stats",
 ]
 
 if TYPE_CHECKING:
+    from .consumers import HypergenConsumer
     from .core.commands import command
     from .core.permissions import NO_PERM_REQUIRED
-    from .decorators import consumer
+    from .changes import model_changes
+    from .decorators import Consumer, consumer
     from .features.access import adisconnect_user, arecheck_permissions, disconnect_user, recheck_permissions
     from .features.history import (aflush_history, aget_history, aget_position, flush_history, get_history,
                                    get_position)
@@ -49,21 +57,26 @@ if TYPE_CHECKING:
     from .features.presence import aget_presence, get_presence
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
+    from .delivery.clusterstats import aget_stats, get_stats
 
 _LAZY = {
     "command": "core.commands",
     "consumer": "decorators",
+    "Consumer": "decorators",
+    "HypergenConsumer": "consumers",
     "NO_PERM_REQUIRED": "core.permissions",
     "group_send": "publish",
     "agroup_send": "publish",
     "consumer_command": "publish",
     "aconsumer_command": "publish",
     "autoconsumers": "routing",
+    "model_changes": "changes",
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
                      "aget_position"], "features.history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),
     **dict.fromkeys(["disconnect_user", "adisconnect_user", "recheck_permissions", "arecheck_permissions"],
                     "features.access"),
+    **dict.fromkeys(["get_stats", "aget_stats"], "delivery.clusterstats"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
                      "aclean_expired"], "features.membership"),
 }

@@ -5,7 +5,8 @@ from django.apps import AppConfig
 
 
 class HypergenWsConfig(AppConfig):
-    """Registers the system checks, gives hypergen_ws's layer channels their capacity, and installs what
+    """Registers the system checks, gives hypergen_ws's layer channels their capacity, registers the dashboard's
+    consumer, makes heartbeats carry the counters, feeds the Prometheus metrics (when enabled), and installs what
     ``hypergen_ws.security`` does on its own (the logout receiver, daphne's body limit)."""
 
     name = "hypergen_ws"
@@ -14,8 +15,11 @@ class HypergenWsConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the app registry is ready: the checks read settings and the registry of consumers, and
         # security's receivers reach the session store.
-        from . import checks, security  # noqa: F401  (importing checks registers them)
+        from . import checks, dashboard, security, setup_checks  # noqa: F401  (registering checks and a consumer)
         from .backends.layers import install_layer_hook
+        from .delivery import cluster, clusterstats, metrics  # wired together here, once
 
         install_layer_hook()
+        cluster.set_reporter(clusterstats.heartbeat_report)
+        metrics.install_from_settings()
         security.install()

@@ -5,15 +5,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .core import conf, registry
-from .core.origins import SameOriginValidator
 from .decorators import all_consumers
+from .delivery import metrics
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -52,7 +51,7 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [Warning(
             "The in-memory channel layer is in use with DEBUG=False: publishers in other processes (workers, "
             "management commands, a second server) cannot reach websocket clients.",
-            hint="Use channels_redis (pip install 'hypergen-ws[redis]') with BACKEND "
+            hint="Use channels_redis (pip install channels_redis, or the clone's '.[redis]' extra) with BACKEND "
                  "'channels_redis.core.RedisChannelLayer' when you run more than one process.",
             id="hypergen_ws.W002",
         )]
@@ -205,72 +204,32 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return []
 
 
-# ---- the websocket application: origin validation ----------------------------------------------------------
-_WRAPPED = ("application", "inner", "app")  # where ASGI middleware keeps the application it wraps
-_MAX_DEPTH = 16
+@register(Tags.compatibility)
+def check_publish_on_commit(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E008: ``PUBLISH_ON_COMMIT`` is not a bool (docs/transactions.rst)."""
+    value = conf.get("PUBLISH_ON_COMMIT") if isinstance(getattr(settings, "HYPERGEN_WS", None) or {}, dict) else False
+    if isinstance(value, bool):
+        return []
+    return [Error(
+        f"HYPERGEN_WS['PUBLISH_ON_COMMIT'] must be True or False, not {value!r}; every publish without on_commit= "
+        "fails until it is.",
+        hint="HYPERGEN_WS = {'PUBLISH_ON_COMMIT': True} to publish after the commit inside transaction.atomic().",
+        id="hypergen_ws.E008",
+    )]
 
 
-def _wrapped(app: Any) -> Any:
-    for name in _WRAPPED:
-        inner = getattr(app, name, None)
-        if inner is not None and inner is not app:
-            return inner
-    return None
-
-
-def websocket_application(application: Any) -> Any:
-    """The websocket branch of an ASGI application (``ProtocolTypeRouter``), or None when it has none."""
-    node = application
-    for _ in range(_MAX_DEPTH):
-        if node is None:
-            return None
-        mapping = getattr(node, "application_mapping", None)
-        if isinstance(mapping, dict):
-            return mapping.get("websocket")
-        node = _wrapped(node)
-    return None
-
-
-def origin_validators(app: Any) -> list[Any]:
-    """The origin validators on the way from ``app`` to its router (outermost first)."""
-    found = []
-    node = app
-    for _ in range(_MAX_DEPTH):
-        if node is None:
-            break
-        if isinstance(node, (SameOriginValidator, OriginValidator)):
-            found.append(node)
-        node = _wrapped(node)
-    return found
-
-
-@register(Tags.security)
+@register(Tags.compatibility)
 @needs_settings
-def check_origin_validator(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """W040: the websocket application lets every origin in; W041: it compares host names only."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
-        return []
-    try:
-        application = import_string(path)
-    except Exception as exc:  # the check must not break `manage.py check`; say why it could not look
-        return [Warning(f"ASGI_APPLICATION {path!r} could not be imported to check its origin validation: "
-                        f"{type(exc).__name__}: {exc}", id="hypergen_ws.W042")]
-    websocket = websocket_application(application)
-    if websocket is None:
-        return []
-    hint = ("Wrap the websocket application: \"websocket\": SameOriginValidator(AuthMiddlewareStack(URLRouter("
-            "websocket_urlpatterns))), with 'from hypergen_ws.security import SameOriginValidator' (docs/security.rst).")
-    validators = origin_validators(websocket)
-    if not validators:
-        return [Warning(
-            f"The websocket application of {path} has no origin validator: any web page the user visits can open "
-            "sockets to this server with the user's cookies.", hint=hint, id="hypergen_ws.W040")]
-    hostname_only = [v for v in validators if not isinstance(v, SameOriginValidator)
-                     and any(isinstance(o, str) and o != "*" and "://" not in o for o in v.allowed_origins)]
-    if len(hostname_only) == len(validators):
-        return [Warning(
-            f"The websocket application of {path} checks origins by host name only (AllowedHostsOriginValidator): a "
-            "page served on another port or scheme of an allowed host (http://localhost:1234) can open sockets.",
-            hint=hint, id="hypergen_ws.W041")]
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E050: ``METRICS`` is True but ``prometheus_client`` is not installed; E051: not None, True or False."""
+    setting = conf.get("METRICS")
+    if setting not in (None, True, False):
+        return [Error(f"HYPERGEN_WS['METRICS'] is {setting!r}; use None (on when prometheus_client is installed), "
+                      "True or False.", id="hypergen_ws.E051")]
+    if setting is True and not metrics.available():
+        return [Error(
+            "HYPERGEN_WS['METRICS'] is True but prometheus_client is not installed, so there are no metrics.",
+            hint=f"Install it with: {metrics.INSTALL_HINT} (or set METRICS to None or False).",
+            id="hypergen_ws.E050",
+        )]
     return []

@@ -25,6 +25,7 @@ from .core.binding import Binder
 from .core.commands import collecting, stop_collecting
 from .core.permissions import MISSING, Permission
 from .core.protocol import check_commands
+from .core.urlspec import UrlValuesError, bind_url_values, check_path, check_re_path
 from .features.base import Feature, Options
 from .features.hooks import Hook
 from .features.presence import aget_presence, get_presence
@@ -42,7 +43,7 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
              history: bool | int = 0, presence: bool = False,
              expires: float | Callable[[HypergenConsumer], float | None] | None = None,
              consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
-             frames: str = "protocol", rate: str | None = DEFAULT_RATE,
+             frames: str = "protocol", protocol: str = "hypergen_ws", rate: str | None = DEFAULT_RATE,
              burst: int | None = None) -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
@@ -61,12 +62,16 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`).
     ``rate`` (``"20/s"``, ``"100/min"``) and ``burst`` limit the frames one connection may send (default:
     ``HYPERGEN_WS["RATE_LIMIT"]``; ``rate=None``: no limit); see :mod:`hypergen_ws.features.ratelimit`.
+    ``protocol`` is ``"hypergen_ws"`` (this package's client, the default) or ``"hypergen"``: the frames of
+    django-hypergen's own client, for liveviews that call the consumer with ``callback(url, ...)``
+    (docs/hypergen.rst).
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
                         history=history, presence=presence, expires=expires,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
-                        consumer_class_base=consumer_class_base, frames=frames, rate=rate, burst=burst)
+                        consumer_class_base=consumer_class_base, frames=frames, protocol=protocol, rate=rate,
+                        burst=burst)
 
     if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
         raise ImproperlyConfigured(
@@ -88,7 +93,8 @@ class Consumer:
                  history: bool | int = 0, presence: bool = False, expires: Any = None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
                  receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
-                 frames: str = "protocol", rate: str | None = DEFAULT_RATE, burst: int | None = None) -> None:
+                 frames: str = "protocol", protocol: str = "hypergen_ws", rate: str | None = DEFAULT_RATE,
+                 burst: int | None = None) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.name = func.__name__
@@ -105,6 +111,10 @@ class Consumer:
             raise ImproperlyConfigured(f"{where}: group_name must be a callable taking the consumer instance.")
         if not (isinstance(consumer_class_base, type) and issubclass(consumer_class_base, HypergenConsumer)):
             raise ImproperlyConfigured(f"{where}: consumer_class_base must be a subclass of HypergenConsumer.")
+        if re_path is not None:
+            check_re_path(re_path, where)
+        else:
+            check_path(path, where)
         self.permission = Permission(perm, any_perm, where=where)
         self.path = path
         self.re_path = re_path
@@ -130,15 +140,17 @@ class Consumer:
         self.binder = Binder(func, kwarg_names, where)
         #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`).
         self.features = features.select(Options(history=history, presence=presence, expires=expires,
-                                                frames=frames, receive=receive, rate=rate, burst=burst,
-                                                binder=self.binder, where=where))
-        declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol"}
+                                                frames=frames, protocol=protocol, receive=receive, rate=rate,
+                                                burst=burst, binder=self.binder, where=where))
+        declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol",
+                                    "protocol": "hypergen_ws"}
         for feature in self.features:
             declared.update(feature.declares())
         self.history: int = declared["history"]
         self.presence_enabled: bool = declared["presence_enabled"]
         self.expires: Any = declared["expires"]
         self.frames: str = declared["frames"]
+        self.protocol: str = declared["protocol"]
         # The features that take part in each step of a connection (the others are not even called).
         self.admitters = _overriding(self.features, "admit")
         self.joiners = _overriding(self.features, "before_join")
@@ -225,15 +237,18 @@ class Consumer:
         pattern: URLPattern = make(self.route, app, name=self.label)
         return pattern
 
-    def reverse(self, **kwargs: Any) -> str:
-        """The URL of this consumer for ``kwargs``, e.g. ``/ws/chat/send_message/vip/``."""
+    def reverse(self, *args: Any, **kwargs: Any) -> str:
+        """The URL of this consumer for these URL kwargs, e.g. ``/ws/chat/send_message/vip/``.
+
+        Values are given by name, ``reverse(room_name="vip")``, or by position in the route's order,
+        ``reverse("vip")``.
+        """
         pattern = RegexPattern(self.route) if self.re_path is not None else RoutePattern(self.route, is_endpoint=True)
         regex = pattern.regex
-        if set(kwargs) != set(self.url_kwarg_names):
-            raise NoReverseMatch(
-                f"{self.label}.reverse() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
-                f"got {sorted(kwargs)}."
-            )
+        try:
+            kwargs = bind_url_values(self.label, "reverse", self.url_kwarg_names, args, kwargs)
+        except UrlValuesError as exc:
+            raise NoReverseMatch(str(exc)) from None
         text = {k: self.converters[k].to_url(v) if k in self.converters else str(v) for k, v in kwargs.items()}
         for fmt, params in normalize(regex.pattern):
             if set(params) != set(kwargs):
@@ -243,13 +258,13 @@ class Consumer:
                 return "/" + quote(candidate, safe="!$&'()*+,;=/~:@")
         raise NoReverseMatch(f"{self.label}.reverse(**{kwargs!r}): the values do not match the route {self.route!r}.")
 
-    def group_name(self, **kwargs: Any) -> str:
-        """The group that connections with these URL kwargs join (the same in every process)."""
-        if set(kwargs) != set(self.url_kwarg_names):
-            raise TypeError(
-                f"{self.label}.group_name() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
-                f"got {sorted(kwargs)}."
-            )
+    def group_name(self, *args: Any, **kwargs: Any) -> str:
+        """The group that connections with these URL kwargs join (the same in every process).
+
+        Values are given by name, ``group_name(room_name="vip")``, or by position in the route's order,
+        ``group_name("vip")``; a wrong count or name raises ``TypeError`` listing the URL kwargs.
+        """
+        kwargs = bind_url_values(self.label, "group_name", self.url_kwarg_names, args, kwargs)
         name = groups.group_name_for(self.label, self._canonical(kwargs))
         if self.history:
             registry.remember_group(name, self.history)
@@ -262,9 +277,7 @@ class Consumer:
         socket could join are named: ``None``, ``True``, lists, or a value with a ``/`` in a ``<str:...>`` segment
         raise ``ValueError`` saying which kwarg is wrong and what the pattern is.
         """
-        if set(kwargs) != set(self.url_kwarg_names):
-            raise ValueError(f"{self.label} takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
-                             f"got {sorted(kwargs)}.")
+        kwargs = bind_url_values(self.label, "group_name", self.url_kwarg_names, (), kwargs)
         for key, value in kwargs.items():
             if isinstance(value, bool) or not isinstance(value, (str, int)):
                 raise ValueError(f"the URL kwarg {key}={value!r} must be a string (or an integer), as it would "
@@ -276,13 +289,13 @@ class Consumer:
                              "socket URL could have.") from None
         return self.group_name(**kwargs)
 
-    def presence(self, **kwargs: Any) -> list[dict[str, Any]]:
+    def presence(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """Who is connected to the group of these URL kwargs (needs ``presence=True``); see docs/presence.rst."""
-        return get_presence(self.group_name(**kwargs))
+        return get_presence(self.group_name(*args, **kwargs))
 
-    async def apresence(self, **kwargs: Any) -> list[dict[str, Any]]:
+    async def apresence(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """Async variant of :meth:`presence`."""
-        return await aget_presence(self.group_name(**kwargs))
+        return await aget_presence(self.group_name(*args, **kwargs))
 
     def _canonical(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         out = {}

@@ -13,6 +13,7 @@ from django.urls import re_path
 from .backends.daphne import install_body_limit
 from .core import registry
 from .core.bodies import limit_for, too_large_body
+from .core.logs import fields
 from .decorators import all_consumers
 
 logger = logging.getLogger("hypergen_ws")
@@ -33,7 +34,7 @@ async def not_found(scope: dict[str, Any], receive: Receive, send: Send) -> None
     if message.get("type") != "websocket.connect":
         return
     logger.warning("No websocket route for path %r: refused the connection (check the URL the client opened; "
-                   "reverse() gives a consumer's URL)", scope.get("path", ""))
+                   "reverse() gives a consumer's URL)", scope.get("path", ""), extra=fields("no_route", code=403))
     await send({"type": "websocket.close", "code": 1000})
 
 

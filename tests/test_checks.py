@@ -104,19 +104,12 @@ def test_manage_py_check_reports_a_list_as_e006_instead_of_crashing(settings):
     assert "hypergen_ws.E006" in str(raised.value)
 
 
-def test_websocket_application_without_an_origin_validator_warns(settings):
-    settings.ASGI_APPLICATION = "tests.asgi_apps.unprotected"
-    (warning,) = checks.check_origin_validator()
-    assert warning.id == "hypergen_ws.W040" and "SameOriginValidator" in warning.hint
-    settings.ASGI_APPLICATION = "tests.asgi_apps.hostnames_only"
-    assert ids(checks.check_origin_validator()) == ["hypergen_ws.W041"]
-    for fine in ("same_origin", "full_origins", "http_only"):
-        settings.ASGI_APPLICATION = f"tests.asgi_apps.{fine}"
-        assert checks.check_origin_validator() == [], fine
-    settings.ASGI_APPLICATION = "tests.asgi_apps.missing"
-    assert ids(checks.check_origin_validator()) == ["hypergen_ws.W042"]
-
-
-def test_the_demo_project_validates_whole_origins(settings):
-    settings.ASGI_APPLICATION = "testproject.asgi.application"
-    assert checks.check_origin_validator() == []
+def test_publish_on_commit_must_be_a_bool(settings):
+    assert checks.check_publish_on_commit() == []
+    settings.HYPERGEN_WS = {"PUBLISH_ON_COMMIT": True}
+    assert checks.check_publish_on_commit() == []
+    settings.HYPERGEN_WS = {"PUBLISH_ON_COMMIT": "yes"}
+    [error] = checks.check_publish_on_commit()
+    assert error.id == "hypergen_ws.E008" and "'yes'" in error.msg and "PUBLISH_ON_COMMIT': True" in error.hint
+    settings.HYPERGEN_WS = "not a dict"  # E006 reports that; this check stays quiet
+    assert checks.check_publish_on_commit() == []

@@ -79,6 +79,47 @@ async def test_user_without_permission_is_closed_with_4403():
     assert await comm.receive_output(1) == {"type": "websocket.close", "code": CLOSE_PERMISSION_DENIED}
 
 
+def warnings_of(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "hypergen_ws" and r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+async def test_refused_sockets_are_logged_at_warning_with_consumer_reason_and_user(caplog):
+    eve = await make_user("t_eve_logged")
+    with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+        anonymous = await connect("/ws/tests/guarded/")
+        assert (await anonymous.receive_output(1))["code"] == CLOSE_NOT_AUTHENTICATED
+        refused = await connect("/ws/tests/guarded/", eve)
+        assert (await refused.receive_output(1))["code"] == CLOSE_PERMISSION_DENIED
+    [not_logged_in] = warnings_of(caplog, "close 4401")
+    assert not_logged_in.startswith("Refused a websocket to tests.guarded (close 4401, not logged in) for an "
+                                    "anonymous user: it requires auth.view_user.")
+    assert "AuthMiddlewareStack" in not_logged_in
+    [denied] = warnings_of(caplog, "close 4403")
+    assert denied == (f"Refused a websocket to tests.guarded (close 4403, permission denied) for user "
+                      f"'t_eve_logged' (id {eve.pk}): it requires auth.view_user.")
+
+
+async def test_refused_calls_and_bad_frames_are_logged_at_warning_with_the_user(caplog):
+    ann = await make_user("t_ann_logged", "auth.view_user")
+    comm = await connect("/ws/tests/guarded/", ann)
+    await database_sync_to_async(ann.user_permissions.clear)()
+    with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+        await call(comm, "hi", id=1)
+        assert (await receive(comm))["code"] == "permission_denied"
+    assert warnings_of(caplog, "Refused a call") == [
+        f"Refused a call to tests.guarded (permission denied) for user 't_ann_logged' (id {ann.pk}): it requires "
+        "auth.view_user."]
+    await comm.disconnect()
+    other = await connect("/ws/tests/echo/lobby/", ann)
+    with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+        await other.send_to(text_data="not json")
+        assert (await receive(other))["code"] == "bad_request"
+    [bad] = warnings_of(caplog, "Bad frame")
+    assert bad.startswith(f"Bad frame from user 't_ann_logged' (id {ann.pk}) to tests.echo: ")
+    await other.disconnect()
+
+
 async def test_permission_is_checked_again_on_every_message():
     ann = await make_user("t_ann", "auth.view_user")
     a = await connect("/ws/tests/guarded/", ann)
@@ -155,8 +196,8 @@ async def test_send_to_caller_and_state_on_the_consumer_instance():
     ('{"args": [], "meta": 3}', '"meta" must be an object'),
     ('{"args": [], "evil": 1}', "Unknown field"),
     ('{"args": [], "id": true}', '"id" must be'),
-    ('{"args": []}', "takes 1 to 1 argument"),
-    ('{"args": [1, 2]}', "takes 1 to 1 argument"),
+    ('{"args": []}', "takes 1 argument (text) from the browser, got 0"),
+    ('{"args": [1, 2]}', "takes 1 argument (text) from the browser, got 2"),
     ('{"args": [5]}', "must be str, got int"),
     ('{"args": [' + "[" * 40 + "]" * 40 + "]}", "deeper than"),
     ("[" * 100000 + "]" * 100000, "deeper than"),

@@ -123,7 +123,7 @@ BAD_BODIES = [
     ({"group": LOBBY, "commands": [[1]]}, 400, "Command #0"),
     ({"consumer": ["tests.raw_json"], "data": 1}, 400, '"consumer" must be a consumer label'),
     ({"consumer": "tests.raw_json", "kwargs": ["vip"], "data": 1}, 400, '"kwargs" must be an object'),
-    ({"consumer": "tests.raw_json", "data": 1}, 400, "takes exactly the URL kwargs ['room']"),
+    ({"consumer": "tests.raw_json", "data": 1}, 400, "takes the URL kwargs (room)"),
     ({"consumer": "tests.raw_json", "kwargs": {"room": "a", "x": 1}, "data": 1}, 400, "do not fit tests.raw_json"),
     ({"consumer": "tests.raw_json", "kwargs": {"room": None}, "data": 1}, 400,
      "room=None must be a string"),
@@ -271,9 +271,15 @@ async def test_stats_endpoint_needs_the_key_and_returns_the_snapshot():
     response = await client.get(STATS_URL, headers={"Authorization": f"Bearer {NEW_KEY}"})
     assert response.status_code == 200
     snapshot = response.json()
-    assert set(snapshot) == {"pid", "uptime", "totals", "consumers", "groups"}
+    assert set(snapshot) == {"scope", "time", "processes", "totals", "rates", "consumers", "groups", "events"}
+    assert snapshot["scope"] == "process" and len(snapshot["processes"]) == 1
     assert snapshot["consumers"]["tests.raw_json"]["connections"] >= 1
     assert snapshot["groups"][LOBBY]["connections"] == 1
+    assert "consumers" not in snapshot["processes"][0]
+    rows = (await client.get(STATS_URL + "?per_process=1", headers={"Authorization": f"Bearer {NEW_KEY}"})).json()
+    assert rows["processes"][0]["groups"][LOBBY]["connections"] == 1
+    bad = await client.get(STATS_URL + "?per_process=maybe", headers={"Authorization": f"Bearer {NEW_KEY}"})
+    assert bad.status_code == 400 and "?per_process=1" in bad.json()["error"]
     posted = await client.post(STATS_URL, headers={"Authorization": f"Bearer {KEY}"})
     assert posted.status_code == 405 and posted["Allow"] == "GET, HEAD"
     await a.disconnect()

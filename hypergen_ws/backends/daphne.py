@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from ..core.logs import fields
 from .layers import warn_fallback
 
 logger = logging.getLogger("hypergen_ws")
@@ -101,7 +102,8 @@ def close_with_code(send: Any, code: Any, grace: float) -> bool:
     try:
         send_frame(code=code, isReply=False)
     except Exception:  # not open (yet, or any more): nothing to close
-        logger.debug("Could not write a close frame with code %s", code, exc_info=True)
+        logger.debug("Could not write a close frame with code %s", code, exc_info=True,
+                     extra=fields("close_frame_failed", code=code))
     return True
 
 
@@ -125,7 +127,8 @@ def attach(send: Any, outbox: Pausable) -> bool:
         protocol.registerProducer(OutboxProducer(outbox), True)
     except Exception:
         warn_fallback("bounding daphne's write buffer", "daphne", "registering a producer failed")
-        logger.debug("Could not register a producer on daphne's connection", exc_info=True)
+        logger.debug("Could not register a producer on daphne's connection", exc_info=True,
+                     extra=fields("daphne_producer_failed"))
         return False
     return True
 
@@ -188,7 +191,8 @@ def _refuse(request: Any, limit: int, body: bytes) -> None:
             "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n").encode()
     transport.write(head + body)
     transport.loseConnection()  # stops reading: the rest of the body is never received
-    logger.warning("Refused a request body over the limit of %s bytes before reading it", limit)
+    logger.warning("Refused a request body over the limit of %s bytes before reading it", limit,
+                   extra=fields("body_refused", code=413))
 
 
 def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[int], bytes]) -> bool:

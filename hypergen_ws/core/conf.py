@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "ERROR_DETAILS": None,
     # Seconds a sync publisher waits for the channel layer before raising.
     "PUBLISH_TIMEOUT": 10.0,
+    # Whether group_send / consumer_command (and the async variants) called inside transaction.atomic() wait for
+    # the commit when they are not given on_commit= (docs/transactions.rst).
+    "PUBLISH_ON_COMMIT": False,
     # Access keys of the HTTP publish endpoint (docs/publishing.rst), a list so keys can be rotated;
     # empty: the endpoint refuses every request.
     "PUBLISH_KEYS": [],
@@ -50,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between checks that the sessions of open sockets still exist (flushed or expired sessions close
     # their sockets with 4401); None switches the check off.
     "SESSION_CHECK_INTERVAL": 1.0,
+    # Monitoring (docs/operations.rst): Prometheus metrics (None: on when prometheus_client is installed), the
+    # groups (most connections first) each process reports to the cluster-wide stats, and the seconds between two
+    # updates of the dashboard page.
+    "METRICS": None,
+    "STATS_TOP_GROUPS": 100,
+    "DASHBOARD_INTERVAL": 1.0,
 }
 
 

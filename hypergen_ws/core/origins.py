@@ -17,6 +17,8 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from .logs import fields
+
 logger = logging.getLogger("hypergen_ws")
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -156,7 +158,7 @@ class SameOriginValidator:
             return
         logger.warning("Refused a websocket to %s from origin %r: %s (trust more origins with "
                        "SameOriginValidator(app, trusted_origins=[...]))", scope.get("path", ""),
-                       _header(scope, b"origin"), reason)
+                       _header(scope, b"origin"), reason, extra=fields("origin_refused", code=403))
         await refuse_handshake(receive, send)
 
 

@@ -18,12 +18,15 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.layers import drop_idle_connections, get_layer, get_store
 from ..backends.redis import cluster as keys
 from ..core import conf
+from ..core.logs import fields
 from ..core.protocol import resync_frame
+from . import stats
 from .hub import Hub
 
 if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
@@ -53,6 +56,16 @@ def add_listener(listener: ClusterListener) -> None:
     """Register ``listener`` once."""
     if listener not in listeners:
         listeners.append(listener)
+
+
+#: Gives the report every heartbeat carries (``hypergen_ws.delivery.clusterstats``); None: heartbeats carry none.
+_reporter: Callable[[], str] | None = None
+
+
+def set_reporter(report: Callable[[], str] | None) -> None:
+    """Make every heartbeat store ``report()`` (this process's counters as JSON) for the cluster-wide stats."""
+    global _reporter
+    _reporter = report
 
 
 class Node:
@@ -95,7 +108,8 @@ class Node:
             except Exception:
                 failures += 1
                 log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
-                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
+                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
+                    extra=fields("heartbeat_failed", code=failures))
                 await drop_idle_connections(self.hub.layer)  # none is left to fail once Redis is back
             interval = float(conf.get("HEARTBEAT_INTERVAL"))
             if await self._sleep(interval):
@@ -127,8 +141,9 @@ class Node:
             self.instance = instance
         now = time.time()
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
+        report = _reporter() if _reporter is not None else None
         channels = {group: channel for group, (channel, _task) in self.hub.subscriptions.items()}
-        await keys.beat(self.store, self.id, counts, channels, float(conf.get("PROCESS_TTL")), now)
+        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now, report, channels)
         self.beats += 1
         followed = [group for group in self.hub.feeds if group in counts]
         if followed:  # rooms of history consumers nothing was published to yet keep their record (and epoch)
@@ -147,7 +162,8 @@ class Node:
 
         Raises when a subscription could not be restored, so that the next beat tries again.
         """
-        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
+        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id,
+                       extra=fields("redis_data_lost"))
         failed: list[str] = []
         for _attempt in range(3):
             failed = await self.hub.resubscribe()
@@ -167,6 +183,7 @@ class Node:
             current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
+                stats.event(stats.RECOVERY, member.label, "resynced.history_lost")
                 member.send_text(text)
         self.resynced = instance
 
@@ -180,12 +197,14 @@ async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) 
     layer = layer if layer is not None else get_layer()
     cleaned = 0
     for node_id in await keys.claim_dead(store, now):
-        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
+        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id,
+                    extra=fields("process_dead", code=node_id))
         for group, channel in (await keys.group_channels(store, node_id)).items():
             try:
                 await layer.group_discard(group, channel)
             except Exception:
-                logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True)
+                logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True,
+                               extra=fields("dead_process_cleanup_failed", group=group, code=node_id))
         for listener in listeners:
             await listener.process_died(store, node_id)
         await keys.forget_process(store, node_id)
@@ -217,6 +236,11 @@ def ensure_started(hub: Hub) -> Node | None:
 def node_of(hub: Hub) -> Node | None:
     """The running heartbeat of ``hub``, if any."""
     return _nodes.get(hub)
+
+
+def local_node_ids() -> set[str]:
+    """Ids of the heartbeats running in this process (one per event loop with sockets on Redis)."""
+    return {node.id for hub, node in list(_nodes.items()) if not hub.loop.is_closed() and not node.task.done()}
 
 
 async def live_processes(store: RedisStore) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..backends.layers import bypasses_layer, get_layer
 from ..core import conf
+from ..core.logs import fields
 from ..core.sync import background_loop
 from .hub import Hub, local_hubs
 
@@ -52,7 +53,8 @@ def dispatch(hub: Hub, message: dict[str, Any]) -> None:
         try:
             handler(hub, message)
         except Exception:
-            logger.exception("A control message (%s) could not be handled", message.get("action"))
+            logger.exception("A control message (%s) could not be handled", message.get("action"),
+                             extra=fields("control_failed", code=str(message.get("action"))))
 
 
 def _dispatch_locally(message: dict[str, Any]) -> None:
@@ -85,7 +87,8 @@ async def listen(hub: Hub) -> None:
         await hub.listen(CONTROL_GROUP, _from_layer(hub), float(conf.get("PUBLISH_TIMEOUT")))
     except Exception:
         logger.warning("Could not listen to control messages on the channel layer (is Redis down?); logouts in "
-                       "other processes reach this one's sockets once it can", exc_info=True)
+                       "other processes reach this one's sockets once it can", exc_info=True,
+                       extra=fields("control_listen_failed", group=CONTROL_GROUP))
 
 
 async def asend(message: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import get_store
 from ..core import conf
+from ..core.logs import fields
 from ..core.protocol import resync_frame, stamp
 
 logger = logging.getLogger("hypergen_ws")
@@ -30,7 +31,8 @@ class FeedHub(Protocol):
 
     def member_set(self, group: str) -> set[Any] | None: ...
 
-    def deliver_text(self, group: str, text: str, skip: Iterable[Any] = ()) -> int: ...
+    def deliver_text(self, group: str, text: str, skip: Iterable[Any] = (), published: float | None = None) -> int:
+        ...
 
 
 class Feed:
@@ -53,13 +55,14 @@ class Feed:
         """Whether frames between the last one delivered and ``seq`` are missing."""
         return epoch == self.epoch and self.expected is not None and seq > self.expected
 
-    def deliver(self, seq: int, epoch: int, text: str) -> None:
-        """Queue a stamped frame on the members, unless it was delivered already."""
+    def deliver(self, seq: int, epoch: int, text: str, published: float | None = None) -> None:
+        """Queue a stamped frame on the members, unless it was delivered already (``published``: the time of its
+        publish, for the latency)."""
         if epoch == self.epoch and self.expected is not None and seq < self.expected:
             return
         self.epoch, self.expected = epoch, seq + 1
         if not self.floors and not self.holds:
-            self.hub.deliver_text(self.group, text)
+            self.hub.deliver_text(self.group, text, published=published)
             return
         skip = set()
         for member, held in self.holds.items():
@@ -70,7 +73,7 @@ class Feed:
                 skip.add(member)
             else:
                 del self.floors[member]
-        self.hub.deliver_text(self.group, text, skip)
+        self.hub.deliver_text(self.group, text, skip, published)
 
     def hold(self, member: Any) -> None:
         """Keep the stamped frames for ``member`` aside until :meth:`release`."""
@@ -94,8 +97,9 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
     make every later frame look like a late copy; the group's followers get a ``resync`` instead.
     """
     seq, epoch, text = message.get("seq"), message.get("epoch"), message["text"]
+    published = message.get("ts")
     if not isinstance(seq, int) or not isinstance(epoch, int):
-        feed.hub.deliver_text(feed.group, text)
+        feed.hub.deliver_text(feed.group, text, published=published)
         return
     fresh = feed.expected is None and seq > 1
     if fresh or feed.is_behind(seq, epoch):
@@ -105,7 +109,7 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
                 snapshot = await get_store(feed.hub.layer).read(feed.group, None if fresh else after)
         except Exception:
             logger.warning("Could not read the history of %s to fill a gap before seq %s", feed.group, seq,
-                           exc_info=True)
+                           exc_info=True, extra=fields("history_gap_unfilled", group=feed.group))
         else:
             if snapshot.epoch == epoch and snapshot.seq < seq or fresh and snapshot.epoch != epoch:
                 skip_unknown(feed, seq, epoch, snapshot.seq, snapshot.epoch)
@@ -115,14 +119,14 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
                     if entry_seq >= seq:
                         break
                     feed.deliver(entry_seq, epoch, stamp(entry_text, entry_seq, epoch))
-    feed.deliver(seq, epoch, text)
+    feed.deliver(seq, epoch, text, published)
 
 
 def skip_unknown(feed: Feed, seq: int, epoch: int, current: int, current_epoch: int) -> None:
     """A frame the history does not know: drop it, go on from the history's position, tell the followers."""
     logger.warning("Skipped a frame of %s with seq %s/%s: the group's history is at %s/%s (a forged frame, or a "
                    "history lost meanwhile); its followers get a resync", feed.group, seq, epoch, current,
-                   current_epoch)
+                   current_epoch, extra=fields("frame_out_of_sequence", group=feed.group, code=seq))
     feed.epoch, feed.expected = current_epoch, current + 1
     text = resync_frame("out_of_sequence", current, current_epoch)
     for member in tuple(feed.hub.member_set(feed.group) or ()):

@@ -17,7 +17,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-logger = logging.getLogger("hypergen_ws")
+from ..core.logs import LOGGER_NAME, fields
+
+logger = logging.getLogger(LOGGER_NAME)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -79,6 +81,14 @@ class Outbox:
     def set_send(self, send: Send) -> None:
         """Send through ``send`` (the server's ASGI ``send``, known once the connection is served)."""
         self._send = send
+
+    def wrap_send(self, wrap: Callable[[Send], Send]) -> None:
+        """Send every message through ``wrap(send)`` from now on (it may change or drop messages).
+
+        Turns off ``direct`` writes, which would bypass it. Call it before ``start()``.
+        """
+        self._send = wrap(self._send)
+        self.direct = None
 
     def start(self) -> None:
         """Allow sending (after the socket was accepted); frames queued so far go out first, in order."""
@@ -189,7 +199,7 @@ class Outbox:
 
     def _failed(self, exc: Exception) -> None:
         # The usual cause is a client that went away between two frames; the disconnect event follows.
-        logger.debug("Sending to a websocket failed: %r; dropping its queued frames", exc)
+        logger.debug("Sending to a websocket failed: %r; dropping its queued frames", exc, extra=fields("send_failed"))
         self.closed = True
         self._frames.clear()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import access, expiry, history, hooks, membership, presence, ratelimit, raw
+from . import access, expiry, history, hooks, hypergen, membership, presence, ratelimit, raw
 from .base import Feature, Options
 
 CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
@@ -20,6 +20,7 @@ CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
     hooks.configure,       # on_connect's initial state is pushed in front of the queue
     ratelimit.configure,   # takes a token for every frame, before anything decodes it
     raw.configure,
+    hypergen.configure,    # Hypergen's client: decodes its calls, translates what the socket is sent
     membership.configure,
 )
 

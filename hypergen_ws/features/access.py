@@ -23,6 +23,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..core import conf, protocol
+from ..core.logs import fields
 from ..core.sessions import live_sessions, session_key_of, session_tag
 from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
@@ -78,7 +79,9 @@ class AccessFeature(Feature):
         mine = table.get(identity.key, set())
         if limit and identity.user_id is not None and len(mine) >= int(limit):
             logger.warning("Refused a socket of %s to %s: the user has %s open in this process "
-                           "(HYPERGEN_WS['MAX_CONNECTIONS_PER_USER'])", identity.username, conn.label, len(mine))
+                           "(HYPERGEN_WS['MAX_CONNECTIONS_PER_USER'])", identity.username, conn.label, len(mine),
+                           extra=fields("too_many_connections", consumer=conn.label, user=identity,
+                                        code=protocol.CLOSE_POLICY_VIOLATION))
             return protocol.CLOSE_POLICY_VIOLATION, "Too many connections for this user."
         table.setdefault(identity.key, set()).add(conn)
         conn.state.extras[self.name] = True
@@ -126,7 +129,8 @@ def handle_control(hub: Hub, message: dict[str, Any]) -> None:
                 assert conn.state.identity is not None
                 if session is None or conn.state.identity.session == session:
                     logger.info("Closing a socket of %s to %s (%s; close %s)", conn.state.identity.username,
-                                conn.label, message.get("reason") or "closed by the server", code)
+                                conn.label, message.get("reason") or "closed by the server", code,
+                                extra=fields("socket_closed", consumer=conn.label, state=conn.state, code=code))
                     _spawn(hub, conn.close(code))
     elif action == "recheck":
         _spawn(hub, recheck_hub(hub, user if isinstance(user, str) else None))
@@ -158,7 +162,8 @@ async def recheck_hub(hub: Hub, user: str | None) -> int:
             code = protocol.CLOSE_PERMISSION_DENIED if authenticated else protocol.CLOSE_NOT_AUTHENTICATED
             logger.info("Closing a socket of %s to %s: it no longer passes perm=%s (close %s)",
                         conn.state.identity.username if conn.state.identity else None, conn.label,
-                        permission.describe(), code)
+                        permission.describe(), code,
+                        extra=fields("socket_closed", consumer=conn.label, state=conn.state, code=code))
             await conn.close(code)
             closed += 1
     return closed
@@ -195,14 +200,17 @@ async def _watch_sessions(hub: Hub) -> None:
         except Exception:
             failures += 1
             if failures == 1:
-                logger.warning("Checking the sessions of open sockets failed; trying again", exc_info=True)
+                logger.warning("Checking the sessions of open sockets failed; trying again", exc_info=True,
+                               extra=fields("session_check_failed"))
             continue
         failures = 0
         for key in set(by_session) - live:
             for conn in by_session[key]:
                 logger.info("Closing a socket of %s to %s: its session ended (close %s)",
                             conn.state.identity.username if conn.state.identity else None, conn.label,
-                            protocol.CLOSE_NOT_AUTHENTICATED)
+                            protocol.CLOSE_NOT_AUTHENTICATED,
+                            extra=fields("socket_closed", consumer=conn.label, state=conn.state,
+                                         code=protocol.CLOSE_NOT_AUTHENTICATED))
                 _spawn(hub, conn.close(protocol.CLOSE_NOT_AUTHENTICATED))
 
 
@@ -268,11 +276,12 @@ def on_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any)
         control.send(message)
     except Exception:
         logger.warning("A logout could not reach the sockets of other server processes (is Redis down?); their "
-                       "session check closes them", exc_info=True)
+                       "session check closes them", exc_info=True, extra=fields("logout_not_propagated", user=user))
 
 
 async def _quietly(coro: Coroutine[Any, Any, None]) -> None:
     try:
         await coro
     except Exception:
-        logger.warning("A logout could not reach the sockets of other server processes", exc_info=True)
+        logger.warning("A logout could not reach the sockets of other server processes", exc_info=True,
+                       extra=fields("logout_not_propagated"))

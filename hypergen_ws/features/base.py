@@ -38,6 +38,7 @@ class Options:
     presence: Any
     expires: Any
     frames: Any
+    protocol: Any
     receive: bool
     rate: Any
     burst: Any

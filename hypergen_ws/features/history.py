@@ -25,7 +25,9 @@ from ..backends.layers import get_store, run_sync
 from ..backends.memory import memory_store
 from ..core import conf, protocol, registry
 from ..core.groups import check_group_name
+from ..core.logs import fields
 from ..core.sync import refuse_in_loop
+from ..delivery import stats
 from ..delivery.hub import local_hubs
 from .base import Connection, Feature, Options
 
@@ -89,7 +91,8 @@ class HistoryFeature(Feature):
         try:  # a room nothing was published to keeps nothing once its last member is gone (docs/history.rst)
             await get_store().forget_empty(group)
         except Exception:
-            logger.debug("Could not drop the empty record of %s", group, exc_info=True)
+            logger.debug("Could not drop the empty record of %s", group, exc_info=True,
+                         extra=fields("history_forget_failed", group=group))
 
 
 def plan(snapshot: Snapshot, position: tuple[int, int] | None) -> tuple[str, list[tuple[int, str]]]:
@@ -130,25 +133,40 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
             async with asyncio.timeout(timeout):
                 snapshot = await store.read(group, position[0])
     except Exception:
-        logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True)
+        logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True,
+                       extra=fields("history_unavailable", consumer=conn.label, group=group, state=conn.state,
+                                    code="unavailable"))
+        stats.event(stats.RECOVERY, conn.label, "resynced.unavailable")
         conn.send_text(protocol.resync_frame("unavailable", None, None))
         for _seq, _epoch, text in feed.release(conn) if feed is not None else []:
             conn.send_text(text)
         return
     outcome, replay = plan(snapshot, position)
+    if outcome != "sync":
+        stats.event(stats.RECOVERY, conn.label, f"resynced.{outcome}")
+    elif position is not None:
+        stats.event(stats.RECOVERY, conn.label, "replayed")
+    held = feed.release(conn) if feed is not None else []
+    last = snapshot.seq
     if outcome == "sync":
-        start = snapshot.seq if position is None else position[0]
-        conn.send_text(protocol.sync_frame(start, snapshot.epoch, len(replay)))
+        if position is None:
+            # A new client: it gets every frame published since it joined, which may be older than the read.
+            joined = [seq for seq, epoch, _text in held if epoch == snapshot.epoch]
+            last = min(min(joined) - 1, snapshot.seq) if joined else snapshot.seq
+        conn.send_text(protocol.sync_frame(last if position is None else position[0], snapshot.epoch,
+                                           len(replay)))
     else:
         logger.info("Client of %s at %s gets a resync (%s); the group is at %s/%s",
-                    conn.label, position, outcome, snapshot.seq, snapshot.epoch)
+                    conn.label, position, outcome, snapshot.seq, snapshot.epoch,
+                    extra=fields("resync", consumer=conn.label, group=group, state=conn.state, code=outcome))
         conn.send_text(protocol.resync_frame(outcome, snapshot.seq, snapshot.epoch))
     for _seq, text in replay:
         conn.send_text(text)
-    last = snapshot.seq
-    for seq, epoch, text in feed.release(conn) if feed is not None else []:
+    for seq, epoch, text in held:
         if epoch != snapshot.epoch or seq > last:
             conn.send_text(text)
+            if epoch == snapshot.epoch:
+                last = max(last, seq)
     if feed is not None:
         feed.floors[conn] = (last, snapshot.epoch)
 

@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from ..core import conf, protocol
+from ..core.logs import fields
 from .base import Connection, Feature, Options
 
 logger = logging.getLogger("hypergen_ws")
@@ -114,11 +115,14 @@ class RateLimitFeature(Feature):
             return False
         if bucket.refused > bucket.size:
             logger.warning("Closing a client of %s: it kept sending over its rate limit (close %s)", conn.label,
-                           protocol.CLOSE_POLICY_VIOLATION)
+                           protocol.CLOSE_POLICY_VIOLATION,
+                           extra=fields("rate_limit_exceeded", consumer=conn.label, state=conn.state,
+                                        code=protocol.CLOSE_POLICY_VIOLATION))
             await conn.close(protocol.CLOSE_POLICY_VIOLATION, "Rate limit exceeded.")
             return True
         if bucket.refused == 1:
-            logger.info("A client of %s goes over its rate limit of %.3g frames/s", conn.label, bucket.rate)
+            logger.info("A client of %s goes over its rate limit of %.3g frames/s", conn.label, bucket.rate,
+                        extra=fields("rate_limited", consumer=conn.label, state=conn.state, code=protocol.RATE_LIMITED))
         conn.send_text(protocol.error_frame(
             protocol.RATE_LIMITED, f"Too many calls: {conn.label} takes {bucket.rate:g} per second (bursts of "
             f"{bucket.size:g}); wait before calling again.", protocol.call_id_of(message.get("text"))))
