@@ -162,9 +162,9 @@ async def test_a_killed_process_is_swept_from_redis_with_its_group_memberships(r
     def victim_channels() -> dict[str, str]:
         from redis import Redis
 
-        with Redis.from_url(redis_server.url) as client:
-            (key,) = [k for k in client.scan_iter("hgws:pc:*") if client.hget(k, "hgws.chat.send_message.room_name.room-5")]
-            return {g.decode(): c.decode() for g, c in client.hgetall(key).items()}
+        with Redis.from_url(redis_server.url) as client:  # the heartbeat keys of the process with room-5
+            keys = [k for k in client.scan_iter("hgws:pc:*") if client.hget(k, "hgws.chat.send_message.room_name.room-5")]
+            return {g.decode(): c.decode() for g, c in client.hgetall(keys[0]).items()} if keys else {}
 
     assert await asyncio.to_thread(wait_until, lambda: len(victim_channels()) == 31, 10)  # 30 rooms + control
     channels = victim_channels()
