@@ -80,6 +80,8 @@ async def main() -> None:
     parser.add_argument("--layer", choices=["memory", "redis"], default="memory")
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--kill", action="store_true", help="also kill -9 a second process with sockets in rooms")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="open N new rooms this many times; RSS is reported after each pass")
     parser.add_argument("--baseline", action="store_true",
                         help="first open and close as many sockets of one room (what a connection costs anyway)")
     args = parser.parse_args()
@@ -99,12 +101,17 @@ async def main() -> None:
             result["one_room_bytes_per_socket"] = round((rss_mib(server.process.pid) - first) * 2**20 / args.rooms)
         before = rss_mib(server.process.pid)
         start = time.monotonic()
-        await open_rooms(browser, server, [f"room-{n}" for n in range(args.rooms)])
+        passes = []
+        for number in range(args.passes):
+            first = rss_mib(server.process.pid)
+            await open_rooms(browser, server, [f"room-{number}-{n}" for n in range(args.rooms)])
+            await asyncio.sleep(2)
+            passes.append({"rss_after_mib": round(rss_mib(server.process.pid), 1),
+                           "bytes_per_room": round((rss_mib(server.process.pid) - first) * 2**20 / args.rooms)})
         result["seconds"] = round(time.monotonic() - start, 1)
-        await asyncio.sleep(2)
         after = rss_mib(server.process.pid)
         result.update(rss_before_mib=round(before, 1), rss_after_mib=round(after, 1),
-                      bytes_per_room=round((after - before) * 2**20 / args.rooms))
+                      bytes_per_room=round((after - before) * 2**20 / (args.rooms * args.passes)), passes=passes)
         if url:
             keys, without, kinds = redis_keys(url)
             result.update(redis_keys=keys, redis_keys_without_expiry=without, redis_kinds=kinds)
@@ -112,7 +119,7 @@ async def main() -> None:
                 victim = AsgiServer(server=args.server, redis_url=url, db=db, log_dir=work / "victim")
                 assert victim.process is not None
                 sockets = await open_rooms(Browser(victim).login("bob"), victim,
-                                           [f"room-{n}" for n in range(min(args.rooms, 1000))], keep=True)
+                                           [f"room-0-{n}" for n in range(min(args.rooms, 1000))], keep=True)
                 result["keys_with_victim"] = redis_keys(url)[2]
                 victim.kill()
                 for ws in sockets:
