@@ -221,7 +221,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.base_send({"type": "websocket.accept"})
         state.advance(Lifecycle.OPEN)
         daphne.attach(self.base_send, self.outbox)
-        self.outbox.direct = direct_writer(self.base_send)
+        self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
         cluster.ensure_started(self.hub)
         stats.opened(self.label)
         for feature in spec.starters:
