@@ -10,19 +10,20 @@ import asyncio
 import io
 import logging
 import secrets
-from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from channels.auth import get_user
 from channels.consumer import get_handler_name
+from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 
 from .backends import daphne
-from .backends.layers import receive_channel, send_local
+from .backends.layers import receive_channel
 from .backends.uvicorn import direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
@@ -37,7 +38,6 @@ from .features.base import Feature, Spec
 logger = logging.getLogger("hypergen_ws")
 
 _LAYER_EVENT = "hypergen_ws.layer_event"
-_STOP = "hypergen_ws.stop"
 #: Seconds a slow client's close frame may wait for the server's write buffer before the consumer stops anyway.
 SLOW_CLOSE_TIMEOUT = 5.0
 
@@ -87,11 +87,16 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.state = ConnectionState()
         self.url_kwargs: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
-        self.request: ASGIRequest | None = None
+        self._request: ASGIRequest | None = None
         self.hub: Hub | None = None
         self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
         self._closing: asyncio.Task[None] | None = None
-        self._stop_token = secrets.token_hex(8)
+        self._task: asyncio.Task[Any] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._stopped = False
+        self._failure: BaseException | None = None
+        self._leavers: list[Feature] = []
+        self._counted_closed = False
 
     # ---- what features and the hub see --------------------------------------------------------------------
     @property
@@ -124,23 +129,76 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """The layer of this socket's own channel: ``HYPERGEN_WS["CHANNEL_LAYER"]`` unless a subclass sets one."""
         return str(conf.get("CHANNEL_LAYER"))
 
-    # ---- ASGI plumbing: Channels' own __call__, with a channel receive that survives a layer outage --------
+    # ---- ASGI plumbing: one coroutine per connection, one more only for a class with layer handlers ---------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve one connection (``AsyncConsumer.__call__``), then clean up whatever ended it."""
+        """Serve one connection, then clean up whatever ended it.
+
+        What Channels' ``AsyncConsumer.__call__`` does, for less per socket: the server's ``receive`` is awaited
+        in this coroutine (no task per event); the socket's own layer channel is listened to only when the class
+        has handlers for channel-layer messages (``consumer_class_base=`` with an ``x_y`` method), in one task,
+        and its handlers never run at the same time as the socket's own (as in Channels). hypergen_ws's handlers
+        reach the database only through ``database_sync_to_async``, which closes stale connections around every
+        use, so no thread hop per event is made for ``close_old_connections``; a class's layer handlers get it
+        as in Channels.
+        """
+        self.scope = scope
+        self.base_send = send
+        layer = self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self._task = asyncio.current_task()
+        listener: asyncio.Task[None] | None = None
         try:
-            await super().__call__(scope, receive, send)
+            if layer is not None:
+                self.channel_name = await layer.new_channel()
+                if self.layer_handlers:
+                    self._lock = asyncio.Lock()
+                    listener = asyncio.get_running_loop().create_task(self._listen())
+            while True:
+                message = await receive()
+                handler = getattr(self, get_handler_name(message), None)
+                if handler is None:
+                    raise ValueError(f"No handler for message type {message['type']!r}")
+                if self._lock is None:
+                    await handler(message)
+                else:
+                    async with self._lock:
+                        await handler(message)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            self._task.uncancel()  # type: ignore[union-attr]  # set above: the task running this coroutine
+            failure, self._failure = self._failure, None
+            if failure is not None and not isinstance(failure, StopConsumer):
+                raise failure  # a layer handler failed: the connection ends with its error, as in Channels
         finally:
-            await self._cleanup()
+            self._task = None
+            if listener is not None:
+                listener.cancel()
+            await self._cleanup_to_the_end()
 
-    @property
-    def channel_receive(self) -> Callable[[], Any]:
-        """What Channels' ``__call__`` waits on for this socket's own channel: :meth:`_receive_own_channel`."""
-        return self._receive_own_channel
+    def stop(self) -> None:
+        """End the connection's coroutine (the server then closes the socket); used to cut off a slow client."""
+        task = self._task
+        if task is not None and not self._stopped and task is not asyncio.current_task():
+            self._stopped = True
+            task.cancel()
 
-    @channel_receive.setter
-    def channel_receive(self, value: Any) -> None:
-        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with a robust one.
-        pass
+    async def _listen(self) -> None:
+        """Run the handlers of the messages that arrive on this socket's own layer channel, one at a time."""
+        lock = self._lock
+        assert lock is not None
+        try:
+            while True:
+                message = await self._receive_own_channel()
+                async with lock:
+                    await aclose_old_connections()
+                    await self.hypergen_ws_layer_event(message)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # StopConsumer, or an error in a handler: end the connection with it
+            self._failure = exc
+            self.stop()
 
     async def _base_send(self, message: dict[str, Any]) -> None:
         await self.base_send(message)
@@ -166,8 +224,6 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """Run the handler of a channel-layer message, if this class declares one for its type."""
         message = event["message"]
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind == _STOP and message.get("token") == self._stop_token:
-            raise StopConsumer()
         if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
             logger.warning("Ignored channel-layer message of type %r for %s: reserved or missing type", kind,
                            self.label)
@@ -190,7 +246,6 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         spec = self.hypergen
         state.position = protocol.take_position(self.scope)
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
-        self.request = self._build_request()
         user = self.scope.get("user") or AnonymousUser()
         state.identity = identity_of(user)
         if not await spec.permission.allows(user, self.url_kwargs):
@@ -227,6 +282,17 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for feature in spec.starters:
             await feature.connected(self)
         self.outbox.start()
+
+    @property
+    def request(self) -> ASGIRequest:
+        """A Django ``ASGIRequest`` built from the scope (user, session, headers), made on first use."""
+        if self._request is None:
+            self._request = self._build_request()
+        return self._request
+
+    @request.setter
+    def request(self, value: ASGIRequest) -> None:
+        self._request = value
 
     def _build_request(self) -> ASGIRequest:
         scope = {**self.scope, "type": "http", "method": "GET"}
@@ -362,8 +428,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         else:
             user = self.scope.get("user") or AnonymousUser()
             forget_cached_permissions(user)
-        if self.request is not None:
-            self.request.user = user
+        if self._request is not None:
+            self._request.user = user
         return user
 
     # ---- send ----------------------------------------------------------------------------------------------
@@ -413,10 +479,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
         except Exception:  # timed out, or the connection is already gone
             logger.debug("Closing a slow client of %s failed", self.label, exc_info=True)
-        try:
-            await send_local(self.channel_layer, self.channel_name, {"type": _STOP, "token": self._stop_token})
-        except Exception:  # the layer is down: the server's disconnect event ends the consumer instead
-            logger.debug("Could not stop the consumer of a slow client of %s", self.label, exc_info=True)
+        self.stop()
 
     # ---- disconnect ----------------------------------------------------------------------------------------
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
@@ -434,17 +497,32 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self.hub.leave(group, self._member(group))
         state.groups.clear()
 
+    async def _cleanup_to_the_end(self) -> None:
+        """Clean up, even when the connection's task is cancelled again meanwhile (a server or a test's event loop
+        shutting down cancels it more than once): each step runs once; a cancellation is passed on at the end."""
+        interrupted = False
+        for _attempt in range(5):
+            try:
+                await self._cleanup()
+                break
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError()
+
     async def _cleanup(self) -> None:
         state = self.state
-        if state.lifecycle is Lifecycle.CLOSED:
-            return
-        await self._leave_all()
-        state.advance(Lifecycle.CLOSED)
-        for feature in self.hypergen.leavers:
+        if state.lifecycle is not Lifecycle.CLOSED:
+            await self._leave_all()
+            state.advance(Lifecycle.CLOSED)
+            self._leavers = list(self.hypergen.leavers)
+        while self._leavers:
+            feature = self._leavers.pop(0)
             try:
                 await feature.disconnected(self)
             except Exception:
                 logger.exception("Cleaning up %s after a socket of %s failed", feature.name, self.label)
         await self.outbox.flush_and_stop()
-        if state.opened:
+        if state.opened and not self._counted_closed:
+            self._counted_closed = True
             stats.closed(self.label)
