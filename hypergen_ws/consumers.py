@@ -80,6 +80,20 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     hypergen: ClassVar[ConsumerSpec]
     #: Names of handler methods that channel-layer messages may reach (set per generated class).
     layer_handlers: ClassVar[frozenset[str]] = frozenset()
+    #: Channels' own list of groups to join at connect: unused (``@consumer`` decides the groups), and not a new
+    #: list per connection.
+    groups: Any = ()
+    # Per-connection values that start the same for every connection: class defaults until a connection sets its
+    # own (an idle connection keeps as little as it can).
+    hub: Hub | None = None
+    _request: ASGIRequest | None = None
+    _closing: asyncio.Task[None] | None = None
+    _task: asyncio.Task[Any] | None = None
+    _lock: asyncio.Lock | None = None
+    _stopped = False
+    _failure: BaseException | None = None
+    _leavers: list[Feature] | tuple[()] = ()
+    _counted_closed = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,16 +101,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.state = ConnectionState()
         self.url_kwargs: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
-        self._request: ASGIRequest | None = None
-        self.hub: Hub | None = None
         self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
-        self._closing: asyncio.Task[None] | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._lock: asyncio.Lock | None = None
-        self._stopped = False
-        self._failure: BaseException | None = None
-        self._leavers: list[Feature] = []
-        self._counted_closed = False
 
     # ---- what features and the hub see --------------------------------------------------------------------
     @property

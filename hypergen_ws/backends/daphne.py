@@ -136,23 +136,31 @@ def direct_writer(send: Any) -> Writer | None:
         warn_fallback("writing group frames to daphne's socket", "daphne",
                       "its autobahn/Twisted connection has an unexpected shape")
         return None
-    write = transport.write
+    return _SocketWriter(protocol, transport, sock_send, open_state)
 
-    def write_frame(frame: bytes) -> bool:
-        if (protocol.state != open_state or protocol.send_queue or not transport.connected
+
+class _SocketWriter:
+    """``direct_writer``'s writer for one connection (a small object: one per open socket)."""
+
+    __slots__ = ("protocol", "transport", "send", "open_state")
+
+    def __init__(self, protocol: Any, transport: Any, send: Callable[[bytes], int], open_state: Any) -> None:
+        self.protocol, self.transport, self.send, self.open_state = protocol, transport, send, open_state
+
+    def __call__(self, frame: bytes) -> bool:
+        protocol, transport = self.protocol, self.transport
+        if (protocol.state != self.open_state or protocol.send_queue or not transport.connected
                 or transport.disconnecting or transport.dataBuffer or transport._tempDataLen):
             return False
         try:
-            sent = sock_send(frame)
+            sent = self.send(frame)
         except BlockingIOError:
             sent = 0
         except OSError:  # the peer went away: the ASGI send path reports it, the disconnect event follows
             return False
         if sent < len(frame):
-            write(frame[sent:])  # Twisted buffers the rest, in order, and pauses the producer when it is full
+            transport.write(frame[sent:])  # Twisted buffers the rest, in order, and pauses the producer when full
         return True
-
-    return write_frame
 
 
 def _is_http_channel(obj: Any) -> bool:
