@@ -344,3 +344,22 @@ async def test_waiting_on_in_memory_channels_skips_the_layers_scan_of_every_chan
     for client in clients:
         await client.disconnect()
     assert not any(c == one.channel_name for c in layer.channels), "a closed socket's queue is not kept"
+
+
+async def test_a_socket_listens_on_its_own_channel_only_when_its_class_has_layer_handlers(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    layer = get_channel_layer()
+    plain = await connect("/ws/tests/counter/")
+    handled = await connect("/ws/tests/with_handlers/")
+    (without,) = get_hub().members[sc.counter.group_name()]
+    (with_,) = get_hub().members[sc.with_handlers.group_name()]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while with_.channel_name not in layer.channels and loop.time() < deadline:
+        await asyncio.sleep(0.01)  # the listener's first wait makes the channel's queue
+    assert with_.channel_name in layer.channels, "a class with layer handlers waits on its channel"
+    assert without.channel_name and without.channel_name not in layer.channels, "nothing waits on this one"
+    for client in (plain, handled):
+        await client.disconnect()
+    assert with_.channel_name not in layer.channels, "the listener stopped with its socket"
