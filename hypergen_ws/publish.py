@@ -13,7 +13,7 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import conf, protocol
+from . import conf, observers, protocol
 from .fanout import FRAME_TYPE, get_hub, local_hubs
 from .groups import check_group_name
 from .history import apublish, history_size, publish_sync
@@ -81,6 +81,7 @@ async def apublish_text(group: str, text: str, history: bool | int | None = None
     """Publish an encoded frame to ``group`` from async code; returns its seq when it is kept in history."""
     layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
     size = history_size(group, history)
+    observers.published(group, text)
     if size:
         return await apublish(layer, group, text, size)
     if _bypasses_layer(layer):
@@ -97,6 +98,7 @@ def publish_text_sync(group: str, text: str, history: bool | int | None = None) 
     """Publish an encoded frame to ``group`` from sync code (no running loop in this thread)."""
     layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
     size = history_size(group, history)
+    observers.published(group, text)
     if size:
         return publish_sync(layer, group, text, size)
     if _bypasses_layer(layer):
