@@ -214,6 +214,15 @@ def local_hubs() -> list[Hub]:
     return [hub for loop, hub in list(_hubs.items()) if not loop.is_closed()]
 
 
+def forget_hubs() -> None:
+    """Drop every hub and its group memberships; the next ``get_hub()`` makes a new one.
+
+    For tests, between them, with no socket open (``hypergen_ws.testing.reset()``).
+    """
+    with _hubs_lock:
+        _hubs.clear()
+
+
 # ---- the channel layer ---------------------------------------------------------------------------------------
 #: Process-local channel names of hubs contain this after the "!" (see ``hub_channel``).
 HUB_MARK = "hypergen_ws."

@@ -61,6 +61,14 @@ def remember_group(group: str, size: int) -> None:
         _known.popitem(last=False)
 
 
+def forget_groups() -> None:
+    """Forget the history sizes remembered for groups and consumers; for tests, between them
+    (``hypergen_ws.testing.reset()``): a consumer a test defines may reuse a label with another size."""
+    global _labels, _labels_size
+    _known.clear()
+    _labels, _labels_size = {}, -1
+
+
 def _consumer_for_label(label: str) -> Consumer | None:
     global _labels, _labels_size
     from . import registry

@@ -225,6 +225,12 @@ async def aget_presence(group: str) -> list[dict[str, Any]]:
     return users
 
 
+def forget_memory() -> None:
+    """Forget every in-memory presence entry; for tests, between them (``hypergen_ws.testing.reset()``)."""
+    with _memory_lock:
+        _memory.clear()
+
+
 def get_presence(group: str) -> list[dict[str, Any]]:
     """Sync variant of :func:`aget_presence`."""
     from .history import _refuse_in_loop, _run_sync

@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any
 
-__all__ = ["Counters", "reset", "snapshot"]
+__all__ = ["Counters", "clear", "reset", "snapshot"]
 
 FIELDS = ("connections", "connections_total", "messages_in", "bytes_in", "messages_out", "bytes_out")
 
@@ -176,6 +176,13 @@ def reset() -> None:
         open_now = entry.counters.connections
         entry.counters.__init__()  # type: ignore[misc]
         entry.counters.connections = open_now
+
+
+def clear() -> None:
+    """Forget every counter, open connections included; for tests, between them, with no socket open
+    (``hypergen_ws.testing.reset()``)."""
+    _consumers.clear()
+    _groups.clear()
 
 
 def format_table(snapshot: dict[str, Any]) -> str:
