@@ -1,0 +1,375 @@
+"""``ConsumerCommunicator``: a test's websocket to a ``@consumer``, speaking protocol v1 (docs/testing.rst)."""
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from asgiref.typing import ASGIApplication
+from channels.routing import ProtocolTypeRouter, get_default_application
+from channels.testing import WebsocketCommunicator
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import LazyObject
+
+from hypergen_ws import protocol, registry
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    from hypergen_ws.decorators import Consumer
+
+    User = AbstractBaseUser | AnonymousUser
+    _UserProxy = LazyObject[User]
+else:
+    _UserProxy = LazyObject
+
+__all__ = ["CallResult", "ConsumerCommunicator", "SocketClosed"]
+
+#: Seconds a communicator waits for a frame, a reply or the close before the test fails.
+DEFAULT_TIMEOUT = 5.0
+#: What Django's test client calls itself; ``setup_test_environment()`` adds it to ``ALLOWED_HOSTS``.
+TEST_HOST = "testserver"
+#: pytest-django's error for database access in a test without it.
+DB_BLOCKED = "Database access not allowed"
+DB_HELP = (
+    "The consumer touched the database, and this test has no database access. Channels closes stale database "
+    "connections whenever a consumer handles a message, so a consumer uses the database even when its function "
+    "does not. Give the test database access: @pytest.mark.django_db(transaction=True) (transaction=True: the "
+    "consumer runs its database code in another thread, which sees only committed data), or the "
+    "transactional_db fixture."
+)
+CLOSE_REASONS = {
+    protocol.CLOSE_NORMAL: "normal closure",
+    protocol.CLOSE_TOO_BIG: "message too big",
+    protocol.CLOSE_TRY_AGAIN_LATER: "the client fell too far behind",
+    protocol.CLOSE_PROTOCOL_VIOLATION: "protocol violation",
+    protocol.CLOSE_NOT_AUTHENTICATED: "not authenticated: pass user=... or log in",
+    protocol.CLOSE_PERMISSION_DENIED: "permission denied: the user lacks the consumer's perm",
+    protocol.CLOSE_EXPIRED: "the connection's lifetime is over",
+}
+
+Headers = Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]]
+
+
+class SocketClosed(AssertionError):
+    """The server closed the socket where the test expected a frame; ``code`` is the close code."""
+
+    def __init__(self, code: int, label: str, waiting_for: str) -> None:
+        reason = CLOSE_REASONS.get(code, "")
+        super().__init__(f"{label} closed the socket with code {code}{f' ({reason})' if reason else ''} while the "
+                         f"test waited for {waiting_for}.")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What one ``call()`` got back: every frame up to and including its ``reply`` or ``error``.
+
+    ``commands`` are the commands of the ``commands`` frames among them, in order; ``messages`` the data of
+    the ``message`` frames; ``reply`` the reply frame (None after an error); ``error`` is None or
+    ``{"code": ..., "message": ...}``.
+    """
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[list[Any]] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)
+    reply: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+
+class _GivenUser(_UserProxy):
+    """``scope["user"]`` for ``user=``: Channels' ``AuthMiddleware`` keeps a user already in the scope but writes
+    the session's user into its ``_wrapped``; this proxy (what a consumer gets in production is one too) keeps
+    the given user."""
+
+    def __init__(self, user: User) -> None:
+        self.__dict__["_wrapped"] = user
+
+    def _setup(self) -> None:  # pragma: no cover - the user is set in __init__
+        raise AssertionError("_GivenUser has its user from the start")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_wrapped":
+            super().__setattr__(name, value)
+
+
+def websocket_application() -> ASGIApplication:
+    """The websocket part of ``ASGI_APPLICATION`` (the whole application when it is not a
+    ``ProtocolTypeRouter``)."""
+    try:
+        application = get_default_application()
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(
+            f"{exc} ConsumerCommunicator connects through ASGI_APPLICATION: set it, or pass "
+            "application=URLRouter(autoconsumers(...)).") from exc
+    if isinstance(application, ProtocolTypeRouter):
+        mapping = application.application_mapping
+        if "websocket" not in mapping:
+            raise ImproperlyConfigured(
+                "ASGI_APPLICATION has no 'websocket' entry; add 'websocket': "
+                "AuthMiddlewareStack(URLRouter(websocket_urlpatterns)) to its ProtocolTypeRouter.")
+        websocket: ASGIApplication = mapping["websocket"]
+        return websocket
+    return application  # type: ignore[no-any-return]  # channels has no type hints
+
+
+def resolve(consumer: Consumer | str) -> Consumer:
+    """A decorated consumer, or the one with that label (``"chat.send_message"``)."""
+    if isinstance(consumer, str):
+        try:
+            return registry.get(consumer)
+        except LookupError:
+            registry.discover()  # the consumers of installed apps are imported on first use
+            return registry.get(consumer)
+    if callable(getattr(consumer, "reverse", None)) and hasattr(consumer, "consumer_class"):
+        return consumer
+    raise TypeError(f"ConsumerCommunicator takes a @consumer function or its label like 'chat.send_message', not "
+                    f"{consumer!r}.")
+
+
+def _headers(given: Headers | None) -> list[tuple[bytes, bytes]]:
+    items = given.items() if isinstance(given, Mapping) else (given or [])
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in items:
+        name_b = name.encode("latin-1") if isinstance(name, str) else name
+        value_b = value.encode("latin-1") if isinstance(value, str) else value
+        out.append((name_b.lower(), value_b))
+    names = {name for name, _ in out}
+    if b"host" not in names:
+        out.append((b"host", TEST_HOST.encode()))
+    if b"origin" not in names:
+        out.append((b"origin", f"http://{TEST_HOST}".encode()))
+    return out
+
+
+class ConsumerCommunicator:
+    """A websocket to a ``@consumer`` in a test, through the project's routing and middleware.
+
+    ::
+
+        async with ConsumerCommunicator(send_message, user=ann, room_name="lobby") as comm:
+            result = await comm.call("hello")
+            assert result.commands == [["hypergen.append", "messages", ANY]]
+
+    ``consumer`` is a decorated function or a label (``"chat.send_message"``); the URL kwargs give its URL.
+    ``application`` defaults to the websocket application of ``ASGI_APPLICATION`` (routes, session and auth
+    middleware, origin check: the communicator sends ``Origin: http://testserver``). ``user=`` puts that user
+    into the scope, over whatever the session says; without it the middleware decides (anonymous, unless
+    ``headers`` carry a session cookie). ``query`` is added to the URL; ``timeout`` bounds every wait.
+    """
+
+    def __init__(self, consumer: Consumer | str, *, user: User | None = None,
+                 application: ASGIApplication | None = None,
+                 headers: Headers | None = None, query: str | Mapping[str, Any] | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, **url_kwargs: Any) -> None:
+        self.consumer = resolve(consumer)
+        self.label = self.consumer.label
+        self.url_kwargs = url_kwargs
+        self.path = self.consumer.reverse(**url_kwargs)
+        query_string = urlencode(query) if isinstance(query, Mapping) else (query or "")
+        self.application = application if application is not None else websocket_application()
+        self.timeout = timeout
+        self.comm = WebsocketCommunicator(self.application, self.path + (f"?{query_string}" if query_string else ""),
+                                          headers=_headers(headers))
+        if user is not None:
+            self.comm.scope["user"] = _GivenUser(user)
+        #: Whether the server accepted the handshake (a denied socket is accepted, then closed with 4401/4403).
+        self.accepted = False
+        #: The code the server closed the socket with, once the test has seen the close; None before.
+        self.close_code: int | None = None
+        self._pending: deque[dict[str, Any]] = deque()
+        self._next_id = 0
+        self._started = False
+        self._done = False
+
+    def __repr__(self) -> str:
+        return f"<ConsumerCommunicator {self.label} {self.path}>"
+
+    @property
+    def connected(self) -> bool:
+        """Accepted, and not closed by the server (as far as the test has received)."""
+        return self.accepted and self.close_code is None
+
+    # ---- connect and disconnect -------------------------------------------------------------------------------
+    async def connect(self) -> bool:
+        """Open the socket; returns ``connected``. ``async with`` does this for you."""
+        if self._started:
+            raise RuntimeError(f"{self!r} was connected already; make a new communicator for a new socket.")
+        self._started = True
+        with self._explained():
+            accepted, detail = await self.comm.connect(self.timeout)
+        if not accepted:
+            self.close_code = int(detail)
+            return False
+        self.accepted = True
+        # A denied socket is accepted and closed in one go: the close is already there.
+        while self.close_code is None and not self.comm.output_queue.empty():
+            self._take(self.comm.output_queue.get_nowait())
+        return self.connected
+
+    async def disconnect(self, code: int = protocol.CLOSE_NORMAL) -> None:
+        """Close the socket from the client's side and wait for the consumer to finish."""
+        if self._done or not self._started:
+            return
+        self._done = True
+        future = self.comm.future
+        if future.done():
+            if not future.cancelled():  # cancelled: a wait timed out, and the test failed already
+                future.result()  # raise what the consumer raised, if anything
+            return
+        with self._explained():
+            await self.comm.disconnect(code, self.timeout)
+
+    async def __aenter__(self) -> ConsumerCommunicator:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        try:
+            await self.disconnect()
+        except Exception:
+            if exc is None:
+                raise  # else the test's own failure is the one to see
+
+    # ---- sending ----------------------------------------------------------------------------------------------
+    async def call(self, *args: Any, **meta: Any) -> CallResult:
+        """Call the consumer's function with ``args`` (and ``meta``) and wait for its reply or error.
+
+        The result holds every frame that arrived meanwhile. On the in-memory layer what the call sent to the
+        group arrives before the reply; on Redis it may arrive after it: take it with ``receive_commands()``.
+        """
+        self._next_id += 1
+        call_id = self._next_id
+        frame: dict[str, Any] = {"args": list(args), "id": call_id}
+        if meta:
+            frame["meta"] = meta
+        await self.send(frame)
+        frames: list[dict[str, Any]] = []
+        while True:
+            received = await self.receive(waiting_for=f"the reply to call {call_id} {args!r}")
+            frames.append(received)
+            if received.get("id") == call_id and received.get("type") in ("reply", "error"):
+                break
+        commands = [c for f in frames if f.get("type") == "commands" for c in f.get("commands", [])]
+        messages = [f.get("data") for f in frames if f.get("type") == "message"]
+        last = frames[-1]
+        if last["type"] == "reply":
+            return CallResult(frames, commands, messages, reply=last)
+        return CallResult(frames, commands, messages, error={"code": last.get("code", ""),
+                                                             "message": last.get("message", "")})
+
+    async def send(self, frame: Any) -> None:
+        """Send one frame as it is: ``str`` as a text frame, ``bytes`` as a binary one, anything else as JSON."""
+        if self.close_code is not None:
+            raise SocketClosed(self.close_code, self.label, "nothing: the test sent a frame after the close")
+        with self._explained():
+            if isinstance(frame, bytes):
+                await self.comm.send_input({"type": "websocket.receive", "bytes": frame})
+            else:
+                text = frame if isinstance(frame, str) else json.dumps(frame)
+                await self.comm.send_input({"type": "websocket.receive", "text": text})
+
+    # ---- receiving --------------------------------------------------------------------------------------------
+    async def receive(self, timeout: float | None = None, *, waiting_for: str = "a frame") -> dict[str, Any]:
+        """The next frame, decoded; fails when none arrives within ``timeout`` or the server closes."""
+        if self._pending:
+            return self._pending.popleft()
+        if self.close_code is not None:
+            raise SocketClosed(self.close_code, self.label, waiting_for)
+        wait = self.timeout if timeout is None else timeout
+        while not self._pending:
+            try:
+                with self._explained():
+                    output = await self.comm.receive_output(wait)
+            except TimeoutError:
+                raise AssertionError(f"{self.label} sent nothing within {wait} s while the test waited for "
+                                     f"{waiting_for}.") from None
+            self._take(output)
+            if self.close_code is not None and not self._pending:
+                raise SocketClosed(self.close_code, self.label, waiting_for)
+        return self._pending.popleft()
+
+    async def receive_of(self, kind: str, timeout: float | None = None) -> dict[str, Any]:
+        """The next frame of type ``kind``; frames of other types before it are dropped."""
+        skipped: list[dict[str, Any]] = []
+        while True:
+            try:
+                frame = await self.receive(timeout, waiting_for=f"a {kind!r} frame")
+            except AssertionError as exc:
+                if skipped:
+                    exc.args = (f"{exc.args[0]} Frames of other types that came meanwhile: {skipped!r}",)
+                raise
+            if frame.get("type") == kind:
+                return frame
+            skipped.append(frame)
+
+    async def receive_message(self, timeout: float | None = None) -> Any:
+        """The data of the next ``message`` frame (``group_send``); frames of other types before it are dropped."""
+        return (await self.receive_of("message", timeout)).get("data")
+
+    async def receive_commands(self, timeout: float | None = None) -> list[list[Any]]:
+        """The commands of the next ``commands`` frame; frames of other types before it are dropped."""
+        commands: list[list[Any]] = (await self.receive_of("commands", timeout)).get("commands", [])
+        return commands
+
+    async def assert_nothing(self, timeout: float = 0.1) -> None:
+        """Fail if a frame (or the close) arrives within ``timeout`` seconds, or one is waiting already."""
+        if not self._pending and self.close_code is None:
+            with self._explained():
+                if await self.comm.receive_nothing(timeout):
+                    return
+            self._take(self.comm.output_queue.get_nowait())
+        if self._pending:
+            raise AssertionError(f"Expected nothing from {self.label}, but it sent {self._pending.popleft()!r}.")
+        raise AssertionError(f"Expected nothing from {self.label}, but it closed the socket with code "
+                             f"{self.close_code}.")
+
+    async def wait_closed(self, timeout: float | None = None) -> int:
+        """Wait for the server to close the socket; returns the close code. Frames that arrive first are kept
+        for ``receive()``."""
+        wait = self.timeout if timeout is None else timeout
+        while self.close_code is None:
+            try:
+                with self._explained():
+                    self._take(await self.comm.receive_output(wait))
+            except TimeoutError:
+                raise AssertionError(f"{self.label} did not close the socket within {wait} s.") from None
+        return self.close_code
+
+    # ---- internals --------------------------------------------------------------------------------------------
+    def _take(self, output: dict[str, Any]) -> None:
+        kind = output.get("type")
+        if kind == "websocket.close":
+            self.close_code = int(output.get("code") or protocol.CLOSE_NORMAL)
+        elif kind == "websocket.send":
+            text = output.get("text")
+            if text is None:
+                raise AssertionError(f"{self.label} sent a binary frame ({output.get('bytes')!r}); protocol v1 "
+                                     "frames are JSON text.")
+            self._pending.append(json.loads(text))
+        else:
+            raise AssertionError(f"{self.label} sent an unexpected ASGI message {output!r}.")
+
+    @contextmanager
+    def _explained(self) -> Iterator[None]:
+        """Turn the errors a test setup causes into ones that say what to change."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if DB_BLOCKED in str(exc):
+                raise RuntimeError(DB_HELP) from exc
+            raise
+        except ValueError as exc:
+            if str(exc).startswith("No route found"):
+                raise ImproperlyConfigured(
+                    f"The websocket application has no route for {self.path} ({self.label}). autoconsumers() "
+                    "routes the consumers of installed apps; for a consumer elsewhere pass "
+                    "application=URLRouter(autoconsumers(<its module>)).") from exc
+            raise

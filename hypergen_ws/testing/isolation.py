@@ -1,0 +1,30 @@
+"""``reset()``: start a test with nothing left over from the one before it.
+
+Django resets the database between tests; hypergen_ws keeps state of its own in the process, outside it: the
+channel layer objects (the in-memory layer's queues belong to the event loop of the test that made them), the
+group memberships of every event loop, the in-memory history, presence entries and traffic counters.
+"""
+from __future__ import annotations
+
+from channels.layers import channel_layers
+
+from hypergen_ws import fanout, history, presence, stats
+from hypergen_ws.stores import memory_store
+
+__all__ = ["reset"]
+
+
+def reset() -> None:
+    """Forget the groups, history, presence and counters kept in this process, and the channel layer objects.
+
+    Call it between tests, with no socket open (the ``hgws_reset`` fixture and the plugin do). The next use
+    makes a new channel layer from ``CHANNEL_LAYERS``, so a layer bound to the event loop of an earlier test is
+    never reused. What lives outside the process (Redis) is not touched: a test on Redis flushes its own
+    keys, or uses a new redis-server.
+    """
+    channel_layers.backends.clear()
+    fanout.forget_hubs()
+    memory_store().flush_sync()
+    history.forget_groups()
+    presence.forget_memory()
+    stats.clear()
