@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from channels.layers import channel_layers
 
-pytest_plugins = ["tests.support.fixtures", "tests.stub_http"]
+# hypergen_ws.testing: its fixtures, and a reset of hypergen_ws' in-process state around every test (docs/testing.rst).
+pytest_plugins = ["tests.support.fixtures", "tests.stub_http", "hypergen_ws.testing", "pytester"]
 
 
 @pytest.fixture(autouse=True)
@@ -16,14 +17,6 @@ def _restore_consumer_registry():
     yield
     registry._consumers.clear()
     registry._consumers.update(saved)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    """Every test starts with a new in-memory layer (its queues belong to one event loop)."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture

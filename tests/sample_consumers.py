@@ -103,3 +103,9 @@ def archive(consumer, request, *, year, slug):
 @consumer(perm=NO_PERM_REQUIRED, path="<slug:room>/", app_label="tests")
 def positional_kwarg(consumer, request, room, text):
     command("pos", room, text)
+
+
+@consumer(perm=NO_PERM_REQUIRED, send_to="caller", app_label="tests")
+def meta_echo(consumer, request, *args):
+    """Sends the caller its arguments and the call's meta."""
+    command("meta", list(args), consumer.meta)

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from asgiref.typing import ASGIApplication
+from asgiref.sync import sync_to_async
 from channels.routing import ProtocolTypeRouter, get_default_application
 from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from django.utils.functional import LazyObject
 
 from hypergen_ws import protocol, registry
@@ -43,6 +45,12 @@ DB_HELP = (
     "does not. Give the test database access: @pytest.mark.django_db(transaction=True) (transaction=True: the "
     "consumer runs its database code in another thread, which sees only committed data), or the "
     "transactional_db fixture."
+)
+IN_TRANSACTION = (
+    "The test runs inside a transaction of database {alias!r} (django.test.TestCase, or an atomic() block): "
+    "Channels closes stale database connections every time a consumer handles a message, which closes this one "
+    "and breaks the test's transaction. Use django.test.TransactionTestCase, or "
+    "@pytest.mark.django_db(transaction=True). (An in-memory SQLite test database ignores the close.)"
 )
 CLOSE_REASONS = {
     protocol.CLOSE_NORMAL: "normal closure",
@@ -133,6 +141,18 @@ def resolve(consumer: Consumer | str) -> Consumer:
                     f"{consumer!r}.")
 
 
+def transaction_closed_by_consumers() -> str | None:
+    """The alias of a database whose connection, in the thread where consumers run sync code, is inside a
+    transaction that Channels' connection cleanup would close; None when there is none."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            continue
+        if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+            continue  # its close() does nothing
+        return connection.alias
+    return None
+
+
 def _headers(given: Headers | None) -> list[tuple[bytes, bytes]]:
     items = given.items() if isinstance(given, Mapping) else (given or [])
     out: list[tuple[bytes, bytes]] = []
@@ -202,6 +222,9 @@ class ConsumerCommunicator:
         if self._started:
             raise RuntimeError(f"{self!r} was connected already; make a new communicator for a new socket.")
         self._started = True
+        alias = await sync_to_async(transaction_closed_by_consumers)()  # the thread consumers' sync code runs in
+        if alias is not None:
+            raise RuntimeError(IN_TRANSACTION.format(alias=alias))
         with self._explained():
             accepted, detail = await self.comm.connect(self.timeout)
         if not accepted:

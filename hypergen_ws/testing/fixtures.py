@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 
 __all__ = ["CommunicatorFactory", "hgws_application", "hgws_communicator", "hgws_published", "hgws_reset"]
 
-#: pytest-django's fixtures that give a test database access.
-DB_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
-               "live_server")
+#: pytest-django's fixtures that give a test a transactional database.
+TRANSACTIONAL_FIXTURES = ("transactional_db", "django_db_reset_sequences", "live_server")
 NEEDS_DB = (
     "{name} needs database access: Channels closes stale database connections every time a consumer handles a "
     "message, which fails in a test without it (or, worse, only after another test opened a connection). Mark "
     "the test with @pytest.mark.django_db(transaction=True), or ask for the transactional_db fixture."
+)
+NEEDS_TRANSACTION = (
+    "{name} needs a transactional database: with @pytest.mark.django_db alone the test runs inside a transaction, "
+    "and a consumer runs its database code in another thread, which does not see what the test wrote (a user, "
+    "a permission), so it fails or denies for no visible reason. Mark the test with "
+    "@pytest.mark.django_db(transaction=True), or ask for the transactional_db fixture."
 )
 
 
@@ -85,11 +90,15 @@ def hgws_published(hgws_reset: None) -> Iterator[Publishes]:
 
 
 def require_database(request: pytest.FixtureRequest, name: str) -> None:
-    """Fail the test at once, saying what to add, when pytest-django gives it no database access."""
-    if not request.config.pluginmanager.has_plugin("django") or not settings.configured or not settings.DATABASES:
+    """Fail the test at once, saying what to add, when pytest-django gives it no transactional database."""
+    plugins = request.config.pluginmanager
+    has_pytest_django = plugins.has_plugin("django") or plugins.has_plugin("pytest_django.plugin")  # autoload, -p
+    if not has_pytest_django or not settings.configured or not settings.DATABASES:
         return
-    if request.node.get_closest_marker("django_db") is not None:
+    if any(fixture in request.fixturenames for fixture in TRANSACTIONAL_FIXTURES):
         return
-    if any(fixture in request.fixturenames for fixture in DB_FIXTURES):
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
         return
-    pytest.fail(NEEDS_DB.format(name=name), pytrace=False)
+    has_db = marker is not None or "db" in request.fixturenames
+    pytest.fail((NEEDS_TRANSACTION if has_db else NEEDS_DB).format(name=name), pytrace=False)
