@@ -251,8 +251,10 @@ async def test_the_default_application_is_the_websocket_part_of_asgi_application
         assert await comm.receive_message() == {"text": "deployed"}
 
 
-async def test_a_foreign_origin_is_refused_before_the_accept():
-    async with ConsumerCommunicator(listen, headers={"Origin": "https://elsewhere.example"}) as comm:
+@pytest.mark.parametrize("headers", [{"Origin": "https://elsewhere.example"},
+                                     [(b"origin", b"https://elsewhere.example")]])
+async def test_a_foreign_origin_is_refused_before_the_accept(headers: Any) -> None:
+    async with ConsumerCommunicator(listen, headers=headers) as comm:
         assert not comm.accepted and not comm.connected
         assert comm.close_code == 1000
 

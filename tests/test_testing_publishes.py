@@ -19,7 +19,9 @@ from hypergen_ws.testing import (
     capture_publishes,
 )
 from hypergen_ws.testing.fixtures import CommunicatorFactory
+from testproject.chat.consumers import send_message
 from tests import sample_consumers as sc
+from tests.support.servers import REPO_ROOT
 from tests.wsutil import application
 
 LOBBY = sc.echo.group_name(room="lobby")
@@ -269,3 +271,34 @@ def test_an_error_in_the_block_is_not_hidden_by_the_assertion() -> None:
         with assert_not_published():
             group_send(LOBBY, 1)
             raise KeyError("the test's own failure")
+
+
+def test_the_failure_shown_in_the_docs_is_the_real_one() -> None:
+    doc = (REPO_ROOT / "docs" / "testing.rst").read_text(encoding="utf-8")
+    block = doc.split("A failure lists what was published instead::\n\n", 1)[1].split("\n\n", 1)[0]
+    shown = "\n".join(line[4:] for line in block.splitlines())
+    room = send_message.group_name(room_name="lobby")
+    with pytest.raises(AssertionError) as failure:
+        with assert_published(room, commands=[["alert", "Pizza at noon"]]):
+            group_send(room, {"text": "Pizza at noon"})
+    assert f"AssertionError: {failure.value}" == shown
+
+
+# ---- what is not recorded -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_presence_frames_and_plain_layer_messages_are_not_recorded(
+        hgws_communicator: CommunicatorFactory) -> None:
+    from channels.layers import get_channel_layer
+
+    from tests import recovery_consumers as rc
+
+    room = rc.rec_room.group_name(room="here")
+    async with capture_publishes() as published:
+        async with hgws_communicator(rc.rec_room, application=rc.application, room="here") as first, \
+                hgws_communicator(rc.rec_room, application=rc.application, room="here"):
+            assert (await first.receive_of("presence"))["event"] == "list"
+            assert (await first.receive_of("presence"))["event"] == "join"
+            await get_channel_layer().group_send(room, {"type": "x.y"})
+    published.assert_not_published()

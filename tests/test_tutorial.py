@@ -180,6 +180,15 @@ def test_the_users_script_made_two_chatters_and_a_reader(project: Path) -> None:
     assert "[('ann', True), ('ben', True), ('cy', False)]" in output
 
 
+def test_the_tutorials_own_tests_pass(project: Path) -> None:
+    """Step 10: ``python manage.py test tchat``, Django's runner, on hypergen_ws.testing."""
+    output = manage(project, "test", "tchat", "-v", "2")
+    assert "Ran 3 tests" in output and "\nOK" in output
+    for name in ("test_a_message_reaches_everyone_in_the_room", "test_only_chatters_may_connect",
+                 "test_the_view_publishes_to_the_room"):
+        assert f"{name} (tchat.tests." in output and "... ok" in output.split(name, 1)[1].splitlines()[0], name
+
+
 # -- runserver ------------------------------------------------------------------------------------------------
 
 
