@@ -15,6 +15,8 @@ from tests.wsutil import application
 class TestCaseWithConsumers(TestCase):
     """TestCase: an async test runs in the test's thread and transaction, so the consumer sees its data."""
 
+    ann: User
+
     @classmethod
     def setUpTestData(cls) -> None:
         cls.ann = User.objects.create_user("tc-ann")

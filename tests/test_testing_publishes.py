@@ -9,6 +9,7 @@ from unittest.mock import ANY
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from pytest_django import Settings
 
 from hypergen_ws import aconsumer_command, agroup_send, consumer_command, group_send
 from hypergen_ws.testing import (
@@ -61,8 +62,8 @@ def test_publishes_from_other_threads_are_recorded() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.urls("tests.http_urls")
-def test_the_http_endpoint_is_recorded(settings: pytest.FixtureRequest) -> None:
-    settings.HYPERGEN_WS = {"PUBLISH_KEYS": [KEY]}  # type: ignore[attr-defined]
+def test_the_http_endpoint_is_recorded(settings: Settings) -> None:
+    settings.HYPERGEN_WS = {"PUBLISH_KEYS": [KEY]}
     client = Client(headers={"Authorization": f"Bearer {KEY}"})
     with capture_publishes() as published:
         response = client.post("/hypergen_ws/publish/", json.dumps({"group": LOBBY, "data": {"n": 1}}),
