@@ -26,8 +26,8 @@ django.setup()
 
 from redis import asyncio as aioredis  # noqa: E402
 
-from hypergen_ws.protocol import message_frame  # noqa: E402
-from hypergen_ws.redis_store import RedisStore  # noqa: E402
+from hypergen_ws.core.protocol import message_frame  # noqa: E402
+from hypergen_ws.backends.redis.store import RedisStore  # noqa: E402
 from tests.support.servers import RedisServer  # noqa: E402
 
 
@@ -53,7 +53,7 @@ async def measure(url: str, groups: int, sizes: list[int], payloads: list[int]) 
                          "used_memory_per_group": round((after - before) / groups)})
     await redis.flushall()
     # presence: one hash field per (user, process) plus one per user in the totals
-    from hypergen_ws.presence import JOIN
+    from hypergen_ws.features.presence import JOIN
 
     users = 1000
     before = int((await redis.info("memory"))["used_memory"])

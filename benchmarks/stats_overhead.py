@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypergen_ws import stats  # noqa: E402
-from hypergen_ws.fanout import Hub  # noqa: E402
-from hypergen_ws.outbox import Outbox  # noqa: E402
+from hypergen_ws.delivery.hub import Hub  # noqa: E402
+from hypergen_ws.delivery.outbox import Outbox  # noqa: E402
 
 GROUP = "hgws.bench.fanout"
 LABEL = "bench.fanout"

@@ -1,6 +1,7 @@
 """hypergen_ws: real-time websocket features for Django Channels, one function at a time."""
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -32,29 +33,31 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .commands import command
+    from .core.commands import command
+    from .core.permissions import NO_PERM_REQUIRED
     from .decorators import consumer
-    from .permissions import NO_PERM_REQUIRED
+    from .features.history import (aflush_history, aget_history, aget_position, flush_history, get_history,
+                                   get_position)
+    from .features.membership import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
+                                      get_groups)
+    from .features.presence import aget_presence, get_presence
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
-    from .groups_admin import aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups, get_groups
-    from .history import aflush_history, aget_history, aget_position, flush_history, get_history, get_position
-    from .presence import aget_presence, get_presence
 
 _LAZY = {
-    "command": "commands",
+    "command": "core.commands",
     "consumer": "decorators",
-    "NO_PERM_REQUIRED": "permissions",
+    "NO_PERM_REQUIRED": "core.permissions",
     "group_send": "publish",
     "agroup_send": "publish",
     "consumer_command": "publish",
     "aconsumer_command": "publish",
     "autoconsumers": "routing",
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
-                     "aget_position"], "history"),
-    **dict.fromkeys(["get_presence", "aget_presence"], "presence"),
+                     "aget_position"], "features.history"),
+    **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
-                     "aclean_expired"], "groups_admin"),
+                     "aclean_expired"], "features.membership"),
 }
 
 
@@ -63,8 +66,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypergen_ws' has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(f"hypergen_ws.{module}"), name)
     globals()[name] = value
     return value

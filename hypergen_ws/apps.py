@@ -11,7 +11,8 @@ class HypergenWsConfig(AppConfig):
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready: the checks read settings and the registry of consumers.
         from . import checks  # noqa: F401  (registers the checks)
-        from .fanout import install_layer_hook
+        from .backends.layers import install_layer_hook
 
         install_layer_hook()

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from . import conf
+from .core import conf, registry
+from .decorators import all_consumers
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -122,8 +123,6 @@ def check_daphne_first(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 @register(Tags.compatibility)
 def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E004: a consumer without ``perm``; E005: two consumers with one label; W006: unknown settings."""
-    from . import registry
-
     errors: list[Any] = []
     user_settings = getattr(settings, "HYPERGEN_WS", None)
     if user_settings is not None and not isinstance(user_settings, dict):
@@ -138,7 +137,7 @@ def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         registry.discover()
     except ImproperlyConfigured as exc:
         return [*errors, Error(str(exc), id="hypergen_ws.E007")]
-    consumers = registry.all_consumers()
+    consumers = all_consumers()
     for spec in consumers:
         if spec.permission.missing:
             errors.append(Error(
@@ -147,7 +146,7 @@ def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 obj=spec.func, id="hypergen_ws.E004",
             ))
     try:
-        registry.check_unique([c for c in consumers if c._app_label is not None or _labelled(c)])
+        registry.check_unique([c for c in consumers if c.explicit_app_label is not None or _labelled(c)])
     except ImproperlyConfigured as exc:
         errors.append(Error(str(exc), id="hypergen_ws.E005"))
     return errors

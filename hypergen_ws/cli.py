@@ -21,6 +21,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from . import stats
+from .client import PublishClient, PublishError
+
 KEY_ENV = "HYPERGEN_WS_PUBLISH_KEY"
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -105,9 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
          stdin: TextIO | None = None) -> int:
     """Run the command line; returns the exit code."""
-    from . import stats
-    from .client import PublishClient, PublishError
-
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
     key = args.key or os.environ.get(KEY_ENV, "")

@@ -105,7 +105,8 @@ class PublishClient:
             reason = getattr(exc, "reason", exc)
             raise PublishError(f"Could not reach {url}: {reason}. Is the server running and the URL right?") from None
         try:
-            return json.loads(payload)
+            answer: dict[str, Any] = json.loads(payload)
+            return answer
         except ValueError:
             raise PublishError(f"{url} answered {status} with a body that is not JSON; is it the hypergen_ws "
                                "endpoint (path('hypergen_ws/', include('hypergen_ws.urls')))?", status=status) from None

@@ -1,29 +1,38 @@
-"""The consumer class every ``@consumer`` function is turned into."""
+"""The consumer class every ``@consumer`` function is turned into: one connection's state machine.
+
+A connection's state lives in one object, :attr:`HypergenConsumer.state` (a
+:class:`~hypergen_ws.core.state.ConnectionState`). The consumer calls the features its ``@consumer`` chose at
+fixed points (:mod:`hypergen_ws.features.base`); it never imports a feature by name.
+"""
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+import secrets
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from channels.auth import get_user
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 
-from . import backpressure, conf, hooks, protocol, raw, stats
-from .fanout import Hub, Outbox, get_hub, receive_channel
-from .fastpath import direct_writer
-from .permissions import forget_cached_permissions
-from . import lifecycle
-
-if TYPE_CHECKING:
-    from .decorators import Consumer
+from .backends import daphne
+from .backends.layers import receive_channel, send_local
+from .backends.uvicorn import direct_writer
+from .core import conf, protocol
+from .core.groups import check_group_name
+from .core.permissions import Permission, forget_cached_permissions
+from .core.state import ConnectionState, Identity, Lifecycle
+from .delivery import cluster, stats
+from .delivery.hub import RESERVED_PREFIXES, Hub, Member, get_hub
+from .delivery.outbox import Outbox
+from .delivery.publishing import apublish
+from .features.base import Feature, Spec
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -31,55 +40,107 @@ _LAYER_EVENT = "hypergen_ws.layer_event"
 _STOP = "hypergen_ws.stop"
 #: Seconds a slow client's close frame may wait for the server's write buffer before the consumer stops anyway.
 SLOW_CLOSE_TIMEOUT = 5.0
-_RESERVED_PREFIXES = ("websocket.", "hypergen_ws.")
 
 
-class HypergenConsumer(AsyncJsonWebsocketConsumer):
+class ConsumerSpec(Spec, Protocol):
+    """What the generated class needs from its ``@consumer`` (``hypergen_ws.decorators.Consumer``)."""
+
+    permission: Permission
+    receive: bool
+    send_to: str
+    features: tuple[Feature, ...]
+    joiners: tuple[Feature, ...]
+    members: tuple[Feature, ...]
+    starters: tuple[Feature, ...]
+    receivers: tuple[Feature, ...]
+    leavers: tuple[Feature, ...]
+
+    def groups_for(self, instance: Any) -> list[str]: ...
+
+    async def invoke(self, instance: Any, args: list[Any]) -> list[list[Any]]: ...
+
+
+def identity_of(user: Any) -> Identity:
+    """Who a socket is: one key per user, or a key of its own for an anonymous socket."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        pk = user.pk if isinstance(user.pk, (int, str)) else str(user.pk)
+        return Identity(f"u:{pk}", pk, user.get_username())
+    return Identity(f"a:{secrets.token_hex(6)}", None, None)
+
+
+class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Runs one ``@consumer`` function for one websocket connection.
 
     Subclass it and pass ``consumer_class_base=`` to ``@consumer`` to add handlers for plain channel-layer
     messages (``{"type": "x.y"}`` reaches ``x_y``) or to keep state; instances live as long as the connection.
+    ``channel_layer_alias`` chooses the layer of the socket's own channel, as in Channels (default:
+    ``HYPERGEN_WS["CHANNEL_LAYER"]``).
     """
 
-    hypergen: ClassVar[Consumer]
+    hypergen: ClassVar[ConsumerSpec]
     #: Names of handler methods that channel-layer messages may reach (set per generated class).
     layer_handlers: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Everything hypergen_ws keeps about this connection.
+        self.state = ConnectionState()
         self.url_kwargs: dict[str, Any] = {}
-        self.group_names: list[str] = []
-        #: ``(seq, epoch)`` the client reconnected with (``?hgws_seq=&hgws_epoch=``), or None.
-        self.recovery_position: tuple[int, int] | None = None
         self.meta: dict[str, Any] = {}
         self.request: ASGIRequest | None = None
-        self.accepted = False
-        #: The close code of the disconnect (``None`` until then, or when the client sent none).
-        self.close_code: int | None = None
-        self._last_groups: list[str] = []
-        self._hub: Hub | None = None
-        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.hub: Hub | None = None
         self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
         self._closing: asyncio.Task[None] | None = None
+        self._stop_token = secrets.token_hex(8)
 
-    # ---- ASGI plumbing -------------------------------------------------------------------------------------
+    # ---- what features and the hub see --------------------------------------------------------------------
+    @property
+    def spec(self) -> ConsumerSpec:
+        """The ``@consumer`` this connection runs."""
+        return self.hypergen
+
+    @property
+    def label(self) -> str:
+        """The consumer's label, e.g. ``chat.send_message``."""
+        return self.hypergen.label
+
+    @property
+    def keeps_history(self) -> bool:
+        """Whether the consumer keeps history (its primary group's frames carry a seq)."""
+        return bool(self.hypergen.history)
+
+    @property
+    def group_names(self) -> list[str]:
+        """The groups this connection is a member of (read-only view; use ``join``/``leave``)."""
+        return list(self.state.groups)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the disconnect (``None`` until then, or when the client sent none)."""
+        return self.state.close_code
+
+    @property
+    def channel_layer_alias(self) -> str:
+        """The layer of this socket's own channel: ``HYPERGEN_WS["CHANNEL_LAYER"]`` unless a subclass sets one."""
+        return str(conf.get("CHANNEL_LAYER"))
+
+    # ---- ASGI plumbing: Channels' own __call__, with a channel receive that survives a layer outage --------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve one connection: ASGI events, this consumer's own layer channel and hub-forwarded events."""
-        self.scope = scope
-        self.channel_layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
-        self.base_send = send
-        self.outbox.set_send(send)
-        backpressure.attach(send, self.outbox)
-        sources = [receive, self._inbox.get]
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            sources.append(self._receive_own_channel)
+        """Serve one connection (``AsyncConsumer.__call__``), then clean up whatever ended it."""
         try:
-            await await_many_dispatch(sources, self.dispatch)
-        except StopConsumer:
-            pass
+            await super().__call__(scope, receive, send)
         finally:
             await self._cleanup()
+
+    @property
+    def channel_receive(self) -> Callable[[], Any]:
+        """What Channels' ``__call__`` waits on for this socket's own channel: :meth:`_receive_own_channel`."""
+        return self._receive_own_channel
+
+    @channel_receive.setter
+    def channel_receive(self, value: Any) -> None:
+        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with a robust one.
+        pass
 
     async def _base_send(self, message: dict[str, Any]) -> None:
         await self.base_send(message)
@@ -101,19 +162,15 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
                 continue
             return {"type": _LAYER_EVENT, "message": message}
 
-    def enqueue_layer_message(self, message: dict[str, Any]) -> None:
-        """Hand a channel-layer message (from a group) to this consumer's dispatch loop."""
-        if self._inbox.qsize() >= conf.get("SEND_QUEUE_LIMIT"):
-            logger.warning("Dropped layer message %r for %s: its inbox is full", message.get("type"), self.label)
-            return
-        self._inbox.put_nowait({"type": _LAYER_EVENT, "message": message})
-
     async def hypergen_ws_layer_event(self, event: dict[str, Any]) -> None:
         """Run the handler of a channel-layer message, if this class declares one for its type."""
         message = event["message"]
         kind = message.get("type") if isinstance(message, dict) else None
-        if not isinstance(kind, str) or kind.startswith(_RESERVED_PREFIXES):
-            logger.warning("Ignored channel-layer message of type %r for %s: reserved or missing type", kind, self.label)
+        if kind == _STOP and message.get("token") == self._stop_token:
+            raise StopConsumer()
+        if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
+            logger.warning("Ignored channel-layer message of type %r for %s: reserved or missing type", kind,
+                           self.label)
             return
         try:
             name = get_handler_name(message)
@@ -126,39 +183,42 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             return
         await getattr(self, name)(message)
 
-    @property
-    def label(self) -> str:
-        """The consumer's label, e.g. ``chat.send_message``."""
-        return self.hypergen.label
-
     # ---- connect -------------------------------------------------------------------------------------------
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         """Check permissions, join the group(s) and accept; or accept and close with 4401/4403."""
-        lifecycle.take_position(self)
-        route = self.scope.get("url_route", {})
-        self.url_kwargs = dict(route.get("kwargs", {}))
+        state = self.state
+        spec = self.hypergen
+        state.position = protocol.take_position(self.scope)
+        self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
         self.request = self._build_request()
         user = self.scope.get("user") or AnonymousUser()
-        if not await self.hypergen.permission.allows(user, self.url_kwargs):
+        state.identity = identity_of(user)
+        if not await spec.permission.allows(user, self.url_kwargs):
             code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
                     else protocol.CLOSE_NOT_AUTHENTICATED)
-            if self.hypergen.permission.missing:
+            if spec.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label)
             logger.info("Denied connection to %s for %s (close %s)", self.label, user, code)
+            state.advance(Lifecycle.CLOSING)
+            state.close_code = code
             await self.base_send({"type": "websocket.accept"})
             await self.base_send({"type": "websocket.close", "code": code})
             return
-        self._hub = get_hub()
-        groups = self.hypergen.groups_for(self)
-        lifecycle.before_join(self, groups)
+        self.hub = get_hub()
+        groups = spec.groups_for(self)
+        state.primary_group = groups[0] if groups else None
+        for feature in spec.joiners:
+            feature.before_join(self, groups)
         for group in groups:
             await self.join(group)
         await self.base_send({"type": "websocket.accept"})
-        self.accepted = True
+        state.advance(Lifecycle.OPEN)
+        daphne.attach(self.base_send, self.outbox)
         self.outbox.direct = direct_writer(self.base_send)
-        await lifecycle.connected(self)
+        cluster.ensure_started(self.hub)
         stats.opened(self.label)
-        await hooks.connected(self)
+        for feature in spec.starters:
+            await feature.connected(self)
         self.outbox.start()
 
     def _build_request(self) -> ASGIRequest:
@@ -169,47 +229,52 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             request.session = self.scope["session"]
         return request
 
+    def _member(self, group: str) -> Member:
+        for feature in self.hypergen.members:
+            member = feature.member(self, group)
+            if member is not None:
+                return member
+        return self
+
     async def join(self, group: str) -> None:
         """Join an extra group at run time (the group name must be valid for the channel layer)."""
-        from .groups import check_group_name
-
         check_group_name(group)
-        if group in self.group_names:
+        if group in self.state.groups:
             return
-        hub = self._hub or get_hub()
-        self._hub = hub
-        await hub.join(group, lifecycle.member(self, group))
-        self.group_names.append(group)
+        hub = self.hub = self.hub or get_hub()
+        await hub.join(group, self._member(group))
+        self.state.groups.append(group)
 
     async def leave(self, group: str) -> None:
         """Leave a group joined at connect or with ``join()``."""
-        if group in self.group_names and self._hub is not None:
-            self.group_names.remove(group)
-            await self._hub.leave(group, lifecycle.member(self, group, leaving=True))
+        if group in self.state.groups and self.hub is not None:
+            self.state.groups.remove(group)
+            await self.hub.leave(group, self._member(group))
 
     # ---- receive -------------------------------------------------------------------------------------------
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Decode a browser frame and run the consumer function, answering bad input with an error frame."""
-        if not self.accepted:
+        if not self.state.is_open:
             return
         text = message.get("text")
         data = message.get("bytes")
-        stats.received(self.label, self.group_names,
+        stats.received(self.label, self.state.groups,
                        stats.text_size(text) if text is not None else len(data) if data is not None else 0)
-        if self.hypergen.frames != raw.PROTOCOL:
-            await raw.receive(self, message)
-            return
+        for feature in self.hypergen.receivers:
+            if await feature.receive(self, message):
+                return
         if text is None:
-            self._protocol_error(protocol.ProtocolError("Binary frames are not part of protocol v1; send JSON text."))
+            self.protocol_error(protocol.ProtocolError("Binary frames are not part of protocol v1; send JSON text."))
             return
         try:
             call = protocol.parse_call(text, max_size=conf.get("MAX_MESSAGE_SIZE"), max_depth=conf.get("MAX_DEPTH"))
         except protocol.ProtocolError as exc:
-            self._protocol_error(exc)
+            self.protocol_error(exc)
             return
         await self.handle_call(call)
 
-    def _protocol_error(self, exc: protocol.ProtocolError) -> None:
+    def protocol_error(self, exc: protocol.ProtocolError) -> None:
+        """Answer a bad frame: an error frame, or a close when the frame was too big."""
         logger.warning("Bad frame from a client of %s: %s", self.label, exc)
         if exc.close_code is not None:
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
@@ -217,7 +282,10 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             self.send_text(protocol.error_frame(protocol.BAD_REQUEST, str(exc), exc.id))
 
     async def handle_call(self, call: protocol.Call) -> None:
-        """Re-check the permission, run the function and send what it produced."""
+        """Re-check the permission, run the function and send what it produced.
+
+        Every failure reaches the caller as an error frame carrying the call's id; the socket stays open.
+        """
         spec = self.hypergen
         if not spec.receive:
             self.send_text(protocol.error_frame(
@@ -232,12 +300,20 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
         self.meta = call.meta
         try:
             commands = await spec.invoke(self, call.args)
+            if commands:
+                await self.deliver(commands)
         except protocol.ProtocolError as exc:
-            self._protocol_error(protocol.ProtocolError(str(exc), id=call.id))
+            self.protocol_error(protocol.ProtocolError(str(exc), id=call.id))
             return
         except PermissionDenied as exc:
             self.send_text(protocol.error_frame(
                 protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id))
+            return
+        except (TimeoutError, ConnectionError) as exc:
+            logger.warning("Delivering the result of a call to %s failed: %s", self.label, exc)
+            self.send_text(protocol.error_frame(
+                protocol.UNAVAILABLE, "The server could not deliver the result right now (its channel layer is "
+                "unavailable); try again in a moment.", call.id))
             return
         except Exception as exc:
             logger.exception("Error in consumer %s", self.label)
@@ -246,10 +322,22 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             return
         finally:
             self.meta = {}
-        if commands:
-            await spec.deliver(self, commands)
         if call.id is not None:
             self.send_text(protocol.reply_frame(call.id))
+
+    async def deliver(self, commands: list[list[Any]]) -> None:
+        """Send a call's commands to the caller only (``send_to="caller"``) or to its primary group.
+
+        Through the one publish path, which writes to this event loop's sockets first: the caller has the
+        commands before the call's reply, on every layer.
+        """
+        text = protocol.commands_frame(commands)
+        group = self.state.groups[0] if self.state.groups else None
+        if self.hypergen.send_to == "caller" or group is None:
+            if self.hypergen.send_to == "caller":
+                self.send_text(text)
+            return
+        await apublish(group, text)
 
     async def _current_user(self) -> Any:
         """The user as of now: re-read from the session (logout, deactivation) and without stale perm caches."""
@@ -281,13 +369,19 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        """Close the socket after the frames queued before it."""
+        """Close the socket after the frames queued before it (does nothing once it is closing)."""
+        state = self.state
+        if state.lifecycle in (Lifecycle.CLOSING, Lifecycle.CLOSED):
+            return
         message: dict[str, Any] = {"type": "websocket.close"}
         if code is not None and code is not True:
             message["code"] = code
+            state.close_code = int(code)
         if reason:
             message["reason"] = reason
-        if self.accepted:
+        was_open = state.is_open
+        state.advance(Lifecycle.CLOSING)
+        if was_open:
             self.outbox.push(message)
         else:
             await self.base_send(message)
@@ -298,40 +392,49 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):
 
     async def _close_slow(self) -> None:
         """Cut off a client that stopped reading: leave its groups, drop its frames, close with 1013, stop."""
+        if self.state.is_open:
+            self.state.advance(Lifecycle.CLOSING)
+            self.state.close_code = protocol.CLOSE_TRY_AGAIN_LATER
         await self._leave_all()
         await self.outbox.flush_and_stop()
         try:
             # uvicorn writes the close frame only once the client reads again: do not wait for that for ever.
-            await asyncio.wait_for(self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER}),
-                                   SLOW_CLOSE_TIMEOUT)
+            async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
+                await self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
         except Exception:  # timed out, or the connection is already gone
             logger.debug("Closing a slow client of %s failed", self.label, exc_info=True)
-        self._inbox.put_nowait({"type": _STOP})
-
-    async def hypergen_ws_stop(self, message: dict[str, Any]) -> None:
-        """End this consumer (the server then closes the connection): sent by ``_close_slow``."""
-        raise StopConsumer()
+        try:
+            await send_local(self.channel_layer, self.channel_name, {"type": _STOP, "token": self._stop_token})
+        except Exception:  # the layer is down: the server's disconnect event ends the consumer instead
+            logger.debug("Could not stop the consumer of a slow client of %s", self.label, exc_info=True)
 
     # ---- disconnect ----------------------------------------------------------------------------------------
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Leave every group and stop."""
-        self.close_code = message.get("code")
+        self.state.close_code = message.get("code")
         await self._leave_all()
         raise StopConsumer()
 
     async def _leave_all(self) -> None:
-        if self.group_names:
-            self._last_groups = list(self.group_names)
-        if self._hub is not None:
-            for group in list(self.group_names):
-                await self._hub.leave(group, lifecycle.member(self, group, leaving=True))
-        self.group_names.clear()
+        state = self.state
+        if state.groups:
+            state.last_groups = list(state.groups)
+        if self.hub is not None:
+            for group in list(state.groups):
+                await self.hub.leave(group, self._member(group))
+        state.groups.clear()
 
     async def _cleanup(self) -> None:
+        state = self.state
+        if state.lifecycle is Lifecycle.CLOSED:
+            return
         await self._leave_all()
-        await lifecycle.disconnected(self)
+        state.advance(Lifecycle.CLOSED)
+        for feature in self.hypergen.leavers:
+            try:
+                await feature.disconnected(self)
+            except Exception:
+                logger.exception("Cleaning up %s after a socket of %s failed", feature.name, self.label)
         await self.outbox.flush_and_stop()
-        if self.accepted:
-            self.accepted = False
+        if state.opened:
             stats.closed(self.label)
-            await hooks.disconnected(self, self._last_groups)

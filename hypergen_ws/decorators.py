@@ -10,18 +10,24 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from channels.db import database_sync_to_async
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch
+from django.urls import path as make_path
+from django.urls import re_path as make_re_path
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.regex_helper import normalize
 
-from . import conf, groups, publish, raw, registry
-from . import lifecycle
-from .calls import Binder
-from .commands import collecting, stop_collecting
+from . import features
 from .consumers import HypergenConsumer
-from .hooks import Hook
-from .permissions import MISSING, Permission
+from .core import conf, groups, registry
+from .core.binding import Binder
+from .core.commands import collecting, stop_collecting
+from .core.permissions import MISSING, Permission
+from .core.protocol import check_commands
+from .features.base import Feature, Options
+from .features.hooks import Hook
+from .features.presence import aget_presence, get_presence
 
 if TYPE_CHECKING:
     from django.urls import URLPattern
@@ -50,7 +56,7 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     ``app_label`` is needed only for functions outside an installed app. ``consumer_class_base`` is a subclass of
     ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
     v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
-    argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.raw`).
+    argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`).
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
@@ -104,6 +110,7 @@ class Consumer:
         self.receive = receive
         self.consumer_class_base = consumer_class_base
         self._app_label = app_label
+        self._explicit_app_label = app_label is not None
         self._pattern = RegexPattern(re_path) if re_path is not None else RoutePattern(path, is_endpoint=True)
         try:
             kwarg_names = list(self._pattern.regex.groupindex)
@@ -117,8 +124,22 @@ class Consumer:
         self.url_kwarg_names = tuple(kwarg_names)
         self.converters = getattr(self._pattern, "converters", {})
         self.binder = Binder(func, kwarg_names, where)
-        self.history, self.presence_enabled, self.expires = lifecycle.check_options(history, presence, expires, where)
-        self.frames = raw.check(frames, receive=receive, binder=self.binder, where=where)
+        #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`).
+        self.features = features.select(Options(history=history, presence=presence, expires=expires,
+                                                frames=frames, receive=receive, binder=self.binder, where=where))
+        declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol"}
+        for feature in self.features:
+            declared.update(feature.declares())
+        self.history: int = declared["history"]
+        self.presence_enabled: bool = declared["presence_enabled"]
+        self.expires: Any = declared["expires"]
+        self.frames: str = declared["frames"]
+        # The features that take part in each step of a connection (the others are not even called).
+        self.joiners = _overriding(self.features, "before_join")
+        self.members = _overriding(self.features, "member")
+        self.starters = _overriding(self.features, "connected")
+        self.receivers = _overriding(self.features, "receive")
+        self.leavers = _overriding(self.features, "disconnected")
         self.connect_hooks: list[Hook] = []
         self.disconnect_hooks: list[Hook] = []
         self.is_async = asyncio.iscoroutinefunction(func)
@@ -139,7 +160,7 @@ class Consumer:
         What it issues with ``command()`` (or returns) is sent to the new client only, before any group frame:
         its initial state. Use as ``@send_message.on_connect``; sync or async; returns ``func`` unchanged.
         """
-        self.connect_hooks.append(Hook(func, self, "on_connect"))
+        self.connect_hooks.append(Hook(func, self.name, self.url_kwarg_names, "on_connect"))
         return func
 
     def on_disconnect(self, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -148,7 +169,7 @@ class Consumer:
         Runs once per socket on every kind of disconnect, after it left its groups; what it issues goes to its
         group. Exceptions are logged, never propagated. Sync or async; returns ``func`` unchanged.
         """
-        self.disconnect_hooks.append(Hook(func, self, "on_disconnect"))
+        self.disconnect_hooks.append(Hook(func, self.name, self.url_kwarg_names, "on_disconnect"))
         return func
 
     # ---- names -------------------------------------------------------------------------------------------
@@ -156,8 +177,6 @@ class Consumer:
     def app_label(self) -> str:
         """The app label: given, or the installed app containing the function's module."""
         if self._app_label is None:
-            from django.apps import apps
-
             config = apps.get_containing_app_config(self.func.__module__)
             if config is None:
                 raise ImproperlyConfigured(
@@ -166,6 +185,11 @@ class Consumer:
                 )
             self._app_label = config.label
         return self._app_label
+
+    @property
+    def explicit_app_label(self) -> str | None:
+        """The ``app_label`` given to ``@consumer`` (None when it is derived from the installed app)."""
+        return self._app_label if self._explicit_app_label else None
 
     @property
     def label(self) -> str:
@@ -189,10 +213,10 @@ class Consumer:
 
     def urlpattern(self) -> URLPattern:
         """The ``path()`` / ``re_path()`` entry for Channels' ``URLRouter``."""
-        from django.urls import path, re_path
-
-        make = re_path if self.re_path is not None else path
-        return make(self.route, self.consumer_class.as_asgi(), name=self.label)
+        app: Any = self.consumer_class.as_asgi()
+        make = make_re_path if self.re_path is not None else make_path
+        pattern: URLPattern = make(self.route, app, name=self.label)
+        return pattern
 
     def reverse(self, **kwargs: Any) -> str:
         """The URL of this consumer for ``kwargs``, e.g. ``/ws/chat/send_message/vip/``."""
@@ -221,19 +245,15 @@ class Consumer:
             )
         name = groups.group_name_for(self.label, self._canonical(kwargs))
         if self.history:
-            lifecycle.remember_group(name, self.history)
+            registry.remember_group(name, self.history)
         return name
 
     def presence(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Who is connected to the group of these URL kwargs (needs ``presence=True``); see docs/presence.rst."""
-        from .presence import get_presence
-
         return get_presence(self.group_name(**kwargs))
 
     async def apresence(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Async variant of :meth:`presence`."""
-        from .presence import aget_presence
-
         return await aget_presence(self.group_name(**kwargs))
 
     def _canonical(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -285,19 +305,24 @@ class Consumer:
                                 "to @consumer or use command(...).")
             return [["hypergen.morph", self.target_id, result]]
         if isinstance(result, (list, tuple)):
-            from .protocol import check_commands
-
             return check_commands(result)
         raise TypeError(f"{self.label} returned {type(result).__name__}; return None, a str (with target_id) "
                         "or a list of commands.")
 
-    async def deliver(self, instance: HypergenConsumer, commands: list[list[Any]]) -> None:
-        """Send a call's commands to the group(s) or to the caller only."""
-        from .protocol import commands_frame
 
-        text = commands_frame(commands)
-        if self.send_to == "caller":
-            instance.send_text(text)
-            return
-        for group in instance.group_names[:1] or []:
-            await publish.apublish_text(group, text)
+def _overriding(chosen: tuple[Feature, ...], hook: str) -> tuple[Feature, ...]:
+    """The features among ``chosen`` that do something in ``hook``."""
+    return tuple(f for f in chosen if getattr(type(f), hook) is not getattr(Feature, hook))
+
+
+def all_consumers() -> list[Consumer]:
+    """Every ``@consumer`` defined so far, in definition order."""
+    return [spec for spec in registry.all_consumers() if isinstance(spec, Consumer)]
+
+
+def get_consumer(label: str) -> Consumer:
+    """The consumer labelled ``label`` (``"chat.send_message"``), or ``LookupError`` listing the known ones."""
+    spec = registry.get(label)
+    if not isinstance(spec, Consumer):  # pragma: no cover - only Consumer objects are registered
+        raise LookupError(f"{label!r} is not a @consumer.")
+    return spec

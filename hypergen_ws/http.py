@@ -25,8 +25,10 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import conf, protocol, registry, stats
-from .groups import check_group_name
+from . import stats
+from .core import conf, protocol, registry
+from .decorators import get_consumer
+from .core.groups import check_group_name
 from .publish import aconsumer_command, agroup_send
 
 logger = logging.getLogger("hypergen_ws")
@@ -150,7 +152,7 @@ def resolve_group(body: dict[str, Any]) -> str:
                              f"{type(kwargs).__name__}.")
     registry.discover()
     try:
-        spec = registry.get(label)
+        spec = get_consumer(label)
     except LookupError as exc:
         raise HttpError(404, str(exc)) from None
     if spec.group_name_func is not None:

@@ -11,9 +11,12 @@ Steps, each reported in a summary at the end (the exit code is non-zero when any
 3. ``python -m pytest`` with the extra arguments;
 4. ``node --test`` on the JavaScript unit tests in ``tests/js/`` (without node: a failure when ``CI=true``,
    otherwise a note);
-5. the documentation: ``python -m sphinx -W -b html docs docs/_build/html``.
+5. the documentation: ``python -m sphinx -W -b html docs docs/_build/html``;
+6. the types: ``mypy`` (strict, configured in pyproject.toml) on the package;
+7. the architecture: ``lint-imports`` (the import-linter contracts of pyproject.toml: the layers of the package).
 
-``--skip-pytest``, ``--skip-js`` and ``--skip-docs`` leave a step out (they are not passed to pytest).
+``--skip-pytest``, ``--skip-js``, ``--skip-docs``, ``--skip-types`` and ``--skip-layers`` leave a step out (they are
+not passed to pytest).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ JS_TEST_DIR = REPO_ROOT / "tests" / "js"
 JS_TEST_PATTERNS = ("*.test.js", "*.test.mjs", "*.test.cjs", "*-test.js", "*-test.mjs", "*-test.cjs",
                     "*_test.js", "*_test.mjs", "*_test.cjs", "test-*.js", "test-*.mjs", "test-*.cjs",
                     "test.js", "test.mjs", "test.cjs")
-OWN_OPTIONS = ("--skip-pytest", "--skip-js", "--skip-docs")
+OWN_OPTIONS = ("--skip-pytest", "--skip-js", "--skip-docs", "--skip-types", "--skip-layers")
 PYTEST_EXIT = {1: "tests failed", 2: "interrupted", 3: "internal error", 4: "usage error",
                5: "no tests were collected"}
 
@@ -148,6 +151,16 @@ def run_docs(python: Path, summary: Summary) -> None:
         summary.add("docs", "FAILED", f"sphinx -W exit code {code} ({timed(start)})")
 
 
+def run_tool(name: str, command: list[str], summary: Summary) -> None:
+    """Run a checker from the venv (mypy, lint-imports) as one step of the summary."""
+    start = time.monotonic()
+    code = run(command, env=venv_env())
+    if code == 0:
+        summary.add(name, "OK", timed(start))
+    else:
+        summary.add(name, "FAILED", f"exit code {code} ({timed(start)})")
+
+
 def main(argv: list[str]) -> int:
     check_python()
     skip = {option for option in argv if option in OWN_OPTIONS}
@@ -171,6 +184,14 @@ def main(argv: list[str]) -> int:
         summary.add("docs", "SKIPPED", "--skip-docs")
     else:
         run_docs(python, summary)
+    if "--skip-types" in skip:
+        summary.add("types", "SKIPPED", "--skip-types")
+    else:
+        run_tool("types", [python, "-m", "mypy"], summary)
+    if "--skip-layers" in skip:
+        summary.add("layers", "SKIPPED", "--skip-layers")
+    else:
+        run_tool("layers", [python.parent / "lint-imports", "--no-cache"], summary)
 
     summary.print()
     return 1 if summary.failed else 0

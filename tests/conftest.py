@@ -11,12 +11,11 @@ pytest_plugins = ["tests.support.fixtures", "tests.stub_http", "hypergen_ws.test
 @pytest.fixture(autouse=True)
 def _restore_consumer_registry():
     """Consumers a test defines on the fly do not outlive it."""
-    from hypergen_ws import registry
+    from hypergen_ws.core import registry
 
-    saved = dict(registry._consumers)
+    saved = registry.snapshot()
     yield
-    registry._consumers.clear()
-    registry._consumers.update(saved)
+    registry.restore(saved)
 
 
 @pytest.fixture
@@ -32,7 +31,7 @@ def redis_layer(redis_url, settings):
 @pytest.fixture(params=["memory", "redis"])
 def heartbeat_layer(request, settings):
     """The in-memory layer, then a real Redis, with fast presence heartbeats and a short process TTL."""
-    from hypergen_ws.stores import memory_store
+    from hypergen_ws.backends.memory import memory_store
     from tests.recutil import use_layer
 
     kind = request.param

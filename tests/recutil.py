@@ -73,8 +73,8 @@ class OtherProcess:
 
     async def hang(self) -> None:
         async def stop_heartbeat() -> None:
-            from hypergen_ws.cluster import node_of
-            from hypergen_ws.fanout import get_hub
+            from hypergen_ws.delivery.cluster import node_of
+            from hypergen_ws.delivery.hub import get_hub
 
             node = node_of(get_hub())
             if node is not None:

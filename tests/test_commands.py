@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hypergen_ws.commands import collecting, command, stop_collecting
+from hypergen_ws.core.commands import collecting, command, stop_collecting
 
 
 def test_collects_during_a_call():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from hypergen_ws import conf
+from hypergen_ws.core import conf
 
 
 def test_defaults_and_overrides(settings):

@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import Permission, User
 
 from hypergen_ws import aconsumer_command, agroup_send
-from hypergen_ws.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED, CLOSE_TOO_BIG
+from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED, CLOSE_TOO_BIG
 from hypergen_ws.testing import ConsumerCommunicator
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import sample_consumers as sc
@@ -242,7 +242,7 @@ async def test_custom_group_name_and_runtime_join(hgws_communicator: Communicato
 
 
 async def test_disconnect_leaves_the_group(hgws_communicator: CommunicatorFactory) -> None:
-    from hypergen_ws.fanout import get_hub
+    from hypergen_ws.delivery.hub import get_hub
 
     group = sc.echo.group_name(room="gone")
     async with hgws_communicator(sc.echo, room="gone"):
@@ -253,7 +253,7 @@ async def test_disconnect_leaves_the_group(hgws_communicator: CommunicatorFactor
 async def test_slow_client_is_closed_without_blocking_others(hgws_communicator: CommunicatorFactory,
                                                              settings: Any) -> None:
     settings.HYPERGEN_WS = {"SEND_QUEUE_LIMIT": 5}
-    from hypergen_ws.fanout import get_hub
+    from hypergen_ws.delivery.hub import get_hub
 
     group = sc.echo.group_name(room="slow")
     async with hgws_communicator(sc.echo, room="slow") as fast:
@@ -302,3 +302,63 @@ async def test_logout_elsewhere_takes_effect_on_the_next_call(settings: Any) -> 
         await database_sync_to_async(engine.SessionStore(session_key=store.session_key).delete)()  # logout
         error = (await comm.call("two")).error
         assert error is not None and error["code"] == "permission_denied"
+
+
+async def test_a_subclass_s_channel_layer_alias_chooses_the_layer_of_its_own_channel(settings: Any) -> None:
+    from channels.routing import URLRouter
+
+    from hypergen_ws import NO_PERM_REQUIRED, consumer
+    from hypergen_ws.consumers import HypergenConsumer
+    from hypergen_ws.delivery.hub import get_hub
+
+    memory = {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    settings.CHANNEL_LAYERS = {"default": memory, "other": memory}
+
+    class OnOtherLayer(HypergenConsumer):
+        channel_layer_alias = "other"
+
+    @consumer(perm=NO_PERM_REQUIRED, app_label="tests", consumer_class_base=OnOtherLayer)
+    def on_other_layer(consumer: Any, request: Any) -> None:
+        pass
+
+    async with ConsumerCommunicator(on_other_layer, application=URLRouter([on_other_layer.urlpattern()])) as comm:
+        assert comm.connected
+        (instance,) = get_hub().members[on_other_layer.group_name()]
+        assert instance.channel_layer is get_channel_layer("other") is not get_channel_layer()
+        await get_channel_layer("other").send(instance.channel_name, {"type": "hypergen_ws.stop"})
+        await comm.assert_nothing(0.2)  # a reserved type from outside reaches no handler and stops nothing
+
+
+async def test_an_expiry_close_task_is_referenced_until_it_is_done(hgws_communicator: CommunicatorFactory) -> None:
+    from hypergen_ws.core.protocol import CLOSE_EXPIRED
+    from hypergen_ws.delivery.hub import get_hub
+    from hypergen_ws.features import expiry
+    from tests import recovery_consumers as rc
+
+    async with hgws_communicator(rc.rec_feed, application=rc.application, room="keep") as comm:
+        assert (await comm.receive())["type"] == "sync"
+        (instance,) = get_hub().members[rc.rec_feed.group_name(room="keep")]
+        expiry.expire(instance)
+        assert len(expiry._closing) == 1, "the task is kept in a set: not garbage-collected mid-way"
+        assert await comm.wait_closed(3) == CLOSE_EXPIRED
+        await asyncio.sleep(0)  # done callbacks run in the next step of the loop
+        assert not expiry._closing, "a done task is dropped again"
+
+
+async def test_a_function_that_returns_nan_gets_a_server_error_frame_and_the_socket_stays_open(
+        hgws_communicator: CommunicatorFactory) -> None:
+    async with hgws_communicator(sc.nan_result) as a:
+        result = await a.call()
+        assert result.error is not None and result.error["code"] == "server_error"
+        assert result.frames[-1]["id"] == 1
+        assert (await a.call()).frames[-1]["id"] == 2, "still open"
+
+
+@pytest.mark.parametrize("text", ['{"args": [NaN]}', '{"args": [Infinity]}', '{"args": [1e999]}',
+                                  '{"args": [-Infinity], "id": 3}'])
+async def test_json_that_is_not_standard_is_a_bad_request(hgws_communicator: CommunicatorFactory, text: str) -> None:
+    async with hgws_communicator(sc.echo, room="nan") as a:
+        await a.send(text)
+        error = await a.receive()
+    assert error["type"] == "error" and error["code"] == "bad_request", error
+    assert "standard JSON" in error["message"] or "overflows" in error["message"], error

@@ -8,7 +8,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypergen_ws.groups import MAX_LENGTH, VALID_GROUP_NAME, check_group_name, escape, group_name_for
+from hypergen_ws.core.groups import MAX_LENGTH, VALID_GROUP_NAME, check_group_name, escape, group_name_for
 
 labels = st.from_regex(r"[a-z][a-z0-9_]{0,20}\.[a-z_][a-z0-9_]{0,40}", fullmatch=True)
 keys = st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True)
@@ -58,7 +58,7 @@ def test_unicode_and_300_character_values():
 
 def test_the_same_in_another_process():
     cases = [("chat.send_message", {"room_name": v}) for v in ["vip", "ø" * 200, "a.b", "x" * 300]]
-    code = ("import json,sys; from hypergen_ws.groups import group_name_for; "
+    code = ("import json,sys; from hypergen_ws.core.groups import group_name_for; "
             "print(json.dumps([group_name_for(l, k) for l, k in json.loads(sys.argv[1])]))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=".").stdout

@@ -5,24 +5,18 @@ import asyncio
 import json
 import random
 import threading
+import time
 
 import pytest
 
 from hypergen_ws import agroup_send, aconsumer_command, group_send
-from hypergen_ws.fanout import get_hub
-from hypergen_ws.history import (
-    aflush_history,
-    aget_history,
-    aget_position,
-    flush_history,
-    get_history,
-    history_size,
-    read_stamp,
-    stamp,
-    unstamp,
-)
-from hypergen_ws.recovery import deliver_sequenced, take_position
-from hypergen_ws.stores import MemoryStore, get_store, memory_store
+from hypergen_ws.delivery.hub import get_hub
+from hypergen_ws.backends.layers import get_store
+from hypergen_ws.backends.memory import MemoryStore, memory_store
+from hypergen_ws.core.protocol import read_stamp, stamp, take_position, unstamp
+from hypergen_ws.core.registry import history_size
+from hypergen_ws.delivery.feed import deliver_sequenced
+from hypergen_ws.features.history import aflush_history, aget_history, aget_position, flush_history, get_history
 from tests import recovery_consumers as rc
 from tests.recutil import drain, frame, frames_until, open_ws, use_layer
 
@@ -322,7 +316,7 @@ async def test_frames_that_cross_the_layer_out_of_order_are_delivered_in_order_o
         texts[seq] = stamp(json.dumps({"type": "message", "data": i}, separators=(",", ":")), seq, epoch)
     hub = get_hub()
     for seq in (1, 3, 2, 3):  # 2 is overtaken by 3, and 3 arrives twice
-        await deliver_sequenced(hub, group, {"text": texts[seq], "seq": seq, "epoch": sync["epoch"]})
+        await deliver_sequenced(hub.feed(group), {"text": texts[seq], "seq": seq, "epoch": sync["epoch"]})
     got = await drain(comm)
     assert [f["seq"] for f in got] == [1, 2, 3]
     await comm.disconnect()
@@ -334,11 +328,9 @@ async def test_publishers_get_an_error_not_a_hang_when_redis_is_down(settings, r
     group = feed_group("down")
     assert await agroup_send(group, "up") == 1
     redis_server.kill()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    with pytest.raises((OSError, TimeoutError, Exception)) as info:
+    with pytest.raises((ConnectionError, TimeoutError)) as info:  # an error, not a hang (pytest-timeout)
         await agroup_send(group, "down")
-    assert loop.time() - started < 3, info.value
+    assert "Redis" in str(info.value), "the error says what to check"
     redis_server.start()
     assert await publish_again(lambda: agroup_send(group, "back")) >= 1
     history = await aget_history(group)
@@ -357,17 +349,14 @@ async def publish_again(publish, attempts: int = 5):
 
 
 def test_sync_publisher_gets_an_error_within_the_timeout_when_redis_is_down(settings, redis_server):
-    import time
-
     use_layer("redis", settings, redis_server.url)
     settings.HYPERGEN_WS = {"PUBLISH_TIMEOUT": 2}
     group = feed_group("down-sync")
     assert group_send(group, "up") == 1
     redis_server.kill()
-    started = time.monotonic()
-    with pytest.raises(Exception):
+    with pytest.raises((ConnectionError, TimeoutError)) as info:  # an error, not a hang (pytest-timeout)
         group_send(group, "down")
-    assert time.monotonic() - started < 3
+    assert "Redis" in str(info.value), "the error says what to check"
     redis_server.start()
     for attempt in range(5):
         try:

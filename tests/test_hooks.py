@@ -1,4 +1,4 @@
-"""``@<consumer>.on_connect`` / ``.on_disconnect`` hooks (hypergen_ws.hooks)."""
+"""``@<consumer>.on_connect`` / ``.on_disconnect`` hooks (hypergen_ws.features.hooks)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from hypergen_ws import NO_PERM_REQUIRED, consumer
-from hypergen_ws.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED
+from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED
 from tests import feature_consumers as fc
 from tests.feature_consumers import EVENTS, open_socket
 

@@ -1,4 +1,4 @@
-"""hypergen_ws.observers: listeners on the publish path."""
+"""hypergen_ws.core.observers: listeners on the publish path."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hypergen_ws import agroup_send, consumer_command, group_send, observers
+from hypergen_ws import agroup_send, consumer_command, group_send
+from hypergen_ws.core import observers
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import sample_consumers as sc
 from tests.wsutil import application

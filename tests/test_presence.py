@@ -111,31 +111,32 @@ async def test_presence_across_processes_and_a_crashed_process_disappears(settin
 async def test_a_presence_write_that_failed_is_redone_at_the_next_heartbeat(settings, redis_url, monkeypatch):
     use_layer("redis", settings, redis_url)
     settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0}
-    from hypergen_ws import presence
-    from hypergen_ws.fanout import get_hub
+    from hypergen_ws.backends.redis.scripts import LEAVE
+    from hypergen_ws.delivery.hub import get_hub
+    from hypergen_ws.features import presence
 
     group = rc.rec_room.group_name(room="flaky")
     a = await open_ws("/ws/tests/rec_room/flaky/")
     b = await open_ws("/ws/tests/rec_room/flaky/")
     assert len(await aget_presence(group)) == 2
-    store = presence._redis(get_hub())
+    store = presence._redis_store(get_hub())
     client = store.clients.get(store.clients.index(group))
     original = client.eval
 
     async def eval_failing_leave(script, *args, **kwargs):
-        if script == presence.LEAVE:
+        if script == LEAVE:
             raise ConnectionError("Redis is unreachable")
         return await original(script, *args, **kwargs)
 
     monkeypatch.setattr(client, "eval", eval_failing_leave)
     await b.disconnect()
     await asyncio.sleep(0.05)
-    assert presence.needs_reassert(get_hub())
+    assert presence.listener.needs_reassert(get_hub())
     monkeypatch.setattr(client, "eval", original)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 3
     while len(await aget_presence(group)) != 1 and loop.time() < deadline:
         await asyncio.sleep(0.05)
     assert len(await aget_presence(group)) == 1, "the stale entry was replaced by the next heartbeat"
-    assert not presence.needs_reassert(get_hub())
+    assert not presence.listener.needs_reassert(get_hub())
     await a.disconnect()

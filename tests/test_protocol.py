@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from hypergen_ws import protocol
-from hypergen_ws.protocol import ProtocolError, parse_call
+from hypergen_ws.core import protocol
+from hypergen_ws.core.protocol import ProtocolError, parse_call
 
 
 def parse(text, max_size=10_000, max_depth=8):

@@ -1,4 +1,4 @@
-"""Raw frame modes: ``@consumer(..., frames="json" | "text" | "bytes")`` (hypergen_ws.raw)."""
+"""Raw frame modes: ``@consumer(..., frames="json" | "text" | "bytes")`` (hypergen_ws.features.raw)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ImproperlyConfigured
 
 from hypergen_ws import NO_PERM_REQUIRED, consumer
-from hypergen_ws.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_TOO_BIG
+from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_TOO_BIG
 from tests.feature_consumers import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hypergen_ws import registry
+from hypergen_ws.core import registry
 from tests import sample_consumers as sc
 
 

@@ -10,7 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from hypergen_ws import agroup_send, stats
-from hypergen_ws.fanout import get_hub
+from hypergen_ws.delivery import stats as counting
+from hypergen_ws.delivery.hub import get_hub
 from tests import feature_consumers as fc
 from tests.feature_consumers import open_socket
 
@@ -139,23 +140,23 @@ async def test_initial_state_and_denied_sockets():
 
 
 def test_reset_keeps_open_connections():
-    stats.opened("x.y")
-    stats.received("x.y", [], 5)
+    counting.opened("x.y")
+    counting.received("x.y", [], 5)
     stats.reset()
     assert consumer_row("x.y") == {"connections": 1, "connections_total": 0, "messages_in": 0, "bytes_in": 0,
                                    "messages_out": 0, "bytes_out": 0}
-    stats.closed("x.y")
-    stats.closed("x.y")
+    counting.closed("x.y")
+    counting.closed("x.y")
     assert consumer_row("x.y")["connections"] == 0, "never negative"
 
 
 def test_format_table():
-    stats.opened("x.y")
-    stats.joined("hgws.x.y", "x.y")
+    counting.opened("x.y")
+    counting.joined("hgws.x.y", "x.y")
     table = stats.format_table(stats.snapshot())
     assert "consumer" in table and "x.y" in table and "hgws.x.y" in table and "total" in table
-    stats.left("hgws.x.y", "x.y")
-    stats.closed("x.y")
+    counting.left("hgws.x.y", "x.y")
+    counting.closed("x.y")
 
 
 def test_management_command_prints_local_counters_with_a_note():

@@ -17,7 +17,7 @@ from pytest_django import Settings
 
 from hypergen_ws import aconsumer_command, agroup_send
 from hypergen_ws.testing import CallResult, ConsumerCommunicator, SocketClosed
-from hypergen_ws.testing.communicator import DB_HELP
+from hypergen_ws.testing.connection import DB_HELP
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from testproject.chat.consumers import send_message
 from testproject.chat.models import Room

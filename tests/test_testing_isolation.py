@@ -5,7 +5,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from hypergen_ws import aget_groups, aget_history, aget_presence, agroup_send, get_groups, get_history, stats
-from hypergen_ws.history import declared_size
+from hypergen_ws.core.registry import declared_size, remember_group
 from hypergen_ws.testing import reset
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import recovery_consumers as rc
@@ -34,8 +34,6 @@ async def test_reset_forgets_groups_history_presence_counters_and_the_layer(
 
 def test_reset_forgets_the_history_sizes_remembered_for_groups() -> None:
     group = "hgws.tests.remembered"
-    from hypergen_ws.history import remember_group
-
     remember_group(group, 7)
     assert declared_size(group) == 7
     reset()

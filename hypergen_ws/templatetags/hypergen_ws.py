@@ -7,7 +7,7 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
-from .. import registry
+from ..decorators import get_consumer
 
 register = template.Library()
 
@@ -23,7 +23,7 @@ def consumer_url(label: str, **kwargs: Any) -> str:
     """The websocket URL path of the consumer ``label`` for ``kwargs``: ``{% consumer_url "chat.send_message"
     room_name=room.slug %}`` renders ``/ws/chat/send_message/lobby/``; the client makes it ``ws(s)://``."""
     try:
-        spec = registry.get(label)
+        spec = get_consumer(label)
     except LookupError as exc:
         raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
     return spec.reverse(**kwargs)

@@ -3,55 +3,39 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from asgiref.typing import ASGIApplication
 from asgiref.sync import sync_to_async
-from channels.routing import ProtocolTypeRouter, get_default_application
+from asgiref.typing import ASGIApplication
 from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
-from django.utils.functional import LazyObject
 
-from hypergen_ws import protocol, registry
+from ..core import protocol
+from .connection import (
+    DB_BLOCKED,
+    DB_HELP,
+    IN_TRANSACTION,
+    GivenUser,
+    Headers,
+    header_list,
+    resolve,
+    transaction_closed_by_consumers,
+    websocket_application,
+)
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
-
-    from hypergen_ws.decorators import Consumer
-
-    User = AbstractBaseUser | AnonymousUser
-    _UserProxy = LazyObject[User]
-else:
-    _UserProxy = LazyObject
+    from ..decorators import Consumer
+    from .connection import User
 
 __all__ = ["CallResult", "ConsumerCommunicator", "SocketClosed"]
 
 #: Seconds a communicator waits for a frame, a reply or the close before the test fails.
 DEFAULT_TIMEOUT = 5.0
-#: What Django's test client calls itself; ``setup_test_environment()`` adds it to ``ALLOWED_HOSTS``.
-TEST_HOST = "testserver"
-#: pytest-django's error for database access in a test without it.
-DB_BLOCKED = "Database access not allowed"
-DB_HELP = (
-    "The consumer touched the database, and this test has no database access. Channels closes stale database "
-    "connections whenever a consumer handles a message, so a consumer uses the database even when its function "
-    "does not. Give the test database access: @pytest.mark.django_db(transaction=True) (transaction=True: the "
-    "consumer runs its database code in another thread, which sees only committed data), or the "
-    "transactional_db fixture."
-)
-IN_TRANSACTION = (
-    "The test runs inside a transaction of database {alias!r} (django.test.TestCase, or an atomic() block): "
-    "Channels closes stale database connections every time a consumer handles a message, which closes this one "
-    "and breaks the test's transaction. Use django.test.TransactionTestCase, or "
-    "@pytest.mark.django_db(transaction=True). (An in-memory SQLite test database ignores the close.)"
-)
 CLOSE_REASONS = {
     protocol.CLOSE_NORMAL: "normal closure",
     protocol.CLOSE_TOO_BIG: "message too big",
@@ -61,9 +45,6 @@ CLOSE_REASONS = {
     protocol.CLOSE_PERMISSION_DENIED: "permission denied: the user lacks the consumer's perm",
     protocol.CLOSE_EXPIRED: "the connection's lifetime is over",
 }
-
-Headers = Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]]
-
 
 class SocketClosed(AssertionError):
     """The server closed the socket where the test expected a frame; ``code`` is the close code."""
@@ -89,83 +70,6 @@ class CallResult:
     messages: list[Any] = field(default_factory=list)
     reply: dict[str, Any] | None = None
     error: dict[str, str] | None = None
-
-
-class _GivenUser(_UserProxy):
-    """``scope["user"]`` for ``user=``: Channels' ``AuthMiddleware`` keeps a user already in the scope but writes
-    the session's user into its ``_wrapped``; this proxy (what a consumer gets in production is one too) keeps
-    the given user."""
-
-    def __init__(self, user: User) -> None:
-        self.__dict__["_wrapped"] = user
-
-    def _setup(self) -> None:  # pragma: no cover - the user is set in __init__
-        raise AssertionError("_GivenUser has its user from the start")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name != "_wrapped":
-            super().__setattr__(name, value)
-
-
-def websocket_application() -> ASGIApplication:
-    """The websocket part of ``ASGI_APPLICATION`` (the whole application when it is not a
-    ``ProtocolTypeRouter``)."""
-    try:
-        application = get_default_application()
-    except ImproperlyConfigured as exc:
-        raise ImproperlyConfigured(
-            f"{exc} ConsumerCommunicator connects through ASGI_APPLICATION: set it, or pass "
-            "application=URLRouter(autoconsumers(...)).") from exc
-    if isinstance(application, ProtocolTypeRouter):
-        mapping = application.application_mapping
-        if "websocket" not in mapping:
-            raise ImproperlyConfigured(
-                "ASGI_APPLICATION has no 'websocket' entry; add 'websocket': "
-                "AuthMiddlewareStack(URLRouter(websocket_urlpatterns)) to its ProtocolTypeRouter.")
-        websocket: ASGIApplication = mapping["websocket"]
-        return websocket
-    return application  # type: ignore[no-any-return]  # channels has no type hints
-
-
-def resolve(consumer: Consumer | str) -> Consumer:
-    """A decorated consumer, or the one with that label (``"chat.send_message"``)."""
-    if isinstance(consumer, str):
-        try:
-            return registry.get(consumer)
-        except LookupError:
-            registry.discover()  # the consumers of installed apps are imported on first use
-            return registry.get(consumer)
-    if callable(getattr(consumer, "reverse", None)) and hasattr(consumer, "consumer_class"):
-        return consumer
-    raise TypeError(f"ConsumerCommunicator takes a @consumer function or its label like 'chat.send_message', not "
-                    f"{consumer!r}.")
-
-
-def transaction_closed_by_consumers() -> str | None:
-    """The alias of a database whose connection, in the thread where consumers run sync code, is inside a
-    transaction that Channels' connection cleanup would close; None when there is none."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            continue
-        if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
-            continue  # its close() does nothing
-        return connection.alias
-    return None
-
-
-def _headers(given: Headers | None) -> list[tuple[bytes, bytes]]:
-    items = given.items() if isinstance(given, Mapping) else (given or [])
-    out: list[tuple[bytes, bytes]] = []
-    for name, value in items:
-        name_b = name.encode("latin-1") if isinstance(name, str) else name
-        value_b = value.encode("latin-1") if isinstance(value, str) else value
-        out.append((name_b.lower(), value_b))
-    names = {name for name, _ in out}
-    if b"host" not in names:
-        out.append((b"host", TEST_HOST.encode()))
-    if b"origin" not in names:
-        out.append((b"origin", f"http://{TEST_HOST}".encode()))
-    return out
 
 
 class ConsumerCommunicator:
@@ -196,9 +100,9 @@ class ConsumerCommunicator:
         self.application = application if application is not None else websocket_application()
         self.timeout = timeout
         self.comm = WebsocketCommunicator(self.application, self.path + (f"?{query_string}" if query_string else ""),
-                                          headers=_headers(headers))
+                                          headers=header_list(headers))
         if user is not None:
-            self.comm.scope["user"] = _GivenUser(user)
+            self.comm.scope["user"] = GivenUser(user)
         #: Whether the server accepted the handshake (a denied socket is accepted, then closed with 4401/4403).
         self.accepted = False
         #: The code the server closed the socket with, once the test has seen the close; None before.
@@ -265,8 +169,8 @@ class ConsumerCommunicator:
     async def call(self, *args: Any, **meta: Any) -> CallResult:
         """Call the consumer's function with ``args`` (and ``meta``) and wait for its reply or error.
 
-        The result holds every frame that arrived meanwhile. On the in-memory layer what the call sent to the
-        group arrives before the reply; on Redis it may arrive after it: take it with ``receive_commands()``.
+        The result holds every frame that arrived meanwhile; a call's own commands reach the caller before its
+        reply on every layer.
         """
         self._next_id += 1
         call_id = self._next_id
@@ -314,9 +218,9 @@ class ConsumerCommunicator:
             except TimeoutError:
                 raise AssertionError(f"{self.label} sent nothing within {wait} s while the test waited for "
                                      f"{waiting_for}.") from None
-            self._take(output)
-            if self.close_code is not None and not self._pending:
-                raise SocketClosed(self.close_code, self.label, waiting_for)
+            code = self._take(output)
+            if code is not None and not self._pending:
+                raise SocketClosed(code, self.label, waiting_for)
         return self._pending.popleft()
 
     async def receive_of(self, kind: str, timeout: float | None = None) -> dict[str, Any]:
@@ -369,18 +273,20 @@ class ConsumerCommunicator:
         return self.close_code
 
     # ---- internals --------------------------------------------------------------------------------------------
-    def _take(self, output: dict[str, Any]) -> None:
+    def _take(self, output: dict[str, Any]) -> int | None:
+        """Keep a frame for ``receive()``, or note the close; returns the close code when it was the close."""
         kind = output.get("type")
         if kind == "websocket.close":
             self.close_code = int(output.get("code") or protocol.CLOSE_NORMAL)
-        elif kind == "websocket.send":
+            return self.close_code
+        if kind == "websocket.send":
             text = output.get("text")
             if text is None:
                 raise AssertionError(f"{self.label} sent a binary frame ({output.get('bytes')!r}); protocol v1 "
                                      "frames are JSON text.")
             self._pending.append(json.loads(text))
-        else:
-            raise AssertionError(f"{self.label} sent an unexpected ASGI message {output!r}.")
+            return None
+        raise AssertionError(f"{self.label} sent an unexpected ASGI message {output!r}.")
 
     @contextmanager
     def _explained(self) -> Iterator[None]:

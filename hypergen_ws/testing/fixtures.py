@@ -14,14 +14,15 @@ import pytest
 from asgiref.typing import ASGIApplication
 from django.conf import settings
 
-from .communicator import DEFAULT_TIMEOUT, ConsumerCommunicator, Headers
+from .communicator import DEFAULT_TIMEOUT, ConsumerCommunicator
+from .connection import Headers
 from .isolation import reset
 from .publishes import Publishes, capture_publishes
 
 if TYPE_CHECKING:
-    from hypergen_ws.decorators import Consumer
+    from ..decorators import Consumer
 
-    from .communicator import User
+    from .connection import User
 
 __all__ = ["CommunicatorFactory", "hgws_application", "hgws_communicator", "hgws_published", "hgws_reset"]
 

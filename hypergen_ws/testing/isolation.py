@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from channels.layers import channel_layers
 
-from hypergen_ws import fanout, history, presence, stats
-from hypergen_ws.stores import memory_store
+from ..backends.memory import memory_store
+from ..core import registry
+from ..delivery import hub, stats
+from ..features import presence
 
 __all__ = ["reset"]
 
@@ -23,8 +25,8 @@ def reset() -> None:
     keys, or uses a new redis-server.
     """
     channel_layers.backends.clear()
-    fanout.forget_hubs()
+    hub.forget_hubs()
     memory_store().flush_sync()
-    history.forget_groups()
-    presence.forget_memory()
+    registry.forget_groups()
+    presence.tables.clear()
     stats.clear()

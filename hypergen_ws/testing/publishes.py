@@ -1,6 +1,6 @@
 """Recording what is published in a test: ``capture_publishes()``, ``assert_published()``, ``assert_not_published()``.
 
-Every publish goes through one path (:mod:`hypergen_ws.observers`), whoever makes it: ``group_send``,
+Every publish goes through one path (:mod:`hypergen_ws.core.observers`), whoever makes it: ``group_send``,
 ``consumer_command``, ``agroup_send``, ``aconsumer_command``, the HTTP endpoint, the ``hypergen_ws_publish``
 management command, and a consumer's function sending to its group. A capture records each one there, at the
 publish, so no socket needs to be in the group.
@@ -13,7 +13,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Literal
 
-from hypergen_ws import observers
+from ..core import observers
 
 __all__ = ["Published", "Publishes", "assert_not_published", "assert_published", "capture_publishes"]
 

@@ -8,7 +8,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect as ws_connect
 
-from hypergen_ws.fastpath import direct_writer, text_frame
+from hypergen_ws.backends.uvicorn import direct_writer, text_frame
 from tests.support.servers import free_port
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from hypergen_ws import aget_groups, aget_presence, agroup_send, group_send
-from hypergen_ws.history import get_history
+from hypergen_ws.features.history import get_history
 from tests import recovery_consumers as rc
 from tests.e2e.recovering_client import RecoveringClient, wait_for
 from tests.recutil import use_layer

@@ -30,7 +30,7 @@ async def open_clients(urls: list[str], per_url: int) -> list[Any]:
     """Open ``per_url`` ``websockets`` clients on each url (max_size large enough for padded messages).
 
     Every other client negotiates ``permessage-deflate`` (as browsers do); the others use no extension, so
-    uvicorn's connections get both kinds (``hypergen_ws.fastpath`` writes only to the ones without).
+    uvicorn's connections get both kinds (``hypergen_ws.backends.uvicorn`` writes only to the ones without).
     """
     coros = [ws_connect(url, origin=_origin(url), max_size=2**24, open_timeout=30, ping_interval=None,
                         max_queue=None, compression="deflate" if n % 2 else None)

@@ -96,6 +96,14 @@ class _Process:
         self._signal(signal.SIGKILL)
         self._reap(5)
 
+    def freeze(self) -> None:
+        """SIGSTOP the process: it holds its connections open and answers nothing (a hung server)."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT a frozen process."""
+        self._signal(signal.SIGCONT)
+
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM the process, wait up to ``timeout`` seconds, then SIGKILL it."""
         self._signal(signal.SIGTERM)

@@ -7,7 +7,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandParser
 
-from hypergen_ws import registry
+from hypergen_ws.core import registry
+from hypergen_ws.decorators import all_consumers
 
 
 class Command(BaseCommand):
@@ -19,14 +20,14 @@ class Command(BaseCommand):
     @staticmethod
     def _sort_key(spec: Any) -> str:
         try:
-            return spec.label
+            return str(spec.label)
         except ImproperlyConfigured:
             return ""
 
     def handle(self, *args: Any, **options: Any) -> None:
         registry.discover()
         rows = []
-        for spec in sorted(registry.all_consumers(), key=self._sort_key):
+        for spec in sorted(all_consumers(), key=self._sort_key):
             try:
                 spec.label
             except ImproperlyConfigured as exc:
@@ -47,6 +48,6 @@ class Command(BaseCommand):
             self.stdout.write("No consumers found. Define @consumer functions in an app's consumers.py or views.py.")
             return
         for row in rows:
-            self.stdout.write(self.style.SUCCESS(row["label"]))
+            self.stdout.write(self.style.SUCCESS(str(row["label"])))
             for key in ("route", "group", "perm", "send_to", "async", "receive"):
                 self.stdout.write(f"  {key:8} {row[key]}")

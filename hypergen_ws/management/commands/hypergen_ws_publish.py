@@ -8,7 +8,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hypergen_ws import conf, registry
+from hypergen_ws.core import conf, registry
+from hypergen_ws.decorators import get_consumer
 from hypergen_ws.cli import UsageError, add_target_arguments, request_body
 from hypergen_ws.publish import consumer_command, group_send
 
@@ -55,10 +56,10 @@ class Command(BaseCommand):
     @staticmethod
     def _group(body: dict[str, Any]) -> str:
         if "group" in body:
-            return body["group"]
+            return str(body["group"])
         registry.discover()
         try:
-            spec = registry.get(body["consumer"])
+            spec = get_consumer(body["consumer"])
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         if spec.group_name_func is not None:

@@ -1,0 +1,222 @@
+"""The channel layer: which kind it is, its capacities, channels for hubs, fast receive and local sends.
+
+What kind of layer is in use is decided here, once, by :func:`layer_kind`; every other module asks this one.
+The in-memory layer's fast paths touch its queues (``InMemoryChannelLayer.channels``) and are used only on that
+exact class, with a WARNING logged once when it does not have the expected shape.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from copy import deepcopy
+from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Coroutine
+from typing import Any, Literal, TypeVar
+
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
+
+from ..core import conf
+from ..core.sync import background_loop, run_inline
+from .base import Store
+from .memory import memory_store
+
+logger = logging.getLogger("hypergen_ws")
+
+LayerKind = Literal["none", "memory", "redis", "other"]
+T = TypeVar("T")
+
+#: Process-local channel names of hubs contain this after the "!" (see ``hub_channel``).
+HUB_MARK = "hypergen_ws."
+_HUB_PATTERN = re.compile(r"^[^!]*!" + re.escape(HUB_MARK))
+_warned: set[str] = set()
+
+
+def warn_fallback(what: str, package: str, detail: str = "") -> None:
+    """Log once per ``what`` that a fast path falls back to the plain one, naming ``package`` and its version."""
+    if what in _warned:
+        return
+    _warned.add(what)
+    try:
+        found = version(package)
+    except PackageNotFoundError:
+        found = "not installed"
+    logger.warning("hypergen_ws: %s falls back to the plain path with %s %s%s; everything works, only slower.",
+                   what, package, found, f" ({detail})" if detail else "")
+
+
+def layer_kind(layer: object) -> LayerKind:
+    """``"memory"`` for the in-memory layer, ``"redis"`` for ``channels_redis`` layers, ``"none"``, ``"other"``."""
+    if layer is None:
+        return "none"
+    if isinstance(layer, InMemoryChannelLayer):
+        return "memory"
+    if type(layer).__module__.startswith("channels_redis"):
+        return "redis"
+    return "other"
+
+
+def bypasses_layer(layer: object) -> bool:
+    """Whether publishers hand frames to this process's hubs directly (no layer, or the in-memory one)."""
+    return layer_kind(layer) in ("none", "memory")
+
+
+def get_layer(alias: str | None = None) -> Any:
+    """The channel layer hypergen_ws uses (``HYPERGEN_WS["CHANNEL_LAYER"]``), prepared by ``prepare_layer``."""
+    layer = get_channel_layer(alias or conf.get("CHANNEL_LAYER"))
+    if layer is not None:
+        prepare_layer(layer)
+    return layer
+
+
+def prepare_layer(layer: Any) -> None:
+    """Give the hubs' channels ``GROUP_CAPACITY`` on a layer with per-channel capacities (idempotent).
+
+    A ``channels_redis`` ``RedisChannelLayer`` drops a group message silently (a log line at INFO) when the
+    receiving process already has ``capacity`` (default 100) messages waiting; the in-memory layer does the same.
+    The capacity a sender applies comes from its own ``channel_capacity`` patterns, so every process that
+    publishes (servers, workers, commands) needs the pattern: it is added here, to the layer instance, and
+    ``apps.ready`` makes every layer created in the process go through here.
+    """
+    if not isinstance(layer, BaseChannelLayer):  # RedisPubSubChannelLayer: no capacity, nothing to prepare
+        return
+    capacities = getattr(layer, "channel_capacity", None)
+    if isinstance(capacities, dict):  # InMemoryChannelLayer keeps the setting uncompiled
+        capacities = layer.channel_capacity = layer.compile_capacities(capacities)
+    if not isinstance(capacities, list) or any(pattern is _HUB_PATTERN for pattern, _ in capacities):
+        return
+    capacities.insert(0, (_HUB_PATTERN, int(conf.get("GROUP_CAPACITY"))))
+
+
+async def hub_channel(layer: Any) -> str:
+    """A new process-local channel for a hub: the layer's own ``new_channel()`` with ``HUB_MARK`` after "!".
+
+    The part before "!" must stay the layer's: ``RedisChannelLayer`` reads every local channel of a process
+    from one Redis list named by it, under one receive lock, so a channel with another prefix would only be
+    read when a message arrived for the lock holder's prefix. The mark lets ``channel_capacity`` patterns
+    (``prepare_layer``) tell hub channels from consumers' own channels.
+    """
+    name: str = await layer.new_channel()
+    if isinstance(layer, BaseChannelLayer) and "!" in name:
+        head, _, tail = name.partition("!")
+        name = f"{head}!{HUB_MARK}{tail}"
+    return name
+
+
+def _memory_queues(layer: Any) -> dict[str, asyncio.Queue[tuple[float, dict[str, Any]]]] | None:
+    """The queues of an exact ``InMemoryChannelLayer``, or None (another layer, or an unexpected shape)."""
+    if type(layer) is not InMemoryChannelLayer:
+        return None
+    queues = getattr(layer, "channels", None)
+    if not isinstance(queues, dict) or not hasattr(layer, "get_capacity"):
+        warn_fallback("waiting on in-memory layer channels without a scan", "channels",
+                      "InMemoryChannelLayer has no 'channels' dict")
+        return None
+    return queues
+
+
+async def receive_channel(layer: Any, channel: str) -> dict[str, Any]:
+    """``layer.receive(channel)``, without the in-memory layer's walk over every channel on every call.
+
+    ``InMemoryChannelLayer.receive()`` scans every channel and group for expired entries before it waits, so N
+    sockets that each wait on their own channel cost O(N²) to connect (about 18 s for 5,000 on a 2-core
+    machine). On that exact class this waits on the channel's queue directly, as ``receive()`` would after its
+    scan; every other layer (subclasses included) gets a plain ``receive()``.
+    """
+    queues = _memory_queues(layer)
+    if queues is None:
+        message: dict[str, Any] = await layer.receive(channel)
+        return message
+    queue = queues.get(channel)
+    if queue is None:
+        queue = queues[channel] = asyncio.Queue(maxsize=layer.get_capacity(channel))
+    try:
+        _expires, message = await queue.get()
+    finally:
+        if queue.empty() and queues.get(channel) is queue:
+            del queues[channel]
+    return message
+
+
+async def send_local(layer: Any, channel: str, message: dict[str, Any]) -> None:
+    """``layer.send(channel, message)`` to a channel of this process, without crossing the layer again.
+
+    On the exact in-memory layer the message goes onto the channel's queue without the layer's scan; on
+    ``channels_redis``'s ``RedisPubSubChannelLayer`` into the queue of the channel's subscription. Any other layer
+    (``RedisChannelLayer`` included, or another shape of these) gets a plain ``send()``.
+    """
+    queues = _memory_queues(layer)
+    if queues is not None:
+        queue = queues.get(channel)
+        if queue is None:
+            queue = queues[channel] = asyncio.Queue(maxsize=layer.get_capacity(channel))
+        if queue.full():
+            logger.warning("Dropped a %r message for a local socket: its channel is full", message.get("type"))
+            return
+        queue.put_nowait((time.time() + float(layer.expiry), deepcopy(message)))
+        return
+    if layer_kind(layer) == "redis" and type(layer).__name__ == "RedisPubSubChannelLayer":
+        inner = layer._get_layer() if hasattr(layer, "_get_layer") and hasattr(layer, "serialize") else None
+        queue = getattr(inner, "channels", {}).get(channel) if inner is not None else None
+        if isinstance(queue, asyncio.Queue):
+            queue.put_nowait(layer.serialize(message))
+            return
+        if inner is None:
+            warn_fallback("handing channel-layer messages to local sockets", "channels_redis",
+                          "RedisPubSubChannelLayer has no per-loop layer with channel queues")
+    # RedisChannelLayer: one of its receivers blocks on Redis for all of them, so a message put into its local
+    # buffer could wait for that receiver's timeout; a plain send wakes it at once.
+    await layer.send(channel, message)
+
+
+def install_layer_hook() -> None:
+    """Prepare every channel layer this process creates (called from ``AppConfig.ready``).
+
+    Covers processes that send plain ``{"type": "x.y"}`` messages to hypergen_ws groups without ever going
+    through hypergen_ws code, so they too give the hubs' channels their capacity. ``channel_layers.make_backend``
+    is the public factory of channels' layer manager; it is wrapped, not replaced.
+    """
+    make_backend = channel_layers.make_backend
+    if getattr(make_backend, "_hypergen_ws", False):
+        return
+
+    def make_prepared_backend(name: str) -> Any:
+        layer = make_backend(name)
+        try:
+            prepare_layer(layer)
+        except Exception:  # never let this break layer creation
+            logger.warning("Could not set the capacity of hypergen_ws channels on layer %r", name, exc_info=True)
+        return layer
+
+    make_prepared_backend._hypergen_ws = True  # type: ignore[attr-defined]  # marks the wrapper as ours
+    channel_layers.make_backend = make_prepared_backend
+
+
+def run_sync(coro: Coroutine[Any, Any, T], what: str) -> T:
+    """Run a store or layer coroutine from sync code: in this thread on the in-memory store (it never waits), else
+    on the process's background loop, for ``PUBLISH_TIMEOUT`` seconds at most."""
+    if get_store().kind == "memory":
+        return run_inline(coro, what)
+    return background_loop().run(coro, what, float(conf.get("PUBLISH_TIMEOUT")))
+
+
+def get_store(layer: Any = None) -> Store:
+    """The history store that goes with the channel layer: Redis for ``channels_redis``, else memory."""
+    if layer is None:
+        layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
+    kind = layer_kind(layer)
+    if kind != "redis":
+        if kind == "other" and "store" not in _warned:
+            _warned.add("store")
+            logger.warning("History keeps its seq numbers in each process with %s: they are consistent only in a "
+                           "single process. Use channels_redis (or the in-memory layer) for history.",
+                           type(layer).__name__)
+        return memory_store()
+    store: Store | None = getattr(layer, "_hypergen_ws_store", None)
+    if store is None:
+        from .redis.store import RedisStore  # channels_redis is an optional extra: imported only when in use
+
+        store = RedisStore.for_layer(layer)
+        layer._hypergen_ws_store = store
+    return store

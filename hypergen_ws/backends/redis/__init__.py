@@ -1,0 +1,1 @@
+"""Redis, next to a ``channels_redis`` layer: history store, presence operations, the Lua scripts."""

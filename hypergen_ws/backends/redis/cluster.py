@@ -1,0 +1,81 @@
+"""Server processes sharing Redis: the keys of their heartbeats (docs/presence.rst).
+
+Keys on the layer's first host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
+
+    <p>:procs          sorted set: process id -> the time (s) its entries expire (now + PROCESS_TTL)
+    <p>:pg:<process>   hash: group -> local sockets of that process; expires PROCESS_TTL after the last beat
+    <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
+    <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the store imports channels_redis, an optional extra
+    from .store import RedisStore
+
+
+
+async def read_instance(store: RedisStore) -> tuple[bytes | None, bytes | None]:
+    """``(instance id, generation)``, writing an instance id first when Redis has none."""
+    redis = store.clients.get(0)
+    p = store.prefix
+    instance, generation = await redis.mget(f"{p}:instance", f"{p}:generation")
+    if instance is None:
+        await redis.set(f"{p}:instance", secrets.token_hex(8), nx=True)
+        instance = await redis.get(f"{p}:instance")
+    return _raw(instance), _raw(generation)
+
+
+def _raw(value: object) -> bytes | None:
+    if value is None:
+        return None
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def beat(store: RedisStore, node_id: str, counts: dict[str, int], ttl: float, now: float) -> None:
+    """Record that process ``node_id`` lives until ``now + ttl``, with its sockets per group."""
+    redis = store.clients.get(0)
+    p = store.prefix
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(f"{p}:procs", {node_id: now + ttl})
+        pipe.delete(f"{p}:pg:{node_id}")
+        if counts:
+            pipe.hset(f"{p}:pg:{node_id}", mapping=counts)  # type: ignore[arg-type]
+            pipe.pexpire(f"{p}:pg:{node_id}", int(ttl * 1000))
+        await pipe.execute()
+
+
+async def claim_dead(store: RedisStore, now: float | None = None) -> list[str]:
+    """Ids of processes whose heartbeat ran out, each claimed by this caller (removed from the process list)."""
+    redis = store.clients.get(0)
+    p = store.prefix
+    claimed = []
+    for raw in await redis.zrangebyscore(f"{p}:procs", "-inf", now or time.time()):
+        name = _text(raw)
+        if await redis.zrem(f"{p}:procs", name):  # 0: another process is on it
+            claimed.append(name)
+    return claimed
+
+
+async def forget_process(store: RedisStore, node_id: str) -> None:
+    """Remove a dead process's group counts."""
+    await store.clients.get(0).delete(f"{store.prefix}:pg:{node_id}")
+
+
+async def live_processes(store: RedisStore) -> list[str]:
+    """Ids of processes whose heartbeat is current."""
+    raw = await store.clients.get(0).zrangebyscore(f"{store.prefix}:procs", time.time(), "+inf")
+    return [_text(r) for r in raw]
+
+
+async def group_counts(store: RedisStore, node_id: str) -> dict[str, int]:
+    """The sockets per group that process ``node_id`` reported with its last heartbeat."""
+    raw = await store.clients.get(0).hgetall(f"{store.prefix}:pg:{node_id}")
+    return {_text(group): int(count) for group, count in raw.items()}

@@ -1,0 +1,132 @@
+"""Group histories in Redis, next to the ``channels_redis`` layer (same hosts, same client library).
+
+Keys per group (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``, ``hgws`` by default)::
+
+    <p>:seq:<group>    hash {"epoch": random id, "seq": last sequence number}; expires SEQUENCE_TTL after the
+                       last publish
+    <p>:hist:<group>   stream of the last N frames, entry id "<seq>-0", fields "t" (the frame) and "ts" (ms);
+                       XADD MAXLEN N; expires HISTORY_TTL after the last publish
+
+A Lua script assigns the seq and appends the entry in one atomic step (so a seq is never visible before its
+entry); the epoch is written only when the hash is missing, the equivalent of ``SET NX``: a restarted or flushed
+Redis, or an expired record, gives the group a new epoch. Groups are spread over the layer's hosts like
+``channels_redis`` spreads its groups.
+"""
+from __future__ import annotations
+
+import asyncio
+import binascii
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from channels_redis.utils import create_pool, decode_hosts
+from redis import asyncio as aioredis
+
+from ...core import conf
+from ..base import Snapshot, history_ttl, new_epoch, sequence_ttl
+from .scripts import APPEND, READ
+
+
+def layer_hosts(layer: Any) -> list[dict[str, Any]]:
+    """The decoded ``hosts`` of a ``channels_redis`` layer (core or pub/sub)."""
+    hosts = getattr(layer, "hosts", None)
+    if isinstance(hosts, list) and all(isinstance(h, dict) for h in hosts):
+        return hosts
+    kwargs = getattr(layer, "_kwargs", None) or {}
+    args = getattr(layer, "_args", None) or ()
+    decoded: list[dict[str, Any]] = decode_hosts(kwargs.get("hosts", args[0] if args else None))
+    return decoded
+
+
+def crc_hash(name: str, ring_size: int) -> int:
+    """The host index of ``name`` among ``ring_size`` hosts: CRC32, as ``channels_redis`` spreads its groups."""
+    if ring_size <= 1:
+        return 0
+    return int((binascii.crc32(name.encode("utf8")) & 0xFFF) / (4096 / float(ring_size)))
+
+
+class RedisClients:
+    """One ``redis.asyncio.Redis`` per (event loop, host), like ``channels_redis`` keeps its own."""
+
+    def __init__(self, hosts: list[dict[str, Any]], hasher: Callable[[str], int] | None = None) -> None:
+        self.hosts = hosts
+        self._hasher = hasher
+        self._clients: dict[tuple[asyncio.AbstractEventLoop, int], aioredis.Redis] = {}
+
+    def index(self, name: str) -> int:
+        """The host a group (or any name) lives on: the layer's own ``consistent_hash`` where it has one."""
+        if self._hasher is not None:
+            return self._hasher(name)
+        return crc_hash(name, len(self.hosts))
+
+    def get(self, index: int = 0) -> aioredis.Redis:
+        """The client for host ``index`` in the running event loop."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get((loop, index))
+        if client is None:
+            for key in [k for k in self._clients if k[0].is_closed()]:
+                del self._clients[key]
+            client = self._clients[(loop, index)] = aioredis.Redis(connection_pool=create_pool(self.hosts[index]))
+        return client
+
+    def all(self) -> list[aioredis.Redis]:
+        """A client per host, in the running event loop."""
+        return [self.get(i) for i in range(len(self.hosts))]
+
+
+class RedisStore:
+    """Histories in Redis; see the module docstring for the keys."""
+
+    kind: Literal["redis"] = "redis"
+
+    def __init__(self, hosts: list[dict[str, Any]], prefix: str, hasher: Callable[[str], int] | None = None) -> None:
+        self.clients = RedisClients(hosts, hasher)
+        self.prefix = prefix
+
+    @classmethod
+    def for_layer(cls, layer: Any) -> RedisStore:
+        """The store for a ``channels_redis`` layer (groups on the hosts the layer puts them on)."""
+        hasher = getattr(layer, "consistent_hash", None)
+        return cls(layer_hosts(layer), str(conf.get("REDIS_PREFIX")), hasher if callable(hasher) else None)
+
+    def keys(self, group: str) -> list[str]:
+        """``[<p>:seq:<group>, <p>:hist:<group>]``."""
+        return [f"{self.prefix}:seq:{group}", f"{self.prefix}:hist:{group}"]
+
+    async def append(self, group: str, text: str, size: int) -> tuple[int, int]:
+        client = self.clients.get(self.clients.index(group))
+        args: list[str | int] = [new_epoch(), text, int(time.time() * 1000), max(1, size), int(history_ttl() * 1000),
+                int(sequence_ttl() * 1000)]
+        seq, epoch = await client.eval(APPEND, 2, *self.keys(group), *args)
+        return int(seq), int(epoch)
+
+    async def read(self, group: str, after: int | None) -> Snapshot:
+        client = self.clients.get(self.clients.index(group))
+        start = "" if after is None else f"{after + 1}-0"
+        epoch, seq, raw = await client.eval(READ, 2, *self.keys(group), new_epoch(), start,
+                                            int(sequence_ttl() * 1000))
+        entries = []
+        for entry_id, fields in raw:
+            values = dict(zip(fields[::2], fields[1::2], strict=False))
+            entry_seq = int(entry_id.split(b"-")[0])
+            entries.append((entry_seq, int(values[b"ts"]) / 1000, values[b"t"].decode()))
+        return Snapshot(int(seq), int(epoch), entries)
+
+    async def flush(self, group: str | None = None) -> None:
+        if group is not None:
+            await self.clients.get(self.clients.index(group)).delete(*self.keys(group))
+            return
+        for client in self.clients.all():
+            for pattern in (f"{self.prefix}:seq:*", f"{self.prefix}:hist:*"):
+                batch = [key async for key in client.scan_iter(match=pattern, count=500)]
+                for i in range(0, len(batch), 500):
+                    await client.delete(*batch[i:i + 500])
+
+    async def groups(self) -> list[str]:
+        """Groups that have a history record."""
+        cut = len(self.prefix) + 5
+        out = []
+        for client in self.clients.all():
+            out.extend([key.decode()[cut:] async for key in client.scan_iter(match=f"{self.prefix}:seq:*")])
+        return out

@@ -1,0 +1,92 @@
+"""The state of one websocket connection, owned by one object.
+
+``ConnectionState`` holds where a connection is in its life (an explicit :class:`Lifecycle`), the groups it
+joined, the recovery position it reconnected with, when it expires and who it is. The consumer creates one per
+connection; features read and change it through the consumer (``hypergen_ws.features.base.Connection``), never
+through attributes set on the consumer from outside.
+
+Transitions::
+
+    CONNECTING -> OPEN -> CLOSING -> CLOSED
+    CONNECTING -> CLOSING          (refused: accepted only to send the close code)
+    CONNECTING | OPEN -> CLOSED    (the client went away)
+
+Any other transition raises :class:`IllegalTransition`.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Lifecycle(enum.Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_ALLOWED: dict[Lifecycle, frozenset[Lifecycle]] = {
+    Lifecycle.CONNECTING: frozenset({Lifecycle.OPEN, Lifecycle.CLOSING, Lifecycle.CLOSED}),
+    Lifecycle.OPEN: frozenset({Lifecycle.CLOSING, Lifecycle.CLOSED}),
+    Lifecycle.CLOSING: frozenset({Lifecycle.CLOSED}),
+    Lifecycle.CLOSED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A connection was asked to move to a state it cannot reach from where it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a connection is, fixed at connect: ``key`` is ``u:<pk>`` for a user, ``a:<token>`` for an anonymous
+    socket (every anonymous socket is a user of its own)."""
+
+    key: str
+    user_id: int | str | None
+    username: str | None
+
+
+@dataclass(slots=True)
+class ConnectionState:
+    """Everything hypergen_ws keeps about one connection."""
+
+    lifecycle: Lifecycle = Lifecycle.CONNECTING
+    #: Groups the connection is a member of, in the order it joined them.
+    groups: list[str] = field(default_factory=list)
+    #: The group joined at connect: the one history, recovery and presence follow.
+    primary_group: str | None = None
+    #: ``(seq, epoch)`` the client reconnected with (``?hgws_seq=&hgws_epoch=``), or None.
+    position: tuple[int, int] | None = None
+    #: When the connection's lifetime is over (``time.time()`` seconds), or None.
+    expires_at: float | None = None
+    identity: Identity | None = None
+    #: The close code of the disconnect, or the one the server closed with.
+    close_code: int | None = None
+    #: The groups the connection was in when it left them (for ``on_disconnect``).
+    last_groups: list[str] = field(default_factory=list)
+    #: Whether the connection was ever open (it passed the permission check and was accepted).
+    opened: bool = False
+    #: Per-feature values (timers, wrappers), keyed by the feature's name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def advance(self, target: Lifecycle) -> None:
+        """Move to ``target``, or raise :class:`IllegalTransition` when it cannot be reached from here."""
+        if target not in _ALLOWED[self.lifecycle]:
+            raise IllegalTransition(
+                f"A connection cannot go from {self.lifecycle.value} to {target.value}; allowed from "
+                f"{self.lifecycle.value}: {', '.join(sorted(s.value for s in _ALLOWED[self.lifecycle])) or 'nothing'}."
+            )
+        self.lifecycle = target
+        if target is Lifecycle.OPEN:
+            self.opened = True
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection was accepted and is not closing."""
+        return self.lifecycle is Lifecycle.OPEN
+

@@ -1,0 +1,1 @@
+"""The delivery layer: the per-process hub, per-socket outboxes, ordered feeds, the publish path, counters."""

@@ -1,0 +1,210 @@
+"""Server processes that share Redis: heartbeats, group counts, and what to do when Redis lost its data.
+
+Every hub (one per event loop, so one per daphne/uvicorn process) that serves a consumer on a Redis layer runs a
+heartbeat every ``HEARTBEAT_INTERVAL`` seconds (and soon after its groups change); the keys are described in
+:mod:`hypergen_ws.backends.redis.cluster`.
+
+A process that misses its beats for ``PROCESS_TTL`` seconds is dead: the first live process to notice removes
+what it left (its group counts, and through the listeners its presence entries, with leave frames). When Redis
+lost its data (a restart or a flush), a process adds its layer subscriptions again, lets the listeners write
+their entries again, and sends every socket that follows a group's history a ``resync`` frame with the group's
+new position.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from ..backends.layers import get_store
+from ..backends.redis import cluster as keys
+from ..core import conf
+from ..core.protocol import resync_frame
+from .hub import Hub
+
+if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
+    from ..backends.redis.store import RedisStore
+
+logger = logging.getLogger("hypergen_ws")
+
+
+class ClusterListener(Protocol):
+    """A feature that keeps state per process in Redis (presence)."""
+
+    def needs_reassert(self, hub: Hub) -> bool:
+        """Whether ``hub``'s entries must be written again at the next beat (a write failed)."""
+
+    async def reassert(self, node: Node) -> None:
+        """Write this process's entries again (Redis lost them, or ``flush_groups()`` removed them)."""
+
+    async def process_died(self, store: RedisStore, node_id: str) -> None:
+        """Clean up after a dead process."""
+
+
+#: Features that keep per-process state in Redis; added when a consumer that uses them is declared.
+listeners: list[ClusterListener] = []
+
+
+def add_listener(listener: ClusterListener) -> None:
+    """Register ``listener`` once."""
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+class Node:
+    """This process (one hub) as seen by the others through Redis."""
+
+    def __init__(self, hub: Hub, store: RedisStore) -> None:
+        self.hub = hub
+        self.store = store
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.instance: bytes | None = None
+        self.generation: bytes | None = None
+        self.resynced: bytes | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+        self.beats = 0
+        self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
+
+    def changed(self) -> None:
+        """The local groups changed: beat soon (from any thread)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self.hub.loop:
+            if not self.hub.loop.is_closed():
+                self.hub.loop.call_soon_threadsafe(self.changed)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.beat()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
+                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
+            interval = float(conf.get("HEARTBEAT_INTERVAL"))
+            if await self._sleep(interval):
+                await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until :meth:`changed`; True when woken. (A plain future and a timer, not
+        ``wait_for`` on an event: that can swallow a cancellation on Python 3.11.)"""
+        loop = self.hub.loop
+        waiter = self._waiter = loop.create_future()
+        def wake() -> None:
+            if not waiter.done():
+                waiter.set_result(False)
+
+        timer = loop.call_later(seconds, wake)
+        try:
+            return bool(await waiter)
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    async def beat(self) -> None:
+        """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
+        instance, generation = await keys.read_instance(self.store)
+        lost = self.instance is not None and instance != self.instance
+        flushed = self.beats > 0 and generation != self.generation
+        self.generation = generation
+        if not lost:
+            self.instance = instance
+        now = time.time()
+        counts = {group: len(members) for group, members in self.hub.members.items() if members}
+        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now)
+        self.beats += 1
+        for listener in listeners:
+            if lost or flushed or listener.needs_reassert(self.hub):
+                await listener.reassert(self)
+        if lost:
+            await self.recover(instance)
+            self.instance = instance  # only now: a failed recovery is tried again at the next beat
+        await sweep(self.store, now)
+
+    async def recover(self, instance: bytes | None) -> None:
+        """Redis lost its data: subscribe again, then tell history followers to resync (once per loss).
+
+        Raises when a subscription could not be restored, so that the next beat tries again.
+        """
+        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
+        failed: list[str] = []
+        for _attempt in range(3):
+            failed = await self.hub.resubscribe()
+            if not failed:
+                break
+            await asyncio.sleep(0.2)
+        if failed:
+            raise ConnectionError(f"could not restore the subscriptions to {', '.join(failed)}")
+        if self.resynced == instance:
+            return
+        for group, members in list(self.hub.members.items()):
+            followers = [m for m in members if m.keeps_history and m.state.primary_group == group]
+            if not followers:
+                continue
+            snapshot = await self.store.read(group, None)
+            current = self.hub.feed(group)
+            current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
+            text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
+            for member in followers:
+                member.send_text(text)
+        self.resynced = instance
+
+
+async def sweep(store: RedisStore, now: float | None = None) -> int:
+    """Remove what dead processes left behind (group counts; presence entries through the listeners).
+
+    Returns how many dead processes were cleaned up.
+    """
+    cleaned = 0
+    for node_id in await keys.claim_dead(store, now):
+        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
+        for listener in listeners:
+            await listener.process_died(store, node_id)
+        await keys.forget_process(store, node_id)
+        cleaned += 1
+    return cleaned
+
+
+_nodes: dict[Hub, Node] = {}
+
+
+def ensure_started(hub: Hub) -> Node | None:
+    """The heartbeat of ``hub`` on a Redis layer (started on first use); None on other layers."""
+    node = _nodes.get(hub)
+    if node is not None:
+        node.changed()
+        return node
+    if hub.bypass_layer:
+        return None
+    store = get_store(hub.layer)
+    if store.kind != "redis":
+        return None
+    for old in [h for h in _nodes if h.loop.is_closed()]:
+        del _nodes[old]
+    node = _nodes[hub] = Node(hub, store)  # type: ignore[arg-type]
+    hub.on_change = lambda _hub: node.changed()
+    return node
+
+
+def node_of(hub: Hub) -> Node | None:
+    """The running heartbeat of ``hub``, if any."""
+    return _nodes.get(hub)
+
+
+async def live_processes(store: RedisStore) -> list[str]:
+    """Ids of processes whose heartbeat is current."""
+    return await keys.live_processes(store)

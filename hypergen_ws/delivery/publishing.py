@@ -1,0 +1,133 @@
+"""The one path every publish takes: sync and async code, the HTTP endpoint, the management command, hooks,
+presence, and a call's own commands.
+
+A frame arrives here encoded (once, by the caller, through :mod:`hypergen_ws.core.protocol`). This module decides,
+once for all of them:
+
+* **sequencing**: with history (``@consumer(history=N)`` or ``history=`` per call) the frame gets the group's next
+  seq and is stored before anyone can see it;
+* **local first**: sockets of this event loop get the frame at once, before the publish returns; so a caller
+  gets the commands of its own call before the call's ``reply``, on every layer. The copy that comes back over the
+  layer carries this hub's id and is skipped;
+* **the timeout**: every layer and store operation of one publish together take at most ``PUBLISH_TIMEOUT``
+  seconds; then ``TimeoutError`` is raised;
+* **errors**: a failing layer or Redis raises :class:`LayerUnavailable` (a ``ConnectionError``) that says what
+  to check.
+
+On the in-memory layer (one process by definition) the frame skips the layer and goes to the hub of every running
+event loop; stamped frames are queued per hub under the store's lock so every hub sees them in seq order.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..backends.layers import bypasses_layer, get_layer, get_store
+from ..backends.memory import memory_store
+from ..core import conf, observers, registry
+from ..core.protocol import stamp
+from ..core.sync import background_loop
+from .hub import FRAME_TYPE, current_hub, local_hubs
+
+
+class LayerUnavailable(ConnectionError):
+    """The channel layer (or Redis behind it) failed while publishing; nothing may have been delivered."""
+
+
+def publish_timeout() -> float:
+    """``PUBLISH_TIMEOUT``: seconds one publish may take."""
+    return float(conf.get("PUBLISH_TIMEOUT"))
+
+
+async def apublish(group: str, text: str, *, history: bool | int | None = None) -> int | None:
+    """Publish an encoded frame to ``group`` from async code; returns its seq when it is kept in history.
+
+    ``group`` must be a valid group name and ``text`` an encoded server frame (a JSON object).
+    """
+    layer = get_layer()
+    size = registry.history_size(group, history)
+    observers.published(group, text)
+    if bypasses_layer(layer):
+        if size:
+            return publish_memory(group, text, size)
+        _deliver_memory(group, text)
+        return None
+    timeout = publish_timeout()
+    try:
+        async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+            return await _publish_layer(layer, group, text, size)
+    except TimeoutError:
+        raise TimeoutError(
+            f"Publishing to group {group!r} did not finish within {timeout} s. Is Redis reachable? "
+            "HYPERGEN_WS['PUBLISH_TIMEOUT'] sets the limit."
+        ) from None
+    except (TypeError, ValueError):
+        raise
+    except Exception as exc:
+        raise LayerUnavailable(
+            f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
+            "reachable? Retry later."
+        ) from exc
+
+
+async def _publish_layer(layer: Any, group: str, text: str, size: int) -> int | None:
+    seq = None
+    message: dict[str, Any] = {"type": FRAME_TYPE, "text": text}
+    if size:
+        seq, epoch = await get_store(layer).append(group, text, size)
+        message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch}
+    hub = current_hub()
+    if hub is not None and hub.layer is layer and group in hub.members:
+        await hub.deliver_message(group, message)
+        message["origin"] = hub.id
+    await layer.group_send(group, message)
+    return seq
+
+
+def publish_sync(group: str, text: str, *, history: bool | int | None = None) -> int | None:
+    """Sync variant of :func:`apublish`, for threads without a running event loop."""
+    layer = get_layer()
+    size = registry.history_size(group, history)
+    if bypasses_layer(layer):
+        observers.published(group, text)  # (over a layer, apublish() below shows it)
+        if size:
+            return publish_memory(group, text, size)
+        for hub in local_hubs():
+            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)
+        return None
+    return background_loop().run(apublish(group, text, history=history), f"Publishing to group {group!r}",
+                                 publish_timeout() + 1)
+
+
+def _deliver_memory(group: str, text: str) -> None:
+    own = current_hub()
+    if own is not None:
+        own.deliver_text(group, text)
+    for hub in local_hubs():
+        if hub is not own:
+            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)
+
+
+def publish_memory(group: str, text: str, size: int) -> int:
+    """Stamp and store a frame and queue it on every local hub in seq order (any thread); return its seq."""
+    try:
+        own = asyncio.get_running_loop()
+    except RuntimeError:
+        own = None
+    drain_here = None
+    store = memory_store()
+    with store.lock:
+        seq, epoch = store.append_sync(group, text, size)
+        stamped = stamp(text, seq, epoch)
+        for hub in local_hubs():
+            hub.relay.append((group, seq, epoch, stamped))
+            if hub.loop is own:
+                drain_here = hub
+            else:
+                try:
+                    hub.loop.call_soon_threadsafe(hub.drain_relay)
+                except RuntimeError:  # the loop closed meanwhile
+                    hub.relay.clear()
+    if drain_here is not None:
+        drain_here.drain_relay()
+    return seq

@@ -1,0 +1,127 @@
+"""How a feature plugs into a connection: the :class:`Feature` hooks and the :class:`Connection` they get.
+
+A feature is one optional behaviour of a connection (history and recovery, presence, expiry, hooks, raw frames,
+group membership). ``@consumer`` asks every feature module, once, whether its options switch it on
+(``configure``); the consumer then calls the chosen features at fixed points of a connection's life:
+
+1. ``before_join(conn, groups)``: permitted, before joining its groups (the first is the primary group);
+2. ``member(conn, group)``: what stands for the socket among the group's members (the first feature that
+   returns one wins; default: the consumer itself);
+3. ``connected(conn)``: accepted, before anything is written to the socket;
+4. ``receive(conn, message)``: a frame arrived; return True when the feature handled it;
+5. ``disconnected(conn)``: once, after the socket left its groups.
+
+Features reach the connection's state only through ``conn.state`` (:class:`~hypergen_ws.core.state.ConnectionState`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..core.binding import Binder
+from ..core.protocol import Call, ProtocolError
+from ..core.state import ConnectionState
+from ..delivery.hub import Hub, Member, Outgoing
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The ``@consumer`` arguments features read, as given."""
+
+    history: Any
+    presence: Any
+    expires: Any
+    frames: Any
+    receive: bool
+    binder: Binder
+    where: str
+
+
+class Spec(Protocol):
+    """The decorated consumer, as features see it."""
+
+    history: int
+    presence_enabled: bool
+    expires: float | Callable[[Any], float | None] | None
+    frames: str
+    url_kwarg_names: tuple[str, ...]
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def connect_hooks(self) -> list[Any]: ...
+
+    @property
+    def disconnect_hooks(self) -> list[Any]: ...
+
+    def result_commands(self, result: Any) -> list[list[Any]]: ...
+
+
+class Connection(Protocol):
+    """One websocket connection, as features see it (the consumer instance)."""
+
+    scope: dict[str, Any]
+    url_kwargs: dict[str, Any]
+    request: Any
+
+    @property
+    def state(self) -> ConnectionState: ...
+
+    @property
+    def spec(self) -> Spec: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def hub(self) -> Hub | None: ...
+
+    @property
+    def outbox(self) -> Any: ...
+
+    @property
+    def channel_name(self) -> str: ...
+
+    @property
+    def keeps_history(self) -> bool: ...
+
+    def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
+
+    async def handle_call(self, call: Call) -> None: ...
+
+    def protocol_error(self, exc: ProtocolError) -> None: ...
+
+
+class Feature:
+    """Base class of features: every hook does nothing unless overridden."""
+
+    #: A short name, unique among features (also the key of the feature's values in ``conn.state.extras``).
+    name = "feature"
+
+    def declares(self) -> dict[str, Any]:
+        """What the consumer exposes about this feature (e.g. ``{"history": 100}``); see ``@consumer``."""
+        return {}
+
+    def before_join(self, conn: Connection, groups: list[str]) -> None:
+        """Permitted; about to join ``groups`` (the first one is the primary group)."""
+
+    def member(self, conn: Connection, group: str) -> Member | None:
+        """What stands for ``conn`` among the members of ``group``, or None for the connection itself."""
+        return None
+
+    async def connected(self, conn: Connection) -> None:
+        """Accepted; nothing was written to the socket yet."""
+
+    async def receive(self, conn: Connection, message: Mapping[str, Any]) -> bool:
+        """A ``websocket.receive`` message arrived; True when this feature handled it."""
+        return False
+
+    async def disconnected(self, conn: Connection) -> None:
+        """The socket is gone and left its groups (called once)."""
+
+
+__all__ = ["Connection", "Feature", "Member", "Options", "Outgoing", "Spec"]

@@ -1,0 +1,69 @@
+"""Server processes sharing Redis (hypergen_ws.delivery.cluster, backends.redis.cluster): beats and the dead."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from hypergen_ws.backends.layers import get_store
+from hypergen_ws.backends.redis import cluster as keys
+from hypergen_ws.delivery import cluster
+from hypergen_ws.delivery.hub import get_hub
+from tests.recutil import use_layer
+
+
+class RecordingListener:
+    def __init__(self) -> None:
+        self.died: list[str] = []
+        self.reasserted = 0
+
+    def needs_reassert(self, hub: Any) -> bool:
+        return False
+
+    async def reassert(self, node: cluster.Node) -> None:
+        self.reasserted += 1
+
+    async def process_died(self, store: Any, node_id: str) -> None:
+        self.died.append(node_id)
+
+
+@pytest.fixture
+def listener():
+    found = RecordingListener()
+    cluster.add_listener(found)
+    cluster.add_listener(found)  # once only
+    assert cluster.listeners.count(found) == 1
+    yield found
+    cluster.listeners.remove(found)
+
+
+async def test_a_process_beats_and_is_listed_live(settings, redis_url):
+    use_layer("redis", settings, redis_url)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.1, "PROCESS_TTL": 2.0}
+    hub = get_hub()
+    node = cluster.ensure_started(hub)
+    assert node is not None and cluster.node_of(hub) is node and cluster.ensure_started(hub) is node
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while node.beats == 0 and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert node.id in await cluster.live_processes(node.store)
+    node.task.cancel()
+
+
+async def test_a_dead_process_is_swept_once_and_the_listeners_clean_up(settings, redis_url, listener):
+    use_layer("redis", settings, redis_url)
+    store: Any = get_store()
+    await keys.beat(store, "gone:1", {"g": 3}, ttl=30.0, now=time.time() - 60)  # its last beat ran out
+    assert await keys.group_counts(store, "gone:1") == {"g": 3}
+    assert await cluster.sweep(store) == 1
+    assert listener.died == ["gone:1"]
+    assert await cluster.sweep(store) == 0, "claimed once"
+    assert "gone:1" not in await cluster.live_processes(store)
+
+
+async def test_in_memory_hubs_have_no_heartbeat(settings):
+    use_layer("memory", settings)
+    assert cluster.ensure_started(get_hub()) is None
