@@ -79,9 +79,13 @@ def test_the_fixtures_are_loaded_through_the_entry_point(request: pytest.Fixture
     assert request.config.pluginmanager.get_plugin("hypergen_ws.testing.fixtures") is fixtures
 
 
+#: The inner runs keep the order of their files (test_b after test_a), with or without pytest-randomly.
+IN_ORDER = ("-p", "no:cacheprovider", "-p", "no:randomly")
+
+
 def test_without_the_plugin_nothing_is_reset_between_tests(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_history=HISTORY_TESTS)
-    result = inner.runpytest_subprocess("-p", "no:cacheprovider")
+    result = inner.runpytest_subprocess(*IN_ORDER)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test_b_starts_clean*"])
 
@@ -91,9 +95,9 @@ def test_the_opt_in_plugin_resets_around_every_test(inner: pytest.Pytester, how:
     inner.makepyfile(test_history=HISTORY_TESTS)
     if how == "conftest":
         inner.makeconftest('pytest_plugins = ["hypergen_ws.testing"]\n')
-        result = inner.runpytest_subprocess("-p", "no:cacheprovider")
+        result = inner.runpytest_subprocess(*IN_ORDER)
     else:
-        result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-p", "hypergen_ws.testing")
+        result = inner.runpytest_subprocess(*IN_ORDER, "-p", "hypergen_ws.testing")
     result.assert_outcomes(passed=2)
 
 
