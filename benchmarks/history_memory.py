@@ -53,7 +53,7 @@ async def measure(url: str, groups: int, sizes: list[int], payloads: list[int]) 
                          "used_memory_per_group": round((after - before) / groups)})
     await redis.flushall()
     # presence: one hash field per (user, process) plus one per user in the totals
-    from hypergen_ws.features.presence import JOIN
+    from hypergen_ws.backends.redis.scripts import JOIN
 
     users = 1000
     before = int((await redis.info("memory"))["used_memory"])

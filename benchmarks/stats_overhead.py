@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypergen_ws import stats  # noqa: E402
+from hypergen_ws.delivery import stats  # noqa: E402
 from hypergen_ws.delivery.hub import Hub  # noqa: E402
 from hypergen_ws.delivery.outbox import Outbox  # noqa: E402
 

@@ -1,6 +1,8 @@
 """Shared fixtures: communicators for the sample consumers, users with and without permissions."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 from channels.layers import channel_layers
 
@@ -15,7 +17,12 @@ def _restore_consumer_registry():
 
     saved = registry.snapshot()
     yield
-    registry.restore(saved)
+    # Consumers of modules imported meanwhile (apps discovered by autoconsumers) stay: their modules stay
+    # imported, so nothing would register them again.
+    imported = {key: spec for key, spec in registry.snapshot().items()
+                if key not in saved and getattr(sys.modules.get(spec.func.__module__), spec.func.__name__, None)
+                is spec}
+    registry.restore({**saved, **imported})
 
 
 @pytest.fixture

@@ -366,3 +366,43 @@ def test_sync_publisher_gets_an_error_within_the_timeout_when_redis_is_down(sett
             if attempt == 4:
                 raise
             time.sleep(0.2)
+
+
+async def test_a_new_socket_gets_every_frame_published_after_it_joined_even_before_the_history_read(settings):
+    """Frames published between the join and the catch-up read are neither lost nor sent twice."""
+    from hypergen_ws.core.state import ConnectionState
+    from hypergen_ws.delivery.hub import Hub
+    from hypergen_ws.features.history import catch_up
+    from tests.support.sockets import Socket, started_outbox
+
+    use_layer("memory", settings)
+    memory_store().flush_sync()
+
+    class Conn:
+        label = "tests.conn"
+        keeps_history = True
+        channel_name = "specific.tests!conn"
+
+        def __init__(self, hub: Hub) -> None:
+            self.hub = hub
+            self.state = ConnectionState()
+            self.sent: list[str] = []
+            self.outbox = started_outbox(Socket())
+
+        def send_text(self, text: str) -> None:
+            self.sent.append(text)
+
+    hub = Hub(asyncio.get_running_loop(), None)
+    conn = Conn(hub)
+    group = "hgws.tests.joined_early"
+    hub.members[group] = {conn}
+    hub.feed(group).hold(conn)
+    for i in range(2):  # published and delivered (held) before the read below
+        seq, epoch = memory_store().append_sync(group, f'{{"type":"message","data":{i}}}', 10)
+        hub.feed(group).deliver(seq, epoch, stamp(f'{{"type":"message","data":{i}}}', seq, epoch))
+    await catch_up(conn, group, None)
+    frames = [json.loads(text) for text in conn.sent]
+    assert frames[0]["type"] == "sync" and frames[0]["seq"] == 0
+    assert [f["data"] for f in frames[1:]] == [0, 1]
+    hub.feed(group).deliver(2, epoch, stamp('{"type":"message","data":1}', 2, epoch))  # a late copy
+    assert len(conn.sent) == 3

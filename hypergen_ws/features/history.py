@@ -114,19 +114,26 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
             conn.send_text(text)
         return
     outcome, replay = plan(snapshot, position)
+    held = feed.release(conn) if feed is not None else []
+    last = snapshot.seq
     if outcome == "sync":
-        start = snapshot.seq if position is None else position[0]
-        conn.send_text(protocol.sync_frame(start, snapshot.epoch, len(replay)))
+        if position is None:
+            # A new client: it gets every frame published since it joined, which may be older than the read.
+            joined = [seq for seq, epoch, _text in held if epoch == snapshot.epoch]
+            last = min(min(joined) - 1, snapshot.seq) if joined else snapshot.seq
+        conn.send_text(protocol.sync_frame(last if position is None else position[0], snapshot.epoch,
+                                           len(replay)))
     else:
         logger.info("Client of %s at %s gets a resync (%s); the group is at %s/%s",
                     conn.label, position, outcome, snapshot.seq, snapshot.epoch)
         conn.send_text(protocol.resync_frame(outcome, snapshot.seq, snapshot.epoch))
     for _seq, text in replay:
         conn.send_text(text)
-    last = snapshot.seq
-    for seq, epoch, text in feed.release(conn) if feed is not None else []:
+    for seq, epoch, text in held:
         if epoch != snapshot.epoch or seq > last:
             conn.send_text(text)
+            if epoch == snapshot.epoch:
+                last = max(last, seq)
     if feed is not None:
         feed.floors[conn] = (last, snapshot.epoch)
 
