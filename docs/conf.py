@@ -23,6 +23,8 @@ release = version = hypergen_ws.__version__
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.viewcode"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+autodoc_preserve_defaults = True  # defaults as written in the source (HypergenConsumer, not <class '...'>)
+autodoc_class_signature = "separated"  # classes users get from the package, never construct: no __init__ line
 nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "furo"

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Consumer",
+    "HypergenConsumer",
     "NO_PERM_REQUIRED",
     "aconsumer_command",
     "agroup_send",
@@ -33,9 +35,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .consumers import HypergenConsumer
     from .core.commands import command
     from .core.permissions import NO_PERM_REQUIRED
-    from .decorators import consumer
+    from .decorators import Consumer, consumer
     from .features.history import (aflush_history, aget_history, aget_position, flush_history, get_history,
                                    get_position)
     from .features.membership import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "command": "core.commands",
     "consumer": "decorators",
+    "Consumer": "decorators",
+    "HypergenConsumer": "consumers",
     "NO_PERM_REQUIRED": "core.permissions",
     "group_send": "publish",
     "agroup_send": "publish",

@@ -12,7 +12,7 @@ class HypergenWsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the app registry is ready: the checks read settings and the registry of consumers.
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import checks, setup_checks  # noqa: F401  (registers the checks)
         from .backends.layers import install_layer_hook
 
         install_layer_hook()

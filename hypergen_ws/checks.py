@@ -29,7 +29,7 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [Warning(
             "The in-memory channel layer is in use with DEBUG=False: publishers in other processes (workers, "
             "management commands, a second server) cannot reach websocket clients.",
-            hint="Use channels_redis (pip install 'hypergen-ws[redis]') with BACKEND "
+            hint="Use channels_redis (pip install channels_redis, or the clone's '.[redis]' extra) with BACKEND "
                  "'channels_redis.core.RedisChannelLayer' when you run more than one process.",
             id="hypergen_ws.W002",
         )]

@@ -26,7 +26,7 @@ from .backends.layers import receive_channel, send_local
 from .backends.uvicorn import direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
-from .core.permissions import Permission, forget_cached_permissions
+from .core.permissions import Permission, describe_user, forget_cached_permissions
 from .core.state import ConnectionState, Identity, Lifecycle
 from .delivery import cluster, stats
 from .delivery.hub import RESERVED_PREFIXES, Hub, Member, get_hub
@@ -198,7 +198,14 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     else protocol.CLOSE_NOT_AUTHENTICATED)
             if spec.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label)
-            logger.info("Denied connection to %s for %s (close %s)", self.label, user, code)
+            elif code == protocol.CLOSE_NOT_AUTHENTICATED:
+                logger.warning(
+                    "Refused a websocket to %s (close %s, not logged in) for %s: it requires %s. Log the user in "
+                    "(and route websockets through AuthMiddlewareStack in asgi.py), or use perm=NO_PERM_REQUIRED.",
+                    self.label, code, describe_user(user), spec.permission.describe())
+            else:
+                logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
+                               self.label, code, describe_user(user), spec.permission.describe())
             state.advance(Lifecycle.CLOSING)
             state.close_code = code
             await self.base_send({"type": "websocket.accept"})
@@ -275,7 +282,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def protocol_error(self, exc: protocol.ProtocolError) -> None:
         """Answer a bad frame: an error frame, or a close when the frame was too big."""
-        logger.warning("Bad frame from a client of %s: %s", self.label, exc)
+        logger.warning("Bad frame from %s to %s: %s", describe_user(self.scope.get("user")), self.label, exc)
         if exc.close_code is not None:
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
         else:
@@ -293,7 +300,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         user = await self._current_user()
         if not await spec.permission.allows(user, self.url_kwargs):
-            logger.info("Denied call to %s for %s", self.label, user)
+            logger.warning("Refused a call to %s (permission denied) for %s: it requires %s.",
+                           self.label, describe_user(user), spec.permission.describe())
             self.send_text(protocol.error_frame(
                 protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id))
             return
@@ -306,6 +314,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.protocol_error(protocol.ProtocolError(str(exc), id=call.id))
             return
         except PermissionDenied as exc:
+            logger.warning("Refused a call to %s (permission denied) for %s: the function raised PermissionDenied"
+                           "(%r).", self.label, describe_user(user), str(exc))
             self.send_text(protocol.error_frame(
                 protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id))
             return

@@ -25,6 +25,7 @@ from .core.binding import Binder
 from .core.commands import collecting, stop_collecting
 from .core.permissions import MISSING, Permission
 from .core.protocol import check_commands
+from .core.urlspec import UrlValuesError, bind_url_values, check_path, check_re_path
 from .features.base import Feature, Options
 from .features.hooks import Hook
 from .features.presence import aget_presence, get_presence
@@ -101,6 +102,10 @@ class Consumer:
             raise ImproperlyConfigured(f"{where}: group_name must be a callable taking the consumer instance.")
         if not (isinstance(consumer_class_base, type) and issubclass(consumer_class_base, HypergenConsumer)):
             raise ImproperlyConfigured(f"{where}: consumer_class_base must be a subclass of HypergenConsumer.")
+        if re_path is not None:
+            check_re_path(re_path, where)
+        else:
+            check_path(path, where)
         self.permission = Permission(perm, any_perm, where=where)
         self.path = path
         self.re_path = re_path
@@ -218,15 +223,18 @@ class Consumer:
         pattern: URLPattern = make(self.route, app, name=self.label)
         return pattern
 
-    def reverse(self, **kwargs: Any) -> str:
-        """The URL of this consumer for ``kwargs``, e.g. ``/ws/chat/send_message/vip/``."""
+    def reverse(self, *args: Any, **kwargs: Any) -> str:
+        """The URL of this consumer for these URL kwargs, e.g. ``/ws/chat/send_message/vip/``.
+
+        Values are given by name, ``reverse(room_name="vip")``, or by position in the route's order,
+        ``reverse("vip")``.
+        """
         pattern = RegexPattern(self.route) if self.re_path is not None else RoutePattern(self.route, is_endpoint=True)
         regex = pattern.regex
-        if set(kwargs) != set(self.url_kwarg_names):
-            raise NoReverseMatch(
-                f"{self.label}.reverse() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
-                f"got {sorted(kwargs)}."
-            )
+        try:
+            kwargs = bind_url_values(self.label, "reverse", self.url_kwarg_names, args, kwargs)
+        except UrlValuesError as exc:
+            raise NoReverseMatch(str(exc)) from None
         text = {k: self.converters[k].to_url(v) if k in self.converters else str(v) for k, v in kwargs.items()}
         for fmt, params in normalize(regex.pattern):
             if set(params) != set(kwargs):
@@ -236,25 +244,25 @@ class Consumer:
                 return "/" + quote(candidate, safe="!$&'()*+,;=/~:@")
         raise NoReverseMatch(f"{self.label}.reverse(**{kwargs!r}): the values do not match the route {self.route!r}.")
 
-    def group_name(self, **kwargs: Any) -> str:
-        """The group that connections with these URL kwargs join (the same in every process)."""
-        if set(kwargs) != set(self.url_kwarg_names):
-            raise TypeError(
-                f"{self.label}.group_name() takes exactly the URL kwargs {sorted(self.url_kwarg_names)}, "
-                f"got {sorted(kwargs)}."
-            )
+    def group_name(self, *args: Any, **kwargs: Any) -> str:
+        """The group that connections with these URL kwargs join (the same in every process).
+
+        Values are given by name, ``group_name(room_name="vip")``, or by position in the route's order,
+        ``group_name("vip")``; a wrong count or name raises ``TypeError`` listing the URL kwargs.
+        """
+        kwargs = bind_url_values(self.label, "group_name", self.url_kwarg_names, args, kwargs)
         name = groups.group_name_for(self.label, self._canonical(kwargs))
         if self.history:
             registry.remember_group(name, self.history)
         return name
 
-    def presence(self, **kwargs: Any) -> list[dict[str, Any]]:
+    def presence(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """Who is connected to the group of these URL kwargs (needs ``presence=True``); see docs/presence.rst."""
-        return get_presence(self.group_name(**kwargs))
+        return get_presence(self.group_name(*args, **kwargs))
 
-    async def apresence(self, **kwargs: Any) -> list[dict[str, Any]]:
+    async def apresence(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """Async variant of :meth:`presence`."""
-        return await aget_presence(self.group_name(**kwargs))
+        return await aget_presence(self.group_name(*args, **kwargs))
 
     def _canonical(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         out = {}

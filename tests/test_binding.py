@@ -40,7 +40,7 @@ def test_varargs_take_any_number():
 
 
 @pytest.mark.parametrize("args, fragment", [
-    ([], "takes 1 to 2 argument(s) (text, count=1) from the browser, got 0"),
+    ([], "takes 1 to 2 arguments (text, count=1) from the browser, got 0"),
     (["a", 1, 2], "got 3"),
     ([1], "argument 'text' must be str, got int"),
     (["a", True], "argument 'count' must be int, got bool"),
@@ -53,6 +53,28 @@ def test_wrong_count_or_type(args, fragment):
     with pytest.raises(ProtocolError) as excinfo:
         bind(f, args)
     assert fragment in str(excinfo.value)
+
+
+def wrong_count_message(source: str, args: list[object]) -> str:
+    namespace: dict[str, object] = {}
+    exec(source, namespace)
+    with pytest.raises(ProtocolError) as excinfo:
+        bind(namespace["f"], args)
+    return str(excinfo.value)
+
+
+@pytest.mark.parametrize("source, args, message", [
+    ("def f(consumer, request, text): pass", [], "f() takes 1 argument (text) from the browser, got 0."),
+    ("def f(consumer, request, a, b): pass", [1], "f() takes 2 arguments (a, b) from the browser, got 1."),
+    ("def f(consumer, request): pass", [1], "f() takes no arguments from the browser, got 1."),
+    ("def f(consumer, request, a, *args): pass", [], "f() takes at least 1 argument (a, *args) from the browser, got 0."),
+    ("def f(consumer, request, a, b, *args): pass", [1],
+     "f() takes at least 2 arguments (a, b, *args) from the browser, got 1."),
+    ("def f(consumer, request, a=1, b=2): pass", [1, 2, 3],
+     "f() takes 0 to 2 arguments (a=1, b=2) from the browser, got 3."),
+])
+def test_wrong_count_reads_like_english(source, args, message):
+    assert wrong_count_message(source, args) == message
 
 
 def test_float_accepts_int_and_string_annotations_work():

@@ -78,6 +78,47 @@ async def test_user_without_permission_is_closed_with_4403(hgws_communicator: Co
         assert comm.close_code == CLOSE_PERMISSION_DENIED
 
 
+def warnings_of(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "hypergen_ws" and r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+async def test_refused_sockets_are_logged_at_warning_with_consumer_reason_and_user(
+        hgws_communicator: CommunicatorFactory, caplog: pytest.LogCaptureFixture) -> None:
+    eve = await make_user("t_eve_logged")
+    with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+        async with hgws_communicator(sc.guarded) as anonymous:
+            assert anonymous.close_code == CLOSE_NOT_AUTHENTICATED
+        async with hgws_communicator(sc.guarded, user=eve) as refused:
+            assert refused.close_code == CLOSE_PERMISSION_DENIED
+    [not_logged_in] = warnings_of(caplog, "close 4401")
+    assert not_logged_in.startswith("Refused a websocket to tests.guarded (close 4401, not logged in) for an "
+                                    "anonymous user: it requires auth.view_user.")
+    assert "AuthMiddlewareStack" in not_logged_in
+    [denied] = warnings_of(caplog, "close 4403")
+    assert denied == (f"Refused a websocket to tests.guarded (close 4403, permission denied) for user "
+                      f"'t_eve_logged' (id {eve.pk}): it requires auth.view_user.")
+
+
+async def test_refused_calls_and_bad_frames_are_logged_at_warning_with_the_user(
+        hgws_communicator: CommunicatorFactory, caplog: pytest.LogCaptureFixture) -> None:
+    ann = await make_user("t_ann_logged", "auth.view_user")
+    async with hgws_communicator(sc.guarded, user=ann) as comm:
+        await database_sync_to_async(ann.user_permissions.clear)()
+        with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+            error = (await comm.call("hi")).error
+        assert error is not None and error["code"] == "permission_denied"
+    assert warnings_of(caplog, "Refused a call") == [
+        f"Refused a call to tests.guarded (permission denied) for user 't_ann_logged' (id {ann.pk}): it requires "
+        "auth.view_user."]
+    async with hgws_communicator(sc.echo, user=ann, room="lobby") as other:
+        with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+            await other.send("not json")
+            assert (await other.receive())["code"] == "bad_request"
+    [bad] = warnings_of(caplog, "Bad frame")
+    assert bad.startswith(f"Bad frame from user 't_ann_logged' (id {ann.pk}) to tests.echo: ")
+
+
 async def test_permission_is_checked_again_on_every_message(hgws_communicator: CommunicatorFactory) -> None:
     ann = await make_user("t_ann", "auth.view_user")
     async with hgws_communicator(sc.guarded, user=ann) as a, \
@@ -134,8 +175,8 @@ async def test_send_to_caller_and_state_on_the_consumer_instance(hgws_communicat
     ('{"args": [], "meta": 3}', '"meta" must be an object'),
     ('{"args": [], "evil": 1}', "Unknown field"),
     ('{"args": [], "id": true}', '"id" must be'),
-    ('{"args": []}', "takes 1 to 1 argument"),
-    ('{"args": [1, 2]}', "takes 1 to 1 argument"),
+    ('{"args": []}', "takes 1 argument (text) from the browser, got 0"),
+    ('{"args": [1, 2]}', "takes 1 argument (text) from the browser, got 2"),
     ('{"args": [5]}', "must be str, got int"),
     ('{"args": [' + "[" * 40 + "]" * 40 + "]}", "deeper than"),
     ("[" * 100000 + "]" * 100000, "deeper than"),

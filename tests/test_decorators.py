@@ -21,9 +21,9 @@ def test_label_route_and_reverse():
 
 
 def test_reverse_refuses_wrong_kwargs_and_values():
-    with pytest.raises(NoReverseMatch, match="exactly the URL kwargs"):
+    with pytest.raises(NoReverseMatch, match=r"takes the URL kwargs \(room\).*'room' is missing"):
         sc.echo.reverse()
-    with pytest.raises(NoReverseMatch, match="exactly the URL kwargs"):
+    with pytest.raises(NoReverseMatch, match=r"takes the URL kwargs \(room\).*'extra' is not a URL kwarg"):
         sc.echo.reverse(room="a", extra=1)
     with pytest.raises(NoReverseMatch, match="do not match"):
         sc.archive.reverse(year="24", slug="x")
@@ -46,8 +46,72 @@ def test_url_prefix_setting(settings):
 def test_group_name_is_canonical_through_converters():
     assert sc.even_only.group_name(n=4) == sc.even_only.group_name(n="4")
     assert sc.echo.group_name(room="vip") != sc.aecho.group_name(room="vip")
-    with pytest.raises(TypeError, match="exactly the URL kwargs"):
+    with pytest.raises(TypeError, match=r"takes the URL kwargs \(room\)"):
         sc.echo.group_name()
+
+
+def test_url_kwargs_can_be_given_by_position_in_route_order():
+    assert sc.archive.reverse("2024", "a-b") == sc.archive.reverse(year="2024", slug="a-b")
+    assert sc.archive.reverse("2024", slug="a-b") == "/ws/tests/archive/2024/a-b/"
+    assert sc.archive.group_name("2024", "a-b") == sc.archive.group_name(year="2024", slug="a-b")
+    assert sc.echo.group_name("vip") == sc.echo.group_name(room="vip")
+    assert sc.even_only.group_name(4) == sc.even_only.group_name(n="4")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: sc.echo.group_name("a", "b"),
+     "tests.echo.group_name() takes the URL kwargs (room), by name or as positional values in that order; "
+     "got 2 positional values."),
+    (lambda: sc.archive.group_name("2024", bar="hello"),
+     "tests.archive.group_name() takes the URL kwargs (year, slug), by name or as positional values in that "
+     "order; 'bar' is not a URL kwarg of tests.archive."),
+    (lambda: sc.archive.group_name("2024", year="2025"),
+     "tests.archive.group_name() takes the URL kwargs (year, slug), by name or as positional values in that "
+     "order; got year both by position and by name."),
+    (lambda: sc.guarded.group_name("x"),
+     "tests.guarded.group_name() takes no values: the route of tests.guarded has no URL kwargs; "
+     "got 1 positional value."),
+])
+def test_wrong_url_values_get_an_error_listing_the_url_kwargs(call, message):
+    with pytest.raises(TypeError) as excinfo:
+        call()
+    assert str(excinfo.value) == message
+
+
+def test_reverse_names_the_url_kwargs_for_a_wrong_count():
+    with pytest.raises(NoReverseMatch) as excinfo:
+        sc.archive.reverse("2024")
+    assert str(excinfo.value) == ("tests.archive.reverse() takes the URL kwargs (year, slug), by name or as "
+                                  "positional values in that order; 'slug' is missing.")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"path": "<room:slug>/"},
+     "path='<room:slug>/': <room:slug> has the converter and the name swapped: Django writes <converter:name>, "
+     "so it is <slug:room>. Write path='<slug:room>/'."),
+    ({"path": "/<slug:room>/"}, "Write path='<slug:room>/'."),
+    ({"path": "/<room:slug>/"}, "it starts with '/'"),
+    ({"path": "<colour:room>/"}, "uses the converter 'colour', which is not registered (known converters: int, path, "
+                                 "slug, str, uuid"),
+    ({"path": "^(?P<room>\\w+)/$"}, "looks like a regular expression"),
+    ({"re_path": "^/(?P<room>\\w+)/$"}, "Write re_path='^(?P<room>\\\\w+)/$'."),
+])
+def test_path_mistakes_are_refused_with_the_corrected_path(kwargs, message):
+    def f(consumer, request, *, room):
+        pass
+
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        consumer(perm=NO_PERM_REQUIRED, app_label="tests", **kwargs)(f)
+    assert message in str(excinfo.value)
+    assert "@consumer on tests.test_decorators" in str(excinfo.value)
+
+
+def test_a_swapped_path_is_refused_in_both_places():
+    def f(consumer, request, *, room, day):
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match=r"Write path='<slug:room>/<int:day>/'"):
+        consumer(perm=NO_PERM_REQUIRED, app_label="tests", path="<room:slug>/<day:int>/")(f)
 
 
 def test_consumer_class_keeps_the_functions_name_and_module():

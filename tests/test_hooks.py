@@ -133,11 +133,15 @@ async def test_failing_on_connect_sends_server_error_closes_1011_and_still_runs_
     assert EVENTS == [("disconnect", "failing_connect", "crash", 1011)]
 
 
-async def test_permission_denied_in_on_connect_closes_with_4403():
-    comm = await open_socket("/ws/tests/failing_connect/denied/")
-    error = await frame(comm)
+async def test_permission_denied_in_on_connect_closes_with_4403(caplog):
+    with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+        comm = await open_socket("/ws/tests/failing_connect/denied/")
+        error = await frame(comm)
     assert error == {"type": "error", "code": "permission_denied", "message": "Room is full."}
     assert await comm.receive_output(1) == {"type": "websocket.close", "code": CLOSE_PERMISSION_DENIED}
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "Refused a websocket to tests.failing_connect (close 4403, permission denied) for an anonymous user: "
+        "on_connect raised PermissionDenied('Room is full.')."]
 
 
 def test_hooks_return_the_function_and_are_recorded():

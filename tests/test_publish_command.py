@@ -22,11 +22,39 @@ def publish(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_in_memory_layer_warns_that_other_processes_are_out_of_reach():
-    out, err = publish("--group", "hgws.x", "--data", '{"a": 1}')
-    assert out == "Published message to group hgws.x.\n"
-    assert "in-memory layer" in err and "cannot reach websocket clients of a server running in another process" in err
-    assert "python -m hypergen_ws publish --url" in err
+def test_in_memory_layer_is_an_error_because_other_processes_are_out_of_reach():
+    with pytest.raises(CommandError) as info:
+        publish("--group", "hgws.x", "--data", '{"a": 1}')
+    message = str(info.value)
+    assert message.startswith("Nothing was published: the channel layer is the in-memory layer")
+    assert "cannot reach websocket clients of a server running in another process" in message
+    assert "python -m hypergen_ws publish --url" in message and "pass --in-process" in message
+
+
+def test_in_memory_layer_exits_non_zero_from_the_command_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.servers import REPO_ROOT
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "testproject.settings", "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run([sys.executable, "manage.py", "hypergen_ws_publish", "--group", "hgws.x", "--data", "1"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Published" not in result.stdout
+    assert "CommandError: Nothing was published" in result.stderr
+
+
+async def test_in_process_publishes_to_this_process_on_purpose():
+    a = await open_socket("/ws/tests/raw_json/here/")
+    out, err = await sync_to_async(publish)("--consumer", "tests.raw_json", "--kwarg", "room=here",
+                                            "--commands", '[["alert", "in process"]]', "--in-process")
+    assert out == f"Published commands to group {fc.raw_json.group_name(room='here')}.\n"
+    assert "in-memory layer only (--in-process)" in err
+    assert json.loads(await a.receive_from(5)) == {"type": "commands", "commands": [["alert", "in process"]]}
+    await a.disconnect()
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -17,6 +17,10 @@ def test_consumer_url_by_label_and_kwargs():
     assert render('{% consumer_url "chat.send_message" room_name=slug %}', slug="vip") == "/ws/chat/send_message/vip/"
 
 
+def test_consumer_url_takes_values_by_position():
+    assert render('{% consumer_url "chat.send_message" slug %}', slug="vip") == "/ws/chat/send_message/vip/"
+
+
 def test_unknown_label_lists_known_ones():
     with pytest.raises(TemplateSyntaxError, match="Known consumers: .*chat.send_message"):
         render('{% consumer_url "chat.nope" %}')

@@ -7,7 +7,7 @@ import threading
 from unittest.mock import ANY
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from pytest_django import Settings
 
@@ -75,9 +75,15 @@ def test_the_http_endpoint_is_recorded(settings: Settings) -> None:
 
 def test_the_management_command_is_recorded() -> None:
     with capture_publishes() as published:
-        call_command("hypergen_ws_publish", "--group", VIP, "--commands", '[["alert", "deploy"]]',
+        call_command("hypergen_ws_publish", "--in-process", "--group", VIP, "--commands", '[["alert", "deploy"]]',
                      stdout=io.StringIO(), stderr=io.StringIO())
     published.assert_published(VIP, commands=[["alert", "deploy"]])
+
+
+def test_the_management_command_refusing_the_in_memory_layer_publishes_nothing() -> None:
+    with assert_not_published(), pytest.raises(CommandError, match="--in-process"):
+        call_command("hypergen_ws_publish", "--group", VIP, "--data", "1", stdout=io.StringIO(),
+                     stderr=io.StringIO())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,204 +1,168 @@
 """The tutorial (docs/tutorial.rst), step by step, on a real project.
 
-The tutorial includes its code from ``tests/tutorial_project/`` (``literalinclude``), so what the reader copies is
-what runs here. The module follows the tutorial: ``startproject`` and ``startapp`` make a fresh project in a
-temporary directory, the tutorial's files are written over it, then ``makemigrations``, ``migrate``, the users
-script, ``check`` and ``runserver``; the tests then chat over websockets, publish from the view and render the
-templates, in Python and in the browser.
+The tutorial includes its code from ``tests/tutorial_project/stepN/`` (``literalinclude``), one directory per step
+with the files that step creates or replaces, so what the reader copies is what runs here. The module follows the
+tutorial in order: ``startproject`` and ``startapp`` make a fresh project in a temporary directory, then each
+step's files are written over it and its commands run (``makemigrations``, ``migrate``, the users script), and
+the project as it stands after every step passes ``manage.py check``. The steps that say something works are
+driven over websockets and in Chromium, with ``runserver`` on the project as it is after step 8 and after step 9.
+Step 10's tests run under ``manage.py test``.
 """
 from __future__ import annotations
 
-import http.cookiejar
-import json
-import os
+import re
 import shutil
-import subprocess
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 from tests.support.browser import expect
-from tests.support.servers import REPO_ROOT, AsgiServer
+from tests.support.projects import (HttpUser, RunServer, StepProject, literalincludes_by_section, receive, run,
+                                    without_markers)
+from tests.support.servers import REPO_ROOT
 
 TUTORIAL = Path(__file__).resolve().parent / "tutorial_project"
 DOC = REPO_ROOT / "docs" / "tutorial.rst"
 SOCKET = "/ws/tchat/send_message/lobby/"
 PASSWORDS = {name: f"{name}-tutorial" for name in ("ann", "ben", "cy")}
+STEPS = StepProject.steps(TUTORIAL)
+LAST = STEPS[-1]
 
 
-def project_env() -> dict[str, str]:
-    """The environment of a reader's shell: no settings module chosen, hypergen_ws importable."""
-    env = dict(os.environ)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
+def after_step(step: int, project: StepProject) -> None:
+    """What the reader does in ``step``, after writing its files: the commands the tutorial shows."""
+    if step == 4:
+        project.manage("makemigrations", "tchat")
+        project.manage("migrate")
+    if step == 8:
+        project.shell_script("create_users.py")
 
 
-def run(args: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL) -> str:
-    """Run a tutorial command; fail the test with its output when it fails."""
-    result = subprocess.run(args, cwd=cwd, env=project_env(), stdin=stdin, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """The project after each step (1: ``startproject`` and ``startapp``), built in order."""
+    root = tmp_path_factory.mktemp("tutorial")
+    project = StepProject(TUTORIAL, root, project="mysite", app="tchat")
+    done = {1: project.snapshot(root / "after-step1")}
+    for step in STEPS:
+        project.apply(step)
+        after_step(step, project)
+        done[step] = project.snapshot(root / f"after-step{step}")
+    return done
+
+
+def manage(directory: Path, *args: str, check: bool = True) -> str:
+    result = run([sys.executable, "manage.py", *args], directory, check=check)
     return result.stdout + result.stderr
 
 
-def manage(project: Path, *args: str, stdin: Any = subprocess.DEVNULL) -> str:
-    return run([sys.executable, "manage.py", *args], project, stdin)
-
-
-class RunServer(AsgiServer):
-    """``python manage.py runserver`` (daphne's) in the tutorial's project, as the tutorial starts it."""
-
-    def __init__(self, project: Path, log_dir: Path) -> None:
-        self.project = project
-        super().__init__(settings="mysite.settings", env={"PYTHONPATH": project_env()["PYTHONPATH"]},
-                         log_dir=log_dir, start=False)
-
-    def command(self) -> list[str]:
-        return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
-
-    def start(self) -> None:
-        self._spawn(self.command(), env=self.env, cwd=self.project)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.kill()
-            raise
+def user(server: RunServer, name: str | None) -> HttpUser:
+    return HttpUser(server, name, PASSWORDS.get(name or ""), landing="/chat/lobby/")
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tutorial's steps up to "Run it": a migrated project with three users."""
-    root = tmp_path_factory.mktemp("tutorial")
-    run([sys.executable, "-m", "django", "startproject", "mysite"], root)  # django-admin startproject mysite
-    project = root / "mysite"
-    manage(project, "startapp", "tchat")
-    shutil.copytree(TUTORIAL, project, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    manage(project, "makemigrations", "tchat")
-    manage(project, "migrate")
-    with open(project / "create_users.py") as script:
-        manage(project, "shell", stdin=script)
-    return project
-
-
-@pytest.fixture(scope="module")
-def server(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunServer]:
-    with RunServer(project, tmp_path_factory.mktemp("runserver-log")) as instance:
+def server(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunServer]:
+    """``runserver`` on the project as it is after step 8 ("Users, and run it")."""
+    with RunServer(snapshots[8], "mysite.settings", tmp_path_factory.mktemp("runserver-8")) as instance:
         instance.start()
         yield instance
 
 
-class Browser:
-    """A logged-in HTTP client (cookies, CSRF token) for one user, without a real browser."""
-
-    def __init__(self, server: AsgiServer, username: str | None) -> None:
-        self.server = server
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-        if username:
-            self.get("/accounts/login/")
-            body, url = self.post("/accounts/login/", {"username": username, "password": PASSWORDS[username]})
-            assert url.endswith("/chat/lobby/"), f"login as {username} failed: {body[:500]}"
-
-    def cookie(self, name: str) -> str | None:
-        return next((c.value for c in self.cookies if c.name == name), None)
-
-    def get(self, path: str) -> str:
-        with self.opener.open(self.server.url + path, timeout=10) as response:
-            return response.read().decode()
-
-    def post(self, path: str, data: dict[str, str]) -> tuple[str, str]:
-        data = {**data, "csrfmiddlewaretoken": self.cookie("csrftoken") or ""}
-        request = urllib.request.Request(self.server.url + path, data=urllib.parse.urlencode(data).encode())
-        with self.opener.open(request, timeout=10) as response:
-            return response.read().decode(), response.url
-
-    def status_of_post(self, path: str, data: dict[str, str]) -> int:
-        try:
-            request = urllib.request.Request(
-                self.server.url + path, data=urllib.parse.urlencode(data).encode(),
-                headers={"X-CSRFToken": self.cookie("csrftoken") or ""},
-            )
-            with self.opener.open(request, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-
-    def websocket(self, path: str = SOCKET) -> ClientConnection:
-        cookies = "; ".join(f"{c.name}={c.value}" for c in self.cookies)
-        headers = {"Origin": self.server.url, **({"Cookie": cookies} if cookies else {})}
-        return connect(self.server.ws_url + path, additional_headers=headers, open_timeout=10)
+@pytest.fixture(scope="module")
+def final_server(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunServer]:
+    """``runserver`` on the project as it is after step 9, "Publishing from a view" (step 10 adds only tests)."""
+    with RunServer(snapshots[9], "mysite.settings", tmp_path_factory.mktemp("runserver-final")) as instance:
+        instance.start()
+        yield instance
 
 
-def receive(ws: ClientConnection) -> dict[str, Any]:
-    return json.loads(ws.recv(timeout=10))
+# -- the page and the steps -----------------------------------------------------------------------------------
 
 
-# -- the steps before the server runs -------------------------------------------------------------------------
+def test_each_step_of_the_page_shows_exactly_the_files_of_its_directory() -> None:
+    sections = literalincludes_by_section(DOC, "tests/tutorial_project")
+    shown: dict[int, list[str]] = {}
+    for title, includes in sections.items():
+        match = re.match(r"(\d+)\. ", title)
+        for include in includes:
+            step, _, name = include.partition("/")
+            assert match and f"step{match.group(1)}" == step, f"{include} is shown in the section {title!r}"
+            shown.setdefault(int(match.group(1)), []).append(name)
+    assert {step: sorted(names) for step, names in shown.items()} == {
+        step: StepProject.files(TUTORIAL, step) for step in STEPS}
 
 
-def test_every_file_of_the_tutorial_project_is_in_the_tutorial() -> None:
-    """Nothing in tests/tutorial_project/ that the reader is not shown (and nothing shown that is not there)."""
-    doc = DOC.read_text(encoding="utf-8")
-    files = sorted(p.relative_to(TUTORIAL).as_posix() for p in TUTORIAL.rglob("*")
-                   if p.is_file() and "__pycache__" not in p.parts)
-    for name in files:
-        assert f"literalinclude:: ../tests/tutorial_project/{name}" in doc, f"{name} is not included in {DOC}"
+def test_step_9_adds_one_form_to_the_room_template() -> None:
+    """Step 9 shows only the announce form: the rest of room.html must be step 6's, unchanged."""
+    name = "tchat/templates/tchat/room.html"
+    final = (TUTORIAL / f"step9/{name}").read_text(encoding="utf-8")
+    block = re.search(r"\n *\{# \[announce\] #\}\n.*?\{# \[/announce\] #\}\n", final, re.S)
+    assert block is not None
+    assert final.replace(block.group(0), "\n") == (TUTORIAL / f"step6/{name}").read_text(encoding="utf-8")
+    assert 'id="announce"' in block.group(0) and "{% url 'announce' room_name %}" in block.group(0)
 
 
-def test_the_project_passes_the_system_checks(project: Path) -> None:
-    output = manage(project, "check", "--fail-level", "WARNING")
+@pytest.mark.parametrize("step", [1, *STEPS])
+def test_the_project_passes_the_checks_after_every_step(snapshots: dict[int, Path], step: int) -> None:
+    output = manage(snapshots[step], "check", "--fail-level", "WARNING", "--database", "default")
     assert "System check identified no issues" in output
 
 
-def test_the_migrations_match_the_models(project: Path) -> None:
-    assert (project / "tchat" / "migrations" / "0001_initial.py").exists()
-    manage(project, "makemigrations", "--check", "--dry-run")
+def test_without_step_2_the_checks_say_that_websockets_are_routed_nowhere(
+        snapshots: dict[int, Path], tmp_path: Path) -> None:
+    """A reader who skips the ASGI step: asgi.py as startproject wrote it."""
+    project = tmp_path / "mysite"
+    shutil.copytree(snapshots[1], project)
+    settings = (TUTORIAL / "step3/mysite/settings.py").read_text(encoding="utf-8")
+    (project / "mysite" / "settings.py").write_text(without_markers(settings), encoding="utf-8")
+    output = manage(project, "check", check=False)
+    assert "hypergen_ws.E042" in output and "Websockets are routed nowhere" in output
+    assert "is Django's ASGIHandler, as `startproject` wrote asgi.py" in output
 
 
-def test_the_consumer_is_listed_with_its_route_and_permission(project: Path) -> None:
-    output = manage(project, "hypergen_ws_consumers")
+def test_the_migrations_match_the_models(snapshots: dict[int, Path]) -> None:
+    assert (snapshots[LAST] / "tchat" / "migrations" / "0001_initial.py").exists()
+    manage(snapshots[LAST], "makemigrations", "--check", "--dry-run")
+
+
+def test_the_consumer_is_listed_with_its_route_and_permission(snapshots: dict[int, Path]) -> None:
+    output = manage(snapshots[5], "hypergen_ws_consumers")
     assert "tchat.send_message" in output
     assert "/ws/tchat/send_message/<slug:room_name>/" in output
     assert "tchat.can_chat" in output
 
 
-def test_the_users_script_made_two_chatters_and_a_reader(project: Path) -> None:
+def test_the_users_script_made_two_chatters_and_a_reader(snapshots: dict[int, Path]) -> None:
     script = (
         "from django.contrib.auth.models import User\n"
         "print(sorted((u.username, u.has_perm('tchat.can_chat')) for u in User.objects.all()))"
     )
-    output = manage(project, "shell", "-c", script)
+    output = manage(snapshots[8], "shell", "-c", script)
     assert "[('ann', True), ('ben', True), ('cy', False)]" in output
 
 
-def test_the_tutorials_own_tests_pass(project: Path) -> None:
-    """Step 10: ``python manage.py test tchat``, Django's runner, on hypergen_ws.testing."""
-    output = manage(project, "test", "tchat", "-v", "2")
+def test_step_10_the_tutorials_own_tests_pass(snapshots: dict[int, Path]) -> None:
+    """``python manage.py test tchat``: Django's runner, on hypergen_ws.testing."""
+    output = manage(snapshots[10], "test", "tchat", "-v", "2")
     assert "Ran 3 tests" in output and "\nOK" in output
     for name in ("test_a_message_reaches_everyone_in_the_room", "test_only_chatters_may_connect",
                  "test_the_view_publishes_to_the_room"):
         assert f"{name} (tchat.tests." in output and "... ok" in output.split(name, 1)[1].splitlines()[0], name
 
 
-# -- runserver ------------------------------------------------------------------------------------------------
+# -- step 8: runserver ----------------------------------------------------------------------------------------
 
 
 def test_the_room_page_renders_the_script_and_the_consumer_url(server: RunServer) -> None:
-    html = Browser(server, "ann").get("/chat/lobby/")
+    html = user(server, "ann").get("/chat/lobby/")
     assert '<script src="/static/hypergen_ws/hypergen-ws.js"></script>' in html
     assert f'data-url="{SOCKET}"' in html
-    assert 'action="/chat/lobby/announce/"' in html
-    assert "csrfmiddlewaretoken" in html
     assert "hypergen.websocket.open(url)" in html
+    assert 'id="announce"' not in html, "the announce form comes in step 9"
     status, headers, body = server.get("/static/hypergen_ws/hypergen-ws.js")
     assert status == 200 and b"hypergen" in body
 
@@ -209,9 +173,10 @@ def test_the_room_page_needs_a_login(server: RunServer) -> None:
 
 
 def test_people_in_a_room_chat_and_the_messages_are_stored(server: RunServer) -> None:
-    ann, ben = Browser(server, "ann"), Browser(server, "ben")
-    with ann.websocket() as ann_ws, ben.websocket() as ben_ws, ann.websocket("/ws/tchat/send_message/vip/") as vip:
-        ann_ws.send(json.dumps({"args": ["Hello <b>ben</b>"], "id": 1}))
+    ann, ben = user(server, "ann"), user(server, "ben")
+    with ann.websocket(SOCKET) as ann_ws, ben.websocket(SOCKET) as ben_ws, \
+            ann.websocket("/ws/tchat/send_message/vip/") as vip:
+        ann_ws.send('{"args": ["Hello <b>ben</b>"], "id": 1}')
         for ws in (ann_ws, ben_ws):
             frame = receive(ws)
             assert frame["type"] == "commands"
@@ -220,33 +185,22 @@ def test_people_in_a_room_chat_and_the_messages_are_stored(server: RunServer) ->
             assert "<b>ann</b> Hello &lt;b&gt;ben&lt;/b&gt;</li>" in html
         assert receive(ann_ws) == {"type": "reply", "id": 1}
         # Another room: a message there is the next (and only) frame the vip socket gets.
-        vip.send(json.dumps({"args": ["VIP only"]}))
+        vip.send('{"args": ["VIP only"]}')
         assert "VIP only" in receive(vip)["commands"][0][2]
     assert "Hello &lt;b&gt;ben&lt;/b&gt;" in ben.get("/chat/lobby/")
     assert "VIP only" not in ben.get("/chat/lobby/")
 
 
-@pytest.mark.parametrize(("user", "code"), [("cy", 4403), (None, 4401)])
-def test_a_socket_without_the_permission_is_refused(server: RunServer, user: str | None, code: int) -> None:
-    with Browser(server, user).websocket() as ws, pytest.raises(ConnectionClosed) as closed:
+@pytest.mark.parametrize(("name", "code", "log"), [
+    ("cy", 4403, "Refused a websocket to tchat.send_message (close 4403, permission denied) for user 'cy'"),
+    (None, 4401, "Refused a websocket to tchat.send_message (close 4401, not logged in) for an anonymous user"),
+])
+def test_a_socket_without_the_permission_is_refused_and_the_console_says_why(
+        server: RunServer, name: str | None, code: int, log: str) -> None:
+    with user(server, name).websocket(SOCKET) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == code
-
-
-def test_the_announce_view_publishes_to_the_room(server: RunServer) -> None:
-    ann, cy = Browser(server, "ann"), Browser(server, "cy")
-    with ann.websocket() as ws:
-        assert ann.status_of_post("/chat/lobby/announce/", {"text": "Pizza at <noon>"}) == 204
-        [[name, target, html]] = receive(ws)["commands"]
-        assert (name, target, html) == ("hypergen.append", "messages",
-                                        '<li class="announcement">📣 Pizza at &lt;noon&gt;</li>')
-    assert ann.status_of_post("/chat/lobby/announce/", {"text": " "}) == 400
-    assert cy.status_of_post("/chat/lobby/announce/", {"text": "hi"}) == 403
-    assert Browser(server, None).status_of_post("/chat/lobby/announce/", {"text": "hi"}) == 403
-    assert ann.get("/chat/lobby/").count("Pizza") == 0  # announcements are not stored
-
-
-# -- the page in a real browser -------------------------------------------------------------------------------
+    assert log in server.log(), "runserver's console shows the refusal without any LOGGING setting"
 
 
 def browser_login(page: Any, server: RunServer, username: str) -> None:
@@ -255,46 +209,48 @@ def browser_login(page: Any, server: RunServer, username: str) -> None:
     page.fill("#id_password", PASSWORDS[username])
     page.click("button")
     page.wait_for_url(f"{server.url}/chat/lobby/")
-    expect(page.locator("#state")).to_have_text("open")
 
 
 def test_the_page_in_two_browsers(server: RunServer, page: Any, browser: Any) -> None:
     browser_login(page, server, "ann")
+    expect(page.locator("#state")).to_have_text("open")
     other = browser.new_context()
     try:
         ben = other.new_page()
         browser_login(ben, server, "ben")
-
+        expect(ben.locator("#state")).to_have_text("open")
         page.fill("#text", "Anyone here?")
         page.click("#send button")
         expect(page.locator("#text")).to_have_value("")
         for tab in (page, ben):
             expect(tab.locator("#messages li").last).to_have_text("ann Anyone here?")
-
-        ben.fill("#announcement", "Meeting in five minutes")
-        ben.click("#announce button")  # a plain form POST; the 204 answer leaves the page as it is
-        for tab in (page, ben):
-            expect(tab.locator("#messages li.announcement")).to_have_text("📣 Meeting in five minutes")
-        expect(ben.locator("#state")).to_have_text("open")
+        page.reload()
+        expect(page.locator("#messages li").last).to_have_text("ann Anyone here?")  # stored
+        page.goto(f"{server.url}/chat/vip/")
+        expect(page.locator("#state")).to_have_text("open")
+        expect(page.locator("#messages")).not_to_contain_text("Anyone here?")
     finally:
         other.close()
 
 
 def test_the_page_of_a_user_without_the_permission(server: RunServer, page: Any) -> None:
-    page.goto(f"{server.url}/chat/lobby/")
-    page.fill("#id_username", "cy")
-    page.fill("#id_password", PASSWORDS["cy"])
-    page.click("button")
-    page.wait_for_url(f"{server.url}/chat/lobby/")
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    browser_login(page, server, "cy")
     expect(page.locator("#state")).to_have_text("permission denied")
+    page.fill("#text", "Let me in")
+    page.click("#send button")
+    expect(page.locator("#error")).to_have_text(re.compile(
+        r"^Not sent: the server refused the websocket to ws://127\.0\.0\.1:\d+/ws/tchat/send_message/lobby/: "
+        r"permission denied \(close 4403\); call \d+ did not run$"))
+    expect(page.locator("#text")).to_have_value("Let me in")
+    assert errors == [], "the refusal is caught, nothing is uncaught"
 
 
 def test_the_page_comes_back_after_a_restart(server: RunServer, page: Any) -> None:
-    """Step 8: stop the server, start it again; a message typed meanwhile is sent after the reconnect.
-
-    Last in this module: it restarts the module's server.
-    """
+    """Step 8: stop the server, start it again; a message typed meanwhile is sent after the reconnect."""
     browser_login(page, server, "ben")
+    expect(page.locator("#state")).to_have_text("open")
     server.stop()
     expect(page.locator("#state")).to_have_text("reconnecting")
     page.fill("#text", "Typed while the server was down")
@@ -303,3 +259,37 @@ def test_the_page_comes_back_after_a_restart(server: RunServer, page: Any) -> No
     expect(page.locator("#state")).to_have_text("open", timeout=15_000)
     expect(page.locator("#messages li").last).to_have_text("ben Typed while the server was down", timeout=10_000)
     expect(page.locator("#text")).to_have_value("")
+
+
+# -- step 9: publishing from a view ---------------------------------------------------------------------------
+
+
+def test_the_announce_view_publishes_to_the_room(final_server: RunServer) -> None:
+    ann, cy = user(final_server, "ann"), user(final_server, "cy")
+    assert 'action="/chat/lobby/announce/"' in ann.get("/chat/lobby/")
+    with ann.websocket(SOCKET) as ws:
+        assert ann.status_of_post("/chat/lobby/announce/", {"text": "Pizza at <noon>"}) == 204
+        [[name, target, html]] = receive(ws)["commands"]
+        assert (name, target, html) == ("hypergen.append", "messages",
+                                        '<li class="announcement">📣 Pizza at &lt;noon&gt;</li>')
+    assert ann.status_of_post("/chat/lobby/announce/", {"text": " "}) == 400
+    assert cy.status_of_post("/chat/lobby/announce/", {"text": "hi"}) == 403
+    assert user(final_server, None).status_of_post("/chat/lobby/announce/", {"text": "hi"}) == 403
+    assert ann.get("/chat/lobby/").count("Pizza") == 0  # announcements are not stored
+
+
+def test_announcing_in_two_browsers(final_server: RunServer, page: Any, browser: Any) -> None:
+    browser_login(page, final_server, "ann")
+    expect(page.locator("#state")).to_have_text("open")
+    other = browser.new_context()
+    try:
+        ben = other.new_page()
+        browser_login(ben, final_server, "ben")
+        expect(ben.locator("#state")).to_have_text("open")
+        ben.fill("#announcement", "Meeting in five minutes")
+        ben.click("#announce button")  # a plain form POST; the 204 answer leaves the page as it is
+        for tab in (page, ben):
+            expect(tab.locator("#messages li.announcement")).to_have_text("📣 Meeting in five minutes")
+        expect(ben.locator("#state")).to_have_text("open")
+    finally:
+        other.close()

@@ -61,16 +61,24 @@ class Binder:
             parts.append("*args")
         return "(" + ", ".join(parts) + ")"
 
+    def expected(self, required: int) -> str:
+        """How many browser arguments the function takes, in words: ``1 argument (text)``."""
+        most = len(self.browser_params)
+        if self.has_varargs:
+            count = f"at least {_arguments(required)}" if required else "any number of arguments"
+        elif required == most:
+            count = _arguments(most) if most else "no arguments"
+        else:
+            count = f"{required} to {most} arguments"
+        return count if count == "no arguments" else f"{count} {self.describe()}"
+
     def bind(self, consumer: Any, request: Any, args: list[Any], url_kwargs: dict[str, Any]
              ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Return ``(args, kwargs)`` for the call, or raise ``ProtocolError`` saying what the browser got wrong."""
         required = sum(1 for p in self.browser_params if p.default is p.empty)
         if len(args) < required or (len(args) > len(self.browser_params) and not self.has_varargs):
-            most = "any number of" if self.has_varargs else str(len(self.browser_params))
-            raise ProtocolError(
-                f"{self.func_name}() takes {required} to {most} argument(s) {self.describe()} from the browser, "
-                f"got {len(args)}."
-            )
+            raise ProtocolError(f"{self.func_name}() takes {self.expected(required)} from the browser, "
+                                f"got {len(args)}.")
         for param, value in zip(self.browser_params, args):
             expected = self.types.get(param.name)
             if expected and (not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))):
@@ -83,3 +91,7 @@ class Binder:
         kwargs = {p.name: v for p, v in zip(self.browser_params, args)}
         kwargs.update(url_kwargs)
         return (consumer, request), kwargs
+
+
+def _arguments(count: int) -> str:
+    return f"{count} argument{'' if count == 1 else 's'}"

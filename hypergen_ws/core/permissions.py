@@ -116,6 +116,16 @@ class Permission:
         return check
 
 
+def describe_user(user: Any) -> str:
+    """Who a connection belongs to, for log lines: ``an anonymous user`` or ``user 'ann' (id 3)``."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return "an anonymous user"
+    get_username = getattr(user, "get_username", None)
+    name = get_username() if callable(get_username) else str(user)
+    pk = getattr(user, "pk", None)
+    return f"user {name!r}" + (f" (id {pk})" if pk is not None else "")
+
+
 def forget_cached_permissions(user: Any) -> None:
     """Drop the permission caches Django's ModelBackend keeps on a user object, so a check sees revocations."""
     for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):

@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from ..core import conf, protocol
 from ..core.binding import Binder
 from ..core.commands import collecting, stop_collecting
+from ..core.permissions import describe_user
 from ..delivery import stats
 from ..delivery.publishing import apublish
 from .base import Connection, Feature, Options, Spec
@@ -100,7 +101,9 @@ async def connected(instance: Connection) -> None:
     try:
         commands = await _run(spec, spec.connect_hooks, instance)
     except PermissionDenied as exc:
-        logger.info("on_connect of %s refused the connection: %s", spec.label, exc)
+        logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: on_connect raised "
+                       "PermissionDenied(%r).", spec.label, protocol.CLOSE_PERMISSION_DENIED,
+                       describe_user(instance.scope.get("user")), str(exc))
         instance.outbox.push_first({"type": "websocket.send", "text": protocol.error_frame(
             protocol.PERMISSION_DENIED, str(exc) or f"You may not connect to {spec.label}.")})
         instance.outbox.push({"type": "websocket.close", "code": protocol.CLOSE_PERMISSION_DENIED})

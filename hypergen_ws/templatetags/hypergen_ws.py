@@ -7,6 +7,7 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
+from ..core import registry
 from ..decorators import get_consumer
 
 register = template.Library()
@@ -19,11 +20,16 @@ def hypergen_ws_script() -> str:
 
 
 @register.simple_tag
-def consumer_url(label: str, **kwargs: Any) -> str:
-    """The websocket URL path of the consumer ``label`` for ``kwargs``: ``{% consumer_url "chat.send_message"
-    room_name=room.slug %}`` renders ``/ws/chat/send_message/lobby/``; the client makes it ``ws(s)://``."""
+def consumer_url(label: str, *args: Any, **kwargs: Any) -> str:
+    """The websocket URL path of the consumer ``label`` for these URL kwargs: ``{% consumer_url "chat.send_message"
+    room_name=room.slug %}`` (or ``{% consumer_url "chat.send_message" room.slug %}``, values in the route's
+    order) renders ``/ws/chat/send_message/lobby/``; the client makes it ``ws(s)://``."""
     try:
         spec = get_consumer(label)
-    except LookupError as exc:
-        raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
-    return spec.reverse(**kwargs)
+    except LookupError:
+        registry.discover()  # a page rendered before anything imported the apps' consumers
+        try:
+            spec = get_consumer(label)
+        except LookupError as exc:
+            raise template.TemplateSyntaxError(f"{{% consumer_url %}}: {exc}") from None
+    return spec.reverse(*args, **kwargs)

@@ -158,6 +158,8 @@ def test_a_user_without_the_permission_is_refused_and_the_page_says_so(
     expect(badge).to_have_attribute("data-code", "4403")
     expect(badge).to_have_text("Permission denied")
     expect(eve.locator("#denied")).to_be_visible()
+    expect(eve.locator("#online-refused")).to_be_visible()  # the empty "Online" card says why it is empty
+    expect(alice.locator("#online-refused")).to_be_hidden()
     expect(eve.locator("#message-input")).to_be_disabled()
     expect(eve.locator("#message-send")).to_be_disabled()
     last = states(eve, LOBBY_SOCKET)[-1]
@@ -262,3 +264,17 @@ def test_the_page_reconnects_after_a_crash_and_sends_what_was_queued(
     post(alice, "Welcome back")
     expect(messages(bob).last).to_contain_text("alice Welcome back")
     assert db_value(server, "SELECT count(*) FROM chat_message") == 4
+
+
+def test_an_announcement_reads_as_one_without_the_emoji(server: AsgiServer, open_page: OpenPage) -> None:
+    alice = open_page(server, LOBBY, "alice")
+    bob = open_page(server, LOBBY, "bob")
+    for page in (alice, bob):
+        wait_open(page)
+    alice.fill("#announce-input", "Pizza at noon")
+    alice.click("#announce-sync")
+    expect(alice.locator("#announce-input")).to_have_value("")
+    for page in (alice, bob):
+        item = page.locator("#messages li.announcement")
+        expect(item).to_have_text("📣 Announcement by alice: Pizza at noon (from a sync view)")
+        expect(item.locator('[aria-hidden="true"]')).to_have_text("📣")  # screen readers hear the words only

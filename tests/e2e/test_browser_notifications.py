@@ -48,3 +48,20 @@ def test_notification_text_is_shown_as_text(server: AsgiServer, open_page: OpenP
     expect(item).to_contain_text("<b>bold?</b>")
     expect(item.locator("img, b")).to_have_count(0)
     assert pusher.evaluate("window.__injected === undefined")
+
+
+
+def test_the_empty_feed_is_a_note_and_rows_keep_the_cards_margins(server: AsgiServer, open_page: OpenPage) -> None:
+    page = open_page(server, NOTIFICATIONS, "alice")
+    wait_open(page)
+    expect(page.locator("#notifications")).to_be_hidden()  # an empty card would draw a stray line
+    expect(page.locator("#notifications-empty")).to_be_visible()
+    page.fill("#notify-input", "Deploy finished")
+    page.click("#notify-sync")
+    item = page.locator("#notifications li.notification")
+    expect(item).to_have_count(1, timeout=10_000)
+    expect(page.locator("#notifications")).to_be_visible()
+    expect(page.locator("#notifications-empty")).to_be_hidden()
+    list_left = page.locator("#notifications").evaluate("e => e.getBoundingClientRect().left")
+    text_left = item.locator("time").evaluate("e => e.getBoundingClientRect().left")
+    assert text_left - list_left >= 16, "the row's text starts inside the card's padding, not at its border"

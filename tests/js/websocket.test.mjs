@@ -510,8 +510,34 @@ describe("reconnect policy", () => {
       assert.equal(conn.state, "closed");
       assert.deepEqual(states.at(-1), { url: conn.url, state: "closed", code, reason: "denied" });
       assert.equal(domEvents.at(-1)[1].code, code);
-      assert.equal(call.error.code, "disconnected");
+      assert.equal(call.error.code, "refused");
       assert.equal(ws.connection("/ws/a/"), undefined);
+    });
+  }
+
+  const WHY = { 4401: "not logged in", 4403: "permission denied" };
+  for (const code of [4401, 4403]) {
+    test(`close code ${code}: calls say that the socket was refused, and why`, async () => {
+      const { ws, sockets, logs } = setup();
+      const conn = ws.open("/ws/a/");
+      const queued = track(conn.send("before open"));
+      sockets[0].serverOpen();
+      const sent = track(conn.send("in flight"));
+      sockets[0].serverClose(code, "");
+      const later = track(conn.send("after"));
+      await flush();
+      const refused = `the server refused the websocket to wss://example.com/ws/a/: ${WHY[code]} (close ${code})`;
+      assert.equal(queued.error.code, "refused");
+      assert.equal(queued.error.message, `${refused}; call 1 did not run`);
+      assert.equal(sent.error.code, "refused");
+      assert.equal(sent.error.message, `${refused}; call 2 did not run`);
+      assert.equal(sent.error.closeCode, code);
+      assert.equal(later.error.code, "refused");
+      assert.equal(later.error.message, `${refused}; calls cannot be sent`);
+      for (const error of [queued.error, sent.error, later.error]) assert.doesNotMatch(error.message, /may or may not/);
+      assert.deepEqual(logs.warn.map((args) => args.join(" ")), [
+        `hypergen: ${refused}; it does not reconnect. The server's log says which consumer refused which user, and why.`,
+      ]);
     });
   }
 

@@ -11,14 +11,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from hypergen_ws.core import conf, registry
 from hypergen_ws.decorators import get_consumer
 from hypergen_ws.cli import UsageError, add_target_arguments, request_body
+from hypergen_ws.core.groups import check_group_name
+from hypergen_ws.core.protocol import check_commands
 from hypergen_ws.publish import consumer_command, group_send
 
-IN_MEMORY_WARNING = (
-    "Warning: the channel layer is the in-memory layer, which lives inside one process. This command runs in its "
-    "own process, so it cannot reach websocket clients of a server running in another process: nothing will be "
-    "delivered to them. Use channels_redis (CHANNEL_LAYERS with RedisChannelLayer) or publish over HTTP to the "
-    "running server: python -m hypergen_ws publish --url http://HOST/hypergen_ws/ --key KEY ..."
+IN_MEMORY_ERROR = (
+    "Nothing was published: the channel layer is the in-memory layer, which lives inside one process. This command "
+    "runs in its own process, so it cannot reach websocket clients of a server running in another process. Use "
+    "channels_redis (CHANNEL_LAYERS with RedisChannelLayer) or publish over HTTP to the running server: "
+    "python -m hypergen_ws publish --url http://HOST/hypergen_ws/ --key KEY ... "
+    "(pass --in-process to publish to this process's own in-memory layer on purpose)."
 )
+IN_PROCESS_NOTE = ("Note: published to this process's in-memory layer only (--in-process); no other process's "
+                   "websocket clients can receive it.")
 
 
 class Command(BaseCommand):
@@ -27,6 +32,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_target_arguments(parser)
+        parser.add_argument(
+            "--in-process", action="store_true",
+            help="publish even when the channel layer is the in-memory one, whose messages stay in this process "
+                 "(without it, that is an error: no server can receive them)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -38,8 +47,15 @@ class Command(BaseCommand):
         if layer is None:
             raise CommandError(f"No channel layer {conf.get('CHANNEL_LAYER')!r} in settings.CHANNEL_LAYERS; "
                                "configure one (see `manage.py check`).")
-        if isinstance(layer, InMemoryChannelLayer):
-            self.stderr.write(self.style.WARNING(IN_MEMORY_WARNING))
+        in_memory = isinstance(layer, InMemoryChannelLayer)
+        if in_memory and not options.get("in_process"):
+            try:  # say first what is wrong with the arguments, if anything
+                check_group_name(group)
+                if "commands" in body:
+                    check_commands(body["commands"])
+            except (TypeError, ValueError) as exc:
+                raise CommandError(str(exc)) from None
+            raise CommandError(IN_MEMORY_ERROR)
         try:
             if "commands" in body:
                 consumer_command(group, body["commands"])
@@ -52,6 +68,8 @@ class Command(BaseCommand):
                                "(Redis) reachable?") from None
         kind = "commands" if "commands" in body else "message"
         self.stdout.write(f"Published {kind} to group {group}.")
+        if in_memory:
+            self.stderr.write(self.style.WARNING(IN_PROCESS_NOTE))
 
     @staticmethod
     def _group(body: dict[str, Any]) -> str:

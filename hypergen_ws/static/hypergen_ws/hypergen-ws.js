@@ -15,6 +15,8 @@
   const OPEN = 1;
   /** Close codes after which the client never reconnects (not authenticated, permission denied). */
   const NO_RECONNECT_CODES = Object.freeze([4401, 4403]);
+  /** Why the server refused a socket, by close code, in words. */
+  const REFUSALS = Object.freeze({ 4401: "not logged in", 4403: "permission denied" });
   const EVENTS = Object.freeze(["state", "message", "error", "commands", "open", "close", "resync", "presence"]);
   /** Close code of a connection whose lifetime is over (@consumer(expires=...)): reconnect at once. */
   const CLOSE_EXPIRED = 4408;
@@ -38,6 +40,11 @@
   /** Builds the Error used for every rejection and error event: it carries `.code`. */
   function wsError(code, message, extra) {
     return Object.assign(new Error(message), { name: "HypergenWebSocketError", code }, extra);
+  }
+
+  /** "the server refused the websocket to URL: not logged in (close 4401)". */
+  function refusal(url, closeCode) {
+    return `the server refused the websocket to ${url}: ${REFUSALS[closeCode]} (close ${closeCode})`;
   }
 
   /**
@@ -165,6 +172,7 @@
       this._attempt = 0; // failed attempts since the last healthy connection
       this._timer = null; // the pending reconnect
       this._openedAt = null;
+      this._refusedWith = null; // 4401 or 4403 once the server refused the socket
       this._addHandlers(options);
     }
 
@@ -270,9 +278,15 @@
     /** Final close: reject what is outstanding, forget the connection, announce "closed". */
     _finish(code, reason) {
       this._detach();
+      if (has(REFUSALS, code)) {
+        this._refusedWith = code;
+        this._ctx.env().console.warn(`hypergen: ${refusal(this.url, code)}; it does not reconnect. ` +
+          "The server's log says which consumer refused which user, and why.");
+      }
       this._rejectPending(code);
       for (const call of this._queue.slice()) {
-        this._settle(call, wsError("closed", `connection to ${this.url} closed (code ${code}); call not sent`, { id: call.id }));
+        this._settle(call, this._refused(call.id) ||
+          wsError("closed", `connection to ${this.url} closed (code ${code}); call ${call.id} was not sent`, { id: call.id }));
       }
       this._ctx.forget(this);
       this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null });
@@ -281,15 +295,30 @@
 
     _rejectPending(code) {
       for (const call of Array.from(this._pending.values())) {
+        if (has(REFUSALS, code)) {
+          this._refusedWith = code;
+          this._settle(call, this._refused(call.id));
+          continue;
+        }
         const message = `connection to ${this.url} lost (code ${code}) before the reply to call ${call.id}; ` +
           "it may or may not have run";
         this._settle(call, wsError("disconnected", message, { id: call.id }));
       }
     }
 
+    /** The rejection of a call on a socket the server refused (null when it was not refused). */
+    _refused(id) {
+      const closeCode = this._refusedWith;
+      if (closeCode === null) return null;
+      const what = id === undefined ? "calls cannot be sent" : `call ${id} did not run`;
+      return wsError("refused", `${refusal(this.url, closeCode)}; ${what}`, { id, closeCode, url: this.url });
+    }
+
     _call(meta, args) {
       return new Promise((resolve, reject) => {
-        if (this.state === "closed") return reject(wsError("closed", `connection to ${this.url} is closed; open it again`));
+        if (this.state === "closed") {
+          return reject(this._refused(undefined) || wsError("closed", `connection to ${this.url} is closed; open it again`));
+        }
         const id = this._nextId++;
         const frame = meta === undefined || meta === null ? { args, id } : { args, id, meta };
         let text;
@@ -630,6 +659,7 @@
     const websocket = {
       DEFAULTS,
       NO_RECONNECT_CODES,
+      REFUSALS,
       backoff,
       Connection,
       /**

@@ -1,0 +1,294 @@
+"""System checks for the usual mistakes of a new project: how websockets reach the consumers, and perm strings.
+
+``manage.py check`` loads ``ASGI_APPLICATION`` and walks its routers (Channels' ``ProtocolTypeRouter``,
+``URLRouter`` and the middleware in front of them) down to the consumers:
+
+* W040: ``ASGI_APPLICATION`` is not set; E041: it cannot be imported;
+* E042: websockets are routed nowhere (``asgi.py`` as ``startproject`` made it, or no ``"websocket"`` key);
+* W043: consumers that no websocket route reaches (``autoconsumers()`` not routed, or only some modules);
+* E044: consumers that need a user, without ``AuthMiddlewareStack`` (or another auth middleware) in front;
+* W045 (``check --deploy``): no ``Origin`` check (``AllowedHostsOriginValidator``) in front of the websocket routes;
+* E046 (``check --database default``): a ``perm`` string naming a permission that does not exist.
+
+Whatever the walk cannot see through (a wrapper of your own) ends it quietly: these checks report only what they
+are sure of. Silence one with ``SILENCED_SYSTEM_CHECKS`` when your project does the same thing another way.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from channels.auth import AuthMiddleware
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import OriginValidator
+from django.apps import AppConfig, apps
+from django.conf import settings
+from django.contrib.auth import get_permission_codename
+from django.contrib.auth.models import Permission
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIHandler
+from django.db import DatabaseError, connections, router
+from django.db.migrations.executor import MigrationExecutor
+from django.urls import URLPattern, URLResolver
+from django.utils.module_loading import import_string
+
+from .core import registry
+from .decorators import Consumer
+from .core.permissions import NO_PERM_REQUIRED
+
+__all__ = ["Route", "Walk", "check_asgi_application", "check_origin_validator", "check_permissions_exist",
+           "walk_websocket_routes"]
+
+ASGI_SNIPPET = (
+    "application = ProtocolTypeRouter({'http': get_asgi_application(), 'websocket': "
+    "AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(autoconsumers())))})"
+)
+_AUTH_NAME = "auth"
+_ORIGIN_NAME = "origin"
+
+
+@dataclass
+class Route:
+    """A consumer reached by the websocket router, with the wrappers it is reached through."""
+
+    consumer: Consumer | None
+    wrappers: tuple[object, ...]
+
+    def has_auth(self) -> bool:
+        """Whether a middleware in front of it sets ``scope["user"]``: AuthMiddleware, or a class named *Auth*."""
+        return any(isinstance(w, AuthMiddleware) or _AUTH_NAME in type(w).__name__.lower() for w in self.wrappers)
+
+    def has_origin_check(self) -> bool:
+        """Whether an ``Origin`` check is in front of it: OriginValidator, or a class named *Origin*."""
+        return any(isinstance(w, OriginValidator) or _ORIGIN_NAME in type(w).__name__.lower() for w in self.wrappers)
+
+
+@dataclass
+class Walk:
+    """What the walk from ``ASGI_APPLICATION`` found."""
+
+    websocket: bool = False  #: whether anything handles websockets at all
+    routes: list[Route] = field(default_factory=list)
+    complete: bool = True  #: False when a wrapper hid what is behind it
+
+
+def walk_websocket_routes(application: object) -> Walk:
+    """Follow ``application``'s websocket branch down to every consumer it routes to."""
+    walk = Walk()
+    if isinstance(application, ASGIHandler):
+        return walk  # Django's own handler: HTTP only
+    if isinstance(application, ProtocolTypeRouter):
+        branch = application.application_mapping.get("websocket")
+        if branch is None:
+            return walk
+        walk.websocket = True
+        _walk(branch, (), walk, set())
+        return walk
+    walk.websocket = True  # not a router we know: assume it handles websockets somehow
+    _walk(application, (), walk, set())
+    return walk
+
+
+def _walk(node: object, wrappers: tuple[object, ...], walk: Walk, seen: set[int]) -> None:
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    consumer_class = getattr(node, "consumer_class", None)
+    if consumer_class is not None:  # Consumer.as_asgi()
+        spec = getattr(consumer_class, "hypergen", None)
+        walk.routes.append(Route(spec if isinstance(spec, Consumer) else None, wrappers))
+        return
+    if isinstance(node, URLRouter):
+        for route in node.routes:
+            if isinstance(route, (URLPattern, URLResolver)) and getattr(route, "callback", None) is not None:
+                _walk(route.callback, wrappers, walk, seen)
+            else:
+                walk.complete = False
+        return
+    for attribute in ("inner", "application", "app"):  # Channels' middleware, OriginValidator, other wrappers
+        inner = getattr(node, attribute, None)
+        if inner is not None and callable(inner):
+            _walk(inner, (*wrappers, node), walk, seen)
+            return
+    walk.complete = False
+
+
+def _load_application() -> tuple[object | None, list[CheckMessage]]:
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return None, [Warning(
+            "ASGI_APPLICATION is not set, so `manage.py runserver` (daphne) does not know which application "
+            "serves websockets, and hypergen_ws cannot check how they reach the consumers.",
+            hint="Set ASGI_APPLICATION = 'mysite.asgi.application' (your project's asgi.py) and route websockets "
+                 f"there: {ASGI_SNIPPET}",
+            id="hypergen_ws.W040",
+        )]
+    try:
+        return import_string(path), []
+    except Exception as exc:  # an import error anywhere in asgi.py and what it imports
+        return None, [Error(
+            f"ASGI_APPLICATION {path!r} cannot be loaded: {type(exc).__name__}: {exc}",
+            hint="Fix the error above, or point ASGI_APPLICATION to the 'application' object of your asgi.py.",
+            id="hypergen_ws.E041",
+        )]
+
+
+def _discovered() -> bool:
+    """Import the apps' consumers (checks run in no particular order); False when that fails (E007 says why)."""
+    try:
+        registry.discover()
+    except Exception:
+        return False
+    return True
+
+
+def _consumers() -> list[Consumer]:
+    """Every registered ``@consumer``."""
+    return [spec for spec in registry.all_consumers() if isinstance(spec, Consumer)]
+
+
+def _installed_consumers() -> list[Consumer]:
+    app_names = {config.name for config in apps.get_app_configs()}
+    return [c for c in _consumers() if registry.in_apps(c.func.__module__, app_names)]
+
+
+@register(Tags.compatibility)
+def check_asgi_application(app_configs: Sequence[AppConfig] | None = None, **kwargs: object) -> list[CheckMessage]:
+    """W040, E041, E042, W043, E044: websockets reach the consumers, behind authentication where they need it."""
+    application, problems = _load_application()
+    if application is None or not _discovered():
+        return problems
+    path = settings.ASGI_APPLICATION
+    walk = walk_websocket_routes(application)
+    if not walk.websocket:
+        why = ("is Django's ASGIHandler, as `startproject` wrote asgi.py" if isinstance(application, ASGIHandler)
+               else "is a ProtocolTypeRouter without a 'websocket' entry")
+        return [Error(
+            f"Websockets are routed nowhere: ASGI_APPLICATION {path!r} {why}. Browsers reconnect for ever and the "
+            "server logs 'Django can only handle ASGI/HTTP connections, not websocket.'",
+            hint=f"Route websockets to the consumers in asgi.py: {ASGI_SNIPPET} (see the quickstart).",
+            id="hypergen_ws.E042",
+        )]
+    messages: list[CheckMessage] = []
+    reached = {route.consumer for route in walk.routes if route.consumer is not None}
+    if walk.complete:
+        unrouted = [c for c in _installed_consumers() if c not in reached]
+        if unrouted:
+            messages.append(Warning(
+                f"{_labels(unrouted)} {'has' if len(unrouted) == 1 else 'have'} no websocket route in "
+                f"ASGI_APPLICATION {path!r}: connecting to {'it' if len(unrouted) == 1 else 'them'} fails.",
+                hint="Route every consumer with URLRouter(autoconsumers()) (in routing.py, included in asgi.py's "
+                     "'websocket' entry).",
+                id="hypergen_ws.W043",
+            ))
+    needs_user = [route.consumer for route in walk.routes if route.consumer is not None
+                  and not route.consumer.permission.public and not route.consumer.permission.missing
+                  and not route.has_auth()]
+    if needs_user:
+        messages.append(Error(
+            f"{_labels(needs_user)} {'checks' if len(needs_user) == 1 else 'check'} the user's permissions, but no "
+            f"authentication middleware is in front of {'it' if len(needs_user) == 1 else 'them'} in "
+            f"ASGI_APPLICATION {path!r}: every user is anonymous, and every socket is refused with 4401.",
+            hint="Wrap the websocket routes in channels.auth.AuthMiddlewareStack(URLRouter(...)). If middleware of "
+                 "your own sets scope['user'], silence this with SILENCED_SYSTEM_CHECKS = ['hypergen_ws.E044'].",
+            id="hypergen_ws.E044",
+        ))
+    return [*problems, *messages]
+
+
+@register(Tags.security, deploy=True)
+def check_origin_validator(app_configs: Sequence[AppConfig] | None = None, **kwargs: object) -> list[CheckMessage]:
+    """W045 (``check --deploy``): websocket routes without an ``Origin`` check accept sockets from any site."""
+    application, _ = _load_application()
+    if application is None:
+        return []
+    unchecked = [route for route in walk_websocket_routes(application).routes if not route.has_origin_check()]
+    if not unchecked:
+        return []
+    consumers = [route.consumer for route in unchecked if route.consumer is not None]
+    what = _labels(consumers, start=False) if consumers else f"{len(unchecked)} websocket route(s)"
+    return [Warning(
+        f"No Origin check is in front of {what} in ASGI_APPLICATION {settings.ASGI_APPLICATION!r}: any web site "
+        "can open a websocket with your users' cookies (cross-site websocket hijacking).",
+        hint="Wrap the websocket routes in channels.security.websocket.AllowedHostsOriginValidator(...), which "
+             "accepts the origins in ALLOWED_HOSTS.",
+        id="hypergen_ws.W045",
+    )]
+
+
+@register(Tags.database)
+def check_permissions_exist(app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None,
+                            **kwargs: object) -> list[CheckMessage]:
+    """E046 (``check --database default``): ``perm=`` names a permission that no model declares and the database
+    does not have."""
+    if not databases or not _discovered():
+        return []
+    alias = router.db_for_read(Permission)
+    if alias not in databases:
+        return []
+    declared = _declared_permissions()
+    try:
+        stored = {f"{app_label}.{codename}" for app_label, codename
+                  in Permission.objects.using(alias).values_list("content_type__app_label", "codename")}
+    except DatabaseError:  # not migrated yet: the tables do not exist
+        return []
+    known = declared | stored
+    labels = {config.label for config in apps.get_app_configs()}
+    errors: list[CheckMessage] = []
+    for spec in _consumers():
+        for perm in _perm_strings(spec):
+            if perm in known:
+                continue
+            if _may_come_from_a_migration(alias):
+                return []  # a data migration still to run may create it: check again after migrate
+            close = difflib.get_close_matches(perm, sorted(known), n=1, cutoff=0.8)
+            app_label = perm.partition(".")[0]
+            if close:
+                hint = f"Did you mean perm='{close[0]}'?"
+            elif app_label not in labels:
+                hint = (f"No installed app has the label {app_label!r}; the part before the dot is the app label "
+                        "of the model that declares the permission.")
+            else:
+                hint = ("Declare it in a model's Meta.permissions = [('codename', 'Description')], then run "
+                        "makemigrations and migrate; or fix the perm string.")
+            errors.append(Error(
+                f"{spec.label} requires the permission {perm!r}, which does not exist: every user except "
+                "superusers is refused (4403).",
+                hint=hint, obj=spec.func, id="hypergen_ws.E046",
+            ))
+    return errors
+
+
+def _perm_strings(spec: Consumer) -> Iterator[str]:
+    perm = spec.permission.spec
+    if perm is NO_PERM_REQUIRED or spec.permission.missing or callable(perm):
+        return
+    if isinstance(perm, str):
+        yield perm
+    elif isinstance(perm, (list, tuple)):
+        yield from (p for p in perm if isinstance(p, str))
+
+
+def _declared_permissions() -> set[str]:
+    """``app_label.codename`` of every permission the installed models declare (created by ``migrate``)."""
+    declared: set[str] = set()
+    for model in apps.get_models():
+        opts = model._meta
+        codenames = [get_permission_codename(action, opts) for action in opts.default_permissions]
+        codenames += [codename for codename, _ in opts.permissions]
+        declared.update(f"{opts.app_label}.{codename}" for codename in codenames)
+    return declared
+
+
+def _may_come_from_a_migration(alias: str) -> bool:
+    """Whether migrations are waiting to run, which may create permissions (as data migrations)."""
+    executor = MigrationExecutor(connections[alias])
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+def _labels(consumers: Iterable[Consumer], *, start: bool = True) -> str:
+    labels = sorted({c.label for c in consumers})
+    shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return f"{'T' if start else 't'}he consumer{'s' if len(labels) != 1 else ''} {shown}"

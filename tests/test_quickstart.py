@@ -1,0 +1,212 @@
+"""The quickstart (docs/quickstart.rst), step by step, on a real project, driven in Chromium.
+
+Like the tutorial's test: the quickstart includes its code from ``tests/quickstart_project/stepN/``; a fresh
+``startproject`` gets each step's files and commands in order, passes ``manage.py check`` after every step, and
+``runserver`` serves the project as it is after steps 6 (open to everyone), 7 (a permission, nobody logged in),
+8 (logins and a granted permission) and 9 (a LOGGING setting).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.browser import expect
+from tests.support.projects import RunServer, StepProject, literalincludes_by_section, run, without_markers
+from tests.support.servers import REPO_ROOT
+
+QUICKSTART = Path(__file__).resolve().parent / "quickstart_project"
+DOC = REPO_ROOT / "docs" / "quickstart.rst"
+PASSWORDS = {"ann": "ann-quickstart", "bob": "bob-quickstart"}
+LAST = 9
+SOCKET = r"ws://127\.0\.0\.1:\d+/ws/chat/send_message/lobby/"
+
+
+def after_step(step: int, project: StepProject) -> None:
+    """The commands the quickstart shows in ``step``, after its files."""
+    if step == 6:
+        project.manage("migrate")
+    if step == 7:
+        project.manage("makemigrations", "chat")
+        project.manage("migrate")
+    if step == 8:
+        project.shell_script("grant_chat.py")
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """The project after each step (1: ``startproject`` and ``startapp``), built in order."""
+    root = tmp_path_factory.mktemp("quickstart")
+    project = StepProject(QUICKSTART, root, project="mysite", app="chat")
+    done = {1: project.snapshot(root / "after-step1")}
+    for step in range(2, LAST + 1):
+        if (QUICKSTART / f"step{step}").is_dir():
+            project.apply(step)
+        after_step(step, project)
+        done[step] = project.snapshot(root / f"after-step{step}")
+    return done
+
+
+def manage(directory: Path, *args: str) -> str:
+    result = run([sys.executable, "manage.py", *args], directory)
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def runserver(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Callable[[int], RunServer]]:
+    """``runserver`` on the project as it is after a step; started once per step, stopped with the module."""
+    servers: dict[int, RunServer] = {}
+
+    def after(step: int) -> RunServer:
+        if step not in servers:
+            server = RunServer(snapshots[step], "mysite.settings", tmp_path_factory.mktemp(f"runserver-{step}"))
+            server.start()
+            servers[step] = server
+        return servers[step]
+
+    try:
+        yield after
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def page_errors(page: Any) -> list[str]:
+    """Uncaught errors and unhandled promise rejections of ``page``."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#text", text)
+    page.click("#form button")
+
+
+def login(page: Any, server: RunServer, username: str) -> None:
+    page.goto(f"{server.url}/accounts/login/?next=/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORDS[username])
+    page.click("button")
+    page.wait_for_url(f"{server.url}/")
+
+
+# -- the page and the steps -----------------------------------------------------------------------------------
+
+
+def test_each_step_of_the_page_shows_exactly_the_files_of_its_directory() -> None:
+    shown: dict[int, list[str]] = {}
+    for title, includes in literalincludes_by_section(DOC, "tests/quickstart_project").items():
+        match = re.match(r"(\d+)\. ", title)
+        for include in includes:
+            step, _, name = include.partition("/")
+            assert match and f"step{match.group(1)}" == step, f"{include} is shown in the section {title!r}"
+            shown.setdefault(int(match.group(1)), []).append(name)
+    assert {step: sorted(names) for step, names in shown.items()} == {
+        step: StepProject.files(QUICKSTART, step) for step in StepProject.steps(QUICKSTART)}
+
+
+def test_step_9_adds_only_the_logging_block_to_the_settings() -> None:
+    before = (QUICKSTART / "step3/mysite/settings.py").read_text(encoding="utf-8")
+    after = (QUICKSTART / "step9/mysite/settings.py").read_text(encoding="utf-8")
+    block = re.search(r"\n# \[logging\]\n.*# \[/logging\]\n", after, re.S)
+    assert block is not None and after.replace(block.group(0), "") == before
+
+
+@pytest.mark.parametrize("step", range(1, LAST + 1))
+def test_the_project_passes_the_checks_after_every_step(snapshots: dict[int, Path], step: int) -> None:
+    output = manage(snapshots[step], "check", "--fail-level", "WARNING", "--database", "default")
+    assert "System check identified no issues" in output
+
+
+def test_the_project_has_the_files_without_the_markers_of_the_page(snapshots: dict[int, Path]) -> None:
+    settings = (snapshots[LAST] / "mysite" / "settings.py").read_text(encoding="utf-8")
+    source = (QUICKSTART / f"step{LAST}/mysite/settings.py").read_text(encoding="utf-8")
+    assert settings == without_markers(source)
+    assert "# [logging]" in source and "# [logging]" not in settings and "LOGGING = {" in settings
+
+
+def test_a_misspelt_permission_is_reported_by_the_database_check(snapshots: dict[int, Path], tmp_path: Path) -> None:
+    project = tmp_path / "mysite"
+    shutil.copytree(snapshots[7], project)
+    consumers = project / "chat" / "consumers.py"
+    consumers.write_text(consumers.read_text().replace('perm="chat.can_chat"', 'perm="chat.can_chatt"'))
+    result = run([sys.executable, "manage.py", "check", "--database", "default"], project, check=False)
+    assert result.returncode == 1
+    assert ("(hypergen_ws.E046) chat.send_message requires the permission 'chat.can_chatt', which does not exist"
+            in result.stderr)
+    assert "HINT: Did you mean perm='chat.can_chat'?" in result.stderr
+
+
+# -- in the browser -------------------------------------------------------------------------------------------
+
+
+def test_step_6_everyone_chats(runserver: Callable[[int], RunServer], page: Any, browser: Any,
+                               page_errors: list[str]) -> None:
+    server = runserver(6)
+    page.goto(server.url + "/")
+    expect(page.locator("#state")).to_have_text("open")
+    other = browser.new_context()
+    try:
+        second = other.new_page()
+        second.goto(server.url + "/")
+        expect(second.locator("#state")).to_have_text("open")
+        send(page, "Hello <everyone>")
+        for tab in (page, second):
+            expect(tab.locator("#messages li")).to_have_text(["Hello <everyone>"])
+        expect(page.locator("#text")).to_have_value("")
+        expect(page.locator("#error")).to_have_text("")
+    finally:
+        other.close()
+    assert page_errors == []
+
+
+def test_step_7_an_anonymous_visitor_is_refused_and_told_why(runserver: Callable[[int], RunServer], page: Any,
+                                                             page_errors: list[str]) -> None:
+    server = runserver(7)
+    page.goto(server.url + "/")
+    expect(page.locator("#state")).to_have_text("refused: not logged in")
+    send(page, "Let me in")
+    expect(page.locator("#error")).to_have_text(re.compile(
+        rf"^Not sent: the server refused the websocket to {SOCKET}: not logged in \(close 4401\); "
+        r"call \d+ did not run$"))
+    assert page_errors == [], "nothing is uncaught"
+    assert ("Refused a websocket to chat.send_message (close 4401, not logged in) for an anonymous user: it "
+            "requires chat.can_chat.") in server.log(), "runserver's console says why, with no LOGGING setting"
+
+
+def test_step_8_a_user_with_the_permission_chats(runserver: Callable[[int], RunServer], page: Any,
+                                                 page_errors: list[str]) -> None:
+    server = runserver(8)
+    login(page, server, "ann")
+    expect(page.locator("#state")).to_have_text("open")
+    send(page, "ann was here")
+    expect(page.locator("#messages li")).to_have_text(["ann was here"])
+    assert page_errors == []
+
+
+def test_step_8_a_user_without_the_permission_is_refused(runserver: Callable[[int], RunServer], page: Any,
+                                                         page_errors: list[str]) -> None:
+    server = runserver(8)
+    login(page, server, "bob")
+    expect(page.locator("#state")).to_have_text("refused: permission denied")
+    send(page, "bob was here")
+    expect(page.locator("#error")).to_have_text(re.compile(r"permission denied \(close 4403\); call \d+ did not run$"))
+    assert page_errors == []
+
+
+def test_step_9_the_console_shows_refusals_in_the_logging_format(runserver: Callable[[int], RunServer],
+                                                                 page: Any) -> None:
+    server = runserver(9)
+    login(page, server, "bob")
+    expect(page.locator("#state")).to_have_text("refused: permission denied")
+    pattern = (r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING hypergen_ws: Refused a websocket to chat.send_message "
+               r"\(close 4403, permission denied\) for user 'bob' \(id \d+\): it requires chat\.can_chat\.$")
+    assert re.search(pattern, server.log(), re.M), server.log()[-2000:]

@@ -1,0 +1,145 @@
+"""The checks for the usual mistakes of a new project (hypergen_ws.setup_checks): each has an id, a message and a
+hint that names the fix."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.checks import CheckMessage, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from hypergen_ws import NO_PERM_REQUIRED, Consumer, consumer, setup_checks
+from hypergen_ws.setup_checks import walk_websocket_routes
+from tests import asgi_apps
+
+
+def asgi_messages(settings: Any, app: str) -> list[CheckMessage]:
+    settings.ASGI_APPLICATION = f"tests.asgi_apps.{app}"
+    return setup_checks.check_asgi_application()
+
+
+def test_the_demo_project_passes_every_check_including_deploy_and_database(db: None) -> None:
+    assert setup_checks.check_asgi_application() == []
+    assert setup_checks.check_origin_validator() == []
+    assert setup_checks.check_permissions_exist(databases=["default"]) == []
+
+
+def test_a_complete_asgi_application_passes(settings: Any) -> None:
+    assert asgi_messages(settings, "complete") == []
+
+
+@pytest.mark.parametrize("app, why", [
+    ("startproject", "is Django's ASGIHandler, as `startproject` wrote asgi.py"),
+    ("http_only", "is a ProtocolTypeRouter without a 'websocket' entry"),
+])
+def test_websockets_routed_nowhere(settings: Any, app: str, why: str) -> None:
+    [error] = asgi_messages(settings, app)
+    assert error.id == "hypergen_ws.E042"
+    assert error.msg.startswith(f"Websockets are routed nowhere: ASGI_APPLICATION 'tests.asgi_apps.{app}' {why}.")
+    assert "Django can only handle ASGI/HTTP connections" in error.msg
+    assert "'websocket': AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(autoconsumers())))" in str(error.hint)
+
+
+def test_manage_py_check_fails_for_asgi_py_as_startproject_made_it(settings: Any) -> None:
+    settings.ASGI_APPLICATION = "tests.asgi_apps.startproject"
+    with pytest.raises(SystemCheckError, match=r"hypergen_ws\.E042"):
+        call_command("check")
+
+
+def test_no_asgi_application_setting(settings: Any) -> None:
+    del settings.ASGI_APPLICATION
+    [warning] = setup_checks.check_asgi_application()
+    assert warning.id == "hypergen_ws.W040" and "ASGI_APPLICATION = 'mysite.asgi.application'" in str(warning.hint)
+
+
+def test_an_asgi_application_that_cannot_be_imported(settings: Any) -> None:
+    [error] = asgi_messages(settings, "missing")
+    assert error.id == "hypergen_ws.E041"
+    assert error.msg.startswith("ASGI_APPLICATION 'tests.asgi_apps.missing' cannot be loaded: ImportError: ")
+    assert "point ASGI_APPLICATION to the 'application' object" in str(error.hint)
+
+
+def test_consumers_that_need_a_user_without_auth_middleware(settings: Any) -> None:
+    [error] = asgi_messages(settings, "no_auth")
+    assert error.id == "hypergen_ws.E044"
+    # chat.send_message needs chat.can_chat, counter.increment is NO_PERM_REQUIRED: only the first is named.
+    assert error.msg == ("The consumer chat.send_message checks the user's permissions, but no authentication "
+                         "middleware is in front of it in ASGI_APPLICATION 'tests.asgi_apps.no_auth': every user is "
+                         "anonymous, and every socket is refused with 4401.")
+    assert "AuthMiddlewareStack(URLRouter(...))" in str(error.hint)
+
+
+def test_authentication_middleware_of_ones_own_counts(settings: Any) -> None:
+    assert asgi_messages(settings, "own_auth") == []
+
+
+def test_consumers_without_a_route(settings: Any) -> None:
+    [warning] = asgi_messages(settings, "chat_only")
+    assert warning.id == "hypergen_ws.W043"
+    assert warning.msg.startswith("The consumers counter.")
+    assert "chat." not in warning.msg.split(" have no websocket route")[0]
+    assert "URLRouter(autoconsumers())" in str(warning.hint)
+
+
+def test_a_wrapper_the_walk_cannot_see_through_reports_nothing(settings: Any) -> None:
+    walk = walk_websocket_routes(asgi_apps.opaque)
+    assert walk.websocket and not walk.complete and walk.routes == []
+    assert asgi_messages(settings, "opaque") == []
+
+
+def test_the_walk_sees_every_routed_consumer_and_its_wrappers() -> None:
+    walk = walk_websocket_routes(asgi_apps.complete)
+    assert walk.complete
+    labels = {route.consumer.label for route in walk.routes if route.consumer is not None}
+    assert {"chat.send_message", "counter.increment", "notifications.listen"} <= labels
+    assert all(route.has_auth() and route.has_origin_check() for route in walk.routes)
+
+
+def test_deploy_check_wants_an_origin_validator(settings: Any) -> None:
+    settings.ASGI_APPLICATION = "tests.asgi_apps.no_origin"
+    [warning] = setup_checks.check_origin_validator()
+    assert warning.id == "hypergen_ws.W045"
+    assert warning.msg.startswith("No Origin check is in front of the consumers chat.send_message, counter.")
+    assert "cross-site websocket hijacking" in warning.msg and "AllowedHostsOriginValidator" in str(warning.hint)
+    assert "hypergen_ws.W045" in {m.id for m in run_checks(include_deployment_checks=True)}
+    assert "hypergen_ws.W045" not in {m.id for m in run_checks()}, "a deploy check only"
+
+
+def consumer_in_the_chat_app(perm: object) -> Consumer:
+    def misspelled(consumer: Any, request: Any) -> None:
+        pass
+
+    misspelled.__module__ = "tests.perm_check"
+    return consumer(perm=perm, app_label="chat")(misspelled)
+
+
+@pytest.mark.parametrize("perm, hint", [
+    ("chat.can_chatt", "Did you mean perm='chat.can_chat'?"),
+    (["chat.can_chat", "shop.buy"], "No installed app has the label 'shop'"),
+    ("chat.frobnicate", "Declare it in a model's Meta.permissions"),
+])
+def test_a_perm_that_does_not_exist_is_a_database_check(db: None, perm: str | list[str], hint: str) -> None:
+    spec = consumer_in_the_chat_app(perm)
+    errors = [m for m in setup_checks.check_permissions_exist(databases=["default"]) if m.obj is spec.func]
+    [error] = errors
+    assert error.id == "hypergen_ws.E046"
+    wrong = perm if isinstance(perm, str) else perm[1]
+    assert error.msg == (f"chat.misspelled requires the permission {wrong!r}, which does not exist: every user "
+                         "except superusers is refused (4403).")
+    assert hint in str(error.hint)
+    assert setup_checks.check_permissions_exist(databases=None) == [], "only with --database"
+
+
+def test_declared_and_stored_permissions_pass(db: None) -> None:
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    declared = consumer_in_the_chat_app(["chat.can_chat", "auth.view_user"])
+    Permission.objects.create(codename="made_by_hand", name="By hand",
+                              content_type=ContentType.objects.get(app_label="chat", model="message"))
+    stored = consumer_in_the_chat_app("chat.made_by_hand")
+    public = consumer_in_the_chat_app(NO_PERM_REQUIRED)
+    objects = {m.obj for m in setup_checks.check_permissions_exist(databases=["default"])}
+    assert not objects & {declared.func, stored.func, public.func}
