@@ -208,7 +208,8 @@ async def test_binary_frame_is_refused(hgws_communicator: CommunicatorFactory) -
         assert (await a.receive())["code"] == "bad_request"
 
 
-async def test_frame_over_the_size_limit_closes_with_1009(hgws_communicator: CommunicatorFactory, settings: Any) -> None:
+async def test_frame_over_the_size_limit_closes_with_1009(
+        hgws_communicator: CommunicatorFactory, settings: Any) -> None:
     settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 1000}
     async with hgws_communicator(sc.echo, room="lobby") as a, hgws_communicator(sc.echo, room="lobby") as b:
         await a.send({"args": ["x" * 2000]})

@@ -47,7 +47,8 @@ async def make_user(name: str, *perms: str) -> User:
 # ---- calls ------------------------------------------------------------------------------------------------
 
 
-async def test_call_returns_the_commands_and_the_reply_and_the_group_gets_them_too(hgws_communicator: CommunicatorFactory) -> None:
+async def test_call_returns_the_commands_and_the_reply_and_the_group_gets_them_too(
+        hgws_communicator: CommunicatorFactory) -> None:
     async with hgws_communicator(sc.echo, room="lobby") as ann, hgws_communicator(sc.echo, room="lobby") as ben:
         result = await ann.call("<hi>")
         assert isinstance(result, CallResult)
@@ -76,7 +77,8 @@ async def test_call_to_the_caller_only_reaches_nobody_else(hgws_communicator: Co
     (sc.refuse, {"code": "permission_denied", "message": "Only on Tuesdays."}),
     (sc.listen_only, {"code": "bad_request", "message": ANY}),
 ])
-async def test_call_errors_come_back_as_the_result_error(hgws_communicator: CommunicatorFactory, settings: Settings, consumer: Any, error: dict[str, str]) -> None:
+async def test_call_errors_come_back_as_the_result_error(
+        hgws_communicator: CommunicatorFactory, settings: Settings, consumer: Any, error: dict[str, str]) -> None:
     settings.DEBUG = False
     async with hgws_communicator(consumer) as comm:
         result = await comm.call()
@@ -85,7 +87,8 @@ async def test_call_errors_come_back_as_the_result_error(hgws_communicator: Comm
     assert result.frames[-1]["type"] == "error"
 
 
-async def test_call_on_a_socket_the_server_closes_raises_socket_closed(hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
+async def test_call_on_a_socket_the_server_closes_raises_socket_closed(
+        hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
     settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 100}
     async with hgws_communicator(sc.echo, room="big") as comm:
         with pytest.raises(SocketClosed) as closed:
@@ -128,7 +131,8 @@ async def test_receive_fails_with_what_it_waited_for_when_nothing_comes(hgws_com
     assert str(failure.value) == "tests.echo sent nothing within 0.05 s while the test waited for a frame."
 
 
-async def test_receive_of_a_type_lists_the_frames_it_skipped_when_it_fails(hgws_communicator: CommunicatorFactory) -> None:
+async def test_receive_of_a_type_lists_the_frames_it_skipped_when_it_fails(
+        hgws_communicator: CommunicatorFactory) -> None:
     group = sc.echo.group_name(room="skip")
     async with hgws_communicator(sc.echo, room="skip") as comm:
         await agroup_send(group, "not commands")
@@ -148,7 +152,8 @@ async def test_assert_nothing_fails_with_the_frame_that_came(hgws_communicator: 
     assert str(failure.value) == "Expected nothing from tests.echo, but it sent {'type': 'message', 'data': {'n': 1}}."
 
 
-async def test_assert_nothing_fails_when_the_server_closes(hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
+async def test_assert_nothing_fails_when_the_server_closes(
+        hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
     settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 10}
     async with hgws_communicator(sc.echo, room="closing") as comm:
         await comm.send({"args": ["far too long for the limit"]})
@@ -157,7 +162,8 @@ async def test_assert_nothing_fails_when_the_server_closes(hgws_communicator: Co
     assert str(failure.value) == "Expected nothing from tests.echo, but it closed the socket with code 1009."
 
 
-async def test_wait_closed_returns_the_code_and_keeps_the_frames_before_it(hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
+async def test_wait_closed_returns_the_code_and_keeps_the_frames_before_it(
+        hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
     settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 100}
     async with hgws_communicator(sc.echo, room="wait") as comm:
         await comm.send("not json")
@@ -227,7 +233,7 @@ def test_unknown_labels_wrong_objects_and_wrong_kwargs_fail_at_once() -> None:
         ConsumerCommunicator("tests.nope", application=application)
     with pytest.raises(TypeError, match="takes a @consumer function or its label like 'chat.send_message', not"):
         ConsumerCommunicator(sc.echo.func, application=application, room="x")  # type: ignore[arg-type]
-    with pytest.raises(NoReverseMatch, match=r"takes exactly the URL kwargs \['room'\], got \[\]"):
+    with pytest.raises(NoReverseMatch, match=r"reverse\(\) takes the URL kwargs \(room\).*'room' is missing"):
         ConsumerCommunicator(sc.echo, application=application)
 
 

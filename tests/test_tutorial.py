@@ -148,10 +148,10 @@ def test_the_users_script_made_two_chatters_and_a_reader(snapshots: dict[int, Pa
 def test_step_10_the_tutorials_own_tests_pass(snapshots: dict[int, Path]) -> None:
     """``python manage.py test tchat``: Django's runner, on hypergen_ws.testing."""
     output = manage(snapshots[10], "test", "tchat", "-v", "2")
-    assert "Ran 3 tests" in output and "\nOK" in output
-    for name in ("test_a_message_reaches_everyone_in_the_room", "test_only_chatters_may_connect",
-                 "test_the_view_publishes_to_the_room"):
-        assert f"{name} (tchat.tests." in output and "... ok" in output.split(name, 1)[1].splitlines()[0], name
+    assert "Ran 3 tests" in output and "\nOK" in output and "FAILED" not in output
+    for name in ("ChatTests.test_a_message_reaches_everyone_in_the_room", "ChatTests.test_only_chatters_may_connect",
+                 "AnnounceTests.test_the_view_publishes_to_the_room"):
+        assert f"(tchat.tests.{name})" in output, name
 
 
 # -- step 8: runserver ----------------------------------------------------------------------------------------
