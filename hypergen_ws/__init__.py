@@ -17,6 +17,7 @@ __all__ = [
     "consumer",
     "consumer_command",
     "group_send",
+    "model_changes",
     # history, presence and groups (docs/history.rst, docs/presence.rst)
     "aclean_expired",
     "aflush_groups",
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .consumers import HypergenConsumer
     from .core.commands import command
     from .core.permissions import NO_PERM_REQUIRED
+    from .changes import model_changes
     from .decorators import Consumer, consumer
     from .features.history import (aflush_history, aget_history, aget_position, flush_history, get_history,
                                    get_position)
@@ -58,6 +60,7 @@ _LAZY = {
     "consumer_command": "publish",
     "aconsumer_command": "publish",
     "autoconsumers": "routing",
+    "model_changes": "changes",
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
                      "aget_position"], "features.history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),

@@ -179,3 +179,17 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="hypergen_ws.W021",
         )]
     return []
+
+
+@register(Tags.compatibility)
+def check_publish_on_commit(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E008: ``PUBLISH_ON_COMMIT`` is not a bool (docs/transactions.rst)."""
+    value = conf.get("PUBLISH_ON_COMMIT") if isinstance(getattr(settings, "HYPERGEN_WS", None) or {}, dict) else False
+    if isinstance(value, bool):
+        return []
+    return [Error(
+        f"HYPERGEN_WS['PUBLISH_ON_COMMIT'] must be True or False, not {value!r}; every publish without on_commit= "
+        "fails until it is.",
+        hint="HYPERGEN_WS = {'PUBLISH_ON_COMMIT': True} to publish after the commit inside transaction.atomic().",
+        id="hypergen_ws.E008",
+    )]

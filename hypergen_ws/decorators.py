@@ -42,7 +42,7 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
              history: bool | int = 0, presence: bool = False,
              expires: float | Callable[[HypergenConsumer], float | None] | None = None,
              consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
-             frames: str = "protocol") -> Callable[[Callable[..., Any]], Consumer]:
+             frames: str = "protocol", protocol: str = "hypergen_ws") -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
     ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
@@ -58,12 +58,15 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
     v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
     argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`).
+    ``protocol`` is ``"hypergen_ws"`` (this package's client, the default) or ``"hypergen"``: the frames of
+    django-hypergen's own client, for liveviews that call the consumer with ``callback(url, ...)``
+    (docs/hypergen.rst).
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
                         history=history, presence=presence, expires=expires,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
-                        consumer_class_base=consumer_class_base, frames=frames)
+                        consumer_class_base=consumer_class_base, frames=frames, protocol=protocol)
 
     if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
         raise ImproperlyConfigured(
@@ -85,7 +88,7 @@ class Consumer:
                  history: bool | int = 0, presence: bool = False, expires: Any = None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
                  receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
-                 frames: str = "protocol") -> None:
+                 frames: str = "protocol", protocol: str = "hypergen_ws") -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.name = func.__name__
@@ -131,14 +134,17 @@ class Consumer:
         self.binder = Binder(func, kwarg_names, where)
         #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`).
         self.features = features.select(Options(history=history, presence=presence, expires=expires,
-                                                frames=frames, receive=receive, binder=self.binder, where=where))
-        declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol"}
+                                                frames=frames, protocol=protocol, receive=receive, binder=self.binder,
+                                                where=where))
+        declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol",
+                                    "protocol": "hypergen_ws"}
         for feature in self.features:
             declared.update(feature.declares())
         self.history: int = declared["history"]
         self.presence_enabled: bool = declared["presence_enabled"]
         self.expires: Any = declared["expires"]
         self.frames: str = declared["frames"]
+        self.protocol: str = declared["protocol"]
         # The features that take part in each step of a connection (the others are not even called).
         self.joiners = _overriding(self.features, "before_join")
         self.members = _overriding(self.features, "member")

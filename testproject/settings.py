@@ -6,6 +6,7 @@ Set ``REDIS_URL`` (for example ``redis://127.0.0.1:6379/0``) to use ``channels_r
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -39,6 +40,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+#: The Hypergen chat (testproject/hgdemo) is built with django-hypergen, an optional dependency that
+#: ``pip install -e ".[dev]"`` installs; without it the rest of the project runs as before.
+HYPERGEN_INSTALLED = importlib.util.find_spec("hypergen") is not None
+if HYPERGEN_INSTALLED:
+    INSTALLED_APPS += ["hypergen", "testproject.hgdemo"]
+    MIDDLEWARE += ["hypergen.context.context_middleware"]
 
 ROOT_URLCONF = "testproject.urls"
 

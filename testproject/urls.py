@@ -1,4 +1,5 @@
 """HTTP routes of the demo project. Websocket routes are in routing.py (every @consumer, collected)."""
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
@@ -15,6 +16,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("hypergen_ws/", include("hypergen_ws.urls")),
 ]
+
+if settings.HYPERGEN_INSTALLED:
+    urlpatterns += [path("hypergen/", include("testproject.hgdemo.urls"))]
 
 # With DEBUG=True, serve static files (the JavaScript client) under plain daphne/uvicorn too, not only under
 # `manage.py runserver`. Does nothing when DEBUG=False: serve them with whitenoise or the web server then.

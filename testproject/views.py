@@ -1,6 +1,7 @@
 """Project-level pages: the index of demos, and the login/logout wiring."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,13 +19,23 @@ DEMOS = [
      "Two async consumers return the rendered fragment; every open page morphs #counter."),
     ("Notifications", "notifications:page", {},
      "Data frames (group_send) from a sync view, an async view, a thread and a management command."),
+    ("Messages from the admin", "admin:chat_message_add", {},
+     "A chat message added, edited or deleted in the Django admin reaches its room's open pages once the "
+     "admin's transaction commits (@model_changes); it needs a staff account."),
 ]
+
+
+#: Shown when django-hypergen is installed (settings.HYPERGEN_INSTALLED).
+HYPERGEN_DEMO = ("Hypergen chat", "hgdemo:chat", {},
+                 "The chat of Hypergen's websocket docs: a page built with django-hypergen calls a "
+                 "@consumer(protocol=\"hypergen\") through callback(...), unchanged.")
 
 
 def index(request: HttpRequest) -> HttpResponse:
     """Links to every demo, with a one-line explanation each."""
+    shown = DEMOS + [HYPERGEN_DEMO] if settings.HYPERGEN_INSTALLED else DEMOS
     demos = [
-        {"title": title, "url": reverse(name, kwargs=kwargs), "about": about} for title, name, kwargs, about in DEMOS
+        {"title": title, "url": reverse(name, kwargs=kwargs), "about": about} for title, name, kwargs, about in shown
     ]
     return render(request, "index.html", {"demos": demos})
 

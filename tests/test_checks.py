@@ -87,3 +87,14 @@ def test_group_capacity_warning_only_where_a_burst_would_be_dropped(settings):
     settings.HYPERGEN_WS = {"GROUP_CAPACITY": 100}
     assert layer("channels_redis.core.RedisChannelLayer") == ["hypergen_ws.W030"]
     assert "at least 1000" in checks.check_group_capacity()[0].hint
+
+
+def test_publish_on_commit_must_be_a_bool(settings):
+    assert checks.check_publish_on_commit() == []
+    settings.HYPERGEN_WS = {"PUBLISH_ON_COMMIT": True}
+    assert checks.check_publish_on_commit() == []
+    settings.HYPERGEN_WS = {"PUBLISH_ON_COMMIT": "yes"}
+    [error] = checks.check_publish_on_commit()
+    assert error.id == "hypergen_ws.E008" and "'yes'" in error.msg and "PUBLISH_ON_COMMIT': True" in error.hint
+    settings.HYPERGEN_WS = "not a dict"  # E006 reports that; this check stays quiet
+    assert checks.check_publish_on_commit() == []

@@ -113,3 +113,25 @@ async def test_outbox_close_ends_sending_and_flush_and_stop_cancels_a_blocked_se
     await asyncio.sleep(0.01)
     await outbox.flush_and_stop()
     assert outbox._task is None and len(outbox) == 0 and socket.sent == []
+
+
+async def test_wrap_send_changes_or_drops_every_message_and_turns_off_direct_writes():
+    socket = Socket()
+    outbox = Outbox(socket.send, 10, lambda: None)
+    written: list[bytes] = []
+    outbox.direct = lambda frame: written.append(frame) is None
+
+    def upper(send):
+        async def wrapped(message):
+            if message.get("text") == "drop":
+                return
+            await send({**message, "text": message["text"].upper()} if "text" in message else message)
+        return wrapped
+
+    outbox.wrap_send(upper)
+    assert outbox.direct is None
+    outbox.start()
+    outbox.push_text("queued")
+    outbox.push_text("drop")
+    outbox.push_encoded({"type": "websocket.send", "text": "group"}, b"\x81\x05group")
+    assert socket.sent == ["QUEUED", "GROUP"] and written == []

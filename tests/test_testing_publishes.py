@@ -8,6 +8,7 @@ from unittest.mock import ANY
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.test import Client
 from pytest_django import Settings
 
@@ -95,6 +96,19 @@ async def test_what_a_consumer_sends_to_its_group_is_recorded_and_what_it_sends_
         await whisper.call("psst")
     assert published == [Published(LOBBY, "commands", commands=[["hypergen.append", "messages", "<li>hi</li>"]],
                                    text=ANY)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publish_on_commit_is_recorded_when_it_goes_out() -> None:
+    with capture_publishes() as published:
+        with transaction.atomic():
+            group_send(LOBBY, "after the commit", on_commit=True)
+            published.assert_not_published()
+        published.assert_published(LOBBY, data="after the commit")
+        with pytest.raises(KeyError), transaction.atomic():
+            group_send(LOBBY, "rolled back", on_commit=True)
+            raise KeyError("roll back")
+    assert [record.data for record in published] == ["after the commit"]
 
 
 def test_a_publish_that_fails_validation_is_not_recorded() -> None:

@@ -80,6 +80,8 @@ def test_index_links_every_demo(client: Client) -> None:
         reverse("chat:room", kwargs={"room_name": "lobby"}),
         reverse("counter:page"),
         reverse("notifications:page"),
+        reverse("admin:chat_message_add"),
+        reverse("hgdemo:chat"),
         reverse("login"),
     ):
         assert f'href="{url}' in html, url

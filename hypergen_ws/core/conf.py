@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "ERROR_DETAILS": None,
     # Seconds a sync publisher waits for the channel layer before raising.
     "PUBLISH_TIMEOUT": 10.0,
+    # Whether group_send / consumer_command (and the async variants) called inside transaction.atomic() wait for
+    # the commit when they are not given on_commit= (docs/transactions.rst).
+    "PUBLISH_ON_COMMIT": False,
     # Access keys of the HTTP publish endpoint (docs/publishing.rst), a list so keys can be rotated;
     # empty: the endpoint refuses every request.
     "PUBLISH_KEYS": [],

@@ -80,6 +80,14 @@ class Outbox:
         """Send through ``send`` (the server's ASGI ``send``, known once the connection is served)."""
         self._send = send
 
+    def wrap_send(self, wrap: Callable[[Send], Send]) -> None:
+        """Send every message through ``wrap(send)`` from now on (it may change or drop messages).
+
+        Turns off ``direct`` writes, which would bypass it. Call it before ``start()``.
+        """
+        self._send = wrap(self._send)
+        self.direct = None
+
     def start(self) -> None:
         """Allow sending (after the socket was accepted); frames queued so far go out first, in order."""
         if not self._started:

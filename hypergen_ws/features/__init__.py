@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import expiry, history, hooks, membership, presence, raw
+from . import expiry, history, hooks, hypergen, membership, presence, raw
 from .base import Feature, Options
 
 CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
@@ -18,6 +18,7 @@ CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
     expiry.configure,
     hooks.configure,       # on_connect's initial state is pushed in front of the queue
     raw.configure,
+    hypergen.configure,    # Hypergen's client: decodes its calls, translates what the socket is sent
     membership.configure,
 )
 

@@ -33,6 +33,7 @@ class Options:
     presence: Any
     expires: Any
     frames: Any
+    protocol: Any
     receive: bool
     binder: Binder
     where: str

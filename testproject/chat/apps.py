@@ -7,3 +7,6 @@ class ChatConfig(AppConfig):
     name = "testproject.chat"
     label = "chat"
     verbose_name = "Chat"
+
+    def ready(self) -> None:
+        from . import changes  # noqa: F401  (publishes every saved or deleted message to its room)

@@ -1,7 +1,8 @@
 """The chat room's websocket consumer.
 
 ``send_message`` is served at ``/ws/chat/send_message/<room_name>/``; every socket of a room joins the same group
-(``send_message.group_name(room_name=...)``), so what the function sends reaches everyone in the room.
+(``send_message.group_name(room_name=...)``). A message stored by the function reaches everyone in the room
+through ``changes.py``, which publishes every saved, edited or deleted message to its room after the commit.
 
 ``history=50`` numbers every frame published to a room and keeps the last 50: a page that reconnects (a network
 drop, a restarted server) gets what it missed, or a ``resync`` event when that is no longer possible, on which the
@@ -13,9 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.template.loader import render_to_string
-
-from hypergen_ws import command, consumer
+from hypergen_ws import consumer
 
 from .models import MAX_MESSAGE_LENGTH, Message, Room
 
@@ -24,9 +23,11 @@ logger = logging.getLogger(__name__)
 
 @consumer(perm="chat.can_chat", path="<slug:room_name>/", history=50, presence=True)
 def send_message(consumer: Any, request: Any, text: str, *, room_name: str) -> None:
-    """Store ``text`` as a message of the room and append it to ``#messages`` for everyone in the room.
+    """Store ``text`` as a message of the room; everyone in the room sees it appended to ``#messages``.
 
-    A plain (sync) function: the decorator runs it in a worker thread, so the ORM can be used directly.
+    A plain (sync) function: the decorator runs it in a worker thread, so the ORM can be used directly. It sends
+    nothing itself: every saved message, from here, the Django admin or anywhere else, is published to its room
+    by ``changes.message_room`` (``@model_changes``) once it is committed.
 
     Validation: the ``text: str`` annotation makes hypergen_ws answer a non-string argument with a
     ``bad_request`` error to the caller, before this function runs. An empty or too long text (more than
@@ -42,5 +43,4 @@ def send_message(consumer: Any, request: Any, text: str, *, room_name: str) -> N
     if room is None:
         logger.warning("chat: ignored a message to the unknown room %r", room_name)
         return
-    message = Message.objects.create(room=room, user=request.user, text=text)
-    command("hypergen.append", "messages", render_to_string("chat/_message.html", {"message": message}))
+    Message.objects.create(room=room, user=request.user, text=text)

@@ -1,0 +1,7 @@
+from hypergen.hypergen import autourls
+
+from . import views
+
+app_name = "hgdemo"
+
+urlpatterns = autourls(views, namespace="hgdemo")
