@@ -67,3 +67,23 @@ async def test_a_dead_process_is_swept_once_and_the_listeners_clean_up(settings,
 async def test_in_memory_hubs_have_no_heartbeat(settings):
     use_layer("memory", settings)
     assert cluster.ensure_started(get_hub()) is None
+
+
+async def test_when_redis_lost_its_data_history_followers_get_a_resync_that_is_counted(settings, redis_url):
+    from hypergen_ws.delivery import stats
+    from tests import recovery_consumers as rc
+    from tests.recutil import frame, open_ws
+
+    use_layer("redis", settings, redis_url)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 30.0, "PROCESS_TTL": 60.0}
+    stats.reset()
+    comm = await open_ws(rc.rec_feed.reverse(room="lost"))
+    assert (await frame(comm))["type"] == "sync"
+    node = cluster.node_of(get_hub())
+    assert node is not None
+    await node.recover(b"a new instance id")
+    resync = await frame(comm)
+    assert (resync["type"], resync["reason"]) == ("resync", "history_lost")
+    assert stats.snapshot()["events"]["recoveries"] == {"tests.rec_feed": {"resynced.history_lost": 1}}
+    await comm.disconnect()
+    node.task.cancel()

@@ -230,11 +230,18 @@ async def test_stats_endpoint_needs_the_key_and_returns_the_snapshot(hgws_commun
     assert (await client.get(STATS_URL, headers={"Authorization": "Bearer nope"})).status_code == 403
     async with hgws_communicator(fc.raw_json, room="lobby"):
         response = await client.get(STATS_URL, headers={"Authorization": f"Bearer {NEW_KEY}"})
-    assert response.status_code == 200
-    snapshot = response.json()
-    assert set(snapshot) == {"pid", "uptime", "totals", "consumers", "groups"}
-    assert snapshot["consumers"]["tests.raw_json"]["connections"] == 1
-    assert snapshot["groups"][LOBBY]["connections"] == 1
+        assert response.status_code == 200
+        snapshot = response.json()
+        assert set(snapshot) == {"scope", "time", "processes", "totals", "rates", "consumers", "groups", "events"}
+        assert snapshot["scope"] == "process" and len(snapshot["processes"]) == 1
+        assert snapshot["consumers"]["tests.raw_json"]["connections"] == 1
+        assert snapshot["groups"][LOBBY]["connections"] == 1
+        assert "consumers" not in snapshot["processes"][0]
+        rows = (await client.get(STATS_URL + "?per_process=1",
+                                 headers={"Authorization": f"Bearer {NEW_KEY}"})).json()
+        assert rows["processes"][0]["groups"][LOBBY]["connections"] == 1
+    bad = await client.get(STATS_URL + "?per_process=maybe", headers={"Authorization": f"Bearer {NEW_KEY}"})
+    assert bad.status_code == 400 and "?per_process=1" in bad.json()["error"]
     posted = await client.post(STATS_URL, headers={"Authorization": f"Bearer {KEY}"})
     assert posted.status_code == 405 and posted["Allow"] == "GET, HEAD"
 

@@ -74,6 +74,7 @@ async def test_a_failing_listener_is_logged_and_the_publish_goes_on(
     [record] = [r for r in caplog.records if "publish listener" in r.getMessage()]
     assert f"failed on a publish to {GROUP}; the publish goes on" in record.getMessage()
     assert record.exc_info is not None and record.exc_info[0] is ValueError
+    assert (record.event, record.group) == ("publish_listener_failed", GROUP)  # type: ignore[attr-defined]
 
 
 def test_adding_a_non_callable_or_removing_an_unknown_listener_says_what_to_do() -> None:

@@ -19,6 +19,7 @@ import functools
 import logging
 from typing import Any, Protocol
 
+from ..core.logs import fields
 from .layers import warn_fallback
 
 logger = logging.getLogger("hypergen_ws")
@@ -89,7 +90,8 @@ def attach(send: Any, outbox: Pausable) -> bool:
         protocol.registerProducer(OutboxProducer(outbox), True)
     except Exception:
         warn_fallback("bounding daphne's write buffer", "daphne", "registering a producer failed")
-        logger.debug("Could not register a producer on daphne's connection", exc_info=True)
+        logger.debug("Could not register a producer on daphne's connection", exc_info=True,
+                     extra=fields("daphne_producer_failed"))
         return False
     return True
 

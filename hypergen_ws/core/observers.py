@@ -18,14 +18,13 @@ never reaches the publisher. With no listener the cost is one tuple check per pu
 """
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Listener", "Publish", "add_listener", "listeners", "published", "remove_listener"]
+from .logs import fields, logger
 
-logger = logging.getLogger("hypergen_ws")
+__all__ = ["Listener", "Publish", "add_listener", "listeners", "published", "remove_listener"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +77,4 @@ def published(group: str, text: str) -> None:
             listener(record)
         except Exception:
             logger.exception("A publish listener (%r) failed on a publish to %s; the publish goes on", listener,
-                             group)
+                             group, extra=fields("publish_listener_failed", group=group))
