@@ -33,6 +33,9 @@ __all__ = [
     "get_history",
     "get_position",
     "get_presence",
+    # traffic counters of every server process (docs/stats.rst)
+    "aget_stats",
+    "get_stats",
 ]
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from .features.presence import aget_presence, get_presence
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
+    from .delivery.clusterstats import aget_stats, get_stats
 
 _LAZY = {
     "command": "core.commands",
@@ -64,6 +68,7 @@ _LAZY = {
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
                      "aget_position"], "features.history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),
+    **dict.fromkeys(["get_stats", "aget_stats"], "delivery.clusterstats"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
                      "aclean_expired"], "features.membership"),
 }

@@ -5,14 +5,18 @@ from django.apps import AppConfig
 
 
 class HypergenWsConfig(AppConfig):
-    """Registers the system checks and gives hypergen_ws's layer channels their capacity."""
+    """Registers the system checks, gives hypergen_ws's layer channels their capacity, registers the dashboard's
+    consumer, makes heartbeats carry the counters and feeds the Prometheus metrics (when enabled)."""
 
     name = "hypergen_ws"
     verbose_name = "hypergen_ws"
 
     def ready(self) -> None:
         # Imported once the app registry is ready: the checks read settings and the registry of consumers.
-        from . import checks, setup_checks  # noqa: F401  (registers the checks)
+        from . import checks, dashboard, setup_checks  # noqa: F401  (register the checks and the dashboard's consumer)
         from .backends.layers import install_layer_hook
+        from .delivery import cluster, clusterstats, metrics  # wired together here, once
 
         install_layer_hook()
+        cluster.set_reporter(clusterstats.heartbeat_report)
+        metrics.install_from_settings()

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .core import conf, registry
 from .decorators import all_consumers
+from .delivery import metrics
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -193,3 +194,19 @@ def check_publish_on_commit(app_configs: Any = None, **kwargs: Any) -> list[Any]
         hint="HYPERGEN_WS = {'PUBLISH_ON_COMMIT': True} to publish after the commit inside transaction.atomic().",
         id="hypergen_ws.E008",
     )]
+
+
+@register(Tags.compatibility)
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E050: ``METRICS`` is True but ``prometheus_client`` is not installed; E051: not None, True or False."""
+    setting = conf.get("METRICS")
+    if setting not in (None, True, False):
+        return [Error(f"HYPERGEN_WS['METRICS'] is {setting!r}; use None (on when prometheus_client is installed), "
+                      "True or False.", id="hypergen_ws.E051")]
+    if setting is True and not metrics.available():
+        return [Error(
+            "HYPERGEN_WS['METRICS'] is True but prometheus_client is not installed, so there are no metrics.",
+            hint=f"Install it with: {metrics.INSTALL_HINT} (or set METRICS to None or False).",
+            id="hypergen_ws.E050",
+        )]
+    return []

@@ -4,7 +4,7 @@
 
     python -m hypergen_ws publish --url https://example.com/hypergen_ws/ --key KEY \\
         (--group GROUP | --consumer LABEL [--kwarg NAME=VALUE ...]) (--data JSON | --commands JSON)
-    python -m hypergen_ws stats --url https://example.com/hypergen_ws/ --key KEY [--json]
+    python -m hypergen_ws stats --url https://example.com/hypergen_ws/ --key KEY [--json] [--per-process]
 
 The key may come from the environment variable ``HYPERGEN_WS_PUBLISH_KEY`` instead of ``--key``. ``--data -``
 (or ``--commands -``) reads the JSON from standard input. Needs only the standard library: no Django settings.
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
             add_target_arguments(sub)
         else:
             sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+            sub.add_argument("--per-process", action="store_true",
+                             help="also print each server process's own counters (on Redis)")
     return parser
 
 
@@ -119,8 +121,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if args.command == "stats":
-            snapshot = client.stats()
-            out.write(json.dumps(snapshot, indent=2) + "\n" if args.json else stats.format_table(snapshot))
+            result = client.stats(per_process=args.per_process)
+            out.write(json.dumps(result, indent=2) + "\n" if args.json else stats.format_stats(result))
             return EXIT_OK
         answer = client.publish(request_body(args, stdin))
     except UsageError as exc:

@@ -84,9 +84,10 @@ class PublishClient:
             raise TypeError(f"The data must be JSON (dict, list, str, int, float, bool, None): {exc}.") from exc
         return self._request("POST", "publish/", encoded)
 
-    def stats(self) -> dict[str, Any]:
-        """The traffic counters of the server process that answers (see :func:`hypergen_ws.stats.snapshot`)."""
-        return self._request("GET", "stats/")
+    def stats(self, per_process: bool = False) -> dict[str, Any]:
+        """The traffic counters of the server (see :func:`hypergen_ws.get_stats`): on Redis, of every live server
+        process, summed; ``per_process=True`` adds each process's own tables."""
+        return self._request("GET", "stats/?per_process=1" if per_process else "stats/")
 
     # ---- HTTP ------------------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from .backends.layers import receive_channel
 from .backends.uvicorn import direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
+from .core.logs import fields
 from .core.permissions import Permission, describe_user, forget_cached_permissions
 from .core.state import ConnectionState, Identity, Lifecycle
 from .delivery import cluster, stats
@@ -218,9 +219,11 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 raise
             except Exception:
                 failures += 1
+                stats.event(stats.LAYER_ERROR, "", "receive")
                 if failures == 1:
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
-                                   self.label, exc_info=True)
+                                   self.label, exc_info=True,
+                                   extra=fields("layer_receive_failed", consumer=self.label, state=self.state))
                 await asyncio.sleep(1)
                 continue
             return {"type": _LAYER_EVENT, "message": message}
@@ -231,7 +234,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         kind = message.get("type") if isinstance(message, dict) else None
         if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
             logger.warning("Ignored channel-layer message of type %r for %s: reserved or missing type", kind,
-                           self.label)
+                           self.label, extra=fields("layer_message_ignored", consumer=self.label, state=self.state,
+                                                    code=str(kind)))
             return
         try:
             name = get_handler_name(message)
@@ -240,7 +244,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if name not in self.layer_handlers:
             logger.warning(
                 "Ignored channel-layer message of type %r for %s: define a method %r on the class passed as "
-                "consumer_class_base= to handle it", kind, self.label, name or kind)
+                "consumer_class_base= to handle it", kind, self.label, name or kind,
+                extra=fields("layer_message_unhandled", consumer=self.label, state=self.state, code=kind))
             return
         await getattr(self, name)(message)
 
@@ -257,15 +262,19 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
                     else protocol.CLOSE_NOT_AUTHENTICATED)
             if spec.permission.missing:
-                logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label)
+                logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label,
+                             extra=fields("consumer_without_perm", consumer=self.label, user=user, code=code))
             elif code == protocol.CLOSE_NOT_AUTHENTICATED:
                 logger.warning(
                     "Refused a websocket to %s (close %s, not logged in) for %s: it requires %s. Log the user in "
                     "(and route websockets through AuthMiddlewareStack in asgi.py), or use perm=NO_PERM_REQUIRED.",
-                    self.label, code, describe_user(user), spec.permission.describe())
+                    self.label, code, describe_user(user), spec.permission.describe(),
+                    extra=fields("connection_refused", consumer=self.label, user=user, code=code))
             else:
                 logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
-                               self.label, code, describe_user(user), spec.permission.describe())
+                               self.label, code, describe_user(user), spec.permission.describe(),
+                               extra=fields("connection_refused", consumer=self.label, user=user, code=code))
+            stats.event(stats.REFUSED, self.label, code)
             state.advance(Lifecycle.CLOSING)
             state.close_code = code
             await self.base_send({"type": "websocket.accept"})
@@ -353,11 +362,19 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def protocol_error(self, exc: protocol.ProtocolError) -> None:
         """Answer a bad frame: an error frame, or a close when the frame was too big."""
-        logger.warning("Bad frame from %s to %s: %s", describe_user(self.scope.get("user")), self.label, exc)
+        logger.warning("Bad frame from %s to %s: %s", describe_user(self.scope.get("user")), self.label, exc,
+                       extra=fields("bad_frame", consumer=self.label, state=self.state,
+                                    code=exc.close_code or protocol.BAD_REQUEST))
         if exc.close_code is not None:
+            stats.event(stats.ERROR, self.label, exc.close_code)
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
         else:
-            self.send_text(protocol.error_frame(protocol.BAD_REQUEST, str(exc), exc.id))
+            self.send_error(protocol.BAD_REQUEST, str(exc), exc.id)
+
+    def send_error(self, code: str, message: str, call_id: int | str | None = None) -> None:
+        """Send this client an error frame, counted by its code in the stats."""
+        stats.event(stats.ERROR, self.label, code)
+        self.send_text(protocol.error_frame(code, message, call_id))
 
     async def handle_call(self, call: protocol.Call) -> None:
         """Re-check the permission, run the function and send what it produced.
@@ -366,15 +383,16 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """
         spec = self.hypergen
         if not spec.receive:
-            self.send_text(protocol.error_frame(
-                protocol.BAD_REQUEST, f"{self.label} only sends; it does not take calls from the browser.", call.id))
+            self.send_error(
+                protocol.BAD_REQUEST, f"{self.label} only sends; it does not take calls from the browser.", call.id)
             return
         user = await self._current_user()
         if not await spec.permission.allows(user, self.url_kwargs):
             logger.warning("Refused a call to %s (permission denied) for %s: it requires %s.",
-                           self.label, describe_user(user), spec.permission.describe())
-            self.send_text(protocol.error_frame(
-                protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id))
+                           self.label, describe_user(user), spec.permission.describe(),
+                           extra=fields("call_refused", consumer=self.label, state=self.state,
+                                        code=protocol.PERMISSION_DENIED))
+            self.send_error(protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id)
             return
         self.meta = call.meta
         try:
@@ -386,20 +404,25 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         except PermissionDenied as exc:
             logger.warning("Refused a call to %s (permission denied) for %s: the function raised PermissionDenied"
-                           "(%r).", self.label, describe_user(user), str(exc))
-            self.send_text(protocol.error_frame(
-                protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id))
+                           "(%r).", self.label, describe_user(user), str(exc),
+                           extra=fields("call_refused", consumer=self.label, state=self.state,
+                                        code=protocol.PERMISSION_DENIED))
+            self.send_error(protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id)
             return
         except (TimeoutError, ConnectionError) as exc:
-            logger.warning("Delivering the result of a call to %s failed: %s", self.label, exc)
-            self.send_text(protocol.error_frame(
+            logger.warning("Delivering the result of a call to %s failed: %s", self.label, exc,
+                           extra=fields("call_undeliverable", consumer=self.label, state=self.state,
+                                        code=protocol.UNAVAILABLE))
+            self.send_error(
                 protocol.UNAVAILABLE, "The server could not deliver the result right now (its channel layer is "
-                "unavailable); try again in a moment.", call.id))
+                "unavailable); try again in a moment.", call.id)
             return
         except Exception as exc:
-            logger.exception("Error in consumer %s", self.label)
+            logger.exception("Error in consumer %s", self.label,
+                             extra=fields("consumer_error", consumer=self.label, state=self.state,
+                                          code=protocol.SERVER_ERROR))
             detail = f"{type(exc).__name__}: {exc}" if conf.error_details() else "Internal server error."
-            self.send_text(protocol.error_frame(protocol.SERVER_ERROR, detail, call.id))
+            self.send_error(protocol.SERVER_ERROR, detail, call.id)
             return
         finally:
             self.meta = {}
@@ -468,7 +491,10 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.base_send(message)
 
     def _on_overflow(self) -> None:
-        logger.warning("Closing a client of %s: it fell %s frames behind", self.label, conf.get("SEND_QUEUE_LIMIT"))
+        logger.warning("Closing a client of %s: it fell %s frames behind", self.label, conf.get("SEND_QUEUE_LIMIT"),
+                       extra=fields("slow_client_closed", consumer=self.label, state=self.state,
+                                    code=protocol.CLOSE_TRY_AGAIN_LATER))
+        stats.event(stats.SLOW_CLOSE, self.label, protocol.CLOSE_TRY_AGAIN_LATER)
         self._closing = asyncio.get_running_loop().create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
@@ -483,7 +509,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
                 await self.base_send({"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN_LATER})
         except Exception:  # timed out, or the connection is already gone
-            logger.debug("Closing a slow client of %s failed", self.label, exc_info=True)
+            logger.debug("Closing a slow client of %s failed", self.label, exc_info=True,
+                         extra=fields("slow_close_failed", consumer=self.label, state=self.state))
         self.stop()
 
     # ---- disconnect ----------------------------------------------------------------------------------------
@@ -526,7 +553,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             try:
                 await feature.disconnected(self)
             except Exception:
-                logger.exception("Cleaning up %s after a socket of %s failed", feature.name, self.label)
+                logger.exception("Cleaning up %s after a socket of %s failed", feature.name, self.label,
+                                 extra=fields("cleanup_failed", consumer=self.label, state=state, code=feature.name))
         await self.outbox.flush_and_stop()
         if state.opened and not self._counted_closed:
             self._counted_closed = True

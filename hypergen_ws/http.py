@@ -6,7 +6,8 @@ Include them with ``path("hypergen_ws/", include("hypergen_ws.urls"))``:
   ``{"consumer": "chat.send_message", "kwargs": {"room_name": "vip"}, "commands": [["alert", "hi"]]}``
   (a group named by a consumer's label and URL kwargs; one of ``"data"`` and ``"commands"``).
   Answers ``200 {"published": "message" | "commands", "group": "<name>"}``.
-* ``GET stats/``: :func:`hypergen_ws.stats.snapshot` of the process that serves the request.
+* ``GET stats/``: :func:`hypergen_ws.get_stats`: on Redis the counters of every live server process, summed;
+  ``?per_process=1`` adds each process's own tables.
 
 Both need ``Authorization: Bearer <key>`` with one of ``HYPERGEN_WS["PUBLISH_KEYS"]`` (compared in constant time
 against every key). With no key configured every request is refused. Every refused request gets
@@ -25,10 +26,11 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import stats
 from .core import conf, protocol, registry
-from .decorators import get_consumer
 from .core.groups import check_group_name
+from .core.logs import fields
+from .decorators import get_consumer
+from .delivery.clusterstats import aget_stats
 from .publish import aconsumer_command, agroup_send
 
 logger = logging.getLogger("hypergen_ws")
@@ -92,7 +94,8 @@ def authenticate(request: HttpRequest) -> None:
     for key in keys:  # every key, whatever matched: the time taken does not depend on which one
         matched |= hmac.compare_digest(key, candidate)
     if not matched:
-        logger.warning("Refused an HTTP publish request with a wrong access key")
+        logger.warning("Refused an HTTP request to %s with a wrong access key", request.path,
+                       extra=fields("publish_key_refused", code=403))
         raise HttpError(403, "Wrong access key: it is not one of the server's HYPERGEN_WS['PUBLISH_KEYS'] (was the "
                              "key rotated?).")
 
@@ -193,11 +196,13 @@ async def handle_publish(request: HttpRequest) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError) as exc:
         raise HttpError(400, f"The payload cannot be published: {exc}") from None
     except Exception as exc:
-        logger.exception("HTTP publish to group %s failed", group)
+        logger.exception("HTTP publish to group %s failed", group,
+                         extra=fields("http_publish_failed", group=group, code=503))
         raise HttpError(503, f"Publishing failed ({type(exc).__name__}: {exc}); is the channel layer (Redis) "
                              "reachable? Retry later.") from None
     kind = "commands" if commands is not None else "message"
-    logger.debug("Published %s to group %s over HTTP", kind, group)
+    logger.debug("Published %s to group %s over HTTP", kind, group,
+                 extra=fields("http_published", group=group, code=kind))
     return {"published": kind, "group": group}
 
 
@@ -211,14 +216,31 @@ async def publish(request: HttpRequest) -> JsonResponse:
     return JsonResponse(answer)
 
 
+def flag(request: HttpRequest, name: str) -> bool:
+    """A boolean query parameter: ``1``/``true``/``yes`` or ``0``/``false``/``no`` (absent: false)."""
+    value = request.GET.get(name, "0").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no", ""):
+        return False
+    raise HttpError(400, f"?{name}={value!r} is not a yes/no value; use ?{name}=1 or leave it out.")
+
+
 @csrf_exempt
 async def stats_view(request: HttpRequest) -> JsonResponse:
-    """``GET stats/``: the traffic counters of the process serving the request."""
+    """``GET stats/``: the traffic counters of every live server process (on Redis), or of this one."""
     try:
         _method(request, ("GET", "HEAD"))
         authenticate(request)
+        per_process = flag(request, "per_process")
     except HttpError as exc:
         return error_response(exc)
-    response = JsonResponse(stats.snapshot())
+    try:
+        result = await aget_stats(per_process=per_process)
+    except Exception as exc:
+        logger.exception("Reading the stats failed", extra=fields("stats_read_failed", code=503))
+        return error_response(HttpError(503, f"Reading the stats failed ({type(exc).__name__}: {exc}); is Redis "
+                                             "reachable? Retry later."))
+    response = JsonResponse(result)
     response["Cache-Control"] = "no-store"
     return response

@@ -154,6 +154,10 @@ def _installed_consumers() -> list[Consumer]:
     return [c for c in _consumers() if registry.in_apps(c.func.__module__, app_names)]
 
 
+#: The consumer of the dashboard page (hypergen_ws.dashboard), routed by autoconsumers() like any other.
+DASHBOARD_LABEL = "hypergen_ws.dashboard"
+
+
 @register(Tags.compatibility)
 def check_asgi_application(app_configs: Sequence[AppConfig] | None = None, **kwargs: object) -> list[CheckMessage]:
     """W040, E041, E042, W043, E044: websockets reach the consumers, behind authentication where they need it."""
@@ -174,7 +178,8 @@ def check_asgi_application(app_configs: Sequence[AppConfig] | None = None, **kwa
     messages: list[CheckMessage] = []
     reached = {route.consumer for route in walk.routes if route.consumer is not None}
     if walk.complete:
-        unrouted = [c for c in _installed_consumers() if c not in reached]
+        # The dashboard's own consumer is optional: a project that routes only its own modules does without it.
+        unrouted = [c for c in _installed_consumers() if c not in reached and c.label != DASHBOARD_LABEL]
         if unrouted:
             messages.append(Warning(
                 f"{_labels(unrouted)} {'has' if len(unrouted) == 1 else 'have'} no websocket route in "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -87,16 +88,33 @@ def test_argparse_usage_errors_exit_2(argv, capsys):
 
 
 def test_stats_table_and_json(stub):
-    snapshot = {"pid": 7, "uptime": 3.0, "totals": {"connections": 2, "messages_out": 5},
+    snapshot = {"scope": "process", "rates": {"messages_in": 0, "messages_out": 1.5},
+                "processes": [{"id": "web1:7", "host": "web1", "pid": 7, "uptime": 3.0, "beat": 0}],
+                "totals": {"connections": 2, "messages_out": 5},
                 "consumers": {"chat.send_message": {"connections": 2, "messages_out": 5}},
-                "groups": {"hgws.chat.send_message.room_name.vip": {"connections": 2, "messages_out": 5}}}
+                "groups": {"hgws.chat.send_message.room_name.vip": {"connections": 2, "messages_out": 5}},
+                "events": {"refusals": {"chat.send_message": {"4403": 1}}}}
     stub.answer(200, snapshot)
     code, out, _ = run("stats", "--url", stub.url, "--key", "k")
     assert code == EXIT_OK
-    assert "process 7" in out and "chat.send_message" in out and "hgws.chat.send_message.room_name.vip" in out
+    assert "process 7 on web1" in out and "chat.send_message" in out and "hgws.chat.send_message.room_name.vip" in out
+    assert "1.5 msgs/s out" in out
+    assert re.search(r"refusals\s+chat.send_message\s+4403\s+1", out), out
     code, out, _ = run("stats", "--url", stub.url, "--key", "k", "--json")
     assert json.loads(out) == snapshot
     assert stub.requests[-1][:2] == ("GET", "/hypergen_ws/stats/")
+
+
+def test_stats_of_a_cluster_per_process(stub):
+    row = {"consumers": {"a.b": {"connections": 1}}, "groups": {}, "events": {}, "totals": {"connections": 1}}
+    stub.answer(200, {"scope": "cluster", "rates": {}, "totals": {"connections": 2}, "consumers": {}, "groups": {},
+                      "events": {}, "processes": [{"id": "web1:7:aa", "pid": 7, "uptime": 9, "beat": 1.5, **row},
+                                                  {"id": "web2:8:bb", "pid": 8, "uptime": 9, "beat": 0.5, **row}]})
+    code, out, _ = run("stats", "--url", stub.url, "--key", "k", "--per-process")
+    assert code == EXIT_OK
+    assert "cluster: 2 live processes" in out
+    assert "---- web1:7:aa ----" in out and "---- web2:8:bb ----" in out
+    assert stub.requests[-1][:2] == ("GET", "/hypergen_ws/stats/?per_process=1")
 
 
 def test_parse_kwargs():

@@ -20,7 +20,7 @@ class FakeHub:
     def member_set(self, group: str) -> set[Any] | None:
         return self.members.get(group)
 
-    def deliver_text(self, group: str, text: str, skip: Iterable[Any] = ()) -> int:
+    def deliver_text(self, group: str, text: str, skip: Iterable[Any] = (), published: float | None = None) -> int:
         left_out = frozenset(skip)
         self.written.append((text, left_out))
         return len(self.members[group] - left_out)

@@ -64,10 +64,11 @@ def test_an_asgi_application_that_cannot_be_imported(settings: Any) -> None:
 def test_consumers_that_need_a_user_without_auth_middleware(settings: Any) -> None:
     [error] = asgi_messages(settings, "no_auth")
     assert error.id == "hypergen_ws.E044"
-    # chat.send_message needs chat.can_chat, counter.increment is NO_PERM_REQUIRED: only the first is named.
-    assert error.msg == ("The consumer chat.send_message checks the user's permissions, but no authentication "
-                         "middleware is in front of it in ASGI_APPLICATION 'tests.asgi_apps.no_auth': every user is "
-                         "anonymous, and every socket is refused with 4401.")
+    # chat.send_message needs chat.can_chat and hypergen_ws's dashboard a staff user; counter.increment is
+    # NO_PERM_REQUIRED: only the first two are named.
+    assert error.msg == ("The consumers chat.send_message, hypergen_ws.dashboard check the user's permissions, but no "
+                         "authentication middleware is in front of them in ASGI_APPLICATION 'tests.asgi_apps.no_auth': "
+                         "every user is anonymous, and every socket is refused with 4401.")
     assert "AuthMiddlewareStack(URLRouter(...))" in str(error.hint)
 
 
@@ -80,6 +81,7 @@ def test_consumers_without_a_route(settings: Any) -> None:
     assert warning.id == "hypergen_ws.W043"
     assert warning.msg.startswith("The consumers counter.")
     assert "chat." not in warning.msg.split(" have no websocket route")[0]
+    assert "hypergen_ws.dashboard" not in warning.msg, "the dashboard's consumer is optional"
     assert "URLRouter(autoconsumers())" in str(warning.hint)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 
 import pytest
 from django.core.management import call_command
@@ -162,17 +163,22 @@ def test_format_table():
 def test_management_command_prints_local_counters_with_a_note():
     out, err = io.StringIO(), io.StringIO()
     call_command("hypergen_ws_stats", "--json", stdout=out, stderr=err)
-    assert set(json.loads(out.getvalue())) == {"pid", "uptime", "totals", "consumers", "groups"}
+    result = json.loads(out.getvalue())
+    assert result["scope"] == "process" and [row["pid"] for row in result["processes"]] == [os.getpid()]
+    assert {"totals", "consumers", "groups", "events", "rates"} <= set(result)
     assert "counters of this command's own process" in err.getvalue()
     assert "--url" in err.getvalue()
 
 
 def test_management_command_fetches_from_a_server(stub):
-    stub.answer(200, {"pid": 99, "uptime": 1, "totals": {}, "consumers": {"a.b": {"connections": 4}}, "groups": {}})
+    stub.answer(200, {"scope": "process", "processes": [{"id": "h:99", "host": "h", "pid": 99, "uptime": 1}],
+                      "totals": {}, "consumers": {"a.b": {"connections": 4}}, "groups": {}, "events": {}})
     out = io.StringIO()
     call_command("hypergen_ws_stats", "--url", stub.url, "--key", "k", stdout=out)
     assert "process 99" in out.getvalue() and "a.b" in out.getvalue()
     assert stub.requests[-1][2]["Authorization"] == "Bearer k"
+    call_command("hypergen_ws_stats", "--url", stub.url, "--key", "k", "--per-process", stdout=io.StringIO())
+    assert stub.requests[-1][1] == "/hypergen_ws/stats/?per_process=1"
     stub.answer(403, {"error": "Wrong access key: ..."})
     with pytest.raises(CommandError, match="403: Wrong access key"):
         call_command("hypergen_ws_stats", "--url", stub.url, "--key", "bad", stdout=io.StringIO())
@@ -184,3 +190,52 @@ def test_management_command_needs_a_key_with_url(monkeypatch):
         call_command("hypergen_ws_stats", "--url", "http://127.0.0.1:9/")
     with pytest.raises(CommandError, match="--key goes with --url"):
         call_command("hypergen_ws_stats", "--key", "k")
+
+
+# ---- events and rates ---------------------------------------------------------------------------------------
+async def test_events_by_consumer_and_code():
+    denied = await open_socket("/ws/tests/raw_guarded/")
+    assert (await denied.receive_output(1)) == {"type": "websocket.close", "code": 4401}
+    a = await open_socket("/ws/tests/raw_json/lobby/")
+    await a.send_to(text_data="{broken")
+    assert json.loads(await a.receive_from(2))["code"] == "bad_request"
+    await agroup_send(LOBBY, 1)
+    await a.receive_from(2)
+    events = counting.snapshot()["events"]
+    assert events["refusals"] == {"tests.raw_guarded": {"4401": 1}}
+    assert events["errors"] == {"tests.raw_json": {"bad_request": 1}}
+    assert events["publishes"] == {"tests.raw_json": {"": 1}}
+    assert set(events) == set(counting.EVENT_KINDS)
+    await a.disconnect()
+    counting.reset()
+    assert counting.snapshot()["events"] == {kind: {} for kind in counting.EVENT_KINDS}
+
+
+def test_consumer_label_of_group_names():
+    assert counting.consumer_label("hgws.chat.send_message.room_name.vip") == "chat.send_message"
+    assert counting.consumer_label("hgws.counter.increment") == "counter.increment"
+    long_name = fc.raw_json.group_name(room="x" * 200)
+    assert long_name.startswith("hgwsh.") and counting.consumer_label(long_name) == "tests.raw_json"
+    assert counting.consumer_label("custom.team-red") == ""
+    assert counting.consumer_label("hgws.") == ""
+
+
+def test_consumer_labels_are_bounded(monkeypatch):
+    monkeypatch.setattr(counting, "_group_labels", set())
+    labels = {counting.consumer_label(f"hgws.app{i}.fn") for i in range(counting._MAX_LABELS + 50)}
+    assert len(labels - {""}) == counting._MAX_LABELS and "" in labels
+    assert counting.consumer_label("hgws.app0.fn") == "app0.fn", "labels seen before stay"
+
+
+def test_rates_are_messages_per_second_since_an_earlier_snapshot(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(counting, "_clock", lambda: clock[0])
+    counting.reset()
+    assert counting.snapshot()["rates"] == {"messages_in": 0.0, "messages_out": 0.0}
+    counting.opened("r.s")
+    for _ in range(10):
+        counting.received("r.s", [], 1)
+        counting.sent("r.s", "x")
+    clock[0] += 2.0
+    assert counting.snapshot()["rates"] == {"messages_in": 5.0, "messages_out": 5.0}
+    counting.closed("r.s")

@@ -29,6 +29,10 @@ VARIANTS = {
 }
 #: Variants that run on a server of their own whatever ``--server`` says.
 FIXED_SERVER = {"websockets": "websockets", "channelbox": "uvicorn"}
+#: Variants run only when asked for: (c) with the Prometheus metrics on (HYPERGEN_WS["METRICS"] = True; the
+#: other hypergen variant runs with them off).
+EXTRA_VARIANTS = {"hypergen-metrics": VARIANTS["hypergen"]}
+ALL_VARIANTS = {**VARIANTS, **EXTRA_VARIANTS}
 
 
 def raise_nofile_limit() -> int:
@@ -251,7 +255,8 @@ def server_command(variant: str, server: str, port: int, baseline_loop: str = "u
 def django_env(variant: str, layer: str, redis_url: str = "", capacity: int | None = None) -> dict:
     """Environment variables that ``benchproject.settings`` reads."""
     extra = {"DJANGO_SETTINGS_MODULE": "benchproject.settings", "BENCH_LAYER": layer, "BENCH_REDIS_URL": redis_url,
-             "BENCH_HYPERGEN": "1" if variant == "hypergen" else "0"}
+             "BENCH_HYPERGEN": "1" if variant.startswith("hypergen") else "0",
+             "BENCH_METRICS": "1" if variant == "hypergen-metrics" else "0"}
     if capacity:
         extra["BENCH_CAPACITY"] = str(capacity)
     return subprocess_env(**extra)

@@ -6,6 +6,7 @@
 ``BENCH_CAPACITY``   channel ``capacity`` of the layer; unset keeps the library default (100).
 ``BENCH_HYPERGEN``   ``1`` installs ``hypergen_ws`` and routes its ``@consumer``.
 ``BENCH_AUTH``       ``1`` wraps the websocket router in ``AuthMiddlewareStack`` (both Django variants).
+``BENCH_METRICS``    ``1`` turns hypergen_ws's Prometheus metrics on (``HYPERGEN_WS["METRICS"]``); off otherwise.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ elif _layer in ("redis", "pubsub"):
 else:
     raise ValueError(f"BENCH_LAYER={_layer!r}: use memory, redis or pubsub")
 
-HYPERGEN_WS: dict = {}
+HYPERGEN_WS: dict = {"METRICS": os.environ.get("BENCH_METRICS") == "1"}
 
 LOGGING = {
     "version": 1,

@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..core.logs import fields
 from .layers import warn_fallback
 
 logger = logging.getLogger("hypergen_ws")
@@ -105,7 +106,8 @@ def attach(send: Any, outbox: Pausable) -> bool:
         protocol.registerProducer(OutboxProducer(outbox), True)
     except Exception:
         warn_fallback("bounding daphne's write buffer", "daphne", "registering a producer failed")
-        logger.debug("Could not register a producer on daphne's connection", exc_info=True)
+        logger.debug("Could not register a producer on daphne's connection", exc_info=True,
+                     extra=fields("daphne_producer_failed"))
         return False
     return True
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from ..core import conf
+from ..core.logs import fields
 from ..core.sync import background_loop, run_inline
 from .base import Store
 from .memory import memory_store
@@ -43,7 +44,8 @@ def warn_fallback(what: str, package: str, detail: str = "") -> None:
     except PackageNotFoundError:
         found = "not installed"
     logger.warning("hypergen_ws: %s falls back to the plain path with %s %s%s; everything works, only slower.",
-                   what, package, found, f" ({detail})" if detail else "")
+                   what, package, found, f" ({detail})" if detail else "",
+                   extra=fields("fast_path_fallback", code=package))
 
 
 def layer_kind(layer: object) -> LayerKind:
@@ -152,7 +154,8 @@ async def send_local(layer: Any, channel: str, message: dict[str, Any]) -> None:
         if queue is None:
             queue = queues[channel] = asyncio.Queue(maxsize=layer.get_capacity(channel))
         if queue.full():
-            logger.warning("Dropped a %r message for a local socket: its channel is full", message.get("type"))
+            logger.warning("Dropped a %r message for a local socket: its channel is full", message.get("type"),
+                           extra=fields("local_message_dropped", code=str(message.get("type"))))
             return
         queue.put_nowait((time.time() + float(layer.expiry), deepcopy(message)))
         return
@@ -186,7 +189,8 @@ def install_layer_hook() -> None:
         try:
             prepare_layer(layer)
         except Exception:  # never let this break layer creation
-            logger.warning("Could not set the capacity of hypergen_ws channels on layer %r", name, exc_info=True)
+            logger.warning("Could not set the capacity of hypergen_ws channels on layer %r", name, exc_info=True,
+                           extra=fields("layer_capacity_failed", code=name))
         return layer
 
     make_prepared_backend._hypergen_ws = True  # type: ignore[attr-defined]  # marks the wrapper as ours
@@ -211,7 +215,7 @@ def get_store(layer: Any = None) -> Store:
             _warned.add("store")
             logger.warning("History keeps its seq numbers in each process with %s: they are consistent only in a "
                            "single process. Use channels_redis (or the in-memory layer) for history.",
-                           type(layer).__name__)
+                           type(layer).__name__, extra=fields("history_not_shared", code=type(layer).__name__))
         return memory_store()
     store: Store | None = getattr(layer, "_hypergen_ws_store", None)
     if store is None:

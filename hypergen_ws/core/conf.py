@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
     "HEARTBEAT_INTERVAL": 3.0,
     "PROCESS_TTL": 10.0,
+    # Monitoring (docs/operations.rst): Prometheus metrics (None: on when prometheus_client is installed), the
+    # groups (most connections first) each process reports to the cluster-wide stats, and the seconds between two
+    # updates of the dashboard page.
+    "METRICS": None,
+    "STATS_TOP_GROUPS": 100,
+    "DASHBOARD_INTERVAL": 1.0,
 }
 
 

@@ -18,12 +18,15 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ..backends.layers import get_store
 from ..backends.redis import cluster as keys
 from ..core import conf
+from ..core.logs import fields
 from ..core.protocol import resync_frame
+from . import stats
 from .hub import Hub
 
 if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
@@ -53,6 +56,16 @@ def add_listener(listener: ClusterListener) -> None:
     """Register ``listener`` once."""
     if listener not in listeners:
         listeners.append(listener)
+
+
+#: Gives the report every heartbeat carries (``hypergen_ws.delivery.clusterstats``); None: heartbeats carry none.
+_reporter: Callable[[], str] | None = None
+
+
+def set_reporter(report: Callable[[], str] | None) -> None:
+    """Make every heartbeat store ``report()`` (this process's counters as JSON) for the cluster-wide stats."""
+    global _reporter
+    _reporter = report
 
 
 class Node:
@@ -96,7 +109,8 @@ class Node:
             except Exception:
                 failures += 1
                 log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
-                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True)
+                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
+                    extra=fields("heartbeat_failed", code=failures))
             interval = float(conf.get("HEARTBEAT_INTERVAL"))
             if await self._sleep(interval):
                 await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
@@ -134,7 +148,8 @@ class Node:
             self.instance = instance
         now = time.time()
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
-        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now)
+        report = _reporter() if _reporter is not None else None
+        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now, report)
         self.beats += 1
         for listener in listeners:
             if lost or flushed or listener.needs_reassert(self.hub):
@@ -149,7 +164,8 @@ class Node:
 
         Raises when a subscription could not be restored, so that the next beat tries again.
         """
-        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id)
+        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id,
+                       extra=fields("redis_data_lost"))
         failed: list[str] = []
         for _attempt in range(3):
             failed = await self.hub.resubscribe()
@@ -169,6 +185,7 @@ class Node:
             current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
+                stats.event(stats.RECOVERY, member.label, "resynced.history_lost")
                 member.send_text(text)
         self.resynced = instance
 
@@ -180,7 +197,8 @@ async def sweep(store: RedisStore, now: float | None = None) -> int:
     """
     cleaned = 0
     for node_id in await keys.claim_dead(store, now):
-        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id)
+        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id,
+                    extra=fields("process_dead", code=node_id))
         for listener in listeners:
             await listener.process_died(store, node_id)
         await keys.forget_process(store, node_id)
@@ -212,6 +230,11 @@ def ensure_started(hub: Hub) -> Node | None:
 def node_of(hub: Hub) -> Node | None:
     """The running heartbeat of ``hub``, if any."""
     return _nodes.get(hub)
+
+
+def local_node_ids() -> set[str]:
+    """Ids of the heartbeats running in this process (one per event loop with sockets on Redis)."""
+    return {node.id for hub, node in list(_nodes.items()) if not hub.loop.is_closed() and not node.task.done()}
 
 
 async def live_processes(store: RedisStore) -> list[str]:

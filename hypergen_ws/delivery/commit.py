@@ -20,9 +20,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.transaction import TransactionManagementError
 
 from ..core import conf
+from ..core.logs import LOGGER_NAME, fields
 
 SETTING = "PUBLISH_ON_COMMIT"
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(LOGGER_NAME)
 
 
 def wants_commit(on_commit: bool | None) -> bool:
@@ -144,7 +145,7 @@ def has_sync_caller() -> bool:
             _warned = True
             logger.warning("hypergen_ws: asgiref's AsyncToSync.executors is missing; agroup_send(on_commit=True) "
                            "and aconsumer_command(on_commit=True) ask the sync thread about its transaction on every "
-                           "call.")
+                           "call.", extra=fields("fast_path_fallback", code="asgiref"))
         return True
     return getattr(executors, "current", None) is not None
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import get_store
 from ..core import conf
+from ..core.logs import fields
 from ..core.protocol import stamp
 
 logger = logging.getLogger("hypergen_ws")
@@ -30,7 +31,8 @@ class FeedHub(Protocol):
 
     def member_set(self, group: str) -> set[Any] | None: ...
 
-    def deliver_text(self, group: str, text: str, skip: Iterable[Any] = ()) -> int: ...
+    def deliver_text(self, group: str, text: str, skip: Iterable[Any] = (), published: float | None = None) -> int:
+        ...
 
 
 class Feed:
@@ -53,13 +55,14 @@ class Feed:
         """Whether frames between the last one delivered and ``seq`` are missing."""
         return epoch == self.epoch and self.expected is not None and seq > self.expected
 
-    def deliver(self, seq: int, epoch: int, text: str) -> None:
-        """Queue a stamped frame on the members, unless it was delivered already."""
+    def deliver(self, seq: int, epoch: int, text: str, published: float | None = None) -> None:
+        """Queue a stamped frame on the members, unless it was delivered already (``published``: the time of its
+        publish, for the latency)."""
         if epoch == self.epoch and self.expected is not None and seq < self.expected:
             return
         self.epoch, self.expected = epoch, seq + 1
         if not self.floors and not self.holds:
-            self.hub.deliver_text(self.group, text)
+            self.hub.deliver_text(self.group, text, published=published)
             return
         skip = set()
         for member, held in self.holds.items():
@@ -70,7 +73,7 @@ class Feed:
                 skip.add(member)
             else:
                 del self.floors[member]
-        self.hub.deliver_text(self.group, text, skip)
+        self.hub.deliver_text(self.group, text, skip, published)
 
     def hold(self, member: Any) -> None:
         """Keep the stamped frames for ``member`` aside until :meth:`release`."""
@@ -89,8 +92,9 @@ class Feed:
 async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
     """Deliver a stamped frame that came over the channel layer; fill a gap before it from the history."""
     seq, epoch, text = message.get("seq"), message.get("epoch"), message["text"]
+    published = message.get("ts")
     if not isinstance(seq, int) or not isinstance(epoch, int):
-        feed.hub.deliver_text(feed.group, text)
+        feed.hub.deliver_text(feed.group, text, published=published)
         return
     if feed.is_behind(seq, epoch) and feed.expected is not None:
         try:
@@ -98,11 +102,11 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
                 snapshot = await get_store(feed.hub.layer).read(feed.group, feed.expected - 1)
         except Exception:
             logger.warning("Could not read the history of %s to fill a gap before seq %s", feed.group, seq,
-                           exc_info=True)
+                           exc_info=True, extra=fields("history_gap_unfilled", group=feed.group))
         else:
             if snapshot.epoch == epoch:
                 for entry_seq, _ts, entry_text in snapshot.entries:
                     if entry_seq >= seq:
                         break
                     feed.deliver(entry_seq, epoch, stamp(entry_text, entry_seq, epoch))
-    feed.deliver(seq, epoch, text)
+    feed.deliver(seq, epoch, text, published)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ..backends.layers import bypasses_layer, get_layer, hub_channel, receive_channel, send_local
 from ..backends.uvicorn import text_frame
+from ..core.logs import fields
 from ..core.state import ConnectionState
 from . import stats
 from .feed import Feed, deliver_sequenced
@@ -85,8 +86,9 @@ class Hub:
         self.members: dict[str, set[Member]] = {}
         self.subscriptions: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self.feeds: dict[str, Feed] = {}
-        #: Stamped frames queued by in-memory publishers of any thread, drained in this loop in seq order.
-        self.relay: deque[tuple[str, int, int, str]] = deque()
+        #: Stamped frames queued by in-memory publishers of any thread, drained in this loop in seq order, with the
+        #: time of their publish.
+        self.relay: deque[tuple[str, int, int, str, float]] = deque()
         self._joining: dict[str, asyncio.Future[None]] = {}
         self._refresher: asyncio.Task[None] | None = None
         #: Per group, the bound ``push_encoded`` of every member's outbox: the fan-out loop touches nothing else.
@@ -143,7 +145,9 @@ class Hub:
         try:
             channel = await hub_channel(self.layer)
             await self.layer.group_add(group, channel)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                stats.event(stats.LAYER_ERROR, "", "group_add")
             self._remove(group, members, member)
             if self.members.get(group) is members:  # members waiting for this subscription fail too
                 del self.members[group]
@@ -179,11 +183,16 @@ class Hub:
         try:
             await self.layer.group_discard(group, channel)
         except Exception:  # the layer may be down; the membership expires on its own
-            logger.warning("Could not leave group %s on the channel layer", group, exc_info=True)
+            stats.event(stats.LAYER_ERROR, "", "group_discard")
+            logger.warning("Could not leave group %s on the channel layer", group, exc_info=True,
+                           extra=fields("group_leave_failed", group=group))
 
     # ---- delivering --------------------------------------------------------------------------------------
-    def deliver_text(self, group: str, text: str, skip: Iterable[Member] = ()) -> int:
-        """Queue an encoded frame on every local member of ``group`` but ``skip``; returns how many got it."""
+    def deliver_text(self, group: str, text: str, skip: Iterable[Member] = (), published: float | None = None) -> int:
+        """Queue an encoded frame on every local member of ``group`` but ``skip``; returns how many got it.
+
+        ``published`` is the ``time.time()`` of the publish, for the publish-to-write latency.
+        """
         members = self.members.get(group)
         if not members:
             return 0
@@ -203,7 +212,7 @@ class Hub:
             for _member, push in pushes:
                 push(message, frame)
             count = len(pushes)
-        stats.group_frame(group, text, count)
+        stats.group_frame(group, text, count, published)
         return count
 
     def feed(self, group: str) -> Feed:
@@ -224,28 +233,30 @@ class Hub:
         if "seq" in message:
             await deliver_sequenced(self.feed(group), message)
         else:
-            self.deliver_text(group, text)
+            self.deliver_text(group, text, published=message.get("ts"))
 
     def drain_relay(self) -> None:
         """Deliver the stamped frames in-memory publishers queued for this hub, in the order they were queued."""
         relay = self.relay
         while relay:
-            group, seq, epoch, text = relay.popleft()
+            group, seq, epoch, text, published = relay.popleft()
             if group in self.members:
-                self.feed(group).deliver(seq, epoch, text)
+                self.feed(group).deliver(seq, epoch, text, published)
 
     async def deliver_event(self, group: str, message: dict[str, Any]) -> None:
         """Hand a plain channel-layer message to each local member's own channel (its ``x_y`` handler runs)."""
         kind = message.get("type")
         if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
             logger.warning("Ignored channel-layer message of type %r for group %s: reserved or missing type",
-                           kind, group)
+                           kind, group, extra=fields("layer_message_ignored", group=group, code=str(kind)))
             return
         for member in tuple(self.members.get(group, ())):
             try:
                 await send_local(self.layer, member.channel_name, message)
             except Exception:
-                logger.warning("Could not hand a %r message to a socket of %s", kind, member.label, exc_info=True)
+                logger.warning("Could not hand a %r message to a socket of %s", kind, member.label, exc_info=True,
+                               extra=fields("layer_message_undeliverable", consumer=member.label, group=group,
+                                            state=member.state, code=kind))
 
     async def _read(self, group: str, channel: str) -> None:
         """Deliver what arrives on the process's channel for ``group``; one frame, one layer message."""
@@ -256,7 +267,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group)
+                stats.event(stats.LAYER_ERROR, "", "receive")
+                logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group,
+                                 extra=fields("layer_receive_failed", group=group))
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == FRAME_TYPE:
@@ -283,7 +296,9 @@ class Hub:
             try:
                 await self.layer.group_add(group, channel)
             except Exception:
-                logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True)
+                stats.event(stats.LAYER_ERROR, "", "group_add")
+                logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True,
+                               extra=fields("group_subscribe_failed", group=group))
                 failed.append(group)
         return failed
 
@@ -316,3 +331,12 @@ def current_hub() -> Hub | None:
 def local_hubs() -> list[Hub]:
     """Hubs of event loops that are still running."""
     return [hub for loop, hub in list(_hubs.items()) if not loop.is_closed()]
+
+
+def forget_hubs() -> None:
+    """Drop every hub and its group memberships; the next ``get_hub()`` makes a new one.
+
+    For tests, between them, with no socket open (``hypergen_ws.testing.reset()``).
+    """
+    with _hubs_lock:
+        _hubs.clear()

@@ -17,7 +17,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-logger = logging.getLogger("hypergen_ws")
+from ..core.logs import LOGGER_NAME, fields
+
+logger = logging.getLogger(LOGGER_NAME)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -212,7 +214,7 @@ class Outbox:
 
     def _failed(self, exc: Exception) -> None:
         # The usual cause is a client that went away between two frames; the disconnect event follows.
-        logger.debug("Sending to a websocket failed: %r; dropping its queued frames", exc)
+        logger.debug("Sending to a websocket failed: %r; dropping its queued frames", exc, extra=fields("send_failed"))
         self.closed = True
         self._clear()
 

@@ -20,13 +20,15 @@ event loop; stamped frames are queued per hub under the store's lock so every hu
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from ..backends.layers import bypasses_layer, get_layer, get_store
 from ..backends.memory import memory_store
-from ..core import conf, registry
+from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
+from . import stats
 from .hub import FRAME_TYPE, current_hub, local_hubs
 
 
@@ -45,7 +47,9 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     ``group`` must be a valid group name and ``text`` an encoded server frame (a JSON object).
     """
     layer = get_layer()
+    stats.event(stats.PUBLISHED, stats.consumer_label(group))
     size = registry.history_size(group, history)
+    observers.published(group, text)
     if bypasses_layer(layer):
         if size:
             return publish_memory(group, text, size)
@@ -63,6 +67,7 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     except (TypeError, ValueError):
         raise
     except Exception as exc:
+        stats.event(stats.LAYER_ERROR, "", "send")
         raise LayerUnavailable(
             f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
             "reachable? Retry later."
@@ -71,10 +76,11 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
 
 async def _publish_layer(layer: Any, group: str, text: str, size: int) -> int | None:
     seq = None
-    message: dict[str, Any] = {"type": FRAME_TYPE, "text": text}
+    message: dict[str, Any] = {"type": FRAME_TYPE, "text": text, "ts": time.time()}
     if size:
         seq, epoch = await get_store(layer).append(group, text, size)
-        message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch}
+        message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch,
+                   "ts": message["ts"]}
     hub = current_hub()
     if hub is not None and hub.layer is layer and group in hub.members:
         await hub.deliver_message(group, message)
@@ -88,22 +94,26 @@ def publish_sync(group: str, text: str, *, history: bool | int | None = None) ->
     layer = get_layer()
     size = registry.history_size(group, history)
     if bypasses_layer(layer):
+        stats.event(stats.PUBLISHED, stats.consumer_label(group))
+        observers.published(group, text)  # (over a layer, apublish() below shows it)
         if size:
             return publish_memory(group, text, size)
+        now = time.time()
         for hub in local_hubs():
-            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)
+            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, (), now)
         return None
     return background_loop().run(apublish(group, text, history=history), f"Publishing to group {group!r}",
                                  publish_timeout() + 1)
 
 
 def _deliver_memory(group: str, text: str) -> None:
+    now = time.time()
     own = current_hub()
     if own is not None:
-        own.deliver_text(group, text)
+        own.deliver_text(group, text, published=now)
     for hub in local_hubs():
         if hub is not own:
-            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text)
+            hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, (), now)
 
 
 def publish_memory(group: str, text: str, size: int) -> int:
@@ -113,12 +123,13 @@ def publish_memory(group: str, text: str, size: int) -> int:
     except RuntimeError:
         own = None
     drain_here = None
+    now = time.time()
     store = memory_store()
     with store.lock:
         seq, epoch = store.append_sync(group, text, size)
         stamped = stamp(text, seq, epoch)
         for hub in local_hubs():
-            hub.relay.append((group, seq, epoch, stamped))
+            hub.relay.append((group, seq, epoch, stamped, now))
             if hub.loop is own:
                 drain_here = hub
             else:

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from ..core import protocol
+from ..core.logs import fields
 from ..core.state import ConnectionState, Lifecycle
 from .base import Connection, Feature, Options
 
@@ -61,7 +62,8 @@ def expire(conn: Connection) -> None:
     """Close a connection whose lifetime is over with 4408 (from its event loop)."""
     if conn.state.lifecycle is not Lifecycle.OPEN:
         return
-    logger.info("Closing a client of %s: its lifetime is over (close %s)", conn.label, protocol.CLOSE_EXPIRED)
+    logger.info("Closing a client of %s: its lifetime is over (close %s)", conn.label, protocol.CLOSE_EXPIRED,
+                extra=fields("connection_expired", consumer=conn.label, state=conn.state, code=protocol.CLOSE_EXPIRED))
     task = asyncio.get_running_loop().create_task(conn.close(protocol.CLOSE_EXPIRED))
     _closing.add(task)  # referenced until done: an unreferenced task may be garbage-collected mid-way
     task.add_done_callback(_closing.discard)

@@ -24,7 +24,9 @@ from ..backends.base import Snapshot, fresh_entries
 from ..backends.layers import get_store, run_sync
 from ..core import conf, protocol, registry
 from ..core.groups import check_group_name
+from ..core.logs import fields
 from ..core.sync import refuse_in_loop
+from ..delivery import stats
 from .base import Connection, Feature, Options
 
 logger = logging.getLogger("hypergen_ws")
@@ -108,12 +110,19 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
             async with asyncio.timeout(timeout):
                 snapshot = await store.read(group, position[0])
     except Exception:
-        logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True)
+        logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True,
+                       extra=fields("history_unavailable", consumer=conn.label, group=group, state=conn.state,
+                                    code="unavailable"))
+        stats.event(stats.RECOVERY, conn.label, "resynced.unavailable")
         conn.send_text(protocol.resync_frame("unavailable", None, None))
         for _seq, _epoch, text in feed.release(conn) if feed is not None else []:
             conn.send_text(text)
         return
     outcome, replay = plan(snapshot, position)
+    if outcome != "sync":
+        stats.event(stats.RECOVERY, conn.label, f"resynced.{outcome}")
+    elif position is not None:
+        stats.event(stats.RECOVERY, conn.label, "replayed")
     held = feed.release(conn) if feed is not None else []
     last = snapshot.seq
     if outcome == "sync":
@@ -125,7 +134,8 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
                                            len(replay)))
     else:
         logger.info("Client of %s at %s gets a resync (%s); the group is at %s/%s",
-                    conn.label, position, outcome, snapshot.seq, snapshot.epoch)
+                    conn.label, position, outcome, snapshot.seq, snapshot.epoch,
+                    extra=fields("resync", consumer=conn.label, group=group, state=conn.state, code=outcome))
         conn.send_text(protocol.resync_frame(outcome, snapshot.seq, snapshot.epoch))
     for _seq, text in replay:
         conn.send_text(text)

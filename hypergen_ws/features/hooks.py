@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from ..core import conf, protocol
 from ..core.binding import Binder
 from ..core.commands import collecting, stop_collecting
+from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..delivery import stats
 from ..delivery.publishing import apublish
@@ -103,13 +104,19 @@ async def connected(instance: Connection) -> None:
     except PermissionDenied as exc:
         logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: on_connect raised "
                        "PermissionDenied(%r).", spec.label, protocol.CLOSE_PERMISSION_DENIED,
-                       describe_user(instance.scope.get("user")), str(exc))
+                       describe_user(instance.scope.get("user")), str(exc),
+                       extra=fields("on_connect_refused", consumer=spec.label, state=instance.state,
+                                    code=protocol.CLOSE_PERMISSION_DENIED))
+        stats.event(stats.REFUSED, spec.label, protocol.CLOSE_PERMISSION_DENIED)
         instance.outbox.push_first({"type": "websocket.send", "text": protocol.error_frame(
             protocol.PERMISSION_DENIED, str(exc) or f"You may not connect to {spec.label}.")})
         instance.outbox.push({"type": "websocket.close", "code": protocol.CLOSE_PERMISSION_DENIED})
         return
     except Exception as exc:
-        logger.exception("Error in on_connect of consumer %s", spec.label)
+        logger.exception("Error in on_connect of consumer %s", spec.label,
+                         extra=fields("on_connect_error", consumer=spec.label, state=instance.state,
+                                      code=protocol.SERVER_ERROR))
+        stats.event(stats.ERROR, spec.label, protocol.SERVER_ERROR)
         detail = f"{type(exc).__name__}: {exc}" if conf.error_details() else "Internal server error."
         instance.outbox.push_first({"type": "websocket.send",
                                     "text": protocol.error_frame(protocol.SERVER_ERROR, detail)})
@@ -131,9 +138,12 @@ async def disconnected(instance: Connection, groups: list[str]) -> None:
         try:
             commands.extend(await _run(spec, [hook], instance))
         except Exception:
-            logger.exception("Error in on_disconnect of consumer %s (%s)", spec.label, hook.func.__qualname__)
+            logger.exception("Error in on_disconnect of consumer %s (%s)", spec.label, hook.func.__qualname__,
+                             extra=fields("on_disconnect_error", consumer=spec.label, state=instance.state))
     if commands and groups:
         try:
             await apublish(groups[0], protocol.commands_frame(commands))
         except Exception:
-            logger.exception("Publishing what on_disconnect of %s issued failed", spec.label)
+            logger.exception("Publishing what on_disconnect of %s issued failed", spec.label,
+                             extra=fields("on_disconnect_publish_failed", consumer=spec.label, group=groups[0],
+                                          state=instance.state))

@@ -24,6 +24,7 @@ from ..backends.layers import get_store, run_sync
 from ..backends.redis import presence as redis_presence
 from ..core import protocol
 from ..core.groups import check_group_name
+from ..core.logs import fields
 from ..core.state import Identity
 from ..core.sync import refuse_in_loop
 from ..delivery import cluster
@@ -69,6 +70,13 @@ class Tables:
         self.by_hub: dict[Hub, Table] = {}
         #: Hubs whose entries in Redis may be wrong (a write failed): their next heartbeat writes them again.
         self.stale: set[Hub] = set()
+
+    def clear(self) -> None:
+        """Forget every entry; for tests, between them (``hypergen_ws.testing.reset()``)."""
+        with self.lock:
+            self.memory.clear()
+        self.by_hub.clear()
+        self.stale.clear()
 
     def of(self, hub: Hub) -> Table:
         table = self.by_hub.get(hub)
@@ -135,13 +143,15 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
             first = await redis_presence.join(store, group, node.id, identity.key, entry.stored()) == 1
         except Exception:
             logger.warning("Could not record presence in %s (is Redis down?); written at a later heartbeat", group,
-                           exc_info=True)
+                           exc_info=True, extra=fields("presence_write_failed", consumer=conn.label, group=group,
+                                                       state=conn.state))
             tables.stale.add(hub)
             return
     try:
         users = await aget_presence(group)
     except Exception:
-        logger.warning("Could not list the presence of %s", group, exc_info=True)
+        logger.warning("Could not list the presence of %s", group, exc_info=True,
+                       extra=fields("presence_list_failed", consumer=conn.label, group=group, state=conn.state))
     else:
         conn.send_text(protocol.presence_list_frame(users))
     if first:
@@ -177,7 +187,8 @@ async def left(hub: Hub | None, group: str, identity: Identity) -> None:
                                                entry.stored() if entry.count > 0 else "", not table)
         except Exception:
             logger.warning("Could not remove a presence entry of %s (is Redis down?); fixed at a later heartbeat",
-                           group, exc_info=True)
+                           group, exc_info=True,
+                           extra=fields("presence_remove_failed", group=group, user=identity))
             tables.stale.add(hub)
             return
         gone = total <= 0
@@ -189,7 +200,8 @@ async def _announce(group: str, text: str) -> None:
     try:
         await apublish(group, text, history=False)
     except Exception:
-        logger.warning("Could not send a presence frame to %s", group, exc_info=True)
+        logger.warning("Could not send a presence frame to %s", group, exc_info=True,
+                       extra=fields("presence_frame_failed", group=group))
 
 
 async def aget_presence(group: str) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ Keys on the layer's first host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
 
     <p>:procs          sorted set: process id -> the time (s) its entries expire (now + PROCESS_TTL)
     <p>:pg:<process>   hash: group -> local sockets of that process; expires PROCESS_TTL after the last beat
+    <p>:ps:<process>   string: that process's traffic counters (JSON) for the cluster-wide stats
+                       (``hypergen_ws.delivery.clusterstats``); expires PROCESS_TTL after the last beat
     <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
     <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
 
@@ -88,8 +90,10 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def beat(store: RedisStore, node_id: str, counts: dict[str, int], ttl: float, now: float) -> None:
-    """Record that process ``node_id`` lives until ``now + ttl``, with its sockets per group."""
+async def beat(store: RedisStore, node_id: str, counts: dict[str, int], ttl: float, now: float,
+               report: str | None = None) -> None:
+    """Record that process ``node_id`` lives until ``now + ttl``, with its sockets per group and its ``report``
+    (its counters, as JSON) when given."""
     redis = store.clients.get(0)
     p = store.prefix
     async with redis.pipeline(transaction=True) as pipe:
@@ -98,6 +102,8 @@ async def beat(store: RedisStore, node_id: str, counts: dict[str, int], ttl: flo
         if counts:
             pipe.hset(f"{p}:pg:{node_id}", mapping=counts)  # type: ignore[arg-type]
             pipe.pexpire(f"{p}:pg:{node_id}", int(ttl * 1000))
+        if report is not None:
+            pipe.set(f"{p}:ps:{node_id}", report, px=int(ttl * 1000))
         await pipe.execute()
 
 
@@ -114,8 +120,8 @@ async def claim_dead(store: RedisStore, now: float | None = None) -> list[str]:
 
 
 async def forget_process(store: RedisStore, node_id: str) -> None:
-    """Remove a dead process's group counts."""
-    await store.clients.get(0).delete(f"{store.prefix}:pg:{node_id}")
+    """Remove a dead process's group counts and report."""
+    await store.clients.get(0).delete(f"{store.prefix}:pg:{node_id}", f"{store.prefix}:ps:{node_id}")
 
 
 async def live_processes(store: RedisStore) -> list[str]:
@@ -128,3 +134,18 @@ async def group_counts(store: RedisStore, node_id: str) -> dict[str, int]:
     """The sockets per group that process ``node_id`` reported with its last heartbeat."""
     raw = await store.clients.get(0).hgetall(f"{store.prefix}:pg:{node_id}")
     return {_text(group): int(count) for group, count in raw.items()}
+
+
+async def process_reports(store: RedisStore) -> list[tuple[str, float, str | None]]:
+    """Every process whose heartbeat is current: ``(id, when its entries expire, its last report or None)``."""
+    redis = store.clients.get(0)
+    p = store.prefix
+    rows: list[tuple[str, float]] = []
+    for item in await redis.zrangebyscore(f"{p}:procs", time.time(), "+inf", withscores=True):
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            rows.append((_text(item[0]), float(item[1])))
+    if not rows:
+        return []
+    reports = await redis.mget([f"{p}:ps:{node_id}" for node_id, _expires in rows])
+    return [(node_id, expires, None if report is None else _text(report))
+            for (node_id, expires), report in zip(rows, reports)]

@@ -1,0 +1,113 @@
+"""The fields every log line of hypergen_ws carries, for search (docs/operations.rst, "Logs").
+
+hypergen_ws logs to one logger, ``hypergen_ws``. Every call passes ``extra=fields(event, ...)``, so every record has
+these attributes (``None`` where they do not apply), which JSON formatters put into each line:
+
+``event``      what happened, one of :data:`EVENTS` (a stable name to search and alert on)
+``consumer``   the consumer label, e.g. ``chat.send_message``
+``group``      the group name
+``user_id``    the primary key of the socket's user (``None`` for anonymous sockets)
+``code``       the close code, error code, frame type or outcome, as a string
+
+The message text stays for humans and may change; the event names and fields are the interface.
+"""
+from __future__ import annotations
+
+import logging
+
+from .state import ConnectionState, Identity
+
+__all__ = ["EVENTS", "FIELDS", "LOGGER_NAME", "fields", "logger"]
+
+LOGGER_NAME = "hypergen_ws"
+logger = logging.getLogger(LOGGER_NAME)
+
+#: The attributes :func:`fields` gives every record.
+FIELDS = ("event", "consumer", "group", "user_id", "code")
+
+#: Every event: its level and when it is logged.
+EVENTS: dict[str, tuple[str, str]] = {
+    # connections and calls
+    "connection_refused": ("WARNING", "the permission check refused a connection (the message names the user and what "
+                                      "the consumer requires); code: the close code (4401, 4403)"),
+    "consumer_without_perm": ("ERROR", "a consumer without perm= refused a connection (it refuses everyone)"),
+    "on_connect_refused": ("WARNING", "an on_connect hook raised PermissionDenied; code: 4403"),
+    "on_connect_error": ("ERROR", "an on_connect hook raised (with the traceback); code: server_error"),
+    "on_disconnect_error": ("ERROR", "an on_disconnect hook raised (with the traceback)"),
+    "on_disconnect_publish_failed": ("ERROR", "publishing what on_disconnect issued failed"),
+    "bad_frame": ("WARNING", "a client sent a frame that is not valid; code: bad_request, or the close code (1009)"),
+    "call_refused": ("WARNING", "the permission check refused a call, or the function raised PermissionDenied; code: "
+                                "permission_denied"),
+    "call_undeliverable": ("WARNING", "the result of a call could not be published; code: unavailable"),
+    "consumer_error": ("ERROR", "a consumer function raised (with the traceback); code: server_error"),
+    "cleanup_failed": ("ERROR", "a feature failed to clean up after a socket; code: the feature"),
+    "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
+    "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
+    "slow_close_failed": ("DEBUG", "the close frame to a slow client could not be written"),
+    "slow_stop_failed": ("DEBUG", "the consumer of a slow client could not be told to stop"),
+    "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
+    # the channel layer
+    "layer_receive_failed": ("WARNING", "receiving from the channel layer failed (ERROR for a group's channel); "
+                                        "retried every second"),
+    "layer_message_ignored": ("WARNING", "a channel-layer message with a reserved or missing type was ignored; "
+                                         "code: its type"),
+    "layer_message_unhandled": ("WARNING", "a channel-layer message reached a consumer without a handler for it; "
+                                           "code: its type"),
+    "layer_message_undeliverable": ("WARNING", "a channel-layer message could not be handed to a local socket; "
+                                               "code: its type"),
+    "local_message_dropped": ("WARNING", "a message for a local socket was dropped: its channel is full; code: its "
+                                         "type"),
+    "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)"),
+    "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed"),
+    "layer_capacity_failed": ("WARNING", "the capacity of hypergen_ws's channels could not be set on a layer"),
+    "fast_path_fallback": ("WARNING", "a fast path of a server, layer or asgiref falls back to the plain one (once); "
+                                      "code: the package"),
+    "daphne_producer_failed": ("DEBUG", "registering the write backpressure on a daphne connection failed"),
+    # history, presence, Redis
+    "history_gap_unfilled": ("WARNING", "the history to fill a gap in a group's frames could not be read"),
+    "history_unavailable": ("WARNING", "the history could not be read for a reconnecting client (it gets a resync)"),
+    "resync": ("INFO", "a reconnecting client gets a resync frame; code: the reason"),
+    "history_not_shared": ("WARNING", "history runs on a layer that cannot share seq numbers across processes"),
+    "presence_write_failed": ("WARNING", "a presence entry could not be written (retried at a later heartbeat)"),
+    "presence_remove_failed": ("WARNING", "a presence entry could not be removed (fixed at a later heartbeat)"),
+    "presence_list_failed": ("WARNING", "the presence list for a new socket could not be read"),
+    "presence_frame_failed": ("WARNING", "a presence join/leave frame could not be published"),
+    "heartbeat_failed": ("WARNING", "a heartbeat to Redis failed (WARNING at the 1st, 10th and every 100th in a "
+                                    "row, else DEBUG); code: the number in a row"),
+    "redis_data_lost": ("WARNING", "Redis lost its data: subscriptions are restored, followers get a resync"),
+    "process_dead": ("INFO", "another process stopped sending heartbeats; its entries are removed; code: its id"),
+    # HTTP and operations
+    "publish_key_refused": ("WARNING", "an HTTP request to publish/, stats/ or metrics/ had a wrong access key; "
+                                       "code: 403"),
+    "http_publish_failed": ("ERROR", "an HTTP publish failed in the channel layer (with the traceback); code: 503"),
+    "http_published": ("DEBUG", "an HTTP publish was done; code: message or commands"),
+    "stats_read_failed": ("ERROR", "reading the stats for stats/ failed (with the traceback); code: 503"),
+    "dashboard_update_failed": ("WARNING", "publishing a dashboard update failed"),
+    "dashboard_stats_failed": ("WARNING", "reading every process's stats for the dashboard failed (WARNING at the "
+                                          "1st and every 60th in a row, else DEBUG); code: the number in a row"),
+    "publish_listener_failed": ("ERROR", "a publish listener (hypergen_ws.core.observers) raised (with the traceback); "
+                                         "the publish goes on"),
+}
+
+
+def fields(event: str, *, consumer: str | None = None, group: str | None = None, user: object = None,
+           state: ConnectionState | None = None, code: str | int | None = None) -> dict[str, object]:
+    """The ``extra`` of a log call: ``logger.info("...", extra=fields("resync", consumer=..., code=...))``.
+
+    ``state`` (a connection's) gives the user id and, unless ``group`` is given, its primary group; ``user`` (a
+    Django user, or a connection's :class:`~hypergen_ws.core.state.Identity`) gives the user id when there is no
+    state. ``event`` is one of :data:`EVENTS` (a test checks
+    every call in the package).
+    """
+    user_id: object = None
+    if state is not None:
+        if group is None:
+            group = state.primary_group
+        if state.identity is not None:
+            user_id = state.identity.user_id
+    elif isinstance(user, Identity):
+        user_id = user.user_id
+    elif user is not None and getattr(user, "is_authenticated", False):
+        user_id = getattr(user, "pk", None)
+    return {"event": event, "consumer": consumer, "group": group, "user_id": user_id,
+            "code": None if code is None else str(code)}

@@ -1,0 +1,89 @@
+"""HTTP views for operators: Prometheus metrics and the live dashboard page (docs/operations.rst).
+
+* ``GET metrics/``: the metrics in the Prometheus text format (:mod:`hypergen_ws.delivery.metrics`), for a staff user's
+  session or ``Authorization: Bearer <key>`` with one of ``HYPERGEN_WS["PUBLISH_KEYS"]``. 404 when
+  ``HYPERGEN_WS["METRICS"]`` is False, 501 when ``prometheus_client`` is not installed.
+* ``GET dashboard/``: the dashboard page, staff only (others are sent to ``LOGIN_URL``, or get 403 when logged
+  in). One self-contained page (its CSS and JavaScript, the hypergen_ws client included, are inline): it opens
+  the socket of :data:`hypergen_ws.dashboard.dashboard` and draws every update.
+"""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.csrf import csrf_exempt
+
+from .core import conf
+from .dashboard import COMMAND, dashboard, is_staff
+from .delivery import metrics
+from .http import HttpError, _method, authenticate, error_response
+
+__all__ = ["dashboard_view", "metrics_view"]
+
+CLIENT_JS = Path(__file__).resolve().parent / "static" / "hypergen_ws" / "hypergen-ws.js"
+#: Groups listed on the dashboard (those with the most connections).
+TOP_GROUPS = 20
+
+
+async def _staff_session(request: HttpRequest) -> bool:
+    auser = getattr(request, "auser", None)  # set by AuthenticationMiddleware
+    return auser is not None and is_staff(await auser())
+
+
+@csrf_exempt
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``GET metrics/``: the Prometheus metrics (see the module docstring)."""
+    try:
+        _method(request, ("GET", "HEAD"))
+        if not await _staff_session(request):
+            authenticate(request)
+        if not metrics.available():
+            raise HttpError(501, f"Prometheus metrics need prometheus_client, which is not installed: "
+                                 f"{metrics.INSTALL_HINT}, then restart the server.")
+        if not metrics.enabled():
+            raise HttpError(404, "Prometheus metrics are turned off on this server: HYPERGEN_WS['METRICS'] is "
+                                 "False. Set it to True (or remove it) to turn them on.")
+    except HttpError as exc:
+        return error_response(exc)
+    body, content_type = metrics.exposition(request.headers.get("Accept", ""))
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@cache
+def client_script() -> SafeString:
+    """The JavaScript client, to inline in the page (it contains no ``</script>``)."""
+    text = CLIENT_JS.read_text(encoding="utf-8")
+    if "</script" in text.lower():
+        raise RuntimeError(f"{CLIENT_JS} contains '</script' and cannot be inlined")
+    return mark_safe(text)  # noqa: S308 - the package's own file
+
+
+async def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """``GET dashboard/``: the live dashboard page, staff only."""
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        raise PermissionDenied("The dashboard needs django.contrib.auth's AuthenticationMiddleware in MIDDLEWARE.")
+    user = await auser()
+    if not getattr(user, "is_authenticated", False):
+        return redirect_to_login(request.get_full_path())
+    if not is_staff(user):
+        raise PermissionDenied("The dashboard is for staff users only.")
+    context: dict[str, Any] = {
+        "ws_url": dashboard.reverse(),
+        "command": COMMAND,
+        "interval": conf.get("DASHBOARD_INTERVAL"),
+        "top_groups": TOP_GROUPS,
+        "client_js": client_script(),
+    }
+    response = render(request, "hypergen_ws/dashboard.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
