@@ -44,7 +44,6 @@ EVENTS: dict[str, tuple[str, str]] = {
     "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
     "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
     "slow_close_failed": ("DEBUG", "the close frame to a slow client could not be written"),
-    "slow_stop_failed": ("DEBUG", "the consumer of a slow client could not be told to stop"),
     "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
     # the channel layer
     "layer_receive_failed": ("WARNING", "receiving from the channel layer failed (ERROR for a group's channel); "
@@ -75,6 +74,10 @@ EVENTS: dict[str, tuple[str, str]] = {
     "heartbeat_failed": ("WARNING", "a heartbeat to Redis failed (WARNING at the 1st, 10th and every 100th in a "
                                     "row, else DEBUG); code: the number in a row"),
     "redis_data_lost": ("WARNING", "Redis lost its data: subscriptions are restored, followers get a resync"),
+    "redis_server_changed": ("WARNING", "another Redis server answers (a Sentinel failover or a restart): histories "
+                                        "start a new epoch and followers get a resync"),
+    "redis_info_unavailable": ("WARNING", "INFO cannot be read from Redis, so a failover to a replica goes unnoticed "
+                                          "(once per store)"),
     "process_dead": ("INFO", "another process stopped sending heartbeats; its entries are removed; code: its id"),
     # HTTP and operations
     "publish_key_refused": ("WARNING", "an HTTP request to publish/, stats/ or metrics/ had a wrong access key; "

@@ -136,7 +136,7 @@ class Node:
         run_id = await keys.server_run_id(self.store)
         if run_id is not None and self.run_id is not None and run_id != self.run_id and self.instance is not None:
             logger.warning("Another Redis server answers (a failover or a restart): histories start a new epoch "
-                           "and clients resync")
+                           "and clients resync", extra=fields("redis_server_changed"))
             await keys.declare_lost(self.store, self.instance)
         if run_id is not None:
             self.run_id = run_id

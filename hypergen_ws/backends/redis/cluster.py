@@ -23,6 +23,8 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+from ...core.logs import fields
+
 if TYPE_CHECKING:  # the store imports channels_redis, an optional extra
     from .store import RedisStore
 
@@ -52,7 +54,8 @@ async def server_run_id(store: RedisStore) -> str | None:
             if id(store) not in _no_info:
                 _no_info.add(id(store))
                 logger.warning("hypergen_ws cannot read INFO from Redis (%s): a failover to a replica will not be "
-                               "noticed, so clients may miss frames published just before one", exc)
+                               "noticed, so clients may miss frames published just before one", exc,
+                               extra=fields("redis_info_unavailable"))
             return None
         run_ids.append(str(info.get("run_id", "")))
     return ",".join(run_ids) if all(run_ids) else None
