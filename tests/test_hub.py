@@ -358,8 +358,8 @@ async def test_a_socket_listens_on_its_own_channel_only_when_its_class_has_layer
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     channel_layers.backends.clear()
     layer = get_channel_layer()
-    plain = await connect("/ws/tests/counter/")
-    handled = await connect("/ws/tests/with_handlers/")
+    plain = await connect(sc.counter)
+    handled = await connect(sc.with_handlers)
     (without,) = get_hub().members[sc.counter.group_name()]
     (with_,) = get_hub().members[sc.with_handlers.group_name()]
     loop = asyncio.get_running_loop()
