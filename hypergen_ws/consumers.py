@@ -10,14 +10,13 @@ import asyncio
 import io
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from channels.auth import get_user
 from channels.consumer import get_handler_name
-from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
@@ -90,9 +89,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     _request: ASGIRequest | None = None
     _closing: asyncio.Task[None] | None = None
     _task: asyncio.Task[Any] | None = None
-    _lock: asyncio.Lock | None = None
     _stopped = False
-    _failure: BaseException | None = None
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
 
@@ -137,50 +134,22 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     # ---- ASGI plumbing: one coroutine per connection, one more only for a class with layer handlers ---------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve one connection, then clean up whatever ended it.
+        """Serve one connection with Channels' own ``AsyncConsumer.__call__``, then clean up whatever ended it.
 
-        What Channels' ``AsyncConsumer.__call__`` does, for less per socket: the server's ``receive`` is awaited
-        in this coroutine (no task per event); the socket's own layer channel is listened to only when the class
-        has handlers for channel-layer messages (``consumer_class_base=`` with an ``x_y`` method), in one task,
-        and its handlers never run at the same time as the socket's own (as in Channels). hypergen_ws's handlers
-        reach the database only through ``database_sync_to_async``, which closes stale connections around every
-        use, so no thread hop per event is made for ``close_old_connections``; a class's layer handlers get it
-        as in Channels.
+        Channels gets the layer of ``channel_layer_alias``, makes the socket's own channel and dispatches the
+        server's events and that channel's messages (through :attr:`channel_receive`) one at a time. :meth:`stop`
+        ends the connection from inside (a slow client), without a message through the layer.
         """
-        self.scope = scope
-        self.base_send = send
-        layer = self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self._task = asyncio.current_task()
-        listener: asyncio.Task[None] | None = None
         try:
-            if layer is not None:
-                self.channel_name = await layer.new_channel()
-                if self.layer_handlers:
-                    self._lock = asyncio.Lock()
-                    listener = asyncio.get_running_loop().create_task(self._listen())
-            while True:
-                message = await receive()
-                handler = getattr(self, get_handler_name(message), None)
-                if handler is None:
-                    raise ValueError(f"No handler for message type {message['type']!r}")
-                if self._lock is None:
-                    await handler(message)
-                else:
-                    async with self._lock:
-                        await handler(message)
-        except StopConsumer:
-            pass
+            await super().__call__(scope, receive, send)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
-            self._task.uncancel()  # type: ignore[union-attr]  # set above: the task running this coroutine
-            failure, self._failure = self._failure, None
-            if failure is not None and not isinstance(failure, StopConsumer):
-                raise failure  # a layer handler failed: the connection ends with its error, as in Channels
+            if self._task is not None:
+                self._task.uncancel()
         finally:
             self._task = None
-            if listener is not None:
-                listener.cancel()
             await self._cleanup_to_the_end()
 
     def stop(self) -> None:
@@ -190,21 +159,16 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self._stopped = True
             task.cancel()
 
-    async def _listen(self) -> None:
-        """Run the handlers of the messages that arrive on this socket's own layer channel, one at a time."""
-        lock = self._lock
-        assert lock is not None
-        try:
-            while True:
-                message = await self._receive_own_channel()
-                async with lock:
-                    await aclose_old_connections()
-                    await self.hypergen_ws_layer_event(message)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # StopConsumer, or an error in a handler: end the connection with it
-            self._failure = exc
-            self.stop()
+    @property
+    def channel_receive(self) -> Callable[[], Any]:
+        """What Channels' ``__call__`` waits on for this socket's own channel: :meth:`_receive_own_channel`."""
+        return self._receive_own_channel
+
+    @channel_receive.setter
+    def channel_receive(self, value: Any) -> None:
+        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with one that survives a
+        # layer outage and waits on the in-memory layer without its scan of every channel.
+        pass
 
     async def _base_send(self, message: dict[str, Any]) -> None:
         await self.base_send(message)
