@@ -1,9 +1,10 @@
-"""Connect benchmark: connection rate and memory per idle connection, three servers compared in the same run.
+"""Connect benchmark: connection rate and memory per idle connection, four servers compared in the same run.
 
     python benchmarks/connect.py --clients 1000 5000 --server uvicorn --layer memory
     python benchmarks/connect.py --quick
 
-For each K and each variant (``channels``, ``websockets``, ``hypergen``, as in ``fanout.py``) a fresh server is
+For each K and each variant (``channels``, ``websockets``, ``hypergen``, ``channelbox``, as in
+``fanout.py``) a fresh server is
 started and warmed up with 20 connections that are opened and closed again (so lazy imports and first-use caches
 are not counted). Then K clients connect, at most ``--concurrency`` handshakes in flight; a connection counts when
 the server's ``101`` answer arrived, i.e. after the consumer accepted it (and joined its group). Figures:
@@ -115,7 +116,7 @@ async def main(args: argparse.Namespace) -> dict:
         if "hypergen" not in by:
             continue
         row: dict = {"clients": k}
-        for base in ("channels", "websockets"):
+        for base in ("channels", "websockets", "channelbox"):
             if base in by:
                 row[f"hypergen/{base}"] = {m: ratio(by["hypergen"][m], by[base][m]) for m, _ in METRICS}
         if len(row) > 1:

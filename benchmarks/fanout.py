@@ -1,4 +1,4 @@
-"""Fan-out benchmark: one publisher, N subscribed websocket clients, three servers compared in the same run.
+"""Fan-out benchmark: one publisher, N subscribed websocket clients, four servers compared in the same run.
 
     python benchmarks/fanout.py --clients 100 1000 5000 --messages 200 --server uvicorn --layer memory
     python benchmarks/fanout.py --quick
@@ -10,6 +10,8 @@ Variants (each on a fresh server process, on a free 127.0.0.1 port):
 * ``websockets`` (b) a plain ``websockets`` server that fans out with ``websockets.broadcast()``.
 * ``hypergen``   (c) a hypergen_ws ``@consumer`` whose function calls ``agroup_send(fanout.group_name(), payload)``,
   with the Prometheus metrics off.
+* ``channelbox`` (d) ChannelBox (``channel-box`` on Starlette, ``channelbox_app.py``) on uvicorn, whatever
+  ``--server`` says: ``ChannelBox.group_send`` to every connection.
 * ``hypergen-metrics`` (only when named in ``--variants``) the same with the Prometheus metrics on; the ratios
   then include hypergen-metrics/hypergen (the cost of the metrics, docs/operations.rst).
 
@@ -17,7 +19,8 @@ The publisher is one more websocket client (a group member too) that sends ``{"a
 payload carries ``time.time_ns()`` of the publish and every client records publish-to-arrival latency. Figures:
 p50/p99 latency, deliveries per second (subscriber deliveries / time from the first publish to the last arrival),
 loss (expected minus received), server CPU microseconds per delivery (psutil CPU time of the server process
-during the publish and drain phase / deliveries), and the ratios hypergen/channels and hypergen/websockets.
+during the publish and drain phase / deliveries), and the ratios of hypergen to each baseline (channels, websockets, channelbox), and how CPU per delivery grows from
+the smallest N to the largest for each variant.
 Results go to ``benchmarks/results/<name>.json``; ``benchmarks/plot.py`` draws them.
 """
 from __future__ import annotations
@@ -29,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib.common import (ALL_VARIANTS, HOST, VARIANTS, machine_info, raise_nofile_limit,  # noqa: E402
-                             start_redis, start_server)
+from benchlib.common import (ALL_VARIANTS, FIXED_SERVER, HOST, VARIANTS, machine_info,  # noqa: E402
+                             raise_nofile_limit, ratio, start_redis, start_server)
 from benchlib.fanoutrun import (FanoutParams, fanout_table, loss_notes, ratio_table, ratios,  # noqa: E402
                                 run_fanout)
 from benchlib.harness import available_variants, cli, run_matrix  # noqa: E402
@@ -115,7 +118,7 @@ async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
     machine = machine_info()  # before the runs: the load average at start means something
     variants, skipped = available_variants(args.variants)
-    server_label = {"websockets": "websockets"}
+    server_label = FIXED_SERVER
     runs = []
     for round_ in range(args.repeat):
         runs += await run_matrix(
@@ -130,11 +133,23 @@ async def main(args: argparse.Namespace) -> dict:
         "skipped": skipped,
         "machine": machine,
         "runs": runs,
-        "ratios": ratios(runs, "hypergen", ["channels", "websockets"]) if args.repeat == 1 else [],
+        "ratios": ratios(runs, "hypergen", ["channels", "websockets", "channelbox"]) if args.repeat == 1 else [],
+        "cpu_growth": cpu_growth(runs) if args.repeat == 1 else {},
     }
     if "hypergen-metrics" in variants and "hypergen" in variants:
         result["metrics_cost"] = metrics_cost(runs)
     return result
+
+
+def cpu_growth(runs: list[dict]) -> dict:
+    """Per variant, CPU per delivery at the largest N over the smallest N (flat cost is 1)."""
+    out = {}
+    for variant in dict.fromkeys(r["variant"] for r in runs):
+        ok = sorted((r["clients"], r["cpu_us_per_delivery"]) for r in runs
+                    if r["variant"] == variant and "error" not in r and r.get("cpu_us_per_delivery"))
+        if len(ok) > 1:
+            out[variant] = {"from": ok[0][0], "to": ok[-1][0], "growth": ratio(ok[-1][1], ok[0][1])}
+    return out
 
 
 def metrics_cost(runs: list[dict]) -> list[dict]:
@@ -169,6 +184,13 @@ def report(result: dict) -> str:
         lines += ["", "not received (dropped by a layer, or still queued when the wait ended):", *notes]
     if result["ratios"]:
         lines += ["", "ratios (hypergen / baseline; > 1 means hypergen is higher):", ratio_table(result["ratios"])]
+    growth = result.get("cpu_growth") or {}
+    if growth:
+        lines += ["", "CPU per delivery, largest N / smallest N (1 is flat):"]
+        lines += [f"  {v}: {g['growth']:.2f} ({g['from']:,} -> {g['to']:,} clients)" for v, g in growth.items()]
+        if "hypergen" in growth and "websockets" in growth:
+            lines.append(f"  hypergen growth / websockets growth: "
+                         f"{growth['hypergen']['growth'] / growth['websockets']['growth']:.2f}")
     for row in result.get("metrics_cost", []):
         lines.append(f"\nmetrics cost at {row['clients']} clients, server CPU us per delivery over {row['runs']} rounds: "
                      f"mean {row['off_us']} without metrics, {row['on_us']} with ({row['difference_pct']:+.2f}%); "

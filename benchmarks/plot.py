@@ -22,7 +22,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH_DIR.parent / "docs" / "_static" / "benchmarks"
-COLORS = {"channels": "#d62728", "websockets": "#7f7f7f", "hypergen": "#1f77b4"}
+COLORS = {"channels": "#d62728", "websockets": "#7f7f7f", "hypergen": "#1f77b4", "channelbox": "#ff7f0e"}
 STYLES = {"redis": "-", "pubsub": "--"}
 
 

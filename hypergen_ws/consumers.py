@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 
 from .backends import daphne
-from .backends.layers import receive_channel, release_channel, send_local
+from .backends.layers import receive_channel, release_channel
 from .backends.uvicorn import close_stalled, direct_writer
 from .core import conf, protocol
 from .core.groups import check_group_name
@@ -39,7 +39,6 @@ from .features.base import Feature, Spec
 logger = logging.getLogger("hypergen_ws")
 
 _LAYER_EVENT = "hypergen_ws.layer_event"
-_STOP = "hypergen_ws.stop"
 #: Seconds a slow client's close frame may wait for the server's write buffer before the connection is dropped.
 SLOW_CLOSE_TIMEOUT = 5.0
 #: Seconds before a socket that could not join its groups at connect tries again (doubling up to the maximum).
@@ -88,6 +87,19 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     hypergen: ClassVar[ConsumerSpec]
     #: Names of handler methods that channel-layer messages may reach (set per generated class).
     layer_handlers: ClassVar[frozenset[str]] = frozenset()
+    #: Channels' own list of groups to join at connect: unused (``@consumer`` decides the groups), and not a new
+    #: list per connection.
+    groups: Any = ()
+    # Per-connection values that start the same for every connection: class defaults until a connection sets its
+    # own (an idle connection keeps as little as it can).
+    hub: Hub | None = None
+    _request: ASGIRequest | None = None
+    _closing: asyncio.Task[None] | None = None
+    _rejoining: asyncio.Task[None] | None = None
+    _task: asyncio.Task[Any] | None = None
+    _stopped = False
+    _leavers: list[Feature] | tuple[()] = ()
+    _counted_closed = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,12 +107,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.state = ConnectionState()
         self.url_kwargs: dict[str, Any] = {}
         self.meta: dict[str, Any] = {}
-        self.request: ASGIRequest | None = None
-        self.hub: Hub | None = None
         self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
-        self._closing: asyncio.Task[None] | None = None
-        self._rejoining: asyncio.Task[None] | None = None
-        self._stop_token = secrets.token_hex(8)
 
     # ---- what features and the hub see --------------------------------------------------------------------
     @property
@@ -133,15 +140,34 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """The layer of this socket's own channel: ``HYPERGEN_WS["CHANNEL_LAYER"]`` unless a subclass sets one."""
         return str(conf.get("CHANNEL_LAYER"))
 
-    # ---- ASGI plumbing: Channels' own __call__, with a channel receive that survives a layer outage --------
+    # ---- ASGI plumbing: one coroutine per connection, one more only for a class with layer handlers ---------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve one connection (``AsyncConsumer.__call__``), then clean up whatever ended it."""
+        """Serve one connection with Channels' own ``AsyncConsumer.__call__``, then clean up whatever ended it.
+
+        Channels gets the layer of ``channel_layer_alias``, makes the socket's own channel and dispatches the
+        server's events and that channel's messages (through :attr:`channel_receive`) one at a time. :meth:`stop`
+        ends the connection from inside (a slow client), without a message through the layer.
+        """
+        self._task = asyncio.current_task()
         try:
             await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            if self._task is not None:
+                self._task.uncancel()
         finally:
-            await self._cleanup()
+            self._task = None
+            await self._cleanup_to_the_end()
             if getattr(self, "channel_name", None):
                 release_channel(self.channel_layer, self.channel_name)
+
+    def stop(self) -> None:
+        """End the connection's coroutine (the server then closes the socket); used to cut off a slow client."""
+        task = self._task
+        if task is not None and not self._stopped and task is not asyncio.current_task():
+            self._stopped = True
+            task.cancel()
 
     @property
     def channel_receive(self) -> Callable[[], Any]:
@@ -150,7 +176,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     @channel_receive.setter
     def channel_receive(self, value: Any) -> None:
-        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with a robust one.
+        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with one that survives a
+        # layer outage and waits on the in-memory layer without its scan of every channel.
         pass
 
     async def _base_send(self, message: dict[str, Any]) -> None:
@@ -182,8 +209,6 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         """Run the handler of a channel-layer message, if this class declares one for its type."""
         message = event["message"]
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind == _STOP and message.get("token") == self._stop_token:
-            raise StopConsumer()
         if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
             logger.warning("Ignored channel-layer message of type %r for %s: reserved or missing type", kind,
                            self.label, extra=fields("layer_message_ignored", consumer=self.label, state=self.state,
@@ -208,7 +233,6 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         spec = self.hypergen
         state.position = protocol.take_position(self.scope)
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
-        self.request = self._build_request()
         user = self.scope.get("user") or AnonymousUser()
         state.identity = identity_of(user, session_key_of(self.scope))
         if not await spec.permission.allows(user, self.url_kwargs):
@@ -234,6 +258,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         for feature in spec.admitters:
             refusal = await feature.admit(self)
             if refusal is not None:
+                stats.event(stats.REFUSED, self.label, refusal[0])
                 await self._refuse(*refusal)
                 return
         groups = spec.groups_for(self)
@@ -244,7 +269,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.base_send({"type": "websocket.accept"})
         state.advance(Lifecycle.OPEN)
         daphne.attach(self.base_send, self.outbox)
-        self.outbox.direct = direct_writer(self.base_send)
+        self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
         cluster.ensure_started(self.hub)
         stats.opened(self.label)
         if state.pending_groups:
@@ -299,6 +324,17 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                             state.primary_group, extra=fields("group_joined_late", consumer=self.label, state=state))
                 for feature in self.hypergen.rejoiners:
                     await feature.rejoined(self)
+
+    @property
+    def request(self) -> ASGIRequest:
+        """A Django ``ASGIRequest`` built from the scope (user, session, headers), made on first use."""
+        if self._request is None:
+            self._request = self._build_request()
+        return self._request
+
+    @request.setter
+    def request(self, value: ASGIRequest) -> None:
+        self._request = value
 
     def _build_request(self) -> ASGIRequest:
         scope = {**self.scope, "type": "http", "method": "GET"}
@@ -448,8 +484,8 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         else:
             user = self.scope.get("user") or AnonymousUser()
             forget_cached_permissions(user)
-        if self.request is not None:
-            self.request.user = user
+        if self._request is not None:
+            self._request.user = user
         return user
 
     # ---- send ----------------------------------------------------------------------------------------------
@@ -507,11 +543,7 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             except Exception:  # timed out, or the connection is already gone
                 logger.debug("Closing a slow client of %s failed", self.label, exc_info=True,
                              extra=fields("slow_close_failed", consumer=self.label, state=self.state))
-        try:
-            await send_local(self.channel_layer, self.channel_name, {"type": _STOP, "token": self._stop_token})
-        except Exception:  # the layer is down: the server's disconnect event ends the consumer instead
-            logger.debug("Could not stop the consumer of a slow client of %s", self.label, exc_info=True,
-                         extra=fields("slow_stop_failed", consumer=self.label, state=self.state))
+        self.stop()
 
     # ---- disconnect ----------------------------------------------------------------------------------------
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
@@ -529,23 +561,38 @@ class HypergenConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self.hub.leave(group, self._member(group))
         state.groups.clear()
 
+    async def _cleanup_to_the_end(self) -> None:
+        """Clean up, even when the connection's task is cancelled again meanwhile (a server or a test's event loop
+        shutting down cancels it more than once): each step runs once; a cancellation is passed on at the end."""
+        interrupted = False
+        for _attempt in range(5):
+            try:
+                await self._cleanup()
+                break
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError()
+
     async def _cleanup(self) -> None:
         state = self.state
-        if state.lifecycle is Lifecycle.CLOSED:
-            return
-        if self._rejoining is not None and not self._rejoining.done():
-            self._rejoining.cancel()
-        if self.hub is not None:
-            for group in state.pending_groups:
-                self.hub.forget(group, self._member(group))
-        await self._leave_all()
-        state.advance(Lifecycle.CLOSED)
-        for feature in self.hypergen.leavers:
+        if state.lifecycle is not Lifecycle.CLOSED:
+            if self._rejoining is not None and not self._rejoining.done():
+                self._rejoining.cancel()
+            if self.hub is not None:
+                for group in state.pending_groups:
+                    self.hub.forget(group, self._member(group))
+            await self._leave_all()
+            state.advance(Lifecycle.CLOSED)
+            self._leavers = list(self.hypergen.leavers)
+        while self._leavers:
+            feature = self._leavers.pop(0)
             try:
                 await feature.disconnected(self)
             except Exception:
                 logger.exception("Cleaning up %s after a socket of %s failed", feature.name, self.label,
                                  extra=fields("cleanup_failed", consumer=self.label, state=state, code=feature.name))
         await self.outbox.flush_and_stop()
-        if state.opened:
+        if state.opened and not self._counted_closed:
+            self._counted_closed = True
             stats.closed(self.label)

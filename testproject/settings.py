@@ -1,7 +1,8 @@
 """Settings of the hypergen_ws test and demo project.
 
 Runs on the embedded default (SQLite, in-memory channel layer) out of the box.
-Set ``REDIS_URL`` (for example ``redis://127.0.0.1:6379/0``) to use ``channels_redis``;
+Set ``REDIS_URL`` (for example ``redis://127.0.0.1:6379/0``) to use ``channels_redis``, or ``REDIS_SENTINELS``
+(``host:port,host:port``) and ``REDIS_MASTER_NAME`` to find the Redis master through Redis Sentinel;
 ``HYPERGEN_WS_LAYER=pubsub`` picks ``RedisPubSubChannelLayer`` instead of ``RedisChannelLayer``.
 """
 from __future__ import annotations
@@ -78,12 +79,30 @@ DATABASES = {
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    _backend = (
-        "channels_redis.pubsub.RedisPubSubChannelLayer"
-        if os.environ.get("HYPERGEN_WS_LAYER") == "pubsub"
-        else "channels_redis.core.RedisChannelLayer"
-    )
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")  # "host:port,host:port", with REDIS_MASTER_NAME
+_backend = (
+    "channels_redis.pubsub.RedisPubSubChannelLayer"
+    if os.environ.get("HYPERGEN_WS_LAYER") == "pubsub"
+    else "channels_redis.core.RedisChannelLayer"
+)
+if REDIS_SENTINELS:
+    # [sentinel]
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": _backend,
+            "CONFIG": {
+                "hosts": [{
+                    "sentinels": [(host, int(port)) for host, _, port in
+                                  (entry.strip().rpartition(":") for entry in REDIS_SENTINELS.split(","))],
+                    "master_name": os.environ.get("REDIS_MASTER_NAME", "mymaster"),
+                    "socket_timeout": None,  # for the master: the layer's blocking reads (check W007)
+                    "sentinel_kwargs": {"socket_timeout": 1.0},  # for the sentinels: give up on one quickly
+                }],
+            },
+        }
+    }
+    # [/sentinel]
+elif REDIS_URL:
     # socket_timeout=None: redis-py 8 defaults to 5 s, which aborts the layer's blocking reads (check W007).
     CHANNEL_LAYERS = {
         "default": {"BACKEND": _backend, "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}

@@ -6,7 +6,8 @@ import sys
 import pytest
 from channels.layers import channel_layers
 
-pytest_plugins = ["tests.support.fixtures", "tests.stub_http"]
+# hypergen_ws.testing: its fixtures, and a reset of hypergen_ws' in-process state around every test (docs/testing.rst).
+pytest_plugins = ["tests.support.fixtures", "tests.stub_http", "hypergen_ws.testing", "pytester"]
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +32,6 @@ def _restore_consumer_registry(_apps_discovered):
                 if key not in saved and getattr(sys.modules.get(spec.func.__module__), spec.func.__name__, None)
                 is spec}
     registry.restore({**saved, **imported})
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    """Every test starts with a new in-memory layer (its queues belong to one event loop)."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture

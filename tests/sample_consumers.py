@@ -105,6 +105,12 @@ def positional_kwarg(consumer, request, room, text):
     command("pos", room, text)
 
 
+@consumer(perm=NO_PERM_REQUIRED, send_to="caller", app_label="tests")
+def meta_echo(consumer, request, *args):
+    """Sends the caller its arguments and the call's meta."""
+    command("meta", list(args), consumer.meta)
+
+
 @consumer(perm=NO_PERM_REQUIRED, app_label="tests")
 def nan_result(consumer, request):
     """Returns commands that are not JSON (a bug in the app): the caller gets server_error."""

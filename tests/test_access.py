@@ -2,6 +2,8 @@
 recheck_permissions(), the cap on sockets per user. Across processes: tests/e2e/test_live_auth.py."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, logout
@@ -11,7 +13,31 @@ from django.test import RequestFactory
 
 from hypergen_ws import adisconnect_user, arecheck_permissions, disconnect_user
 from hypergen_ws.features.access import tables
-from tests.wsutil import call, connect, receive
+from tests.wsutil import application
+
+
+async def connect(path: str, user=None, **scope):
+    """A socket to one of the sample consumers as ``user`` (anonymous by default); ``scope`` adds e.g. a session."""
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    comm = WebsocketCommunicator(application, path)
+    comm.scope["user"] = user if user is not None else AnonymousUser()
+    comm.scope.update(scope)
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+async def call(comm, *args, id=None) -> None:
+    frame = {"args": list(args)}
+    if id is not None:
+        frame["id"] = id
+    await comm.send_to(text_data=json.dumps(frame))
+
+
+async def receive(comm) -> dict:
+    return json.loads(await comm.receive_from(2))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -61,3 +61,33 @@ async def test_push_encoded_writes_directly_only_to_an_idle_socket():
     socket.unblock()
     await asyncio.sleep(0.01)
     assert socket.sent == ["b", "c", "d"]
+
+
+def test_daphnes_direct_writer_only_for_daphne_connections_over_plain_tcp(caplog):
+    import functools
+    import types
+
+    from hypergen_ws.backends import layers
+    from hypergen_ws.backends.daphne import direct_writer
+
+    async def plain_send(message):
+        pass
+
+    class Server:  # what daphne passes as ``send``: functools.partial(Server.handle_reply, protocol)
+        async def handle_reply(self, protocol, message):
+            pass
+
+    Server.handle_reply.__qualname__ = "Server.handle_reply"  # as in daphne.server
+
+    def daphne_send(protocol):
+        return functools.partial(Server().handle_reply, protocol)
+
+    assert direct_writer(plain_send) is None
+    tls = types.SimpleNamespace(transport=types.SimpleNamespace(TLS=True))  # not twisted.internet.tcp.Server
+    with caplog.at_level("WARNING", logger="hypergen_ws"):
+        assert direct_writer(daphne_send(tls)) is None
+    assert caplog.records == []  # expected: TLS connections use the ASGI send, nothing to warn about
+    layers._warned.discard("writing group frames to daphne's socket")
+    with caplog.at_level("WARNING", logger="hypergen_ws"):
+        assert direct_writer(daphne_send(object())) is None  # daphne's send, but no connection of known shape
+    assert "writing group frames to daphne's socket falls back to the plain path" in caplog.text

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import models, transaction
@@ -20,12 +19,13 @@ from django.test import Client
 
 from hypergen_ws import aconsumer_command, autoconsumers, group_send, model_changes
 from hypergen_ws.changes import CHANGES, ModelChanges
+from hypergen_ws.testing import ConsumerCommunicator
 from testproject.chat import consumers as chat_consumers
 from testproject.chat.changes import message_room
 from testproject.chat.consumers import send_message
 from testproject.chat.models import Message, Room
 from tests import sample_consumers as sc
-from tests.wsutil import connect, receive
+from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,6 +36,13 @@ class Rollback(Exception):
 
 def group(room: str) -> str:
     return sc.echo.group_name(room=room)
+
+
+async def connect(room: str) -> ConsumerCommunicator:
+    """A socket of the sample ``echo`` consumer in ``room``."""
+    comm = ConsumerCommunicator(sc.echo, application=application, room=room)
+    assert await comm.connect()
+    return comm
 
 
 @pytest.fixture
@@ -53,7 +60,7 @@ async def test_saves_and_deletes_reach_the_named_group_after_the_commit(observer
         return group(room.slug)
 
     observers.append(room_groups)
-    comm = await connect("/ws/tests/echo/kitchen/")
+    comm = await connect("kitchen")
 
     def work() -> int:
         with transaction.atomic():
@@ -66,7 +73,7 @@ async def test_saves_and_deletes_reach_the_named_group_after_the_commit(observer
         return pk
 
     pk = await sync_to_async(work)()
-    frames = [await receive(comm) for _ in range(4)]
+    frames = [await comm.receive() for _ in range(4)]
     assert [frame["data"] for frame in frames] == [
         "inside",
         {"model": "chat.room", "pk": pk, "change": "created"},
@@ -78,7 +85,7 @@ async def test_saves_and_deletes_reach_the_named_group_after_the_commit(observer
 
 async def test_a_rolled_back_save_publishes_nothing(observers):
     observers.append(model_changes(Room)(lambda room, change: group("attic")))
-    comm = await connect("/ws/tests/echo/attic/")
+    comm = await connect("attic")
 
     def work() -> None:
         with pytest.raises(Rollback):
@@ -88,7 +95,7 @@ async def test_a_rolled_back_save_publishes_nothing(observers):
         group_send(group("attic"), "after")
 
     await sync_to_async(work)()
-    assert (await receive(comm))["data"] == "after"
+    assert (await comm.receive())["data"] == "after"
     assert not await sync_to_async(Room.objects.filter(slug="attic").exists)()
     await comm.disconnect()
 
@@ -103,9 +110,9 @@ async def test_commands_data_several_groups_and_chosen_changes(observers):
     observers.append(ModelChanges(Room, groups, commands=commands, changes=["created", "deleted"]))
     observers.append(ModelChanges(Room, lambda room, change: None if room.slug == "x" else group("c"),
                                   data=lambda room, change: {"slug": room.slug}, changes="updated"))
-    a = await connect("/ws/tests/echo/a/")
-    b = await connect("/ws/tests/echo/b/")
-    c = await connect("/ws/tests/echo/c/")
+    a = await connect("a")
+    b = await connect("b")
+    c = await connect("c")
 
     def work() -> None:
         room = Room.objects.create(slug="hall", name="Hall")
@@ -117,11 +124,11 @@ async def test_commands_data_several_groups_and_chosen_changes(observers):
 
     await sync_to_async(work)()
     for comm in (a, b):
-        assert (await receive(comm))["commands"] == [["room", "created", "Hall"]]
-        assert (await receive(comm))["commands"] == [["room", "deleted", "Hall"]]
-    assert (await receive(a))["data"] == "end"
-    assert (await receive(c))["data"] == {"slug": "hall"}
-    assert (await receive(c))["data"] == "end"
+        assert (await comm.receive())["commands"] == [["room", "created", "Hall"]]
+        assert (await comm.receive())["commands"] == [["room", "deleted", "Hall"]]
+    assert (await a.receive())["data"] == "end"
+    assert (await c.receive())["data"] == {"slug": "hall"}
+    assert (await c.receive())["data"] == "end"
     for comm in (a, b, c):
         await comm.disconnect()
 
@@ -129,9 +136,9 @@ async def test_commands_data_several_groups_and_chosen_changes(observers):
 async def test_disconnect_stops_publishing(observers):
     observer = model_changes(Room)(lambda room, change: group("gone"))
     observers.append(observer)
-    comm = await connect("/ws/tests/echo/gone/")
+    comm = await connect("gone")
     await sync_to_async(Room.objects.create)(slug="one", name="One")
-    assert (await receive(comm))["data"]["change"] == "created"
+    assert (await comm.receive())["data"]["change"] == "created"
     observer.disconnect()
 
     def work() -> None:
@@ -139,13 +146,13 @@ async def test_disconnect_stops_publishing(observers):
         group_send(group("gone"), "end")
 
     await sync_to_async(work)()
-    assert (await receive(comm))["data"] == "end"
+    assert (await comm.receive())["data"] == "end"
     await comm.disconnect()
 
 
 async def test_loaddata_raw_saves_are_not_published(observers, tmp_path):
     observers.append(model_changes(Room)(lambda room, change: group("fixture")))
-    comm = await connect("/ws/tests/echo/fixture/")
+    comm = await connect("fixture")
     fixture = tmp_path / "rooms.json"
     fixture.write_text(json.dumps([{"model": "chat.room", "pk": 900, "fields": {"slug": "fix", "name": "Fix"}}]))
 
@@ -154,7 +161,7 @@ async def test_loaddata_raw_saves_are_not_published(observers, tmp_path):
         group_send(group("fixture"), "end")
 
     await sync_to_async(work)()
-    assert (await receive(comm))["data"] == "end"
+    assert (await comm.receive())["data"] == "end"
     assert await sync_to_async(Room.objects.filter(slug="fix").exists)()
     await comm.disconnect()
 
@@ -204,14 +211,6 @@ def test_bad_definitions_fail_when_they_are_made():
 # The chat demo: messages saved in the Django admin reach their room -------------------------------------------
 
 
-async def next_commands(comm: WebsocketCommunicator) -> list[list[Any]]:
-    """The commands of the next ``commands`` frame (presence frames of the room are skipped)."""
-    while True:
-        frame = json.loads(await comm.receive_from(5))
-        if frame.get("type") == "commands":
-            return frame["commands"]
-
-
 def demo_people() -> tuple[User, User]:
     """A chatter in the lobby and a superuser for the admin (transactional tests start from an empty table)."""
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
@@ -225,12 +224,11 @@ def demo_people() -> tuple[User, User]:
 async def test_chat_messages_added_edited_and_deleted_in_the_admin_reach_their_room():
     assert message_room(Message(room=Room(slug="vip")), "created") == send_message.group_name(room_name="vip")
     chatter, admin = await sync_to_async(demo_people)()
-    application = URLRouter(autoconsumers(chat_consumers))
+    chat = URLRouter(autoconsumers(chat_consumers))
     sockets = {}
     for room in ("lobby", "vip"):
-        sockets[room] = WebsocketCommunicator(application, f"/ws/chat/send_message/{room}/")
-        sockets[room].scope["user"] = chatter
-        assert (await sockets[room].connect())[0]
+        sockets[room] = ConsumerCommunicator(send_message, user=chatter, application=chat, room_name=room)
+        assert await sockets[room].connect()
     lobby = await sync_to_async(Room.objects.get)(slug="lobby")
     client = Client()
     await sync_to_async(client.force_login)(admin)
@@ -239,25 +237,25 @@ async def test_chat_messages_added_edited_and_deleted_in_the_admin_reach_their_r
         "/admin/chat/message/add/", {"room": lobby.pk, "user": chatter.pk, "text": "Saved <b>in</b> the admin"})
     assert response.status_code == 302, response.content.decode()
     message = await sync_to_async(Message.objects.get)(text="Saved <b>in</b> the admin")
-    [[name, target, html]] = await next_commands(sockets["lobby"])
+    [[name, target, html]] = await sockets["lobby"].receive_commands()
     assert (name, target) == ("hypergen.append", "messages")
     assert f'id="message-{message.pk}"' in html and "Saved &lt;b&gt;in&lt;/b&gt; the admin" in html
 
     response = await sync_to_async(client.post)(
         f"/admin/chat/message/{message.pk}/change/", {"room": lobby.pk, "user": chatter.pk, "text": "Edited"})
     assert response.status_code == 302
-    [[name, target, html]] = await next_commands(sockets["lobby"])
+    [[name, target, html]] = await sockets["lobby"].receive_commands()
     assert (name, target) == ("hypergen.replace", f"message-{message.pk}") and "Edited" in html
 
     response = await sync_to_async(client.post)(f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert await next_commands(sockets["lobby"]) == [["hypergen.remove", f"message-{message.pk}"]]
+    assert await sockets["lobby"].receive_commands() == [["hypergen.remove", f"message-{message.pk}"]]
 
     # A message the consumer stores goes the same way; the other room heard of none of them.
-    await sockets["vip"].send_to(text_data=json.dumps({"args": ["hello vip"]}))
-    [[name, target, html]] = await next_commands(sockets["vip"])
+    await sockets["vip"].send({"args": ["hello vip"]})
+    [[name, target, html]] = await sockets["vip"].receive_commands()
     assert (name, target) == ("hypergen.append", "messages") and "hello vip" in html
     await aconsumer_command(send_message.group_name(room_name="lobby"), [["barrier"]])
-    assert await next_commands(sockets["lobby"]) == [["barrier"]]
+    assert await sockets["lobby"].receive_commands() == [["barrier"]]
     for comm in sockets.values():
         await comm.disconnect()

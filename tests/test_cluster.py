@@ -69,6 +69,27 @@ async def test_in_memory_hubs_have_no_heartbeat(settings):
     assert cluster.ensure_started(get_hub()) is None
 
 
+async def test_another_redis_server_answering_starts_new_epochs_and_a_new_instance_once(settings, redis_url, listener):
+    use_layer("redis", settings, redis_url)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 3600, "PROCESS_TTL": 7200}
+    store: Any = get_store()
+    run_id = await keys.server_run_id(store)
+    assert run_id and len(run_id) == 40
+    seq, epoch = await store.append("failover.group", '{"type":"message","data":1}', 10)
+    node = cluster.Node(get_hub(), store)
+    node.task.cancel()  # beats are driven by hand below
+    await node.beat()
+    instance = node.instance
+    assert node.run_id == run_id and listener.reasserted == 0
+    node.run_id = "f" * 40  # the last beat reached another server: what a failover to a replica looks like
+    await node.beat()
+    assert node.instance != instance and node.run_id == run_id, "the instance got a new id: every process recovers"
+    assert listener.reasserted == 1, "the listeners wrote their entries again"
+    snapshot = await store.read("failover.group", None)
+    assert snapshot.epoch != epoch and snapshot.seq == 0, "the group's history starts a new epoch"
+    assert not await keys.declare_lost(store, instance), "a second process finds the id replaced already"
+
+
 async def test_when_redis_lost_its_data_history_followers_get_a_resync_that_is_counted(settings, redis_url):
     from hypergen_ws.delivery import stats
     from tests import recovery_consumers as rc

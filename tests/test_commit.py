@@ -19,16 +19,15 @@ from django.db.transaction import TransactionManagementError
 from django.test import Client
 
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser
 
 from hypergen_ws import (NO_PERM_REQUIRED, aconsumer_command, agroup_send, command, consumer, consumer_command,
                          get_history, group_send)
 from hypergen_ws.delivery.publishing import LayerUnavailable
+from hypergen_ws.testing import ConsumerCommunicator
 from testproject.chat.models import Room
 from tests import sample_consumers as sc
 from tests.commit_urls import ViewFailed
-from tests.wsutil import call, connect, receive
+from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,13 +40,20 @@ def group(room: str) -> str:
     return sc.echo.group_name(room=room)
 
 
+async def connect(room: str) -> ConsumerCommunicator:
+    """A socket of the sample ``echo`` consumer in ``room``."""
+    comm = ConsumerCommunicator(sc.echo, application=application, room=room)
+    assert await comm.connect()
+    return comm
+
+
 def data(frame: dict[str, Any]) -> Any:
     assert frame["type"] == "message", frame
     return frame["data"]
 
 
 async def datas(comm: Any, count: int) -> list[Any]:
-    return [data(await receive(comm)) for _ in range(count)]
+    return [data(await comm.receive()) for _ in range(count)]
 
 
 def exists(slug: str) -> bool:
@@ -67,7 +73,7 @@ def exists(slug: str) -> bool:
 
 
 async def test_a_message_published_in_a_transaction_goes_out_only_after_the_commit():
-    comm = await connect("/ws/tests/echo/wait/")
+    comm = await connect("wait")
     may_commit = threading.Event()
 
     def work() -> None:
@@ -94,7 +100,7 @@ async def test_a_message_published_in_a_transaction_goes_out_only_after_the_comm
 
 
 async def test_a_rolled_back_transaction_publishes_nothing():
-    comm = await connect("/ws/tests/echo/undo/")
+    comm = await connect("undo")
 
     def work() -> None:
         with pytest.raises(Rollback):
@@ -112,7 +118,7 @@ async def test_a_rolled_back_transaction_publishes_nothing():
 
 
 async def test_a_rolled_back_savepoint_drops_its_messages_and_keeps_the_others_in_order():
-    comm = await connect("/ws/tests/echo/save/")
+    comm = await connect("save")
 
     def work() -> None:
         with transaction.atomic():
@@ -127,15 +133,15 @@ async def test_a_rolled_back_savepoint_drops_its_messages_and_keeps_the_others_i
         group_send(group("save"), "after")
 
     await sync_to_async(work)()
-    assert data(await receive(comm)) == "inside"
-    assert data(await receive(comm)) == 1
-    assert await receive(comm) == {"type": "commands", "commands": [["three"]]}
+    assert data(await comm.receive()) == "inside"
+    assert data(await comm.receive()) == 1
+    assert await comm.receive() == {"type": "commands", "commands": [["three"]]}
     assert await datas(comm, 2) == [4, "after"]
     await comm.disconnect()
 
 
 async def test_outside_a_transaction_it_sends_at_once_and_returns_the_seq():
-    comm = await connect("/ws/tests/echo/once/")
+    comm = await connect("once")
 
     def work() -> tuple[Any, Any, list[Any]]:
         first = group_send(group("once"), "now", on_commit=True, history=True)
@@ -148,7 +154,7 @@ async def test_outside_a_transaction_it_sends_at_once_and_returns_the_seq():
     assert isinstance(first, int)
     assert later is None  # not known before the commit
     assert kept_inside == ["now"]
-    frames = [await receive(comm), await receive(comm)]
+    frames = [await comm.receive(), await comm.receive()]
     assert [frame["data"] for frame in frames] == ["now", "later"]
     assert frames[1]["seq"] == first + 1
     assert [frame["data"] for frame in await sync_to_async(get_history)(group("once"))] == ["now", "later"]
@@ -157,7 +163,7 @@ async def test_outside_a_transaction_it_sends_at_once_and_returns_the_seq():
 
 async def test_the_setting_is_the_default_and_the_argument_wins(settings):
     settings.HYPERGEN_WS = {"PUBLISH_ON_COMMIT": True}
-    comm = await connect("/ws/tests/echo/default/")
+    comm = await connect("default")
 
     def work() -> None:
         with transaction.atomic():
@@ -167,7 +173,7 @@ async def test_the_setting_is_the_default_and_the_argument_wins(settings):
 
     await sync_to_async(work)()
     assert await datas(comm, 2) == ["at once", "deferred by the setting"]
-    assert await receive(comm) == {"type": "commands", "commands": [["deferred"]]}
+    assert await comm.receive() == {"type": "commands", "commands": [["deferred"]]}
 
     settings.HYPERGEN_WS = {"PUBLISH_ON_COMMIT": False}
 
@@ -183,7 +189,7 @@ async def test_the_setting_is_the_default_and_the_argument_wins(settings):
 
 
 async def test_async_publishers_under_a_sync_transaction_wait_for_its_commit():
-    comm = await connect("/ws/tests/echo/async/")
+    comm = await connect("async")
 
     def work() -> None:
         with transaction.atomic():
@@ -194,23 +200,23 @@ async def test_async_publishers_under_a_sync_transaction_wait_for_its_commit():
 
     await sync_to_async(work)()
     assert await datas(comm, 2) == ["inside", "deferred"]
-    assert await receive(comm) == {"type": "commands", "commands": [["deferred"]]}
+    assert await comm.receive() == {"type": "commands", "commands": [["deferred"]]}
     assert await datas(comm, 1) == ["after"]
     await comm.disconnect()
 
 
 async def test_async_publishers_without_a_transaction_send_at_once():
-    comm = await connect("/ws/tests/echo/plain/")
+    comm = await connect("plain")
     assert await agroup_send(group("plain"), "a", on_commit=True) is None
     assert await aconsumer_command(group("plain"), [["b"]], on_commit=True, history=True) == 1
     assert await datas(comm, 1) == ["a"]
-    frame = await receive(comm)
+    frame = await comm.receive()
     assert (frame["commands"], frame["seq"]) == ([["b"]], 1)
     await comm.disconnect()
 
 
 async def test_bad_input_fails_at_the_call_and_the_transaction_goes_on(settings):
-    comm = await connect("/ws/tests/echo/bad/")
+    comm = await connect("bad")
 
     def work() -> list[str]:
         errors = []
@@ -277,7 +283,7 @@ def test_a_publish_that_fails_at_the_commit_raises_after_the_data_is_committed(s
 async def test_atomic_requests_view_that_fails_publishes_only_what_did_not_wait(settings, monkeypatch):
     settings.ROOT_URLCONF = "tests.commit_urls"
     monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
-    comm = await connect("/ws/tests/echo/view/")
+    comm = await connect("view")
     client = Client()
 
     def request(path: str) -> int:
@@ -301,7 +307,7 @@ async def test_atomic_requests_view_that_fails_publishes_only_what_did_not_wait(
 async def test_the_documented_view_publishes_the_rename_only_when_it_is_committed(settings):
     settings.ROOT_URLCONF = "tests.commit_urls"
     await sync_to_async(Room.objects.create)(slug="den", name="Den")
-    comm = await connect("/ws/tests/echo/den/")
+    comm = await connect("den")
     client = Client()
     with pytest.raises(ValueError, match="cannot start with '!'"):
         await sync_to_async(client.post)("/rooms/den/rename/", {"name": "!Den"})
@@ -321,16 +327,12 @@ async def test_commands_of_a_consumer_call_go_out_when_it_returns_and_never_when
         if fail:
             raise RuntimeError("failed after the commit")
 
-    comm = WebsocketCommunicator(URLRouter([open_room.urlpattern()]), "/ws/tests/open_room/porch/")
-    comm.scope["user"] = AnonymousUser()
-    assert (await comm.connect())[0]
-    await call(comm, True, id=1)
-    assert (await receive(comm))["code"] == "server_error"  # the room was committed, the command never sent
-    assert await sync_to_async(exists, thread_sensitive=False)("porch-1")
-    await call(comm, False, id=2)
-    assert await receive(comm) == {"type": "commands", "commands": [["opened", "porch"]]}
-    assert await receive(comm) == {"type": "reply", "id": 2}
-    await comm.disconnect()
+    async with ConsumerCommunicator(open_room, application=URLRouter([open_room.urlpattern()]), room="porch") as comm:
+        error = (await comm.call(True)).error
+        assert error is not None and error["code"] == "server_error"  # the room was committed, the command never sent
+        assert await sync_to_async(exists, thread_sensitive=False)("porch-1")
+        assert (await comm.call(False)).frames == [{"type": "commands", "commands": [["opened", "porch"]]},
+                                                   {"type": "reply", "id": 2}]
 
 
 @pytest.mark.django_db  # without transaction=True: the test runs in a transaction that is rolled back

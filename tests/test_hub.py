@@ -14,8 +14,9 @@ from hypergen_ws.backends.layers import HUB_MARK, hub_channel, prepare_layer
 from hypergen_ws.delivery.hub import FRAME_TYPE, Hub, get_hub
 from hypergen_ws.core.state import ConnectionState
 from tests.support.sockets import Socket, started_outbox
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import sample_consumers as sc
-from tests.wsutil import connect, receive
+from tests.wsutil import application
 
 LAYERS = ["memory", "redis", "pubsub"]
 
@@ -195,8 +196,14 @@ def _hub_channels(layer: Any) -> set[str]:
     return {channel for channel, _task in get_hub().subscriptions.values()}
 
 
-async def connect_many(n: int, room: str = "fan") -> list[Any]:
-    return list(await asyncio.gather(*(connect(f"/ws/tests/echo/{room}/") for _ in range(n))))
+async def connect(consumer: Any, **url_kwargs: Any) -> ConsumerCommunicator:
+    comm = ConsumerCommunicator(consumer, application=application, **url_kwargs)
+    assert await comm.connect()
+    return comm
+
+
+async def connect_many(n: int, room: str = "fan") -> list[ConsumerCommunicator]:
+    return list(await asyncio.gather(*(connect(sc.echo, room=room) for _ in range(n))))
 
 
 async def test_one_layer_message_per_process_per_publish(layer_kind, redis_url_or_none):
@@ -211,7 +218,7 @@ async def test_one_layer_message_per_process_per_publish(layer_kind, redis_url_o
     for i in range(10):
         await agroup_send(group, i)
     for client in clients:
-        assert [(await receive(client))["data"] for _ in range(10)] == list(range(10))
+        assert [await client.receive_message() for _ in range(10)] == list(range(10))
     hub_key = "hub_sent" if layer_kind == "memory" else "hub"
     if layer_kind != "memory":  # this process's sockets got the frames at once; the layer copies follow
         await _until(lambda: counts[hub_key] >= 10)
@@ -222,10 +229,10 @@ async def test_one_layer_message_per_process_per_publish(layer_kind, redis_url_o
     assert counts["own"] == counts["own_sent"] == 0
     # A plain channel-layer message also crosses the layer once, and reaches every member's own handler.
     counts.clear()
-    handlers = await asyncio.gather(*(connect("/ws/tests/with_handlers/") for _ in range(5)))
+    handlers = await asyncio.gather(*(connect(sc.with_handlers) for _ in range(5)))
     await layer.group_send(sc.with_handlers.group_name(), {"type": "chat.note", "text": "hello"})
     for client in handlers:
-        assert await receive(client) == {"type": "note", "text": "hello"}
+        assert await client.receive() == {"type": "note", "text": "hello"}
     # One layer message for the process; the hub hands it to each member's own channel: in the process on the
     # in-memory and pub/sub layers, with one plain send per socket on RedisChannelLayer.
     assert counts[hub_key] == 1, counts
@@ -250,15 +257,16 @@ async def redis_zcard(url: str | None, key: str) -> int:
 
 
 async def test_direct_send_to_a_consumers_channel_name_reaches_its_handler(layer_kind):
-    a = await connect("/ws/tests/with_handlers/")
-    b = await connect("/ws/tests/with_handlers/")
+    a = await connect(sc.with_handlers)
+    b = await connect(sc.with_handlers)
     (first, second) = sorted(get_hub().members[sc.with_handlers.group_name()], key=id)
     for target in (first, second):
         assert target.channel_name
         await get_channel_layer().send(target.channel_name, {"type": "chat.note", "text": target.channel_name})
-    got = {(await receive(a))["text"], (await receive(b))["text"]}
+    got = {(await a.receive())["text"], (await b.receive())["text"]}
     assert got == {first.channel_name, second.channel_name}
-    assert await a.receive_nothing(0.1) and await b.receive_nothing(0.1)
+    await a.assert_nothing()
+    await b.assert_nothing()
     await a.disconnect()
     await b.disconnect()
 
@@ -273,20 +281,20 @@ async def test_group_membership_is_refreshed_before_group_expiry(kind, settings,
         backend = "channels.layers.InMemoryChannelLayer"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": config}}
     channel_layers.backends.clear()
-    a = await connect("/ws/tests/with_handlers/")
+    a = await connect(sc.with_handlers)
     await asyncio.sleep(3.5)  # longer than group_expiry: without the refresh the membership would be gone
     await get_channel_layer().group_send(sc.with_handlers.group_name(), {"type": "chat.note", "text": "still here"})
-    assert await receive(a, timeout=3) == {"type": "note", "text": "still here"}
+    assert await a.receive(timeout=3) == {"type": "note", "text": "still here"}
     await a.disconnect()
 
 
 async def test_plain_group_send_without_a_handler_is_ignored_not_fatal(layer_kind, caplog):
-    a = await connect("/ws/tests/with_handlers/")
+    a = await connect(sc.with_handlers)
     layer = get_channel_layer()
     group = sc.with_handlers.group_name()
     await layer.group_send(group, {"type": "no.such_handler"})
     await layer.group_send(group, {"type": FRAME_TYPE, "text": json.dumps({"type": "message", "data": 1})})
-    assert await receive(a) == {"type": "message", "data": 1}
+    assert await a.receive() == {"type": "message", "data": 1}
     await a.disconnect()
 
 
@@ -300,7 +308,7 @@ async def test_burst_of_10000_messages_reaches_every_client_complete_and_in_orde
 
     async def drain() -> None:
         for frames, client in zip(got, clients):
-            queue = client.output_queue
+            queue = client.comm.output_queue
             while not queue.empty():
                 frames.append(json.loads(queue.get_nowait()["text"])["data"])
 
@@ -332,16 +340,35 @@ async def test_waiting_on_in_memory_channels_skips_the_layers_scan_of_every_chan
         clean()
 
     layer._clean_expired = counting_clean
-    clients = await asyncio.gather(*(connect("/ws/tests/with_handlers/") for _ in range(30)))
+    clients = await asyncio.gather(*(connect(sc.with_handlers) for _ in range(30)))
     assert scans["scan"] == 0
     await layer.group_send(sc.with_handlers.group_name(), {"type": "chat.note", "text": "one"})
     for client in clients:
-        assert await receive(client) == {"type": "note", "text": "one"}
+        assert await client.receive() == {"type": "note", "text": "one"}
     (one,) = list(get_hub().members[sc.with_handlers.group_name()])[:1]
     await layer.send(one.channel_name, {"type": "chat.note", "text": "direct"})
     assert scans["scan"] == 1, "only the sender's group_send scanned, once"
-    got = [await c.receive_nothing(0.05) for c in clients]
+    got = [await c.comm.receive_nothing(0.05) for c in clients]
     assert got.count(False) == 1  # exactly one socket got the direct message
     for client in clients:
         await client.disconnect()
     assert not any(c == one.channel_name for c in layer.channels), "a closed socket's queue is not kept"
+
+
+async def test_every_socket_waits_on_its_own_channel_and_leaves_no_queue_behind(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    layer = get_channel_layer()
+    plain = await connect(sc.counter)
+    handled = await connect(sc.with_handlers)
+    (without,) = get_hub().members[sc.counter.group_name()]
+    (with_,) = get_hub().members[sc.with_handlers.group_name()]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while {with_.channel_name, without.channel_name} - set(layer.channels) and loop.time() < deadline:
+        await asyncio.sleep(0.01)  # Channels' dispatch loop makes each channel's queue when it first waits
+    assert with_.channel_name in layer.channels and without.channel_name in layer.channels
+    for client in (plain, handled):
+        await client.disconnect()
+    assert with_.channel_name not in layer.channels and without.channel_name not in layer.channels, \
+        "the wait stopped with its socket"

@@ -16,8 +16,10 @@ from django.contrib.auth.models import User
 
 from hypergen_ws.core.logs import EVENTS, FIELDS, LOGGER_NAME, fields
 from hypergen_ws.core.state import ConnectionState, Identity
+from hypergen_ws.testing import ConsumerCommunicator
+from tests import sample_consumers as sc
 from tests.support.servers import REPO_ROOT
-from tests.wsutil import call, connect, receive
+from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,14 +91,13 @@ def test_fields_from_a_state_a_user_or_nothing():
 async def test_records_carry_the_fields(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     ann = await sync_to_async(User.objects.create_user)("log_ann", password="x")
-    refused = await connect("/ws/tests/guarded/", ann)
-    await refused.receive_output(1)
-    echo = await connect("/ws/tests/echo/logs/", ann)
-    await echo.send_to(text_data="{not json")
-    await receive(echo)
-    boom = await connect("/ws/tests/boom/")
-    await call(boom, id=1)
-    await receive(boom)
+    async with ConsumerCommunicator(sc.guarded, user=ann, application=application) as refused:
+        assert refused.close_code == 4403
+    async with ConsumerCommunicator(sc.echo, user=ann, application=application, room="logs") as echo:
+        await echo.send("{not json")
+        assert (await echo.receive())["code"] == "bad_request"
+    async with ConsumerCommunicator(sc.boom, application=application) as boom:
+        assert (await boom.call()).error is not None
     by_event = {record.event: record for record in caplog.records if record.name == LOGGER_NAME}
     denied = by_event["connection_refused"]
     assert (denied.consumer, denied.user_id, denied.code, denied.levelname) == ("tests.guarded", ann.pk, "4403", "WARNING")
@@ -106,8 +107,6 @@ async def test_records_carry_the_fields(caplog):
     error = by_event["consumer_error"]
     assert (error.consumer, error.user_id, error.code, error.levelname) == ("tests.boom", None, "server_error", "ERROR")
     assert error.exc_info is not None
-    for comm in (echo, boom):
-        await comm.disconnect()
 
 
 def test_a_json_formatter_writes_the_fields_as_keys():
@@ -117,14 +116,16 @@ import asyncio, logging.config, runpy, sys
 import django
 django.setup()
 logging.config.dictConfig(runpy.run_path("tests/operations/logging_config.py")["LOGGING"])
-from tests.wsutil import call, connect, receive
+from hypergen_ws.testing import ConsumerCommunicator
+from tests import sample_consumers as sc
+from tests.wsutil import application
 
 async def main():
-    await (await connect("/ws/tests/guarded/")).receive_output(1)
-    echo = await connect("/ws/tests/echo/json/")
-    await echo.send_to(text_data="[1, 2")
-    await receive(echo)
-    await echo.disconnect()
+    async with ConsumerCommunicator(sc.guarded, application=application) as refused:
+        assert refused.close_code == 4401
+    async with ConsumerCommunicator(sc.echo, application=application, room="json") as echo:
+        await echo.send("[1, 2")
+        await echo.receive()
 
 asyncio.run(main())
 """

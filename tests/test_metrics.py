@@ -17,12 +17,13 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from hypergen_ws import agroup_send
 from hypergen_ws.delivery import metrics, stats
 from hypergen_ws.delivery.hub import get_hub
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
 from tests import sample_consumers as sc
 from tests.feature_consumers import open_socket
 from tests.recutil import frame, open_ws
 from tests.support.servers import REPO_ROOT
-from tests.wsutil import call, connect, receive
+from tests.wsutil import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.http_urls")]
 
@@ -83,14 +84,14 @@ async def test_refusals_and_errors_by_code():
     bad = value("hypergen_ws_errors_total", consumer="tests.echo", code="bad_request")
     crashed = value("hypergen_ws_errors_total", consumer="tests.boom", code="server_error")
     too_big = value("hypergen_ws_errors_total", consumer="tests.raw_text", code="1009")
-    denied = await connect("/ws/tests/guarded/")  # accepted, then closed with 4401
-    assert await denied.receive_output(1) == {"type": "websocket.close", "code": 4401}
-    echo = await connect("/ws/tests/echo/errors/")
-    await echo.send_to(text_data="{not json")
-    assert (await receive(echo))["code"] == "bad_request"
-    boom = await connect("/ws/tests/boom/")
-    await call(boom, id=1)
-    assert (await receive(boom))["code"] == "server_error"
+    async with ConsumerCommunicator(sc.guarded, application=application) as denied:  # accepted, then closed
+        assert denied.close_code == 4401
+    async with ConsumerCommunicator(sc.echo, application=application, room="errors") as echo:
+        await echo.send("{not json")
+        assert (await echo.receive())["code"] == "bad_request"
+    async with ConsumerCommunicator(sc.boom, application=application) as boom:
+        error = (await boom.call()).error
+        assert error is not None and error["code"] == "server_error"
     raw = await open_socket("/ws/tests/raw_text/")
     await raw.send_to(text_data="x" * (1024 * 1024 + 1))
     assert await raw.receive_output(2) == {"type": "websocket.close", "code": 1009}
@@ -98,8 +99,6 @@ async def test_refusals_and_errors_by_code():
     assert value("hypergen_ws_errors_total", consumer="tests.echo", code="bad_request") == bad + 1
     assert value("hypergen_ws_errors_total", consumer="tests.boom", code="server_error") == crashed + 1
     assert value("hypergen_ws_errors_total", consumer="tests.raw_text", code="1009") == too_big + 1
-    for comm in (echo, boom):
-        await comm.disconnect()
 
 
 async def test_slow_client_close_and_outbox_depth(settings):
@@ -107,9 +106,11 @@ async def test_slow_client_close_and_outbox_depth(settings):
     label = "tests.echo"
     closes = value("hypergen_ws_slow_client_closes_total", consumer=label)
     group = sc.echo.group_name(room="outbox")
-    fast = await connect("/ws/tests/echo/outbox/")
+    fast = ConsumerCommunicator(sc.echo, application=application, room="outbox")
+    assert await fast.connect()
     first = set(get_hub().members[group])
-    slow = await connect("/ws/tests/echo/outbox/")
+    slow = ConsumerCommunicator(sc.echo, application=application, room="outbox")
+    assert await slow.connect()
     (victim,) = set(get_hub().members[group]) - first
     blocked = asyncio.Event()
 
@@ -118,16 +119,16 @@ async def test_slow_client_close_and_outbox_depth(settings):
 
     victim.outbox._send = stuck_send
     await agroup_send(group, 0)
-    await receive(fast)
+    await fast.receive()
     for i in range(1, 4):
         await agroup_send(group, i)
-        await receive(fast)
+        await fast.receive()
     assert value("hypergen_ws_outbox_frames", consumer=label) == 3, "three frames wait behind the stuck send"
     assert value("hypergen_ws_outbox_max_frames", consumer=label) == 3
     for i in range(4, 10):
         await agroup_send(group, i)
-        await receive(fast)
-    assert await slow.receive_output(2) == {"type": "websocket.close", "code": 1013}
+        await fast.receive()
+    assert await slow.wait_closed(2) == 1013
     assert value("hypergen_ws_slow_client_closes_total", consumer=label) == closes + 1
     assert value("hypergen_ws_outbox_frames", consumer=label) == 0
     await fast.disconnect()

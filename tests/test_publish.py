@@ -4,17 +4,24 @@ from __future__ import annotations
 import asyncio
 import datetime
 import threading
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from hypergen_ws import aconsumer_command, agroup_send, command, consumer_command, group_send
+from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import sample_consumers as sc
-from tests.wsutil import connect, receive
+from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GROUP = sc.echo.group_name(room="pub")
+
+
+@pytest.fixture
+def hgws_application() -> Any:
+    return application
 
 
 async def test_sync_publishers_refuse_a_running_loop_and_name_the_async_variant():
@@ -53,36 +60,31 @@ def test_command_outside_a_consumer_call():
         command("alert", 1)
 
 
-async def test_async_publishers_reach_every_member():
-    a = await connect("/ws/tests/echo/pub/")
-    b = await connect("/ws/tests/echo/pub/")
-    await agroup_send(GROUP, {"text": "ünï"})
-    await aconsumer_command(GROUP, [["alert", 42]])
-    for comm in (a, b):
-        assert await receive(comm) == {"type": "message", "data": {"text": "ünï"}}
-        assert await receive(comm) == {"type": "commands", "commands": [["alert", 42]]}
-    await a.disconnect()
-    await b.disconnect()
+async def test_async_publishers_reach_every_member(hgws_communicator: CommunicatorFactory) -> None:
+    async with hgws_communicator(sc.echo, room="pub") as a, hgws_communicator(sc.echo, room="pub") as b:
+        await agroup_send(GROUP, {"text": "ünï"})
+        await aconsumer_command(GROUP, [["alert", 42]])
+        for comm in (a, b):
+            assert await comm.receive() == {"type": "message", "data": {"text": "ünï"}}
+            assert await comm.receive() == {"type": "commands", "commands": [["alert", 42]]}
 
 
-async def test_sync_publisher_in_a_plain_thread_and_in_a_sync_view():
-    a = await connect("/ws/tests/echo/pub/")
+async def test_sync_publisher_in_a_plain_thread_and_in_a_sync_view(hgws_communicator: CommunicatorFactory) -> None:
+    async with hgws_communicator(sc.echo, room="pub") as a:
+        def from_thread() -> None:
+            for i in range(50):
+                group_send(GROUP, i)
 
-    def from_thread():
-        for i in range(50):
-            group_send(GROUP, i)
+        thread = threading.Thread(target=from_thread)
+        thread.start()
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        assert [await a.receive_message() for _ in range(50)] == list(range(50))
 
-    thread = threading.Thread(target=from_thread)
-    thread.start()
-    await asyncio.get_running_loop().run_in_executor(None, thread.join)
-    assert [(await receive(a))["data"] for _ in range(50)] == list(range(50))
+        def sync_view() -> None:
+            consumer_command(GROUP, [["from-view"]])
 
-    def sync_view():
-        consumer_command(GROUP, [["from-view"]])
-
-    await sync_to_async(sync_view)()
-    assert (await receive(a))["commands"] == [["from-view"]]
-    await a.disconnect()
+        await sync_to_async(sync_view)()
+        assert await a.receive_commands() == [["from-view"]]
 
 
 async def test_redis_layer_refuses_non_json_like_memory(redis_layer):
@@ -90,25 +92,23 @@ async def test_redis_layer_refuses_non_json_like_memory(redis_layer):
         await agroup_send(GROUP, {"when": datetime.date.today()})
 
 
-async def test_redis_layer_async_and_threaded_sync_publishers(redis_layer, redis_server):
-    a = await connect("/ws/tests/echo/pub/")
-    b = await connect("/ws/tests/echo/pub/")
-    await agroup_send(GROUP, "first")
-    assert (await receive(a))["data"] == "first"
-    assert (await receive(b))["data"] == "first"
+async def test_redis_layer_async_and_threaded_sync_publishers(
+        hgws_communicator: CommunicatorFactory, redis_layer: str, redis_server: Any) -> None:
+    async with hgws_communicator(sc.echo, room="pub") as a, hgws_communicator(sc.echo, room="pub") as b:
+        await agroup_send(GROUP, "first")
+        assert await a.receive_message() == "first"
+        assert await b.receive_message() == "first"
 
-    def worker():  # like a task worker: many calls, no event loop of its own
-        for i in range(300):
-            group_send(GROUP, i)
+        def worker() -> None:  # like a task worker: many calls, no event loop of its own
+            for i in range(300):
+                group_send(GROUP, i)
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    await asyncio.get_running_loop().run_in_executor(None, thread.join)
-    for comm in (a, b):
-        assert [(await receive(comm))["data"] for _ in range(300)] == list(range(300))
-    import redis
+        thread = threading.Thread(target=worker)
+        thread.start()
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        for comm in (a, b):
+            assert [await comm.receive_message() for _ in range(300)] == list(range(300))
+        import redis
 
-    clients = redis.Redis.from_url(redis_layer).client_list()
-    assert len(clients) < 20, f"publishing 300 times must reuse connections, saw {len(clients)}"
-    await a.disconnect()
-    await b.disconnect()
+        clients = redis.Redis.from_url(redis_layer).client_list()
+        assert len(clients) < 20, f"publishing 300 times must reuse connections, saw {len(clients)}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -10,12 +11,19 @@ from hypergen_ws import agroup_send
 from hypergen_ws.delivery import stats
 from hypergen_ws.delivery.hub import FRAME_TYPE, get_hub
 from hypergen_ws.delivery.publishing import LayerUnavailable, apublish
+from hypergen_ws.testing import ConsumerCommunicator
+from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import recovery_consumers as rc
 from tests import sample_consumers as sc
 from tests.recutil import drain, frame, use_layer
-from tests.wsutil import call, connect, receive
+from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def hgws_application() -> Any:
+    return application
 
 
 @pytest.fixture(params=["memory", "redis", "pubsub"])
@@ -25,42 +33,41 @@ def any_layer(request, settings):
     return kind
 
 
-async def test_a_call_s_own_commands_reach_the_caller_before_its_reply(any_layer):
-    caller = await connect("/ws/tests/echo/order/")
-    other = await connect("/ws/tests/echo/order/")
-    for n in range(20):
-        await call(caller, f"hi {n}", id=n)
-        first, second = await receive(caller), await receive(caller)
-        assert first["type"] == "commands" and f"hi {n}" in first["commands"][0][2], (any_layer, first)
-        assert second == {"type": "reply", "id": n}, (any_layer, second)
-        assert (await receive(other))["type"] == "commands"
-    assert await caller.receive_nothing(0.2), "the copy that came back over the layer was not sent again"
-    assert await other.receive_nothing(0.1)
-    await caller.disconnect()
-    await other.disconnect()
+async def test_a_call_s_own_commands_reach_the_caller_before_its_reply(
+        hgws_communicator: CommunicatorFactory, any_layer: str) -> None:
+    async with hgws_communicator(sc.echo, room="order") as caller, hgws_communicator(sc.echo, room="order") as other:
+        for n in range(20):
+            result = await caller.call(f"hi {n}")
+            first, second = result.frames
+            assert first["type"] == "commands" and f"hi {n}" in first["commands"][0][2], (any_layer, first)
+            assert second == {"type": "reply", "id": n + 1}, (any_layer, second)
+            assert (await other.receive())["type"] == "commands"
+        await caller.assert_nothing(0.2)  # the copy that came back over the layer was not sent again
+        await other.assert_nothing()
 
 
-async def test_frames_this_process_published_are_not_delivered_twice(any_layer):
-    clients = [await connect("/ws/tests/echo/twice/") for _ in range(3)]
+async def test_frames_this_process_published_are_not_delivered_twice(
+        hgws_communicator: CommunicatorFactory, any_layer: str) -> None:
     group = sc.echo.group_name(room="twice")
-    for i in range(5):
-        await agroup_send(group, i)
-    for client in clients:
-        assert [(await receive(client))["data"] for _ in range(5)] == list(range(5))
-        assert await client.receive_nothing(0.2)
-        await client.disconnect()
+    async with hgws_communicator(sc.echo, room="twice") as a, hgws_communicator(sc.echo, room="twice") as b, \
+            hgws_communicator(sc.echo, room="twice") as c:
+        for i in range(5):
+            await agroup_send(group, i)
+        for client in (a, b, c):
+            assert [await client.receive_message() for _ in range(5)] == list(range(5))
+            await client.assert_nothing(0.2)
 
 
-async def test_a_layer_message_from_another_process_is_delivered(settings, redis_url):
+async def test_a_layer_message_from_another_process_is_delivered(
+        hgws_communicator: CommunicatorFactory, settings: Any, redis_url: str) -> None:
     """A frame whose origin is another hub (another process) is delivered, once."""
     use_layer("redis", settings, redis_url)
-    client = await connect("/ws/tests/echo/other/")
     group = sc.echo.group_name(room="other")
-    layer = get_channel_layer()
-    await layer.group_send(group, {"type": FRAME_TYPE, "text": '{"type":"message","data":1}', "origin": "x.1"})
-    assert await receive(client) == {"type": "message", "data": 1}
-    assert await client.receive_nothing(0.2)
-    await client.disconnect()
+    async with hgws_communicator(sc.echo, room="other") as client:
+        layer = get_channel_layer()
+        await layer.group_send(group, {"type": FRAME_TYPE, "text": '{"type":"message","data":1}', "origin": "x.1"})
+        assert await client.receive() == {"type": "message", "data": 1}
+        await client.assert_nothing(0.2)
 
 
 async def test_group_frames_of_a_socket_that_catches_up_are_counted_and_written_once(settings):
@@ -98,20 +105,15 @@ async def test_a_failing_layer_raises_layer_unavailable_saying_what_to_check(set
 
 
 async def test_a_call_whose_delivery_fails_gets_an_unavailable_error_frame_and_the_socket_stays_open(
-        settings, redis_server):
+        settings: Any, redis_server: Any) -> None:
     use_layer("redis", settings, redis_server.url)
     settings.HYPERGEN_WS = {"PUBLISH_TIMEOUT": 2}
-    client = await connect("/ws/tests/echo/fail/")
-    redis_server.freeze()
-    try:
-        await call(client, "lost?", id=7)
-        answer = await receive(client, timeout=15)
-        while answer["type"] == "commands":  # delivered to this process's sockets before the layer failed
-            answer = await receive(client, timeout=15)
-        assert answer["type"] == "error" and answer["id"] == 7 and answer["code"] == "unavailable", answer
-    finally:
-        redis_server.thaw()
-    await call(client, "back", id=8)
-    frames = [await receive(client, timeout=10) for _ in range(2)]
-    assert frames[-1] == {"type": "reply", "id": 8}
-    await client.disconnect()
+    async with ConsumerCommunicator(sc.echo, application=application, timeout=15, room="fail") as client:
+        redis_server.freeze()
+        try:
+            # What reached this process's sockets before the layer failed comes first, then the error.
+            error = (await client.call("lost?")).error
+            assert error is not None and error["code"] == "unavailable", error
+        finally:
+            redis_server.thaw()
+        assert (await client.call("back")).reply == {"type": "reply", "id": 2}

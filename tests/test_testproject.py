@@ -1,13 +1,13 @@
 """HTTP side of the demo project: pages, login, publishing views and the ``notify`` command.
 
-Websocket behaviour is tested elsewhere; here the publishing functions are replaced by recorders where a test
-checks what would be published.
+What the views and the command publish is recorded with ``hypergen_ws.testing`` (``hgws_published``,
+``assert_published``); the consumers are tested in test_testproject_consumers.py and in the browser (e2e/).
 """
 from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -18,13 +18,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hypergen_ws import consumer_command, get_history, get_position
+from hypergen_ws.testing import Publishes, assert_not_published, assert_published
 from testproject.chat.consumers import send_message
 from testproject.chat.models import Message, Room
 from testproject.counter.consumers import decrement, increment
 from testproject.counter.state import achange_counter, get_counter
 from testproject.notifications import views as notification_views
 from testproject.notifications.consumers import listen
-from testproject.notifications.management.commands import notify as notify_command
 
 pytestmark = pytest.mark.django_db
 
@@ -44,24 +44,6 @@ def eve() -> User:
 @pytest.fixture
 def lobby() -> Room:
     return Room.objects.get(slug="lobby")
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch):
-    """Replace a module attribute by a sync or async function that records its calls."""
-
-    def install(module: Any, name: str, is_async: bool = False) -> list[tuple]:
-        calls: list[tuple] = []
-        if is_async:
-            async def fake(*args: Any) -> None:
-                calls.append(args)
-        else:
-            def fake(*args: Any) -> None:
-                calls.append(args)
-        monkeypatch.setattr(module, name, fake)
-        return calls
-
-    return install
 
 
 def csrf_client(user: User | None, warm_up_url: str) -> tuple[Client, str]:
@@ -233,35 +215,22 @@ def test_room_without_permission_shows_the_denial(client: Client, eve: User) -> 
 
 # Announce views ------------------------------------------------------------------------------------------------
 
-ANNOUNCE_VIEWS = [
-    pytest.param("chat:announce", "consumer_command", False, id="sync"),
-    pytest.param("chat:announce_async", "aconsumer_command", True, id="async"),
-]
+ANNOUNCE_VIEWS = ["chat:announce", "chat:announce_async"]
+LOBBY = send_message.group_name(room_name="lobby")
 
 
-@pytest.mark.parametrize(("url_name", "publisher", "is_async"), ANNOUNCE_VIEWS)
-def test_announce_publishes_to_the_room(recorder, alice: User, url_name: str, publisher: str, is_async: bool) -> None:
-    from testproject.chat import views
-
-    calls = recorder(views, publisher, is_async)
+@pytest.mark.parametrize("url_name", ANNOUNCE_VIEWS)
+def test_announce_publishes_to_the_room(hgws_published: Publishes, alice: User, url_name: str) -> None:
     client, token = csrf_client(alice, "/chat/lobby/")
     response = client.post(
         reverse(url_name, kwargs={"room_name": "lobby"}), {"text": "<i>pizza</i>", "csrfmiddlewaretoken": token}
     )
     assert response.status_code == 200
     assert response.json()["ok"] is True
-    [(group, commands)] = calls
-    assert group == send_message.group_name(room_name="lobby")
-    [[name, target, html]] = commands
-    assert (name, target) == ("hypergen.append", "messages")
+    [record] = hgws_published.assert_published(LOBBY, commands=[["hypergen.append", "messages", ANY]])
+    html = record.commands[0][2]  # type: ignore[index]
     assert "&lt;i&gt;pizza&lt;/i&gt;" in html and "alice" in html
-
-
-@pytest.mark.parametrize("url_name", ["chat:announce", "chat:announce_async"])
-def test_announce_really_publishes_on_the_in_memory_layer(alice: User, url_name: str) -> None:
-    client, token = csrf_client(alice, "/chat/lobby/")
-    response = client.post(reverse(url_name, args=["lobby"]), {"text": "hi", "csrfmiddlewaretoken": token})
-    assert response.status_code == 200
+    hgws_published.assert_published(LOBBY, count=1)
 
 
 @pytest.mark.parametrize("url_name", ["chat:announce", "chat:announce_async"])
@@ -277,44 +246,31 @@ def test_announce_redirects_anonymous_users_to_login(client: Client, url_name: s
     assert response.url.startswith(reverse("login"))
 
 
-@pytest.mark.parametrize(("url_name", "publisher", "is_async"), ANNOUNCE_VIEWS)
-def test_announce_without_permission_is_403(recorder, eve: User, url_name: str, publisher: str, is_async: bool) -> None:
-    from testproject.chat import views
-
-    calls = recorder(views, publisher, is_async)
+@pytest.mark.parametrize("url_name", ANNOUNCE_VIEWS)
+def test_announce_without_permission_is_403(hgws_published: Publishes, eve: User, url_name: str) -> None:
     client, token = csrf_client(eve, "/chat/lobby/")
     response = client.post(reverse(url_name, args=["lobby"]), {"text": "hi", "csrfmiddlewaretoken": token})
     assert response.status_code == 403
-    assert calls == []
+    hgws_published.assert_not_published()
 
 
-@pytest.mark.parametrize(("url_name", "publisher", "is_async"), ANNOUNCE_VIEWS)
-def test_announce_by_staff_without_permission(
-    recorder, eve: User, url_name: str, publisher: str, is_async: bool
-) -> None:
-    from testproject.chat import views
-
+@pytest.mark.parametrize("url_name", ANNOUNCE_VIEWS)
+def test_announce_by_staff_without_permission(hgws_published: Publishes, eve: User, url_name: str) -> None:
     eve.is_staff = True
     eve.save()
-    calls = recorder(views, publisher, is_async)
     client, token = csrf_client(eve, "/chat/lobby/")
     response = client.post(reverse(url_name, args=["lobby"]), {"text": "hi", "csrfmiddlewaretoken": token})
     assert response.status_code == 200
-    assert len(calls) == 1
+    hgws_published.assert_published(LOBBY, count=1)
 
 
-@pytest.mark.parametrize(("url_name", "publisher", "is_async"), ANNOUNCE_VIEWS)
-def test_announce_without_csrf_token_is_403(
-    recorder, alice: User, url_name: str, publisher: str, is_async: bool
-) -> None:
-    from testproject.chat import views
-
-    calls = recorder(views, publisher, is_async)
+@pytest.mark.parametrize("url_name", ANNOUNCE_VIEWS)
+def test_announce_without_csrf_token_is_403(alice: User, url_name: str) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    response = client.post(reverse(url_name, args=["lobby"]), {"text": "hi"})
+    with assert_not_published():
+        response = client.post(reverse(url_name, args=["lobby"]), {"text": "hi"})
     assert response.status_code == 403
-    assert calls == []
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 501])
@@ -373,37 +329,28 @@ def test_notifications_page_offers_pushing_when_logged_in(client: Client, eve: U
 
 
 @pytest.mark.parametrize(
-    ("url_name", "publisher", "is_async", "source"),
-    [
-        ("notifications:push_sync", "notify", False, "a sync view"),
-        ("notifications:push_async", "anotify", True, "an async view"),
-    ],
+    ("url_name", "source"),
+    [("notifications:push_sync", "a sync view"), ("notifications:push_async", "an async view")],
 )
-def test_push_views_publish(
-    recorder, eve: User, url_name: str, publisher: str, is_async: bool, source: str
-) -> None:
-    calls = recorder(notification_views, publisher, is_async)
+def test_push_views_publish(hgws_published: Publishes, eve: User, url_name: str, source: str) -> None:
     client, token = csrf_client(eve, reverse("notifications:page"))
     response = client.post(reverse(url_name), {"text": "Deploy finished", "csrfmiddlewaretoken": token})
     assert response.status_code == 200
-    assert calls == [("Deploy finished", source)]
+    hgws_published.assert_published(listen.group_name(), count=1,
+                                    data={"text": "Deploy finished", "source": source, "sent_at": ANY})
 
 
-def test_push_thread_publishes_from_a_thread(monkeypatch: pytest.MonkeyPatch, client: Client, eve: User) -> None:
-    published = threading.Event()
-    threads: list[str] = []
-
-    def fake_notify(text: str, source: str) -> None:
-        threads.append(threading.current_thread().name)
-        published.set()
-
-    monkeypatch.setattr(notification_views, "notify", fake_notify)
+def test_push_thread_publishes_from_a_thread(hgws_published: Publishes, monkeypatch: pytest.MonkeyPatch,
+                                             client: Client, eve: User) -> None:
     monkeypatch.setattr(notification_views, "THREAD_DELAY", 0)
     client.force_login(eve)
     response = client.post(reverse("notifications:push_thread"), {"text": "later"})
     assert response.status_code == 200
-    assert published.wait(5)
-    assert threads == ["notify-later"]
+    for thread in threading.enumerate():
+        if thread.name == "notify-later":
+            thread.join(5)
+    hgws_published.assert_published(listen.group_name(),
+                                     data={"text": "later", "source": "a background thread", "sent_at": ANY})
 
 
 PUSH_VIEWS = ["notifications:push_sync", "notifications:push_async", "notifications:push_thread"]
@@ -421,30 +368,18 @@ def test_push_views_need_post_login_csrf_and_text(client: Client, eve: User, url
     assert strict.post(url, {"text": "hi"}).status_code == 403
 
 
-def test_push_views_really_publish_on_the_in_memory_layer(client: Client, eve: User) -> None:
-    client.force_login(eve)
-    assert client.post(reverse("notifications:push_sync"), {"text": "hi"}).status_code == 200
-    assert client.post(reverse("notifications:push_async"), {"text": "hi"}).status_code == 200
-
-
 # notify management command -------------------------------------------------------------------------------------
 
 
-def test_notify_command_explains_the_in_memory_layer(recorder) -> None:
-    calls = recorder(notify_command, "notify")
-    with pytest.raises(CommandError, match="InMemoryChannelLayer") as excinfo:
+def test_notify_command_explains_the_in_memory_layer() -> None:
+    with assert_not_published(), pytest.raises(CommandError, match="InMemoryChannelLayer") as excinfo:
         call_command("notify", "hello")
     assert "REDIS_URL" in str(excinfo.value)
-    assert calls == []
 
 
-def test_notify_command_publishes_with_a_shared_layer(recorder, settings, capsys) -> None:
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1"]}}
-    }
-    calls = recorder(notify_command, "notify")
-    call_command("notify", "hello")
-    assert calls == [("hello", "a management command")]
+def test_notify_command_publishes_with_a_shared_layer(redis_layer: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with assert_published(listen.group_name(), data={"text": "hello", "source": "a management command", "sent_at": ANY}):
+        call_command("notify", "hello")
     assert "Notification sent: hello" in capsys.readouterr().out
 
 

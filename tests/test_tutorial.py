@@ -6,6 +6,7 @@ tutorial in order: ``startproject`` and ``startapp`` make a fresh project in a t
 step's files are written over it and its commands run (``makemigrations``, ``migrate``, the users script), and
 the project as it stands after every step passes ``manage.py check``. The steps that say something works are
 driven over websockets and in Chromium, with ``runserver`` on the project as it is after step 8 and after step 9.
+Step 10's tests run under ``manage.py test``.
 """
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def server(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def final_server(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunServer]:
-    """``runserver`` on the project as it is at the end (after step 9, "Publishing from a view")."""
-    with RunServer(snapshots[LAST], "mysite.settings", tmp_path_factory.mktemp("runserver-final")) as instance:
+    """``runserver`` on the project as it is after step 9, "Publishing from a view" (step 10 adds only tests)."""
+    with RunServer(snapshots[9], "mysite.settings", tmp_path_factory.mktemp("runserver-final")) as instance:
         instance.start()
         yield instance
 
@@ -142,6 +143,15 @@ def test_the_users_script_made_two_chatters_and_a_reader(snapshots: dict[int, Pa
     )
     output = manage(snapshots[8], "shell", "-c", script)
     assert "[('ann', True), ('ben', True), ('cy', False)]" in output
+
+
+def test_step_10_the_tutorials_own_tests_pass(snapshots: dict[int, Path]) -> None:
+    """``python manage.py test tchat``: Django's runner, on hypergen_ws.testing."""
+    output = manage(snapshots[10], "test", "tchat", "-v", "2")
+    assert "Ran 3 tests" in output and "\nOK" in output and "FAILED" not in output
+    for name in ("ChatTests.test_a_message_reaches_everyone_in_the_room", "ChatTests.test_only_chatters_may_connect",
+                 "AnnounceTests.test_the_view_publishes_to_the_room"):
+        assert f"(tchat.tests.{name})" in output, name
 
 
 # -- step 8: runserver ----------------------------------------------------------------------------------------

@@ -20,12 +20,15 @@ REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"  # loopback only, always
 
-#: The three variants every script compares, with the websocket path their clients use.
+#: The variants the scripts compare, with the websocket path their clients use.
 VARIANTS = {
     "channels": "/ws/bench/",  # (a) hand-written AsyncJsonWebsocketConsumer
     "websockets": "/",  # (b) plain websockets server with websockets.broadcast()
     "hypergen": "/ws/benchproject/fanout/",  # (c) hypergen_ws @consumer
+    "channelbox": "/ws/box/",  # (d) ChannelBox (channel-box on Starlette), always on uvicorn
 }
+#: Variants that run on a server of their own whatever ``--server`` says.
+FIXED_SERVER = {"websockets": "websockets", "channelbox": "uvicorn"}
 #: Variants run only when asked for: (c) with the Prometheus metrics on (HYPERGEN_WS["METRICS"] = True; the
 #: other hypergen variant runs with them off).
 EXTRA_VARIANTS = {"hypergen-metrics": VARIANTS["hypergen"]}
@@ -239,6 +242,8 @@ def server_command(variant: str, server: str, port: int, baseline_loop: str = "u
         return [sys.executable, str(BENCH_DIR / "ws_broadcast_server.py"), "--host", HOST, "--port", str(port),
                 "--loop", baseline_loop]
     app = "benchproject.asgi:application"
+    if variant == "channelbox":
+        app, server = "channelbox_app:app", "uvicorn"
     if server == "uvicorn":
         return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--log-level",
                 "warning", "--no-access-log", "--lifespan", "off", "--backlog", "4096", "--ws", uvicorn_ws]

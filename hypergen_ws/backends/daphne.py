@@ -1,4 +1,17 @@
-"""Write backpressure from daphne, whose ASGI ``send`` never waits; request bodies refused while they arrive.
+"""daphne: group frames written straight to the socket, write backpressure (its ASGI ``send`` never waits), close
+codes autobahn refuses, and request bodies refused while they arrive.
+
+**Direct writes.** daphne's ``send`` for a text frame goes through autobahn (which builds the frame and formats a
+debug log line whether debug logging is on or not) and Twisted (which buffers the bytes, registers the socket
+with the event loop's selector and writes it on the next turn, then unregisters it): several times what the
+write itself costs. A group frame is the same bytes for every member (a server never masks, and without a
+websocket extension nothing else changes them), so ``direct_writer`` returns a function that writes them to the
+connection's socket at once, the way uvicorn's transport does: only while the autobahn connection is open, has
+no per-message compression and nothing queued, and Twisted's transport is a plain TCP one (no TLS) with an empty
+write buffer; what the kernel does not take goes into Twisted's buffer (``transport.write``), where it counts
+towards the producer's pause below. Otherwise it returns ``False`` and the frame goes through the ASGI ``send``.
+
+**Backpressure.**
 
 uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an outbox sees a
 client that stops reading as a send that does not finish. daphne's ``send`` hands every frame to Twisted at
@@ -13,7 +26,10 @@ method whose object keeps it as ``real_send``. When the chain looks different (a
 middleware) ``attach`` does nothing and returns ``False``; daphne then only drops a client that stops reading
 when its keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout``, 20 + 30 s by default).
 
-``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their ``Content-Length`` (or the bytes
+**Close codes.** autobahn's ``sendClose`` refuses codes outside 1000 and 3000-4999, so daphne cannot send 1008 or
+1013 through ASGI; ``close_with_code`` writes such a close frame itself.
+
+**Request bodies.** ``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their ``Content-Length`` (or the bytes
 received) goes over the limit of the view they are for (``hypergen_ws.core.bodies``), before Twisted reads the body
 and daphne queues all of it for the application in memory.
 """
@@ -32,6 +48,9 @@ from .layers import warn_fallback
 logger = logging.getLogger("hypergen_ws")
 
 _MAX_WRAPPERS = 8
+_TCP_SERVER = ("twisted.internet.tcp", "Server")
+
+Writer = Callable[[bytes], bool]
 
 
 class Pausable(Protocol):
@@ -131,6 +150,59 @@ def attach(send: Any, outbox: Pausable) -> bool:
                      extra=fields("daphne_producer_failed"))
         return False
     return True
+
+
+def direct_writer(send: Any) -> Writer | None:
+    """A writer of encoded text frames to the socket of daphne's connection behind ``send``, or ``None``.
+
+    ``None`` for another server, a TLS connection or one with ``permessage-deflate``; a WARNING once when the
+    connection is daphne's but its shape is not the expected one (another daphne, autobahn or Twisted version).
+    """
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return None
+    try:
+        transport = protocol.transport
+        cls = type(transport)
+        if (cls.__module__, cls.__qualname__) != _TCP_SERVER or getattr(transport, "TLS", False):
+            return None  # TLS (or a wrapped transport): bytes on the wire differ from the frame
+        if protocol._perMessageCompress is not None:
+            return None  # compressed per connection: no shared bytes
+        sock_send = transport.socket.send
+        open_state = protocol.STATE_OPEN
+        for name in ("state", "send_queue"):
+            getattr(protocol, name)
+        for name in ("connected", "disconnecting", "dataBuffer", "_tempDataLen", "write"):
+            getattr(transport, name)
+    except AttributeError:
+        warn_fallback("writing group frames to daphne's socket", "daphne",
+                      "its autobahn/Twisted connection has an unexpected shape")
+        return None
+    return _SocketWriter(protocol, transport, sock_send, open_state)
+
+
+class _SocketWriter:
+    """``direct_writer``'s writer for one connection (a small object: one per open socket)."""
+
+    __slots__ = ("protocol", "transport", "send", "open_state")
+
+    def __init__(self, protocol: Any, transport: Any, send: Callable[[bytes], int], open_state: Any) -> None:
+        self.protocol, self.transport, self.send, self.open_state = protocol, transport, send, open_state
+
+    def __call__(self, frame: bytes) -> bool:
+        protocol, transport = self.protocol, self.transport
+        if (protocol.state != self.open_state or protocol.send_queue or not transport.connected
+                or transport.disconnecting or transport.dataBuffer or transport._tempDataLen):
+            return False
+        try:
+            sent = self.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the peer went away: the ASGI send path reports it, the disconnect event follows
+            return False
+        if sent < len(frame):
+            transport.write(frame[sent:])  # Twisted buffers the rest, in order, and pauses the producer when full
+        return True
 
 
 def _is_http_channel(obj: Any) -> bool:

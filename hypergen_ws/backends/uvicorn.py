@@ -75,15 +75,24 @@ def direct_writer(send: Any) -> Writer | None:
         warn_fallback("writing group frames to uvicorn's transport", "uvicorn",
                       "its websockets-sansio connection has an unexpected shape")
         return None
-    write = transport.write
+    return _SansIOWriter(protocol, conn, writable, transport.write, open_state)
 
-    def write_frame(frame: bytes) -> bool:
-        if conn.state is open_state and writable.is_set() and not protocol.close_sent and not protocol.disconnected:
-            write(frame)
+
+class _SansIOWriter:
+    """``direct_writer``'s writer for one connection (a small object: one per open socket)."""
+
+    __slots__ = ("protocol", "conn", "writable", "write", "open_state")
+
+    def __init__(self, protocol: Any, conn: Any, writable: Any, write: Callable[[bytes], None], open_state: Any) -> None:
+        self.protocol, self.conn, self.writable, self.write, self.open_state = protocol, conn, writable, write, open_state
+
+    def __call__(self, frame: bytes) -> bool:
+        protocol = self.protocol
+        if (self.conn.state is self.open_state and self.writable.is_set() and not protocol.close_sent
+                and not protocol.disconnected):
+            self.write(frame)
             return True
         return False
-
-    return write_frame
 
 
 def close_stalled(send: Any, code: int, grace: float) -> bool:

@@ -44,7 +44,6 @@ EVENTS: dict[str, tuple[str, str]] = {
     "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
     "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
     "slow_close_failed": ("DEBUG", "the close frame to a slow client could not be written"),
-    "slow_stop_failed": ("DEBUG", "the consumer of a slow client could not be told to stop"),
     "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
     # the channel layer
     "layer_receive_failed": ("WARNING", "receiving from the channel layer failed (ERROR for a group's channel); "
@@ -75,6 +74,10 @@ EVENTS: dict[str, tuple[str, str]] = {
     "heartbeat_failed": ("WARNING", "a heartbeat to Redis failed (WARNING at the 1st, 10th and every 100th in a "
                                     "row, else DEBUG); code: the number in a row"),
     "redis_data_lost": ("WARNING", "Redis lost its data: subscriptions are restored, followers get a resync"),
+    "redis_server_changed": ("WARNING", "another Redis server answers (a Sentinel failover or a restart): histories "
+                                        "start a new epoch and followers get a resync"),
+    "redis_info_unavailable": ("WARNING", "INFO cannot be read from Redis, so a failover to a replica goes unnoticed "
+                                          "(once per store)"),
     "process_dead": ("INFO", "another process stopped sending heartbeats; its entries are removed; code: its id"),
     # security and limits (docs/security.rst)
     "socket_closed": ("INFO", "a socket was closed because its user logged out, its session ended, disconnect_user() "
@@ -113,6 +116,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "dashboard_update_failed": ("WARNING", "publishing a dashboard update failed"),
     "dashboard_stats_failed": ("WARNING", "reading every process's stats for the dashboard failed (WARNING at the "
                                           "1st and every 60th in a row, else DEBUG); code: the number in a row"),
+    "publish_listener_failed": ("ERROR", "a publish listener (hypergen_ws.core.observers) raised (with the traceback); "
+                                         "the publish goes on"),
 }
 
 

@@ -137,6 +137,15 @@ def remember_group(group: str, size: int) -> None:
             _known.popitem(last=False)
 
 
+def forget_groups() -> None:
+    """Forget the history sizes remembered for groups and consumers; for tests, between them
+    (``hypergen_ws.testing.reset()``): a consumer a test defines may reuse a label with another size."""
+    with _lock:
+        _known.clear()
+        _labels.clear()
+        _labels_size[0] = -1
+
+
 def _by_label() -> dict[str, Registered]:
     with _lock:
         if len(_consumers) != _labels_size[0] or not _labels and _consumers:

@@ -78,6 +78,8 @@ class Node:
         self.instance: bytes | None = None
         self.generation: bytes | None = None
         self.resynced: bytes | None = None
+        #: The ``run_id`` of the Redis server of the last beat: another one means a failover (or a restart).
+        self.run_id: str | None = None
         self._waiter: asyncio.Future[bool] | None = None
         self.beats = 0
         self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
@@ -133,6 +135,13 @@ class Node:
 
     async def beat(self) -> None:
         """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
+        run_id = await keys.server_run_id(self.store)
+        if run_id is not None and self.run_id is not None and run_id != self.run_id and self.instance is not None:
+            logger.warning("Another Redis server answers (a failover or a restart): histories start a new epoch "
+                           "and clients resync", extra=fields("redis_server_changed"))
+            await keys.declare_lost(self.store, self.instance)
+        if run_id is not None:
+            self.run_id = run_id
         instance, generation = await keys.read_instance(self.store)
         lost = self.instance is not None and instance != self.instance
         flushed = self.beats > 0 and generation != self.generation

@@ -392,3 +392,12 @@ def current_hub() -> Hub | None:
 def local_hubs() -> list[Hub]:
     """Hubs of event loops that are still running."""
     return [hub for loop, hub in list(_hubs.items()) if not loop.is_closed()]
+
+
+def forget_hubs() -> None:
+    """Drop every hub and its group memberships; the next ``get_hub()`` makes a new one.
+
+    For tests, between them, with no socket open (``hypergen_ws.testing.reset()``).
+    """
+    with _hubs_lock:
+        _hubs.clear()

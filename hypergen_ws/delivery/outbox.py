@@ -61,7 +61,8 @@ class Outbox:
         self._send = send
         self._limit = limit
         self._on_overflow = on_overflow
-        self._frames: deque[dict[str, Any]] = deque()
+        #: The queued frames: a deque made when the first frame has to wait (an empty one costs 600 bytes).
+        self._frames: deque[dict[str, Any]] | tuple[()] = ()
         self._task: asyncio.Task[None] | None = None
         self._started = False
         self._busy = False  # a send is in progress (suspended) or the writer task is draining
@@ -108,7 +109,7 @@ class Outbox:
             if (self._busy or self._paused) and self._started and len(self._frames) >= self._limit:
                 self._overflow()
                 return
-            self._frames.append(message)
+            self._queue().append(message)
             return
         self._send_now(message)
 
@@ -129,7 +130,7 @@ class Outbox:
         if self.closed or self.overflowed:
             return
         if self._busy or self._paused or not self._started:
-            self._frames.appendleft(message)
+            self._queue().appendleft(message)
             return
         self._send_now(message)
 
@@ -182,6 +183,10 @@ class Outbox:
 
     async def _drain(self) -> None:
         frames = self._frames
+        if not isinstance(frames, deque):
+            self._busy = False
+            self._task = None
+            return
         send = self._send
         try:
             while frames and not self._paused and not self.closed:
@@ -197,22 +202,32 @@ class Outbox:
             self._busy = False
             self._task = None
 
+    def _queue(self) -> deque[dict[str, Any]]:
+        frames = self._frames
+        if not isinstance(frames, deque):
+            frames = self._frames = deque()
+        return frames
+
+    def _clear(self) -> None:
+        if self._frames:
+            self._frames.clear()  # the same deque: a writer draining it sees it empty
+
     def _failed(self, exc: Exception) -> None:
         # The usual cause is a client that went away between two frames; the disconnect event follows.
         logger.debug("Sending to a websocket failed: %r; dropping its queued frames", exc, extra=fields("send_failed"))
         self.closed = True
-        self._frames.clear()
+        self._clear()
 
     def _overflow(self) -> None:
         self.overflowed = True
-        self._frames.clear()
+        self._clear()
         self._on_overflow()
 
     async def flush_and_stop(self) -> None:
         """Stop the writer, dropping what was not written (the socket is gone or being cut off)."""
         self.closed = True
         self.direct = None
-        self._frames.clear()
+        self._clear()
         task = self._task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store
 from ..backends.memory import memory_store
-from ..core import conf, registry
+from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
 from . import stats
@@ -49,6 +49,7 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     layer = get_layer()
     stats.event(stats.PUBLISHED, stats.consumer_label(group))
     size = registry.history_size(group, history)
+    observers.published(group, text)
     if bypasses_layer(layer):
         if size:
             return publish_memory(group, text, size)
@@ -95,6 +96,7 @@ def publish_sync(group: str, text: str, *, history: bool | int | None = None) ->
     size = registry.history_size(group, history)
     if bypasses_layer(layer):
         stats.event(stats.PUBLISHED, stats.consumer_label(group))
+        observers.published(group, text)  # (over a layer, apublish() below shows it)
         if size:
             return publish_memory(group, text, size)
         now = time.time()

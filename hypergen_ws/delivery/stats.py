@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["Counters", "Sink", "event", "reset", "set_sink", "snapshot"]
+__all__ = ["Counters", "Sink", "clear", "event", "reset", "set_sink", "snapshot"]
 
 FIELDS = ("connections", "connections_total", "messages_in", "bytes_in", "messages_out", "bytes_out")
 
@@ -295,3 +295,14 @@ def reset() -> None:
     for by_label in _events.values():
         by_label.clear()
     _samples.clear()
+
+
+def clear() -> None:
+    """Forget every counter and event, open connections included; for tests, between them, with no socket open
+    (``hypergen_ws.testing.reset()``)."""
+    _consumers.clear()
+    _groups.clear()
+    for by_label in _events.values():
+        by_label.clear()
+    _samples.clear()
+    _group_labels.clear()

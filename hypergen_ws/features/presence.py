@@ -72,6 +72,13 @@ class Tables:
         #: Hubs whose entries in Redis may be wrong (a write failed): their next heartbeat writes them again.
         self.stale: set[Hub] = set()
 
+    def clear(self) -> None:
+        """Forget every entry; for tests, between them (``hypergen_ws.testing.reset()``)."""
+        with self.lock:
+            self.memory.clear()
+        self.by_hub.clear()
+        self.stale.clear()
+
     def of(self, hub: Hub) -> Table:
         table = self.by_hub.get(hub)
         if table is None:

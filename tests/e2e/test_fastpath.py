@@ -50,3 +50,15 @@ async def test_a_connection_without_extensions_gets_direct_writes(uvicorn_url):
 async def test_a_connection_with_permessage_deflate_goes_through_the_asgi_send(uvicorn_url):
     async with ws_connect(uvicorn_url, compression="deflate") as ws:
         assert await ws.recv() == "asgi"
+
+
+# ---- daphne: the canary of hypergen_ws.backends.daphne.direct_writer --------------------------------------------
+
+
+async def test_daphne_connections_get_direct_writes(live_server_factory):
+    server = live_server_factory(application="tests.e2e.daphne_fastpath_app:application", server="daphne")
+    async with ws_connect(server.ws_url + "/", compression=None) as ws:
+        for _ in range(3):  # the writer keeps working, and keeps its order with the ASGI send
+            await ws.send("go")
+            assert await ws.recv() == "direct ü" * 30
+            assert await ws.recv() == "after"

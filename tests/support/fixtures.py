@@ -5,6 +5,7 @@ Load it from ``tests/conftest.py`` with ``pytest_plugins = ["tests.support.fixtu
 Fixtures
     ``redis_server`` (function)        a fresh :class:`~tests.support.servers.RedisServer`
     ``redis_url`` (function)           its ``redis://127.0.0.1:PORT/0``
+    ``redis_sentinel`` (function)      a master, a replica and a Redis Sentinel (:class:`SentinelSetup`)
     ``live_server_factory`` (function) ``factory(application=..., *, server="daphne"|"uvicorn", redis_url=None,
                                        db=None, env=None, port=None, migrate=None) -> AsgiServer``; every process
                                        is stopped after the test
@@ -26,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -38,10 +40,14 @@ from tests.support.servers import (
     DEFAULT_SETTINGS,
     REPO_ROOT,
     AsgiServer,
+    RedisSentinel,
     RedisServer,
     ServerKind,
     log_tail,
+    redis_command,
+    replication_info,
 )
+
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -146,6 +152,60 @@ def redis_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Red
     with RedisServer(log_dir=tmp_path / "redis") as server:
         request.node.stash.setdefault(_SERVERS, []).append(server)
         yield server
+
+
+class SentinelSetup:
+    """A Redis master, one replica of it and a Sentinel that monitors the master (``redis_sentinel``)."""
+
+    def __init__(self, master: RedisServer, replica: RedisServer, sentinel: RedisSentinel) -> None:
+        self.master, self.replica, self.sentinel = master, replica, sentinel
+
+    @property
+    def master_name(self) -> str:
+        return self.sentinel.master_name
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """The ``sentinels`` of a ``channels_redis`` host entry."""
+        return [("127.0.0.1", self.sentinel.port)]
+
+    def layer_config(self) -> dict[str, Any]:
+        """``CHANNEL_LAYERS["default"]`` on ``RedisChannelLayer`` through the sentinel (as the test project's)."""
+        return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [{
+            "sentinels": self.sentinels, "master_name": self.master_name, "socket_timeout": None,
+            "sentinel_kwargs": {"socket_timeout": 1.0}}]}}
+
+
+@pytest.fixture
+def redis_sentinel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SentinelSetup]:
+    """A master and a replica (real ``redis-server`` processes) and a real Redis Sentinel watching them; it fails
+    over a second after the master stops answering. Waits until the replica is in sync and the sentinel knows it."""
+    require_tool("redis-server", "apt-get install redis-server")
+    servers: list[Any] = request.node.stash.setdefault(_SERVERS, [])
+    with RedisServer(log_dir=tmp_path / "master") as master:
+        servers.append(master)
+        with RedisServer(log_dir=tmp_path / "replica",
+                         extra_args=["--replicaof", "127.0.0.1", str(master.port)]) as replica:
+            servers.append(replica)
+            _wait_until(lambda: "master_link_status:up" in replication_info(replica.port), 20,
+                        f"the replica on {replica.port} syncing with the master on {master.port}")
+            sentinel = RedisSentinel(master.port, log_dir=tmp_path / "sentinel")
+            servers.append(sentinel)
+            try:
+                _wait_until(lambda: str(replica.port).encode() in redis_command(
+                    sentinel.port, "SENTINEL", "replicas", sentinel.master_name), 30,
+                    "the sentinel discovering the replica")
+                yield SentinelSetup(master, replica, sentinel)
+            finally:
+                sentinel.stop()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout} s")
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal, Self
@@ -148,9 +148,12 @@ class RedisServer(_Process):
     name = "redis"
 
     def __init__(self, port: int | None = None, *, executable: str = "redis-server",
-                 log_dir: Path | str | None = None, start: bool = True, timeout: float = 15) -> None:
+                 log_dir: Path | str | None = None, start: bool = True, timeout: float = 15,
+                 extra_args: Sequence[str] = ()) -> None:
         super().__init__(log_dir)
         self.executable = shutil.which(executable) or executable
+        #: More command-line options, e.g. ``["--replicaof", "127.0.0.1", "6379"]`` for a replica.
+        self.extra_args = list(extra_args)
         self.port = port or free_port()
         self._fixed_port = port is not None
         self.timeout = timeout
@@ -173,6 +176,7 @@ class RedisServer(_Process):
             self._spawn([
                 self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no", "--protected-mode", "no",
+                *self.extra_args,
             ])
             try:
                 self._wait_ready()
@@ -206,6 +210,71 @@ class RedisServer(_Process):
                 return
             time.sleep(0.05)
         raise self._failure(f"redis-server did not answer PING on port {self.port} within {self.timeout}s")
+
+
+class RedisSentinel(_Process):
+    """A Redis Sentinel on 127.0.0.1 that monitors one master as ``master_name``, with quick failure detection.
+
+    Runs ``redis-sentinel`` when it is installed, else ``redis-server --sentinel`` (the same program). One sentinel
+    with quorum 1 is enough to fail over: it is its own majority. ``down_after_ms`` is how long the master must be
+    unreachable before the sentinel fails over to a replica.
+    """
+
+    name = "sentinel"
+
+    def __init__(self, master_port: int, *, master_name: str = "hgws", down_after_ms: int = 1000,
+                 log_dir: Path | str | None = None, timeout: float = 15) -> None:
+        super().__init__(log_dir)
+        self.master_name = master_name
+        self.port = free_port()
+        self.timeout = timeout
+        self.config = self.log_dir / f"sentinel-{self.port}.conf"  # the sentinel rewrites it: a file of its own
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\n"
+            f"dir {self.log_dir}\n"
+            f"sentinel monitor {master_name} 127.0.0.1 {master_port} 1\n"
+            f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
+            f"sentinel failover-timeout {master_name} 10000\n"
+            f"sentinel parallel-syncs {master_name} 1\n"
+        )
+        sentinel = shutil.which("redis-sentinel")
+        self.command = [sentinel, str(self.config)] if sentinel else [
+            shutil.which("redis-server") or "redis-server", str(self.config), "--sentinel"]
+        self._spawn(self.command)
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if not self.running or time.monotonic() > deadline:
+                raise self._failure(f"redis sentinel did not answer PING on port {self.port}")
+            time.sleep(0.05)
+
+    def __repr__(self) -> str:
+        return f"<RedisSentinel 127.0.0.1:{self.port} {self.master_name} {'running' if self.running else 'stopped'}>"
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        """Send ``PING``; True when the answer is ``+PONG``."""
+        return redis_command(self.port, "PING", timeout=timeout).startswith(b"+PONG")
+
+    def master_port(self) -> int | None:
+        """The port of the master the sentinel names now (``SENTINEL get-master-addr-by-name``)."""
+        reply = redis_command(self.port, "SENTINEL", "get-master-addr-by-name", self.master_name)
+        lines = reply.split(b"\r\n")
+        return int(lines[4]) if len(lines) > 4 and lines[4].isdigit() else None
+
+
+def redis_command(port: int, *args: str, timeout: float = 1.0) -> bytes:
+    """One Redis command over a raw socket, its raw reply (b"" when the server cannot be reached)."""
+    payload = f"*{len(args)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(payload)
+            return sock.recv(4096)
+    except OSError:
+        return b""
+
+
+def replication_info(port: int) -> str:
+    """``INFO replication`` of the redis-server on ``port`` (empty when it cannot be reached)."""
+    return redis_command(port, "INFO", "replication").decode(errors="replace")
 
 
 class AsgiServer(_Process):

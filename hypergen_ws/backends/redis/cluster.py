@@ -11,15 +11,67 @@ Keys on the layer's first host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
                        (``hypergen_ws.delivery.clusterstats``); expires PROCESS_TTL after the last beat
     <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
     <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
+
+Besides the instance id, every heartbeat reads the ``run_id`` of the Redis servers it reached (``INFO server``):
+it changes when another server answers, which is what a Sentinel failover (or a restart) looks like from here,
+even though the promoted replica kept the instance id. What was written just before a failover may not have
+reached the replica, so the sequence numbers of histories cannot be trusted: ``declare_lost`` starts every
+group's history in a new epoch and gives the instance a new id, and every process then recovers as after a
+loss of data (docs/scaling.rst).
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from typing import TYPE_CHECKING
 
+from ...core.logs import fields
+
 if TYPE_CHECKING:  # the store imports channels_redis, an optional extra
     from .store import RedisStore
+
+logger = logging.getLogger("hypergen_ws")
+
+#: Replaces the instance id only if it is still the one this process knew (compare and set).
+_REPLACE_INSTANCE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+_no_info: set[int] = set()
+
+
+async def server_run_id(store: RedisStore) -> str | None:
+    """The ``run_id`` of every Redis server the layer's hosts reach now, joined by commas (one per host, so a
+    failover of any shard is seen), or None when ``INFO`` is not allowed."""
+    run_ids = []
+    for redis in store.clients.all():
+        try:
+            info = await redis.info("server")
+        except Exception as exc:
+            if "ResponseError" not in type(exc).__name__:
+                raise  # not reachable: the heartbeat fails and tries again
+            if id(store) not in _no_info:
+                _no_info.add(id(store))
+                logger.warning("hypergen_ws cannot read INFO from Redis (%s): a failover to a replica will not be "
+                               "noticed, so clients may miss frames published just before one", exc,
+                               extra=fields("redis_info_unavailable"))
+            return None
+        run_ids.append(str(info.get("run_id", "")))
+    return ",".join(run_ids) if all(run_ids) else None
+
+
+async def declare_lost(store: RedisStore, known: bytes | None) -> bool:
+    """Another Redis server answers (a failover): start every history in a new epoch, then give the instance a
+    new id unless another process did it first. Returns True when this call replaced the id."""
+    await store.flush()
+    p = store.prefix
+    redis = store.clients.get(0)
+    replaced = await redis.eval(_REPLACE_INSTANCE, 1, f"{p}:instance", known or b"", secrets.token_hex(8))
+    return bool(replaced)
 
 
 

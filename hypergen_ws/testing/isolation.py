@@ -1,0 +1,32 @@
+"""``reset()``: start a test with nothing left over from the one before it.
+
+Django resets the database between tests; hypergen_ws keeps state of its own in the process, outside it: the
+channel layer objects (the in-memory layer's queues belong to the event loop of the test that made them), the
+group memberships of every event loop, the in-memory history, presence entries and traffic counters.
+"""
+from __future__ import annotations
+
+from channels.layers import channel_layers
+
+from ..backends.memory import memory_store
+from ..core import registry
+from ..delivery import hub, stats
+from ..features import presence
+
+__all__ = ["reset"]
+
+
+def reset() -> None:
+    """Forget the groups, history, presence and counters kept in this process, and the channel layer objects.
+
+    Call it between tests, with no socket open (the ``hgws_reset`` fixture and the plugin do). The next use
+    makes a new channel layer from ``CHANNEL_LAYERS``, so a layer bound to the event loop of an earlier test is
+    never reused. What lives outside the process (Redis) is not touched: a test on Redis flushes its own
+    keys, or uses a new redis-server.
+    """
+    channel_layers.backends.clear()
+    hub.forget_hubs()
+    memory_store().flush_sync()
+    registry.forget_groups()
+    presence.tables.clear()
+    stats.clear()
