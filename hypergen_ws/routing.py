@@ -11,7 +11,7 @@ from django.apps import apps
 from django.urls import re_path
 
 from .backends.daphne import install_body_limit
-from .core import registry
+from .core import protocol, registry
 from .core.bodies import limit_for, too_large_body
 from .core.logs import fields
 from .decorators import all_consumers
@@ -35,7 +35,7 @@ async def not_found(scope: dict[str, Any], receive: Receive, send: Send) -> None
         return
     logger.warning("No websocket route for path %r: refused the connection (check the URL the client opened; "
                    "reverse() gives a consumer's URL)", scope.get("path", ""), extra=fields("no_route", code=403))
-    await send({"type": "websocket.close", "code": 1000})
+    await send({"type": "websocket.close", "code": protocol.CLOSE_NO_ROUTE})
 
 
 def autoconsumers(*modules: ModuleType | str, not_found_route: bool | None = None) -> list[Any]:

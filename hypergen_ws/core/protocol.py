@@ -35,6 +35,7 @@ CLOSE_TRY_AGAIN_LATER = 1013  # the connection could not keep up with what was s
 CLOSE_PROTOCOL_VIOLATION = 4400
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_PERMISSION_DENIED = 4403
+CLOSE_NO_ROUTE = 4404  # no consumer has the socket's path: the handshake is refused (the browser sees HTTP 403)
 CLOSE_EXPIRED = 4408  # the connection's lifetime (@consumer(expires=...)) is over; the client reconnects
 
 # Error codes of "error" frames.

@@ -46,6 +46,10 @@ CLOSE_REASONS = {
     protocol.CLOSE_EXPIRED: "the connection's lifetime is over",
 }
 
+NO_ROUTE = ("The websocket application has no route for {path} ({label}). autoconsumers() routes the consumers of "
+            "installed apps; for a consumer elsewhere pass application=URLRouter(autoconsumers(<its module>)).")
+
+
 class SocketClosed(AssertionError):
     """The server closed the socket where the test expected a frame; ``code`` is the close code."""
 
@@ -133,6 +137,8 @@ class ConsumerCommunicator:
             accepted, detail = await self.comm.connect(self.timeout)
         if not accepted:
             self.close_code = int(detail)
+            if self.close_code == protocol.CLOSE_NO_ROUTE:  # autoconsumers()' last route: no consumer has the path
+                raise ImproperlyConfigured(NO_ROUTE.format(path=self.path, label=self.label))
             return False
         self.accepted = True
         # A denied socket is accepted and closed in one go: the close is already there.
@@ -298,9 +304,6 @@ class ConsumerCommunicator:
                 raise RuntimeError(DB_HELP) from exc
             raise
         except ValueError as exc:
-            if str(exc).startswith("No route found"):
-                raise ImproperlyConfigured(
-                    f"The websocket application has no route for {self.path} ({self.label}). autoconsumers() "
-                    "routes the consumers of installed apps; for a consumer elsewhere pass "
-                    "application=URLRouter(autoconsumers(<its module>)).") from exc
+            if str(exc).startswith("No route found"):  # a router without autoconsumers()' last route
+                raise ImproperlyConfigured(NO_ROUTE.format(path=self.path, label=self.label)) from exc
             raise
