@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.support.browser import expect
-from tests.support.projects import RunServer, StepProject, literalincludes_by_section, run, without_markers
+from tests.support.projects import (RunServer, StepProject, literalincludes_by_section, manage_in, run,
+                                    without_markers)
 from tests.support.servers import REPO_ROOT
 
 QUICKSTART = Path(__file__).resolve().parent / "quickstart_project"
@@ -43,18 +44,11 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     """The project after each step (1: ``startproject`` and ``startapp``), built in order."""
     root = tmp_path_factory.mktemp("quickstart")
     project = StepProject(QUICKSTART, root, project="mysite", app="chat")
-    done = {1: project.snapshot(root / "after-step1")}
-    for step in range(2, LAST + 1):
-        if (QUICKSTART / f"step{step}").is_dir():
-            project.apply(step)
-        after_step(step, project)
-        done[step] = project.snapshot(root / f"after-step{step}")
-    return done
+    return project.build(range(2, LAST + 1), after_step, root)
 
 
 def manage(directory: Path, *args: str) -> str:
-    result = run([sys.executable, "manage.py", *args], directory)
-    return result.stdout + result.stderr
+    return manage_in(directory, *args)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.browser import expect
-from tests.support.projects import (HttpUser, RunServer, StepProject, literalincludes_by_section, receive, run,
+from tests.support.projects import (HttpUser, RunServer, StepProject, literalincludes_by_section, manage_in, receive,
                                     without_markers)
 from tests.support.servers import REPO_ROOT
 
@@ -47,17 +46,11 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     """The project after each step (1: ``startproject`` and ``startapp``), built in order."""
     root = tmp_path_factory.mktemp("tutorial")
     project = StepProject(TUTORIAL, root, project="mysite", app="tchat")
-    done = {1: project.snapshot(root / "after-step1")}
-    for step in STEPS:
-        project.apply(step)
-        after_step(step, project)
-        done[step] = project.snapshot(root / f"after-step{step}")
-    return done
+    return project.build(STEPS, after_step, root)
 
 
 def manage(directory: Path, *args: str, check: bool = True) -> str:
-    result = run([sys.executable, "manage.py", *args], directory, check=check)
-    return result.stdout + result.stderr
+    return manage_in(directory, *args, check=check)
 
 
 def user(server: RunServer, name: str | None) -> HttpUser:

@@ -18,6 +18,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,6 +97,23 @@ class StepProject:
         """A copy of the project as it is now (database included)."""
         shutil.copytree(self.root, destination, ignore=shutil.ignore_patterns("__pycache__"))
         return destination
+
+    def build(self, steps: Iterable[int], after_step: Callable[[int, StepProject], None], root: Path
+              ) -> dict[int, Path]:
+        """Apply ``steps`` in order, running ``after_step`` after each; a snapshot after every step (1: as made)."""
+        done = {1: self.snapshot(root / "after-step1")}
+        for step in steps:
+            if (self.source / f"step{step}").is_dir():
+                self.apply(step)
+            after_step(step, self)
+            done[step] = self.snapshot(root / f"after-step{step}")
+        return done
+
+
+def manage_in(directory: Path, *args: str, check: bool = True) -> str:
+    """``python manage.py *args`` in ``directory``; its stdout and stderr."""
+    result = run([sys.executable, "manage.py", *args], directory, check=check)
+    return result.stdout + result.stderr
 
 
 class RunServer(AsgiServer):
