@@ -242,6 +242,16 @@ async def test_close_reason_holds_what_the_server_gave_with_the_close(
         assert comm.close_reason == "", "a close without a reason"
 
 
+@pytest.mark.parametrize("wait", ["receive", "wait_closed"])
+async def test_an_exception_that_ends_the_consumer_is_raised_at_once_not_after_the_timeout(
+        hgws_communicator: CommunicatorFactory, wait: str) -> None:
+    # A timeout longer than pytest-timeout's: waiting it out would fail the test.
+    with pytest.raises(RuntimeError, match="a layer handler crashed"):
+        async with hgws_communicator(sc.with_handlers, timeout=3600) as comm:
+            await get_channel_layer().group_send(sc.with_handlers.group_name(), {"type": "chat.crash"})
+            await getattr(comm, wait)()
+
+
 async def test_wait_closed_fails_when_the_socket_stays_open(hgws_communicator: CommunicatorFactory) -> None:
     async with hgws_communicator(sc.echo, room="open") as comm:
         with pytest.raises(AssertionError) as failure:

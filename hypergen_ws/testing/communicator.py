@@ -223,7 +223,7 @@ class ConsumerCommunicator:
         while not self._pending:
             try:
                 with self._explained():
-                    output = await self.comm.receive_output(wait)
+                    output = await self._output(wait)
             except TimeoutError:
                 raise AssertionError(f"{self.label} sent nothing within {wait} s while the test waited for "
                                      f"{waiting_for}.") from None
@@ -298,12 +298,37 @@ class ConsumerCommunicator:
         while self.close_code is None:
             try:
                 with self._explained():
-                    self._take(await self.comm.receive_output(wait))
+                    self._take(await self._output(wait))
             except TimeoutError:
                 raise AssertionError(f"{self.label} did not close the socket within {wait} s.") from None
         return self.close_code
 
     # ---- internals --------------------------------------------------------------------------------------------
+    async def _output(self, wait: float) -> dict[str, Any]:
+        """The next ASGI message the consumer sends. Unlike Channels' ``receive_output()``, an exception that ends
+        the consumer is raised as soon as it happens, not after ``wait``; TimeoutError when nothing comes."""
+        queue, future = self.comm.output_queue, self.comm.future
+        if queue.empty() and future.done():
+            future.result()  # raise what the consumer raised, if anything
+            raise AssertionError(f"{self.label} ended without closing the socket.")
+        get = asyncio.ensure_future(queue.get())
+        try:
+            await asyncio.wait((get, future), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not get.done():
+                get.cancel()
+        if get.done() and not get.cancelled():
+            output: dict[str, Any] = get.result()
+            return output
+        if future.done():
+            future.result()
+            raise AssertionError(f"{self.label} ended without closing the socket.")
+        future.cancel()  # as Channels does: the test failed, the consumer stops
+        try:
+            await future
+        except asyncio.CancelledError:
+            pass
+        raise TimeoutError
     def _take(self, output: dict[str, Any]) -> int | None:
         """Keep a frame for ``receive()``, or note the close; returns the close code when it was the close."""
         kind = output.get("type")
