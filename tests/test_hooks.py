@@ -108,6 +108,8 @@ async def test_on_disconnect_runs_when_an_exception_escapes_the_consumer_and_hoo
 async def test_hooks_do_not_run_for_denied_sockets():
     async with ws(fc.hooked_guarded) as comm:
         assert comm.accepted and comm.close_code == CLOSE_NOT_AUTHENTICATED
+        with pytest.raises(SocketClosed):  # and nothing before the close
+            await comm.receive()
     assert EVENTS == []
 
 
