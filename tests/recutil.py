@@ -1,12 +1,13 @@
-"""Helpers of the history/recovery/presence tests: the channel layer, sockets opened by hand, a second process."""
+"""Helpers of the socket tests: the channel layer, sockets opened by hand, the close, a second process."""
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from channels.layers import channel_layers
 
 from hypergen_ws.decorators import Consumer
-from hypergen_ws.testing import ConsumerCommunicator
+from hypergen_ws.testing import ConsumerCommunicator, SocketClosed
 from tests import recovery_consumers
 
 
@@ -30,6 +31,14 @@ async def opened(consumer: Consumer, *, application: Any = None, **options: Any)
     comm = ConsumerCommunicator(consumer, application=application or recovery_consumers.application, **options)
     assert await comm.connect(), f"{comm!r} was refused with code {comm.close_code}"
     return comm
+
+
+async def next_close(comm: ConsumerCommunicator, timeout: float | None = None) -> tuple[int, str]:
+    """The close code and reason, failing when a frame comes before the close."""
+    with pytest.raises(SocketClosed) as closed:
+        frame = await comm.receive(timeout)
+        raise AssertionError(f"{comm!r} sent {frame!r} where the close was expected.")
+    return closed.value.code, comm.close_reason or ""
 
 
 class OtherProcess:

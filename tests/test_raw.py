@@ -12,20 +12,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hypergen_ws import NO_PERM_REQUIRED, consumer
 from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_TOO_BIG
-from hypergen_ws.testing import ConsumerCommunicator, SocketClosed
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
+from tests.recutil import next_close
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 ws = partial(ConsumerCommunicator, application=fc.application)
-
-
-async def closed_with(comm: ConsumerCommunicator) -> int:
-    """The close code, when the close is the next thing the socket gets."""
-    with pytest.raises(SocketClosed) as closed:
-        await comm.receive()
-    return closed.value.code
 
 
 @pytest.mark.parametrize("value", [{"a": [1, 2]}, [1, "x"], "plain string", 42, 1.5, True, None])
@@ -97,7 +91,7 @@ async def test_size_limit_closes_with_1009(target, sent, settings):
     target_consumer, room = target
     async with ws(target_consumer, **({"room": room} if room else {})) as a:
         await a.send(sent)
-        assert await closed_with(a) == CLOSE_TOO_BIG
+        assert await next_close(a) == (CLOSE_TOO_BIG, "")
 
 
 async def test_exception_in_raw_function_is_a_server_error_without_id(settings):
@@ -109,7 +103,7 @@ async def test_exception_in_raw_function_is_a_server_error_without_id(settings):
 
 async def test_permission_is_checked_on_connect_and_on_every_frame():
     async with ws(fc.raw_guarded) as anon:
-        assert await closed_with(anon) == CLOSE_NOT_AUTHENTICATED
+        assert await next_close(anon) == (CLOSE_NOT_AUTHENTICATED, "")
 
     @database_sync_to_async
     def make_user():
