@@ -41,7 +41,7 @@ def module_with(**options):
     return module.limited, URLRouter(autoconsumers(module))
 
 
-async def open_socket(limited_and_router):
+async def open_limited(limited_and_router):
     limited, router = limited_and_router
     return await opened(limited, application=router)
 
@@ -51,7 +51,7 @@ async def frames(comm, count):
 
 
 async def test_a_burst_passes_the_next_call_is_refused_and_an_abuser_is_closed_with_1008(clock):
-    comm = await open_socket(module_with(rate="5/s", burst=3))
+    comm = await open_limited(module_with(rate="5/s", burst=3))
     for n in range(4):
         await comm.send({"args": [n], "id": n})
     got = await frames(comm, 7)
@@ -72,24 +72,24 @@ async def test_a_burst_passes_the_next_call_is_refused_and_an_abuser_is_closed_w
 
 async def test_the_settings_give_the_default_and_rate_none_switches_it_off(settings, clock):
     settings.HYPERGEN_WS = {"RATE_LIMIT": "2/s"}  # burst: twice the rate per second
-    comm = await open_socket(module_with())
+    comm = await open_limited(module_with())
     for n in range(5):
         await comm.send({"args": [n], "id": n})
     got = await frames(comm, 9)
     assert [f.get("code") for f in got if f["type"] == "error"] == ["rate_limited"]
-    unlimited = await open_socket(module_with(rate=None))
+    unlimited = await open_limited(module_with(rate=None))
     for n in range(100):
         await unlimited.send({"args": [n], "id": n})
     assert all(f["type"] != "error" for f in await frames(unlimited, 200))
     settings.HYPERGEN_WS = {"RATE_LIMIT": None}
-    off = await open_socket(module_with())
+    off = await open_limited(module_with())
     for n in range(100):
         await off.send({"args": [n], "id": n})
     assert all(f["type"] != "error" for f in await frames(off, 200))
 
 
 async def test_raw_frames_are_limited_too(clock):
-    comm = await open_socket(module_with(rate="1/s", burst=1, frames="json"))
+    comm = await open_limited(module_with(rate="1/s", burst=1, frames="json"))
     await comm.send("1")
     await comm.send("2")
     got = await frames(comm, 2)
