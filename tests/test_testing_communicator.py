@@ -181,17 +181,14 @@ async def test_receive_all_returns_every_frame_until_a_pause_then_nothing(
     group = sc.echo.group_name(room="all")
     async with hgws_communicator(sc.echo, room="all") as comm:
         assert await comm.receive_all() == []
-        await agroup_send(group, 0)
-        assert await comm.receive() == {"type": "message", "data": 0}
-        for number in range(1, 4):
+        for number in range(3):
             await agroup_send(group, number)
-        first = await comm.receive()  # a frame already received comes first
-        comm._pending.appendleft(first)
-        assert await comm.receive_all() == [{"type": "message", "data": n} for n in range(1, 4)]
+        assert await comm.receive_all() == [{"type": "message", "data": n} for n in range(3)]
         assert await comm.receive_all(quiet=0.05) == []
 
 
-async def test_receive_all_stops_at_the_close(hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
+async def test_receive_all_stops_at_the_close_and_returns_the_frames_kept_before_it(
+        hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
     settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 100}
     async with hgws_communicator(sc.echo, room="all-closed") as comm:
         await comm.send("not json")
@@ -200,6 +197,11 @@ async def test_receive_all_stops_at_the_close(hgws_communicator: CommunicatorFac
         assert [f["code"] for f in frames] == ["bad_request"]
         assert comm.close_code == 1009
         assert await comm.receive_all() == []
+    async with hgws_communicator(sc.echo, room="all-kept") as comm:
+        await comm.send("not json")
+        await comm.send({"args": ["y" * 200]})
+        assert await comm.wait_closed() == 1009  # keeps the error frame for receive()
+        assert [f["code"] for f in await comm.receive_all()] == ["bad_request"]
 
 
 async def test_receive_all_fails_when_the_frames_never_pause(hgws_communicator: CommunicatorFactory) -> None:
