@@ -12,6 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
 from hypergen_ws import adisconnect_user, arecheck_permissions, disconnect_user
+from hypergen_ws.features import connlimit
 from hypergen_ws.features.access import tables
 from tests.wsutil import application
 
@@ -79,7 +80,23 @@ async def closed_with(comm) -> int:
             return output.get("code")
 
 
-async def test_a_logout_closes_the_sockets_of_its_session_listen_only_ones_too():
+async def test_a_logout_closes_every_socket_of_the_user_in_every_browser_listen_only_ones_too():
+    sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
+    session, other_session = await login_session(sam), await login_session(sam)
+    mine = [await connect("/ws/tests/guarded/", sam, session=session),
+            await connect("/ws/tests/listen_only/", sam, session=session),
+            await connect("/ws/tests/guarded/", sam, session=other_session),  # the same user, another browser
+            await connect("/ws/tests/listen_only/", sam, session=other_session)]
+    kims = await connect("/ws/tests/guarded/", kim, session=await login_session(kim))
+    await log_out(sam, session)
+    assert [await closed_with(comm) for comm in mine] == [4401] * 4
+    await call(kims, "another user stays", id=1)
+    assert (await receive(kims))["commands"] == [["said", "t_kim", "another user stays"]]
+    await kims.disconnect()
+
+
+async def test_with_logout_closes_session_a_logout_closes_only_the_sockets_of_its_session(settings):
+    settings.HYPERGEN_WS = {"LOGOUT_CLOSES": "session"}
     sam = await make_user("t_sam", "auth.view_user")
     session, other_session = await login_session(sam), await login_session(sam)
     mine = [await connect("/ws/tests/guarded/", sam, session=session),
@@ -154,6 +171,7 @@ async def test_sockets_per_user_are_capped_when_asked(settings):
     for comm in [second, fourth, *anonymous]:
         await comm.disconnect()
     assert not any(tables.by_hub.values()), "gone sockets are forgotten"
+    assert not any(connlimit.tables.by_hub.values())
 
 
 async def test_the_documented_ban_and_revoke_views_close_what_they_say():
