@@ -83,8 +83,9 @@ def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
     tables.stale.add(hub)
     if hub not in tables.down:
         tables.down.add(hub)
+        reason = str(exc) or f"no answer within {_timeout()} s (PUBLISH_TIMEOUT)"
         logger.warning("Could not %s in Redis (%s: %s); MAX_CONNECTIONS_PER_USER counts the sockets of this process "
-                       "only until a heartbeat reaches Redis again", what, type(exc).__name__, exc,
+                       "only until a heartbeat reaches Redis again", what, type(exc).__name__, reason,
                        extra=fields("connection_count_unavailable"))
 
 
