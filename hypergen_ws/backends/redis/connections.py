@@ -56,7 +56,8 @@ async def reassert(store: RedisStore, node_id: str, counts: dict[str, int]) -> N
     for user, count in counts.items():
         if count > 0:
             args += [user, count]
-    await store.clients.get(0).eval(CONN_REASSERT, 1, _process_key(store, node_id), *args)
+    key = _process_key(store, node_id)
+    await store.clients.retrying(0, lambda client: client.eval(CONN_REASSERT, 1, key, *args))
 
 
 async def sweep_process(store: RedisStore, node_id: str) -> None:
