@@ -4,8 +4,8 @@
     python benchmarks/connect.py --quick
 
 For each K and each variant (``channels``, ``websockets``, ``hypergen``, ``channelbox``, as in
-``fanout.py``) a fresh server is
-started and warmed up with 20 connections that are opened and closed again (so lazy imports and first-use caches
+``fanout.py``; and, when asked for, ``asgi``: a bare ASGI application on ``--server``, the server's own floor) a
+fresh server is started and warmed up with 20 connections that are opened and closed again (so lazy imports and first-use caches
 are not counted). Then K clients connect, at most ``--concurrency`` handshakes in flight; a connection counts when
 the server's ``101`` answer arrived, i.e. after the consumer accepted it (and joined its group). Figures:
 
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib.clients import ClientPool  # noqa: E402
-from benchlib.common import (HOST, VARIANTS, format_table, machine_info,  # noqa: E402
+from benchlib.common import (ALL_VARIANTS, HOST, VARIANTS, format_table, machine_info,  # noqa: E402
                              raise_nofile_limit, ratio, start_redis, start_server)
 from benchlib.fanoutrun import log  # noqa: E402
 from benchlib.harness import available_variants, cli, run_matrix  # noqa: E402
@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", type=int, nargs="+", help="numbers of connections K (default 1000)")
     ap.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     ap.add_argument("--layer", choices=["memory", "redis", "pubsub"], default="memory")
-    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", choices=[*VARIANTS, "asgi"], default=list(VARIANTS),
+                    help="asgi: a bare ASGI application on --server, the server's own cost per connection")
     ap.add_argument("--quick", action="store_true", help="smoke run: 200 connections")
     ap.add_argument("--concurrency", type=int, default=100, help="handshakes in flight at most (default 100)")
     ap.add_argument("--client-procs", type=int, default=1, help="client processes (default 1)")
@@ -70,7 +71,7 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
         url = f"redis://{HOST}:{redis.port}/0" if redis else ""
         server = start_server(variant, args.server, args.layer, url, args.capacity, args.baseline_loop,
                               args.uvicorn_ws)
-        path = VARIANTS[variant]
+        path = ALL_VARIANTS[variant]
         await warm_up(server.port, path)
         pool = await ClientPool.start(k, args.client_procs)
         await asyncio.sleep(args.settle)
@@ -116,7 +117,7 @@ async def main(args: argparse.Namespace) -> dict:
         if "hypergen" not in by:
             continue
         row: dict = {"clients": k}
-        for base in ("channels", "websockets", "channelbox"):
+        for base in ("channels", "websockets", "channelbox", "asgi"):
             if base in by:
                 row[f"hypergen/{base}"] = {m: ratio(by["hypergen"][m], by[base][m]) for m, _ in METRICS}
         if len(row) > 1:

@@ -172,6 +172,25 @@ class Consumer:
     def __repr__(self) -> str:
         return f"<Consumer {self.func.__module__}.{self.func.__qualname__}>"
 
+    def closes_old_connections(self, event: str) -> bool:
+        """Whether a connection runs Django's ``close_old_connections()`` before it handles ``event``.
+
+        Channels does so before every event, for handlers that use the async ORM on long-lived connections.
+        Sync code of the app (the function, hooks, permission checks) runs through ``database_sync_to_async``,
+        which closes stale connections in its worker thread before and after, so a connection does it only
+        before an event that runs ``async def`` code of the app: a call of an async function, an async
+        permission callable or hook. A ``consumer_class_base`` subclass keeps Channels' rule for every event.
+        """
+        if self.consumer_class_base is not HypergenConsumer:
+            return True
+        if event == "websocket.receive":
+            return self.is_async
+        if event == "websocket.connect":
+            return self.permission.is_async or any(hook.is_async for hook in self.connect_hooks)
+        if event == "websocket.disconnect":
+            return any(hook.is_async for hook in self.disconnect_hooks)
+        return False
+
     # ---- hooks -------------------------------------------------------------------------------------------
     def on_connect(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Register ``func(consumer, request, **url_kwargs)`` to run when a permitted socket connects.

@@ -30,8 +30,9 @@ VARIANTS = {
 #: Variants that run on a server of their own whatever ``--server`` says.
 FIXED_SERVER = {"websockets": "websockets", "channelbox": "uvicorn"}
 #: Variants run only when asked for: (c) with the Prometheus metrics on (HYPERGEN_WS["METRICS"] = True; the
-#: other hypergen variant runs with them off).
-EXTRA_VARIANTS = {"hypergen-metrics": VARIANTS["hypergen"]}
+#: other hypergen variant runs with them off); and, in connect.py, the server's own floor: a bare ASGI
+#: application (benchmarks/bare_asgi.py) on the same server as the Django variants.
+EXTRA_VARIANTS = {"hypergen-metrics": VARIANTS["hypergen"], "asgi": "/"}
 ALL_VARIANTS = {**VARIANTS, **EXTRA_VARIANTS}
 
 
@@ -242,6 +243,8 @@ def server_command(variant: str, server: str, port: int, baseline_loop: str = "u
         return [sys.executable, str(BENCH_DIR / "ws_broadcast_server.py"), "--host", HOST, "--port", str(port),
                 "--loop", baseline_loop]
     app = "benchproject.asgi:application"
+    if variant == "asgi":
+        app = "bare_asgi:app"
     if variant == "channelbox":
         app, server = "channelbox_app:app", "uvicorn"
     if server == "uvicorn":

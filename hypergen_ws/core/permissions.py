@@ -42,6 +42,9 @@ class Permission:
         self.spec = spec
         self.any_perm = any_perm
         self.missing = spec is MISSING
+        #: Whether checking runs async code of the app (an ``async def`` callable); sync checks run in a worker
+        #: thread through ``database_sync_to_async``, which closes stale database connections itself.
+        self.is_async = callable(spec) and inspect.iscoroutinefunction(spec)
         self._check = self._compile(spec, any_perm, where)
 
     @property

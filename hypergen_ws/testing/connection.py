@@ -32,9 +32,9 @@ TEST_HOST = "testserver"
 #: pytest-django's error for database access in a test without it.
 DB_BLOCKED = "Database access not allowed"
 DB_HELP = (
-    "The consumer touched the database, and this test has no database access. Channels closes stale database "
-    "connections whenever a consumer handles a message, so a consumer uses the database even when its function "
-    "does not. Give the test database access: @pytest.mark.django_db(transaction=True) (transaction=True: the "
+    "The consumer touched the database, and this test has no database access. A consumer closes stale database "
+    "connections around its sync code and before its async code (as Channels does), so it uses the database even "
+    "when that code does not. Give the test database access: @pytest.mark.django_db(transaction=True) (transaction=True: the "
     "consumer runs its database code in another thread, which sees only committed data), or the "
     "transactional_db fixture."
 )
