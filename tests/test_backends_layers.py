@@ -110,7 +110,7 @@ async def test_joining_and_leaving_a_group_run_again_when_redis_closed_the_conne
     connection; hypergen_ws's join (adding a member twice changes nothing) runs again on a fresh one."""
     use_layer(backend, settings, redis_server.url)
     layer = get_channel_layer()
-    assert layer._hypergen_ws_checked
+    assert vars(layer)["_hypergen_ws_checked"]
     channel = await layer.new_channel()
     await layers.group_add(layer, "g", channel)
     redis_server.kill()
@@ -125,3 +125,10 @@ async def test_joining_and_leaving_a_group_run_again_when_redis_closed_the_conne
         with pytest.raises(Exception, match="Connection closed by server"):
             await layer.group_add("g", channel)  # what the retry is for
     await layer.flush()
+
+
+def test_a_pubsub_layer_is_prepared_without_a_running_event_loop(settings, redis_url):
+    """A sync publisher (a worker) makes the layer outside any event loop."""
+    use_layer("pubsub", settings, redis_url)
+    layer = get_channel_layer()
+    assert [h["maint_notifications_config"].enabled for h in vars(layer)["_kwargs"]["hosts"]] == [False]

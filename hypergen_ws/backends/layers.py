@@ -102,15 +102,17 @@ def check_pooled_connections(layer: Any) -> None:
     itself gets them switched off, before the layer makes its pools: a copy of the host options, never the
     settings' own dict. A layer of another shape is left alone, with a WARNING once.
     """
-    if getattr(layer, "_hypergen_ws_checked", False):
+    # The instance's own attributes only: RedisPubSubChannelLayer hands unknown ones to its layer of the running
+    # event loop, and there may be none (a sync publisher).
+    attrs: dict[str, Any] = getattr(layer, "__dict__", {})
+    if attrs.get("_hypergen_ws_checked"):
         return
     from .redis.store import checked_host  # channels_redis is an optional extra: imported only when in use
 
-    hosts = getattr(layer, "hosts", None)
-    kwargs = getattr(layer, "_kwargs", None)
+    hosts, kwargs = attrs.get("hosts"), attrs.get("_kwargs")
     if isinstance(hosts, list) and all(isinstance(h, dict) for h in hosts):  # RedisChannelLayer
         layer.hosts = [checked_host(h) for h in hosts]
-    elif isinstance(kwargs, dict) and not getattr(layer, "_args", None):  # RedisPubSubChannelLayer(hosts=...)
+    elif isinstance(kwargs, dict) and not attrs.get("_args"):  # RedisPubSubChannelLayer(hosts=...)
         from channels_redis.utils import decode_hosts  # (the optional extra, as above)
 
         kwargs["hosts"] = [checked_host(h) for h in decode_hosts(kwargs.get("hosts"))]
