@@ -5,8 +5,6 @@ import asyncio
 from typing import Any
 
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
 from hypergen_ws import NO_PERM_REQUIRED, agroup_send, autoconsumers, command, consumer
@@ -148,11 +146,3 @@ def raw_morph(consumer, request, payload: dict):
 
 application = URLRouter(autoconsumers(__name__))
 
-
-async def open_socket(path: str, user: Any = None) -> WebsocketCommunicator:
-    """A connected communicator on ``path`` (anonymous unless ``user``)."""
-    comm = WebsocketCommunicator(application, path)
-    comm.scope["user"] = user if user is not None else AnonymousUser()
-    connected, _ = await comm.connect()
-    assert connected
-    return comm

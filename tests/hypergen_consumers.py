@@ -5,7 +5,7 @@ import datetime
 from typing import Any
 
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator  # django-hypergen frames: ConsumerCommunicator does not decode them
 from django.contrib.auth.models import AnonymousUser
 
 from hypergen_ws import NO_PERM_REQUIRED, autoconsumers, command, consumer

@@ -1,13 +1,13 @@
-"""Helpers of the history/recovery/presence tests: layers, communicators, a client that tracks seq."""
+"""Helpers of the socket tests: the channel layer, sockets opened by hand, the close, a second process."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import pytest
 from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser
 
+from hypergen_ws.decorators import Consumer
+from hypergen_ws.testing import ConsumerCommunicator, SocketClosed
 from tests import recovery_consumers
 
 
@@ -23,34 +23,22 @@ def use_layer(kind: str, settings: Any, redis_url: str | None = None) -> None:
     channel_layers.backends.clear()
 
 
-async def open_ws(path: str, *, user: Any = None, query: str = "") -> WebsocketCommunicator:
-    comm = WebsocketCommunicator(recovery_consumers.application, path + (f"?{query}" if query else ""))
-    comm.scope["user"] = user if user is not None else AnonymousUser()
-    connected, _ = await comm.connect()
-    assert connected
+async def opened(consumer: Consumer, *, application: Any = None, **options: Any) -> ConsumerCommunicator:
+    """A connected ``ConsumerCommunicator`` (routed by ``recovery_consumers.application`` unless ``application``)
+    that the test closes with ``disconnect()``; ``options`` are its user=, query= and URL kwargs. Connecting
+    without ``async with`` lets a test open sockets in one event loop (an ``OtherProcess``) and close them in
+    any order."""
+    comm = ConsumerCommunicator(consumer, application=application or recovery_consumers.application, **options)
+    assert await comm.connect(), f"{comm!r} was refused with code {comm.close_code}"
     return comm
 
 
-async def frame(comm: WebsocketCommunicator, timeout: float = 3) -> dict[str, Any]:
-    return json.loads(await comm.receive_from(timeout))
-
-
-async def frames_until(comm: WebsocketCommunicator, count: int, timeout: float = 5) -> list[dict[str, Any]]:
-    """The next ``count`` frames."""
-    return [await frame(comm, timeout) for _ in range(count)]
-
-
-async def drain(comm: WebsocketCommunicator, quiet: float = 0.2) -> list[dict[str, Any]]:
-    """Every frame until none arrives for ``quiet`` seconds."""
-    out = []
-    while not await comm.receive_nothing(quiet):
-        out.append(json.loads(await comm.receive_from()))
-    return out
-
-
-def data(frames: list[dict[str, Any]]) -> list[Any]:
-    """The payloads of the ``message`` frames."""
-    return [f["data"] for f in frames if f.get("type") == "message"]
+async def next_close(comm: ConsumerCommunicator, timeout: float | None = None) -> tuple[int, str]:
+    """The close code and reason, failing when a frame comes before the close."""
+    with pytest.raises(SocketClosed) as closed:
+        frame = await comm.receive(timeout)
+        raise AssertionError(f"{comm!r} sent {frame!r} where the close was expected.")
+    return closed.value.code, comm.close_reason or ""
 
 
 class OtherProcess:

@@ -82,6 +82,12 @@ class Handlers(HypergenConsumer):
     async def chat_note(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "note", "text": message["text"]})
 
+    async def chat_bye(self, message: dict[str, Any]) -> None:
+        await self.close(code=4000, reason=message["reason"])
+
+    async def chat_crash(self, message: dict[str, Any]) -> None:
+        raise RuntimeError("a layer handler crashed")
+
 
 @consumer(perm=NO_PERM_REQUIRED, app_label="tests", consumer_class_base=Handlers)
 def with_handlers(consumer, request):

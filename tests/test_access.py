@@ -2,10 +2,10 @@
 recheck_permissions(), the cap on sockets per user. Across processes: tests/e2e/test_live_auth.py."""
 from __future__ import annotations
 
-import json
-
 import pytest
+from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, logout
 from django.contrib.auth.models import Permission, User
 from django.contrib.sessions.backends.db import SessionStore
@@ -14,31 +14,32 @@ from django.test import RequestFactory
 from hypergen_ws import adisconnect_user, arecheck_permissions, disconnect_user
 from hypergen_ws.features import connlimit
 from hypergen_ws.features.access import tables
-from tests.wsutil import application
+from hypergen_ws.testing import ConsumerCommunicator
+from tests import sample_consumers as sc
+from tests import wsutil
 
 
-async def connect(path: str, user=None, **scope):
-    """A socket to one of the sample consumers as ``user`` (anonymous by default); ``scope`` adds e.g. a session."""
-    from channels.testing import WebsocketCommunicator
-    from django.contrib.auth.models import AnonymousUser
+#: The sample consumers behind the session and auth middleware, as in a project: a socket with a session cookie
+#: belongs to that session.
+application = AuthMiddlewareStack(wsutil.application)
 
-    comm = WebsocketCommunicator(application, path)
-    comm.scope["user"] = user if user is not None else AnonymousUser()
-    comm.scope.update(scope)
-    connected, _ = await comm.connect()
-    assert connected
+
+async def connect(consumer, user=None, session=None) -> ConsumerCommunicator:
+    """An accepted socket to one of the sample consumers as ``user`` (anonymous by default), in ``session`` (by
+    its cookie) when given."""
+    cookie = {"cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"} if session is not None else None
+    comm = ConsumerCommunicator(consumer, application=application, user=user, headers=cookie)
+    await comm.connect()
+    assert comm.accepted
     return comm
 
 
-async def call(comm, *args, id=None) -> None:
-    frame = {"args": list(args)}
-    if id is not None:
-        frame["id"] = id
-    await comm.send_to(text_data=json.dumps(frame))
+async def said(comm: ConsumerCommunicator, text: str) -> list:
+    """Call ``sc.guarded`` with ``text``: the commands of the frame before the reply."""
+    result = await comm.call(text)
+    assert result.reply is not None and [f["type"] for f in result.frames] == ["commands", "reply"], result.frames
+    return result.commands
 
-
-async def receive(comm) -> dict:
-    return json.loads(await comm.receive_from(2))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,26 +73,17 @@ def log_out(user: User, session: SessionStore) -> None:
     logout(request)
 
 
-async def closed_with(comm) -> int:
-    """The close code the server sent (frames before it are skipped)."""
-    while True:
-        output = await comm.receive_output(5)
-        if output["type"] == "websocket.close":
-            return output.get("code")
-
-
 async def test_a_logout_closes_every_socket_of_the_user_in_every_browser_listen_only_ones_too():
     sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
     session, other_session = await login_session(sam), await login_session(sam)
-    mine = [await connect("/ws/tests/guarded/", sam, session=session),
-            await connect("/ws/tests/listen_only/", sam, session=session),
-            await connect("/ws/tests/guarded/", sam, session=other_session),  # the same user, another browser
-            await connect("/ws/tests/listen_only/", sam, session=other_session)]
-    kims = await connect("/ws/tests/guarded/", kim, session=await login_session(kim))
+    mine = [await connect(sc.guarded, sam, session=session),
+            await connect(sc.listen_only, sam, session=session),
+            await connect(sc.guarded, sam, session=other_session),  # the same user, another browser
+            await connect(sc.listen_only, sam, session=other_session)]
+    kims = await connect(sc.guarded, kim, session=await login_session(kim))
     await log_out(sam, session)
-    assert [await closed_with(comm) for comm in mine] == [4401] * 4
-    await call(kims, "another user stays", id=1)
-    assert (await receive(kims))["commands"] == [["said", "t_kim", "another user stays"]]
+    assert [await comm.wait_closed() for comm in mine] == [4401] * 4
+    assert await said(kims, "another user stays") == [["said", "t_kim", "another user stays"]]
     await kims.disconnect()
 
 
@@ -99,13 +91,12 @@ async def test_with_logout_closes_session_a_logout_closes_only_the_sockets_of_it
     settings.HYPERGEN_WS = {"LOGOUT_CLOSES": "session"}
     sam = await make_user("t_sam", "auth.view_user")
     session, other_session = await login_session(sam), await login_session(sam)
-    mine = [await connect("/ws/tests/guarded/", sam, session=session),
-            await connect("/ws/tests/listen_only/", sam, session=session)]
-    elsewhere = await connect("/ws/tests/guarded/", sam, session=other_session)  # the same user, another browser
+    mine = [await connect(sc.guarded, sam, session=session),
+            await connect(sc.listen_only, sam, session=session)]
+    elsewhere = await connect(sc.guarded, sam, session=other_session)  # the same user, another browser
     await log_out(sam, session)
-    assert [await closed_with(comm) for comm in mine] == [4401, 4401]
-    await call(elsewhere, "still logged in", id=1)
-    assert (await receive(elsewhere))["commands"] == [["said", "t_sam", "still logged in"]]
+    assert [await comm.wait_closed() for comm in mine] == [4401, 4401]
+    assert await said(elsewhere, "still logged in") == [["said", "t_sam", "still logged in"]]
     await elsewhere.disconnect()
 
 
@@ -113,22 +104,21 @@ async def test_a_session_that_ends_without_a_logout_closes_its_sockets(settings)
     settings.HYPERGEN_WS = {"SESSION_CHECK_INTERVAL": 0.05}
     sam = await make_user("t_sam", "auth.view_user")
     session = await login_session(sam)
-    comm = await connect("/ws/tests/listen_only/", sam, session=session)
+    comm = await connect(sc.listen_only, sam, session=session)
     await database_sync_to_async(SessionStore(session_key=session.session_key).flush)()  # no signal
-    assert await closed_with(comm) == 4401
+    assert await comm.wait_closed() == 4401
 
 
 async def test_disconnect_user_closes_every_socket_of_the_user_only():
     sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
-    sams = [await connect("/ws/tests/guarded/", sam), await connect("/ws/tests/listen_only/", sam)]
-    kims = await connect("/ws/tests/guarded/", kim)
+    sams = [await connect(sc.guarded, sam), await connect(sc.listen_only, sam)]
+    kims = await connect(sc.guarded, kim)
     await adisconnect_user(sam)
-    assert [await closed_with(comm) for comm in sams] == [4401, 4401]
-    await call(kims, "here", id=1)
-    assert (await receive(kims))["commands"] == [["said", "t_kim", "here"]]
-    another = await connect("/ws/tests/listen_only/", kim)
+    assert [await comm.wait_closed() for comm in sams] == [4401, 4401]
+    assert await said(kims, "here") == [["said", "t_kim", "here"]]
+    another = await connect(sc.listen_only, kim)
     await adisconnect_user(kim.pk, code=4000)  # a pk works too, and any code 1000 or 3000-4999
-    assert [await closed_with(comm) for comm in (kims, another)] == [4000, 4000]
+    assert [await comm.wait_closed() for comm in (kims, another)] == [4000, 4000]
     with pytest.raises(ValueError, match="use 1000 or a code from 3000 to 4999"):
         await adisconnect_user(kim, code=1011)
     with pytest.raises(TypeError, match="Pass a user"):
@@ -139,35 +129,32 @@ async def test_disconnect_user_closes_every_socket_of_the_user_only():
 
 async def test_recheck_permissions_closes_only_sockets_that_no_longer_pass():
     sam = await make_user("t_sam", "auth.view_user")
-    guarded = await connect("/ws/tests/guarded/", sam)
-    public = await connect("/ws/tests/listen_only/", sam)
+    guarded = await connect(sc.guarded, sam)
+    public = await connect(sc.listen_only, sam)
 
     @database_sync_to_async
     def revoke():
         sam.user_permissions.clear()
 
     await arecheck_permissions(sam)  # nothing changed yet: nothing closes
-    await call(guarded, "before", id=1)
-    assert (await receive(guarded))["commands"] == [["said", "t_sam", "before"]]
-    assert (await receive(guarded))["type"] == "reply"
+    assert await said(guarded, "before") == [["said", "t_sam", "before"]]
     await revoke()
     await arecheck_permissions()
-    assert await closed_with(guarded) == 4403
-    assert await public.receive_nothing(0.2)  # NO_PERM_REQUIRED: it stays
+    assert await guarded.wait_closed() == 4403
+    await public.assert_nothing(0.2)  # NO_PERM_REQUIRED: it stays
     await public.disconnect()
 
 
 async def test_sockets_per_user_are_capped_when_asked(settings):
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2}
     sam = await make_user("t_sam", "auth.view_user")
-    first, second = await connect("/ws/tests/guarded/", sam), await connect("/ws/tests/listen_only/", sam)
-    third = await connect("/ws/tests/guarded/", sam)
-    assert await closed_with(third) == 1008
+    first, second = await connect(sc.guarded, sam), await connect(sc.listen_only, sam)
+    third = await connect(sc.guarded, sam)
+    assert await third.wait_closed() == 1008
     await first.disconnect()
-    fourth = await connect("/ws/tests/guarded/", sam)
-    await call(fourth, "in", id=1)
-    assert (await receive(fourth))["commands"] == [["said", "t_sam", "in"]]
-    anonymous = [await connect("/ws/tests/listen_only/") for _ in range(3)]  # each anonymous socket is its own user
+    fourth = await connect(sc.guarded, sam)
+    assert await said(fourth, "in") == [["said", "t_sam", "in"]]
+    anonymous = [await connect(sc.listen_only) for _ in range(3)]  # each anonymous socket is its own user
     for comm in [second, fourth, *anonymous]:
         await comm.disconnect()
     assert not any(tables.by_hub.values()), "gone sockets are forgotten"
@@ -180,12 +167,12 @@ async def test_the_documented_ban_and_revoke_views_close_what_they_say():
     from tests.examples.access_views import ban, revoke
 
     sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
-    sam_sockets = [await connect("/ws/tests/guarded/", sam), await connect("/ws/tests/listen_only/", sam)]
-    kim_guarded, kim_public = await connect("/ws/tests/guarded/", kim), await connect("/ws/tests/listen_only/", kim)
+    sam_sockets = [await connect(sc.guarded, sam), await connect(sc.listen_only, sam)]
+    kim_guarded, kim_public = await connect(sc.guarded, kim), await connect(sc.listen_only, kim)
     request = RequestFactory().post("/")
     await database_sync_to_async(revoke)(request, kim.pk, "view_user")
-    assert await closed_with(kim_guarded) == 4403
-    assert await kim_public.receive_nothing(0.2)
+    assert await kim_guarded.wait_closed() == 4403
+    await kim_public.assert_nothing(0.2)
     await database_sync_to_async(ban)(request, sam.pk)
-    assert [await closed_with(comm) for comm in sam_sockets] == [4401, 4401]
+    assert [await comm.wait_closed() for comm in sam_sockets] == [4401, 4401]
     await kim_public.disconnect()

@@ -93,17 +93,17 @@ async def test_another_redis_server_answering_starts_new_epochs_and_a_new_instan
 async def test_when_redis_lost_its_data_history_followers_get_a_resync_that_is_counted(settings, redis_url):
     from hypergen_ws.delivery import stats
     from tests import recovery_consumers as rc
-    from tests.recutil import frame, open_ws
+    from tests.recutil import opened
 
     use_layer("redis", settings, redis_url)
     settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 30.0, "PROCESS_TTL": 60.0}
     stats.reset()
-    comm = await open_ws(rc.rec_feed.reverse(room="lost"))
-    assert (await frame(comm))["type"] == "sync"
+    comm = await opened(rc.rec_feed, room="lost")
+    assert (await comm.receive())["type"] == "sync"
     node = cluster.node_of(get_hub())
     assert node is not None
     await node.recover(b"a new instance id")
-    resync = await frame(comm)
+    resync = await comm.receive()
     assert (resync["type"], resync["reason"]) == ("resync", "history_lost")
     assert stats.snapshot()["events"]["recoveries"] == {"tests.rec_feed": {"resynced.history_lost": 1}}
     await comm.disconnect()

@@ -12,8 +12,8 @@ from hypergen_ws import aget_stats, get_stats
 from hypergen_ws.delivery import stats
 from hypergen_ws.delivery.clusterstats import _add, combine, heartbeat_report, local_report
 from hypergen_ws.dashboard import current
-from tests.feature_consumers import open_socket
-from tests.recutil import OtherProcess
+from tests import feature_consumers as fc
+from tests.recutil import OtherProcess, opened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,7 +72,7 @@ def test_heartbeat_report_keeps_the_groups_with_the_most_connections(settings):
 
 
 async def test_on_memory_the_process_itself():
-    comm = await open_socket("/ws/tests/raw_json/cs/")
+    comm = await opened(fc.raw_json, application=fc.application, room="cs")
     result = await aget_stats()
     assert result["scope"] == "process" and [row["pid"] for row in result["processes"]] == [os.getpid()]
     assert result["consumers"]["tests.raw_json"]["connections"] == 1
@@ -86,10 +86,10 @@ async def test_on_redis_one_row_per_process_and_the_own_one_fresh(redis_layer, s
     other = OtherProcess()  # another event loop of this process: a second heartbeat, the same counters
     try:
         async def connect_there():
-            return await open_socket("/ws/tests/raw_json/there/")
+            return await opened(fc.raw_json, application=fc.application, room="there")
 
         there = await other.arun(connect_there())
-        here = await open_socket("/ws/tests/raw_json/here/")
+        here = await opened(fc.raw_json, application=fc.application, room="here")
         result = await aget_stats()
         assert result["scope"] == "cluster"
         assert len(result["processes"]) == 1, "one process, however many heartbeats it runs"

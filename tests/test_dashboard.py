@@ -2,21 +2,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import AsyncClient
 
 from hypergen_ws import agroup_send
 from hypergen_ws.dashboard import COMMAND, _tickers, dashboard
 from hypergen_ws.delivery import stats
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
-from tests.feature_consumers import open_socket
+from tests.recutil import next_close, opened
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.http_urls")]
 
@@ -34,16 +33,12 @@ async def user(name: str, *, staff: bool) -> User:
     return await sync_to_async(User.objects.create_user)(name, password=name, is_staff=staff)
 
 
-async def open_dashboard(who: object) -> WebsocketCommunicator:
-    comm = WebsocketCommunicator(application, dashboard.reverse())
-    comm.scope["user"] = who
-    connected, _ = await comm.connect()
-    assert connected
-    return comm
+async def open_dashboard(who: User) -> ConsumerCommunicator:
+    return await opened(dashboard, application=application, user=who)
 
 
-async def update(comm: WebsocketCommunicator) -> dict:
-    frame = json.loads(await comm.receive_from(3))
+async def update(comm: ConsumerCommunicator) -> dict:
+    frame = await comm.receive(3)
     assert frame["type"] == "commands"
     ((name, data),) = frame["commands"]
     assert name == COMMAND
@@ -57,10 +52,11 @@ def test_route_and_label():
 
 
 async def test_only_staff_may_connect():
-    anonymous = await open_dashboard(AnonymousUser())
-    assert await anonymous.receive_output(1) == {"type": "websocket.close", "code": 4401}
-    plain = await open_dashboard(await user("d_plain", staff=False))
-    assert await plain.receive_output(1) == {"type": "websocket.close", "code": 4403}
+    async with ConsumerCommunicator(dashboard, application=application, user=AnonymousUser()) as anonymous:
+        assert anonymous.accepted and await next_close(anonymous) == (4401, "")
+    plain = await user("d_plain", staff=False)
+    async with ConsumerCommunicator(dashboard, application=application, user=plain) as refused:
+        assert refused.accepted and await next_close(refused) == (4403, "")
     assert stats.snapshot()["events"]["refusals"]["hypergen_ws.dashboard"] == {"4401": 1, "4403": 1}
 
 
@@ -69,10 +65,10 @@ async def test_first_frame_is_the_state_then_updates_follow_the_traffic():
     first = await update(comm)
     assert first["scope"] == "process" and len(first["processes"]) == 1
     assert first["consumers"]["hypergen_ws.dashboard"]["connections"] == 1
-    sockets = [await open_socket("/ws/tests/raw_json/dash/") for _ in range(2)]
+    sockets = [await opened(fc.raw_json, application=fc.application, room="dash") for _ in range(2)]
     await agroup_send(fc.raw_json.group_name(room="dash"), "hi")
     for socket in sockets:
-        await socket.receive_from(2)
+        await socket.receive()
     for _ in range(50):  # updates come every 0.05 s; wait for one that shows the new sockets
         data = await update(comm)
         if data["groups"].get(fc.raw_json.group_name(room="dash"), {}).get("messages_out") == 2:

@@ -132,7 +132,7 @@ def test_sync_or_async_decided_once():
 
 
 def test_declared_layer_handlers():
-    assert sc.with_handlers.consumer_class.layer_handlers == frozenset({"chat_note"})
+    assert sc.with_handlers.consumer_class.layer_handlers == frozenset({"chat_note", "chat_bye", "chat_crash"})
     assert sc.echo.consumer_class.layer_handlers == frozenset()
 
 

@@ -17,8 +17,9 @@ from hypergen_ws.core.protocol import read_stamp, stamp, take_position, unstamp
 from hypergen_ws.core.registry import history_size
 from hypergen_ws.delivery.feed import deliver_sequenced
 from hypergen_ws.features.history import aflush_history, aget_history, aget_position, flush_history, get_history
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import recovery_consumers as rc
-from tests.recutil import drain, frame, frames_until, open_ws, use_layer
+from tests.recutil import opened, use_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,9 +37,9 @@ def feed_group(room: str) -> str:
     return rc.rec_feed.group_name(room=room)
 
 
-async def connect_synced(path: str, query: str = "") -> tuple[object, dict]:
-    comm = await open_ws(path, query=query)
-    first = await frame(comm)
+async def connect_synced(consumer, query: str = "", **url_kwargs) -> tuple[ConsumerCommunicator, dict]:
+    comm = await opened(consumer, query=query, **url_kwargs)
+    first = await comm.receive()
     assert first["type"] in ("sync", "resync"), first
     return comm, first
 
@@ -79,12 +80,12 @@ def test_every_process_starts_with_new_epochs():
 
 # ---- publishing with history ----------------------------------------------------------------------------------
 async def test_frames_carry_seq_and_epoch_and_the_history_keeps_them(layer):
-    comm, sync = await connect_synced("/ws/tests/rec_feed/r1/")
+    comm, sync = await connect_synced(rc.rec_feed, room="r1")
     assert sync == {"type": "sync", "seq": 0, "epoch": sync["epoch"], "replayed": 0}
     group = feed_group("r1")
     seqs = [await agroup_send(group, {"n": i}) for i in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
-    got = await frames_until(comm, 5)
+    got = [await comm.receive() for _ in range(5)]
     assert [(f["seq"], f["epoch"], f["data"]) for f in got] == [(i + 1, sync["epoch"], {"n": i}) for i in range(5)]
     history = await aget_history(group)
     assert [(h["seq"], h["epoch"], h["type"], h["data"]) for h in history] == [
@@ -94,23 +95,23 @@ async def test_frames_carry_seq_and_epoch_and_the_history_keeps_them(layer):
 
 
 async def test_consumer_results_and_commands_are_kept_too(layer):
-    comm, _sync = await connect_synced("/ws/tests/rec_feed/r2/")
-    await comm.send_to(text_data=json.dumps({"args": ["hello"]}))
-    assert (await frame(comm)) | {"epoch": 0} == {"seq": 1, "epoch": 0, "type": "commands",
+    comm, _sync = await connect_synced(rc.rec_feed, room="r2")
+    await comm.send({"args": ["hello"]})
+    assert (await comm.receive()) | {"epoch": 0} == {"seq": 1, "epoch": 0, "type": "commands",
                                                   "commands": [["append", "hello"]]}
     assert await aconsumer_command(feed_group("r2"), [["x", 1]]) == 2
-    assert (await frame(comm))["seq"] == 2
+    assert (await comm.receive())["seq"] == 2
     assert [h["type"] for h in await aget_history(feed_group("r2"))] == ["commands", "commands"]
     await comm.disconnect()
 
 
 async def test_history_is_bounded_and_per_call_override_works(layer):
-    comm, _sync = await connect_synced("/ws/tests/rec_short/r3/")
+    comm, _sync = await connect_synced(rc.rec_short, room="r3")
     group = rc.rec_short.group_name(room="r3")
     for i in range(5):
         await agroup_send(group, i)
     assert await agroup_send(group, "ephemeral", history=False) is None
-    got = await frames_until(comm, 6)
+    got = [await comm.receive() for _ in range(6)]
     assert [f.get("seq") for f in got] == [1, 2, 3, 4, 5, None]
     assert got[-1] == {"type": "message", "data": "ephemeral"}
     assert [h["data"] for h in await aget_history(group)] == [2, 3, 4]
@@ -129,7 +130,7 @@ async def test_history_older_than_history_ttl_is_not_returned_nor_replayed(layer
     assert await aget_history(group) == []
     seq, epoch = await aget_position(group)
     assert seq == 1
-    comm, first = await connect_synced("/ws/tests/rec_feed/ttl/", f"hgws_seq=0&hgws_epoch={epoch}")
+    comm, first = await connect_synced(rc.rec_feed, room="ttl", query=f"hgws_seq=0&hgws_epoch={epoch}")
     assert first["type"] == "resync" and first["reason"] == "too_far_behind"
     await comm.disconnect()
 
@@ -165,21 +166,21 @@ async def test_sync_api_refuses_a_running_loop(settings):
 # ---- recovery -------------------------------------------------------------------------------------------------
 async def test_reconnect_with_last_seq_replays_the_missed_frames_then_goes_live(layer):
     group = feed_group("rc")
-    comm, sync = await connect_synced("/ws/tests/rec_feed/rc/")
+    comm, sync = await connect_synced(rc.rec_feed, room="rc")
     epoch = sync["epoch"]
     for i in range(3):
         await agroup_send(group, i)
-    assert [f["seq"] for f in await frames_until(comm, 3)] == [1, 2, 3]
+    assert [f["seq"] for f in [await comm.receive() for _ in range(3)]] == [1, 2, 3]
     await comm.disconnect()
     for i in range(3, 7):
         await agroup_send(group, i)
-    comm, sync = await connect_synced("/ws/tests/rec_feed/rc/", f"hgws_seq=3&hgws_epoch={epoch}")
+    comm, sync = await connect_synced(rc.rec_feed, room="rc", query=f"hgws_seq=3&hgws_epoch={epoch}")
     assert sync == {"type": "sync", "seq": 3, "epoch": epoch, "replayed": 4}
-    replay = await frames_until(comm, 4)
+    replay = [await comm.receive() for _ in range(4)]
     assert [(f["seq"], f["data"]) for f in replay] == [(4, 3), (5, 4), (6, 5), (7, 6)]
     await agroup_send(group, "live")
-    assert (await frame(comm))["seq"] == 8
-    assert await comm.receive_nothing(0.1)
+    assert (await comm.receive())["seq"] == 8
+    await comm.assert_nothing()
     await comm.disconnect()
 
 
@@ -187,9 +188,9 @@ async def test_a_client_that_is_up_to_date_gets_sync_and_nothing_else(layer):
     group = feed_group("uptodate")
     await agroup_send(group, 1)
     seq, epoch = await aget_position(group)
-    comm, sync = await connect_synced("/ws/tests/rec_feed/uptodate/", f"hgws_seq={seq}&hgws_epoch={epoch}")
+    comm, sync = await connect_synced(rc.rec_feed, room="uptodate", query=f"hgws_seq={seq}&hgws_epoch={epoch}")
     assert sync["replayed"] == 0 and sync["seq"] == 1
-    assert await comm.receive_nothing(0.1)
+    await comm.assert_nothing()
     await comm.disconnect()
 
 
@@ -200,11 +201,11 @@ async def test_resync_when_the_missed_frames_are_gone(layer, case):
         await agroup_send(group, i)
     seq, epoch = await aget_position(group)
     position = {"too_far_behind": (1, epoch), "epoch_changed": (5, epoch + 1), "unknown_position": (99, epoch)}[case]
-    comm, first = await connect_synced(f"/ws/tests/rec_short/{case}/",
-                                       f"hgws_seq={position[0]}&hgws_epoch={position[1]}")
+    comm, first = await connect_synced(rc.rec_short, room=case,
+                                       query=f"hgws_seq={position[0]}&hgws_epoch={position[1]}")
     assert first == {"type": "resync", "reason": case, "seq": seq, "epoch": epoch}
     await agroup_send(group, "after")
-    assert (await frame(comm))["seq"] == seq + 1
+    assert (await comm.receive())["seq"] == seq + 1
     await comm.disconnect()
 
 
@@ -216,21 +217,21 @@ async def test_the_position_is_taken_out_of_the_query_string(layer):
         scope = {"query_string": bad}
         assert take_position(scope) is None and b"hgws_" not in scope["query_string"]
     # a consumer deriving its group from the query string never sees the parameters
-    comm, sync = await connect_synced("/ws/tests/rec_custom/", "team=red&hgws_seq=0&hgws_epoch=5")
+    comm, sync = await connect_synced(rc.rec_custom, query="team=red&hgws_seq=0&hgws_epoch=5")
     assert sync["type"] == "resync"
     await agroup_send("rec.custom.team-red", "hi")
-    assert (await frame(comm))["data"] == "hi"
+    assert (await comm.receive())["data"] == "hi"
     await comm.disconnect()
 
 
 async def test_frames_of_groups_joined_later_arrive_without_seq(layer):
-    comm, _sync = await connect_synced("/ws/tests/rec_custom/", "t=1")
-    await comm.send_to(text_data=json.dumps({"args": ["news"]}))
-    assert (await frame(comm))["commands"] == [["joined", "news"]]
+    comm, _sync = await connect_synced(rc.rec_custom, query="t=1")
+    await comm.send({"args": ["news"]})
+    assert (await comm.receive())["commands"] == [["joined", "news"]]
     assert await agroup_send("rec.topic.news", "n1", history=True) == 1
-    assert await frame(comm) == {"type": "message", "data": "n1"}
+    assert await comm.receive() == {"type": "message", "data": "n1"}
     assert (await agroup_send("rec.custom.t-1", "own")) == 2
-    assert (await frame(comm))["seq"] == 2
+    assert (await comm.receive())["seq"] == 2
     await comm.disconnect()
 
 
@@ -238,7 +239,7 @@ async def test_no_gap_and_no_duplicate_while_publishes_race_the_replay(layer):
     """Clients reconnect at random moments of a stream of publishes: each sees every frame once, in order."""
     group = feed_group("race")
     total, clients = 150, 6
-    comms = [await connect_synced("/ws/tests/rec_feed/race/") for _ in range(clients)]
+    comms = [await connect_synced(rc.rec_feed, room="race") for _ in range(clients)]
     seen: list[list[int]] = [[] for _ in range(clients)]
     epoch = comms[0][1]["epoch"]
     done = asyncio.Event()
@@ -253,24 +254,17 @@ async def test_no_gap_and_no_duplicate_while_publishes_race_the_replay(layer):
         comm = comms[n][0]
         rng = random.Random(n)
         reconnects = 0
-        while True:
-            if comm.output_queue.empty() and done.is_set():
-                if not await comm.receive_nothing(0.3):
-                    continue
-                break
-            if reconnects < 3 and not done.is_set() and rng.random() < 0.05:
-                await comm.disconnect()
-                last = seen[n][-1] if seen[n] else 0
-                comm, sync = await connect_synced("/ws/tests/rec_feed/race/", f"hgws_seq={last}&hgws_epoch={epoch}")
-                assert sync["type"] == "sync" and sync["seq"] == last
-                reconnects += 1
-                continue
-            if comm.output_queue.empty():
-                await asyncio.sleep(0.001)
-                continue
-            f = json.loads(await comm.receive_from())
+        while not seen[n] or seen[n][-1] < total:  # a lost frame fails receive(); a duplicate, the check below
+            f = await comm.receive()
             assert f["epoch"] == epoch
             seen[n].append(f["seq"])
+            if reconnects < 3 and not done.is_set() and rng.random() < 0.05:  # frames may wait unread meanwhile
+                await comm.disconnect()
+                last = seen[n][-1]
+                comm, sync = await connect_synced(rc.rec_feed, room="race", query=f"hgws_seq={last}&hgws_epoch={epoch}")
+                assert sync["type"] == "sync" and sync["seq"] == last
+                reconnects += 1
+        await comm.assert_nothing(0.3)  # no copy after the last frame
         await comm.disconnect()
 
     await asyncio.gather(publisher(), *(client(n) for n in range(clients)))
@@ -288,7 +282,7 @@ def test_sync_publishers_in_threads_keep_seq_order_per_socket(settings):
     result: list[list[int]] = []
 
     async def scenario() -> None:
-        comms = [(await connect_synced("/ws/tests/rec_feed/threads/"))[0] for _ in range(3)]
+        comms = [(await connect_synced(rc.rec_feed, room="threads"))[0] for _ in range(3)]
 
         def worker(k: int) -> None:
             for i in range(50):
@@ -298,7 +292,7 @@ def test_sync_publishers_in_threads_keep_seq_order_per_socket(settings):
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(None, t.run) for t in threads))
         for comm in comms:
-            result.append([f["seq"] for f in await drain(comm)])
+            result.append([f["seq"] for f in await comm.receive_all()])
             await comm.disconnect()
 
     async_to_sync(scenario)()
@@ -308,7 +302,7 @@ def test_sync_publishers_in_threads_keep_seq_order_per_socket(settings):
 async def test_frames_that_cross_the_layer_out_of_order_are_delivered_in_order_once(settings, redis_url):
     use_layer("redis", settings, redis_url)
     group = feed_group("reorder")
-    comm, sync = await connect_synced("/ws/tests/rec_feed/reorder/")
+    comm, sync = await connect_synced(rc.rec_feed, room="reorder")
     store = get_store()
     texts = {}
     for i in range(1, 4):
@@ -317,7 +311,7 @@ async def test_frames_that_cross_the_layer_out_of_order_are_delivered_in_order_o
     hub = get_hub()
     for seq in (1, 3, 2, 3):  # 2 is overtaken by 3, and 3 arrives twice
         await deliver_sequenced(hub.feed(group), {"text": texts[seq], "seq": seq, "epoch": sync["epoch"]})
-    got = await drain(comm)
+    got = await comm.receive_all()
     assert [f["seq"] for f in got] == [1, 2, 3]
     await comm.disconnect()
 
@@ -374,18 +368,18 @@ async def test_a_room_nothing_was_published_to_keeps_no_record_once_its_last_mem
     use_layer("memory", settings)
     store = memory_store()
     store.flush_sync()
-    first = await open_ws("/ws/tests/rec_feed/quiet/")
-    second = await open_ws("/ws/tests/rec_feed/quiet/")
-    epoch = (await frame(first))["epoch"]
-    assert (await frame(second))["epoch"] == epoch
+    first = await opened(rc.rec_feed, room="quiet")
+    second = await opened(rc.rec_feed, room="quiet")
+    epoch = (await first.receive())["epoch"]
+    assert (await second.receive())["epoch"] == epoch
     store._sweep(time.time() + 2 * EMPTY_RECORD_TTL)  # members keep the record (and its epoch) however quiet
     assert feed_group("quiet") in store.groups()
     await first.disconnect()
     assert feed_group("quiet") in store.groups(), "a member is left"
     await second.disconnect()
     assert feed_group("quiet") not in store.groups(), "the last member is gone and nothing was published"
-    talked = await open_ws("/ws/tests/rec_feed/talked/")
-    await frame(talked)
+    talked = await opened(rc.rec_feed, room="talked")
+    await talked.receive()
     await agroup_send(feed_group("talked"), "kept")
     await talked.disconnect()
     assert feed_group("talked") in store.groups(), "a room with history keeps it"
@@ -403,25 +397,25 @@ async def test_a_forged_frame_far_ahead_gets_a_resync_and_does_not_silence_the_g
 
     use_layer("redis", settings, redis_url)
     group = feed_group("forged")
-    comm, sync = await connect_synced("/ws/tests/rec_feed/forged/")
+    comm, sync = await connect_synced(rc.rec_feed, room="forged")
     assert await agroup_send(group, "one") == 1
-    assert [f["data"] for f in await frames_until(comm, 1)] == ["one"]
+    assert [f["data"] for f in [await comm.receive() for _ in range(1)]] == ["one"]
     forged = 10**9
     await get_channel_layer().group_send(group, {"type": FRAME_TYPE, "seq": forged, "epoch": sync["epoch"],
                                                  "text": stamp('{"type":"message","data":"forged"}', forged,
                                                                sync["epoch"])})
-    resync = await frame(comm)
+    resync = await comm.receive()
     assert resync == {"type": "resync", "reason": "out_of_sequence", "seq": 1, "epoch": sync["epoch"]}
     assert await agroup_send(group, "two") == 2
-    assert [(f["seq"], f["data"]) for f in await frames_until(comm, 1)] == [(2, "two")]
+    assert [(f["seq"], f["data"]) for f in [await comm.receive() for _ in range(1)]] == [(2, "two")]
     # A new feed (no socket in the group had a stamped frame yet) checks its first frame too.
-    other, other_sync = await connect_synced("/ws/tests/rec_feed/forged2/")
+    other, other_sync = await connect_synced(rc.rec_feed, room="forged2")
     await get_channel_layer().group_send(feed_group("forged2"), {
         "type": FRAME_TYPE, "seq": 5, "epoch": other_sync["epoch"],
         "text": stamp('{"type":"message","data":"forged"}', 5, other_sync["epoch"])})
-    assert (await frame(other))["reason"] == "out_of_sequence"
+    assert (await other.receive())["reason"] == "out_of_sequence"
     assert await agroup_send(feed_group("forged2"), "real") == 1
-    assert [(f["seq"], f["data"]) for f in await frames_until(other, 1)] == [(1, "real")]
+    assert [(f["seq"], f["data"]) for f in [await other.receive() for _ in range(1)]] == [(1, "real")]
     for c in (comm, other):
         await c.disconnect()
 

@@ -12,7 +12,7 @@ from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.core.protocol import CLOSE_EXPIRED
 from hypergen_ws.backends.layers import get_store
 from tests import recovery_consumers as rc
-from tests.recutil import OtherProcess, drain, frame, open_ws, use_layer
+from tests.recutil import OtherProcess, next_close, opened, use_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,23 +33,23 @@ async def eventually(check, timeout: float = 5):
 
 
 async def test_get_groups_counts_sockets_and_follows_join_and_leave(layer):
-    a = await open_ws("/ws/tests/rec_plain/g1/")
-    b = await open_ws("/ws/tests/rec_plain/g1/")
-    c = await open_ws("/ws/tests/rec_custom/", query="t=x")
-    await drain(c)
+    a = await opened(rc.rec_plain, room="g1")
+    b = await opened(rc.rec_plain, room="g1")
+    c = await opened(rc.rec_custom, query="t=x")
+    await c.receive_all()
     g1, custom = rc.rec_plain.group_name(room="g1"), "rec.custom.t-x"
     groups = await aget_groups()
     assert groups[g1] == 2 and groups[custom] == 1
-    await c.send_to(text_data=json.dumps({"args": ["sports"]}))  # consumer.join("rec.topic.sports")
-    assert (await frame(c))["commands"] == [["joined", "sports"]]
+    await c.send({"args": ["sports"]})  # consumer.join("rec.topic.sports")
+    assert (await c.receive())["commands"] == [["joined", "sports"]]
     assert (await aget_groups())["rec.topic.sports"] == 1
     await agroup_send("rec.topic.sports", "goal")
-    assert (await frame(c))["data"] == "goal"
+    assert (await c.receive())["data"] == "goal"
     instance = next(m for m in get_hub().members[custom])
     await instance.leave("rec.topic.sports")
     assert "rec.topic.sports" not in await aget_groups()
     await agroup_send("rec.topic.sports", "missed")
-    assert await c.receive_nothing(0.1), "a socket that left a group gets nothing from it"
+    await c.assert_nothing()  # a socket that left a group gets nothing from it
     await instance.leave("rec.topic.sports")  # leaving twice is harmless
     await a.disconnect()
     await asyncio.sleep(0.05)
@@ -70,12 +70,12 @@ def test_get_groups_from_sync_code(settings):
 async def test_groups_across_processes_and_flush_groups(settings, redis_url):
     use_layer("pubsub", settings, redis_url)  # one Redis connection per event loop: two loops act as processes
     settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
-    here = await open_ws("/ws/tests/rec_room/shared/")
+    here = await opened(rc.rec_room, room="shared")
     group = rc.rec_room.group_name(room="shared")
     other = OtherProcess()
     try:
-        remote = [await other.arun(open_ws("/ws/tests/rec_room/shared/")) for _ in range(2)]
-        await other.arun(open_ws("/ws/tests/rec_plain/remote-only/"))
+        remote = [await other.arun(opened(rc.rec_room, room="shared")) for _ in range(2)]
+        await other.arun(opened(rc.rec_plain, room="remote-only"))
         groups = await eventually(lambda: _when(aget_groups(), lambda g: g.get(group) == 3))
         assert groups[group] == 3 and groups[rc.rec_plain.group_name(room="remote-only")] == 1
         # stale entries of a process that is gone for good
@@ -105,29 +105,29 @@ async def _when(coro, predicate):
 
 
 async def test_expired_connection_is_closed_with_4408_and_leaves_its_groups(layer):
-    comm = await open_ws("/ws/tests/rec_brief/e1/")
-    assert (await frame(comm))["type"] == "sync"
+    comm = await opened(rc.rec_brief, room="e1")
+    assert (await comm.receive())["type"] == "sync"
     group = rc.rec_brief.group_name(room="e1")
     assert (await aget_groups())[group] == 1
-    assert await comm.receive_output(2) == {"type": "websocket.close", "code": CLOSE_EXPIRED}
+    assert await next_close(comm, 2) == (CLOSE_EXPIRED, "")
     await comm.disconnect()
     await asyncio.sleep(0.05)
     assert group not in await aget_groups()
 
 
 async def test_clean_expired_closes_what_the_timer_missed_and_trims_memory_history(layer, settings):
-    comm = await open_ws("/ws/tests/rec_feed/e2/")
-    await frame(comm)
+    comm = await opened(rc.rec_feed, room="e2")
+    await comm.receive()
     instance = next(iter(get_hub().members[rc.rec_feed.group_name(room="e2")]))
     instance.state.expires_at = 0  # as if its lifetime had been over for long
     await agroup_send(rc.rec_feed.group_name(room="e2"), "x")
-    await frame(comm)
+    await comm.receive()
     settings.HYPERGEN_WS = {"HISTORY_TTL": 0}
     await asyncio.sleep(0.01)
     done = await aclean_expired()
     assert done["connections"] == 1
     assert done["history_entries"] == (1 if layer == "memory" else 0)
-    assert await comm.receive_output(2) == {"type": "websocket.close", "code": CLOSE_EXPIRED}
+    assert await next_close(comm, 2) == (CLOSE_EXPIRED, "")
     await comm.disconnect()
 
 

@@ -19,9 +19,9 @@ from hypergen_ws.delivery import metrics, stats
 from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
+from tests import recovery_consumers as rc
 from tests import sample_consumers as sc
-from tests.feature_consumers import open_socket
-from tests.recutil import frame, open_ws
+from tests.recutil import next_close, opened
 from tests.support.servers import REPO_ROOT
 from tests.wsutil import application
 
@@ -55,15 +55,15 @@ async def test_connections_frames_bytes_publishes_and_latency_per_consumer():
         "hypergen_ws_frames_in_total", "hypergen_ws_bytes_in_total", "hypergen_ws_publishes_total",
         "hypergen_ws_publish_latency_seconds_count")}
     open_before = value("hypergen_ws_connections", consumer=label)
-    sockets = [await open_socket("/ws/tests/raw_json/metrics/") for _ in range(3)]
+    sockets = [await opened(fc.raw_json, application=fc.application, room="metrics") for _ in range(3)]
     assert value("hypergen_ws_connections", consumer=label) == open_before + 3
     await agroup_send(fc.raw_json.group_name(room="metrics"), "ü")
-    text = '{"type":"message","data":"ü"}'
+    text = '{"type":"message","data":"ü"}'  # as sent
     for comm in sockets:
-        assert await comm.receive_from(2) == text
-    await sockets[0].send_to(text_data='"hé"')  # a frame in: 5 UTF-8 bytes; its command goes to all three
+        assert await comm.receive() == {"type": "message", "data": "ü"}
+    await sockets[0].send('"hé"')  # a frame in: 5 UTF-8 bytes; its command goes to all three
     for comm in sockets:
-        await comm.receive_from(2)
+        await comm.receive()
     size = len(text.encode())
     delta = {name: value(name, consumer=label) - was for name, was in before.items()}
     assert delta["hypergen_ws_connects_total"] == 3
@@ -92,9 +92,9 @@ async def test_refusals_and_errors_by_code():
     async with ConsumerCommunicator(sc.boom, application=application) as boom:
         error = (await boom.call()).error
         assert error is not None and error["code"] == "server_error"
-    raw = await open_socket("/ws/tests/raw_text/")
-    await raw.send_to(text_data="x" * (1024 * 1024 + 1))
-    assert await raw.receive_output(2) == {"type": "websocket.close", "code": 1009}
+    async with ConsumerCommunicator(fc.raw_text, application=fc.application) as raw:
+        await raw.send("x" * (1024 * 1024 + 1))
+        assert await next_close(raw) == (1009, "")
     assert value("hypergen_ws_refusals_total", consumer="tests.guarded", code="4401") == refused + 1
     assert value("hypergen_ws_errors_total", consumer="tests.echo", code="bad_request") == bad + 1
     assert value("hypergen_ws_errors_total", consumer="tests.boom", code="server_error") == crashed + 1
@@ -141,14 +141,14 @@ async def test_recovery_outcomes(settings):
     label = "tests.rec_feed"
     replayed = value("hypergen_ws_recoveries_total", consumer=label, outcome="replayed", reason="")
     resynced = value("hypergen_ws_recoveries_total", consumer=label, outcome="resynced", reason="epoch_changed")
-    first = await open_ws("/ws/tests/rec_feed/mrec/")
-    sync = await frame(first)
+    first = await opened(rc.rec_feed, room="mrec")
+    sync = await first.receive()
     await agroup_send("hgws.tests.rec_feed.room.mrec", "one")
-    await frame(first)
-    back = await open_ws("/ws/tests/rec_feed/mrec/", query=f"hgws_seq={sync['seq']}&hgws_epoch={sync['epoch']}")
-    assert (await frame(back))["type"] == "sync"
-    lost = await open_ws("/ws/tests/rec_feed/mrec/", query="hgws_seq=1&hgws_epoch=12345")
-    assert (await frame(lost))["type"] == "resync"
+    await first.receive()
+    back = await opened(rc.rec_feed, room="mrec", query=f"hgws_seq={sync['seq']}&hgws_epoch={sync['epoch']}")
+    assert (await back.receive())["type"] == "sync"
+    lost = await opened(rc.rec_feed, room="mrec", query="hgws_seq=1&hgws_epoch=12345")
+    assert (await lost.receive())["type"] == "resync"
     assert value("hypergen_ws_recoveries_total", consumer=label, outcome="replayed", reason="") == replayed + 1
     assert value("hypergen_ws_recoveries_total", consumer=label, outcome="resynced",
                  reason="epoch_changed") == resynced + 1
@@ -200,12 +200,12 @@ async def test_the_multiprocess_sink_counts_every_event_into_prometheus_client_m
     sink = metrics.PrometheusSink(registry)
     stats.set_sink(sink)
     try:
-        sockets = [await open_socket("/ws/tests/raw_json/mp/") for _ in range(2)]
+        sockets = [await opened(fc.raw_json, application=fc.application, room="mp") for _ in range(2)]
         await agroup_send(fc.raw_json.group_name(room="mp"), 1)
         for comm in sockets:
-            await comm.receive_from(2)
-        denied = await open_socket("/ws/tests/raw_guarded/")
-        await denied.receive_output(1)
+            await comm.receive()
+        async with ConsumerCommunicator(fc.raw_guarded, application=fc.application) as denied:
+            await denied.wait_closed()
         stats.event(stats.RECOVERY, "tests.raw_json", "resynced.too_far_behind")
         stats.event(stats.LAYER_ERROR, "", "receive")
         sink.sample_outboxes()

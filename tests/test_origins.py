@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from channels.testing import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator  # the validator wraps a bare ASGI app, not a @consumer
 
 from hypergen_ws.core.origins import SameOriginValidator, parse_origin, parse_pattern
 

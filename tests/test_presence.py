@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,7 +10,7 @@ from django.contrib.auth.models import User
 from hypergen_ws import aget_presence
 from hypergen_ws.features.presence import tables
 from tests import recovery_consumers as rc
-from tests.recutil import OtherProcess, drain, frame, open_ws, use_layer
+from tests.recutil import OtherProcess, opened, use_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,18 +31,18 @@ def presence_frames(frames: list[dict]) -> list[tuple]:
 
 async def test_join_and_leave_once_per_user_and_the_list(layer):
     ann, bob = await user("p_ann"), await user("p_bob")
-    watcher = await open_ws("/ws/tests/rec_room/lobby/")
-    first = await frame(watcher)
+    watcher = await opened(rc.rec_room, room="lobby")
+    first = await watcher.receive()
     assert first["type"] == "presence" and first["event"] == "list"
     assert [u["username"] for u in first["users"]] == [None], "the watcher itself, anonymous"
-    assert presence_frames(await drain(watcher)) == [("join", None)]
+    assert presence_frames(await watcher.receive_all()) == [("join", None)]
 
-    a1 = await open_ws("/ws/tests/rec_room/lobby/", user=ann)
-    listing = await frame(a1)
+    a1 = await opened(rc.rec_room, room="lobby", user=ann)
+    listing = await a1.receive()
     assert sorted(str(u["username"]) for u in listing["users"]) == ["None", "p_ann"]
-    a2 = await open_ws("/ws/tests/rec_room/lobby/", user=ann)
-    b1 = await open_ws("/ws/tests/rec_room/lobby/", user=bob)
-    assert presence_frames(await drain(watcher)) == [("join", "p_ann"), ("join", "p_bob")]
+    a2 = await opened(rc.rec_room, room="lobby", user=ann)
+    b1 = await opened(rc.rec_room, room="lobby", user=bob)
+    assert presence_frames(await watcher.receive_all()) == [("join", "p_ann"), ("join", "p_bob")]
 
     users = {u["username"]: u for u in await aget_presence(rc.rec_room.group_name(room="lobby"))}
     assert users["p_ann"]["connections"] == 2 and users["p_bob"]["connections"] == 1
@@ -52,10 +51,10 @@ async def test_join_and_leave_once_per_user_and_the_list(layer):
     assert await rc.rec_room.apresence(room="lobby") == await aget_presence(rc.rec_room.group_name(room="lobby"))
 
     await a1.disconnect()
-    assert presence_frames(await drain(watcher)) == [], "ann still has a socket"
+    assert presence_frames(await watcher.receive_all()) == [], "ann still has a socket"
     await a2.disconnect()
     await b1.disconnect()
-    assert presence_frames(await drain(watcher)) == [("leave", "p_ann"), ("leave", "p_bob")]
+    assert presence_frames(await watcher.receive_all()) == [("leave", "p_ann"), ("leave", "p_bob")]
     assert [u["username"] for u in await rc.rec_room.apresence(room="lobby")] == [None]
     await watcher.disconnect()
     await asyncio.sleep(0.05)
@@ -66,14 +65,14 @@ async def test_join_and_leave_once_per_user_and_the_list(layer):
 
 
 async def test_presence_frames_carry_no_seq_and_other_rooms_see_nothing(layer):
-    a = await open_ws("/ws/tests/rec_room/one/")
-    other = await open_ws("/ws/tests/rec_room/two/")
-    await drain(a)
-    await drain(other)
-    b = await open_ws("/ws/tests/rec_room/one/")
-    joined = [f for f in await drain(a) if f["type"] == "presence"]
+    a = await opened(rc.rec_room, room="one")
+    other = await opened(rc.rec_room, room="two")
+    await a.receive_all()
+    await other.receive_all()
+    b = await opened(rc.rec_room, room="one")
+    joined = [f for f in await a.receive_all() if f["type"] == "presence"]
     assert len(joined) == 1 and "seq" not in joined[0] and joined[0]["event"] == "join"
-    assert await drain(other) == []
+    assert await other.receive_all() == []
     for c in (a, b, other):
         await c.disconnect()
 
@@ -89,21 +88,21 @@ async def test_presence_across_processes_and_a_crashed_process_disappears(settin
     settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     ann = await user("p_ann2")
     group = rc.rec_room.group_name(room="cluster")
-    watcher = await open_ws("/ws/tests/rec_room/cluster/")
-    await drain(watcher)
+    watcher = await opened(rc.rec_room, room="cluster")
+    await watcher.receive_all()
     other = OtherProcess()
     try:
-        remote = await other.arun(open_ws("/ws/tests/rec_room/cluster/", user=ann))
-        listing = json.loads(await other.arun(remote.receive_from(3)))
+        remote = await other.arun(opened(rc.rec_room, room="cluster", user=ann))
+        listing = await other.arun(remote.receive(3))
         assert sorted(str(u["username"]) for u in listing["users"]) == ["None", "p_ann2"], "both processes listed"
-        assert presence_frames(await drain(watcher)) == [("join", "p_ann2")]
+        assert presence_frames(await watcher.receive_all()) == [("join", "p_ann2")]
         assert {u["username"]: u["connections"] for u in await aget_presence(group)} == {None: 1, "p_ann2": 1}
         await other.hang()  # like kill -9: no more heartbeats, no disconnect, no leave frame from that process
         loop = asyncio.get_running_loop()
         started = loop.time()
         leaves: list[tuple] = []
         while not leaves and loop.time() - started < 5:
-            leaves = presence_frames(await drain(watcher, 0.2))
+            leaves = presence_frames(await watcher.receive_all(0.2))
         assert leaves == [("leave", "p_ann2")], "a live process cleaned up after the dead one"
         assert loop.time() - started < 1.0 + 0.2 + 1.5, "within PROCESS_TTL plus a heartbeat"
         assert [u["username"] for u in await aget_presence(group)] == [None]
@@ -120,8 +119,8 @@ async def test_a_presence_write_that_failed_is_redone_at_the_next_heartbeat(sett
     from hypergen_ws.features import presence
 
     group = rc.rec_room.group_name(room="flaky")
-    a = await open_ws("/ws/tests/rec_room/flaky/")
-    b = await open_ws("/ws/tests/rec_room/flaky/")
+    a = await opened(rc.rec_room, room="flaky")
+    b = await opened(rc.rec_room, room="flaky")
     assert len(await aget_presence(group)) == 2
     store = presence._redis_store(get_hub())
     client = store.clients.get(store.clients.index(group))

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
 from tests import sample_consumers  # noqa: F401  (registers tests.custom_group)
-from tests.feature_consumers import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,13 +47,12 @@ def test_in_memory_layer_exits_non_zero_from_the_command_line(tmp_path):
 
 
 async def test_in_process_publishes_to_this_process_on_purpose():
-    a = await open_socket("/ws/tests/raw_json/here/")
-    out, err = await sync_to_async(publish)("--consumer", "tests.raw_json", "--kwarg", "room=here",
-                                            "--commands", '[["alert", "in process"]]', "--in-process")
-    assert out == f"Published commands to group {fc.raw_json.group_name(room='here')}.\n"
-    assert "in-memory layer only (--in-process)" in err
-    assert json.loads(await a.receive_from(5)) == {"type": "commands", "commands": [["alert", "in process"]]}
-    await a.disconnect()
+    async with ConsumerCommunicator(fc.raw_json, application=fc.application, room="here") as a:
+        out, err = await sync_to_async(publish)("--consumer", "tests.raw_json", "--kwarg", "room=here",
+                                                "--commands", '[["alert", "in process"]]', "--in-process")
+        assert out == f"Published commands to group {fc.raw_json.group_name(room='here')}.\n"
+        assert "in-memory layer only (--in-process)" in err
+        assert await a.receive() == {"type": "commands", "commands": [["alert", "in process"]]}
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -73,13 +71,11 @@ def test_errors_say_what_to_fix(args, fragment):
 
 
 async def test_through_redis_the_command_reaches_websocket_clients(redis_layer):
-    a = await open_socket("/ws/tests/raw_json/cmd/")
-    other = await open_socket("/ws/tests/raw_json/elsewhere/")
-    out, err = await sync_to_async(publish)("--consumer", "tests.raw_json", "--kwarg", "room=cmd",
-                                            "--commands", '[["alert", "via redis"]]')
-    assert out == f"Published commands to group {fc.raw_json.group_name(room='cmd')}.\n"
-    assert err == "", "no in-memory warning with Redis"
-    assert json.loads(await a.receive_from(5)) == {"type": "commands", "commands": [["alert", "via redis"]]}
-    assert await other.receive_nothing(0.2)
-    await a.disconnect()
-    await other.disconnect()
+    async with (ConsumerCommunicator(fc.raw_json, application=fc.application, room="cmd") as a,
+                ConsumerCommunicator(fc.raw_json, application=fc.application, room="elsewhere") as other):
+        out, err = await sync_to_async(publish)("--consumer", "tests.raw_json", "--kwarg", "room=cmd",
+                                                "--commands", '[["alert", "via redis"]]')
+        assert out == f"Published commands to group {fc.raw_json.group_name(room='cmd')}.\n"
+        assert err == "", "no in-memory warning with Redis"
+        assert await a.receive() == {"type": "commands", "commands": [["alert", "via redis"]]}
+        await other.assert_nothing(0.2)

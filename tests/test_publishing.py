@@ -15,7 +15,7 @@ from hypergen_ws.testing import ConsumerCommunicator
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import recovery_consumers as rc
 from tests import sample_consumers as sc
-from tests.recutil import drain, frame, use_layer
+from tests.recutil import opened, use_layer
 from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,23 +75,16 @@ async def test_group_frames_of_a_socket_that_catches_up_are_counted_and_written_
     use_layer("memory", settings)
     stats.reset()
     group = rc.rec_feed.group_name(room="count")
-    first = await connect_rec("/ws/tests/rec_feed/count/")
+    first = await opened(rc.rec_feed, room="count")
+    assert (await first.receive())["type"] == "sync"
     hub = get_hub()
     feed = hub.feed(group)
     feed.floors[object()] = (10**9, 1)  # a socket catching up: the feed takes its slow path
     await agroup_send(group, "live")
-    got = await frame(first)
+    got = await first.receive()
     assert got["data"] == "live"
     assert stats.snapshot()["groups"][group]["messages_out"] == 1
     await first.disconnect()
-
-
-async def connect_rec(path: str):
-    from tests.recutil import open_ws
-
-    comm = await open_ws(path)
-    assert (await frame(comm))["type"] == "sync"
-    return comm
 
 
 async def test_a_failing_layer_raises_layer_unavailable_saying_what_to_check(settings, redis_server):

@@ -1,16 +1,13 @@
 """Rate limits (hypergen_ws.features.ratelimit): a token bucket per connection, rate_limited errors, 1008."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 
 from hypergen_ws import NO_PERM_REQUIRED, autoconsumers, consumer
 from hypergen_ws.features.ratelimit import Bucket, parse_rate
+from tests.recutil import next_close, opened
 
 
 class Clock:
@@ -31,7 +28,7 @@ def clock(monkeypatch):
 
 
 def module_with(**options):
-    """A module with one consumer, ``limited``, declared with ``options``; its router."""
+    """A module with one consumer, ``limited``, declared with ``options``; the consumer and its router."""
     import types
 
     module = types.ModuleType("tests.ratelimited")
@@ -41,62 +38,60 @@ def module_with(**options):
 
     limited.__module__ = module.__name__
     module.limited = consumer(perm=NO_PERM_REQUIRED, app_label="tests", send_to="caller", **options)(limited)
-    return URLRouter(autoconsumers(module))
+    return module.limited, URLRouter(autoconsumers(module))
 
 
-async def open_socket(router, path="/ws/tests/limited/"):
-    comm = WebsocketCommunicator(router, path)
-    comm.scope["user"] = AnonymousUser()
-    assert (await comm.connect())[0]
-    return comm
+async def open_limited(limited_and_router):
+    limited, router = limited_and_router
+    return await opened(limited, application=router)
 
 
 async def frames(comm, count):
-    return [json.loads(await comm.receive_from(2)) for _ in range(count)]
+    return [await comm.receive() for _ in range(count)]
 
 
 async def test_a_burst_passes_the_next_call_is_refused_and_an_abuser_is_closed_with_1008(clock):
-    comm = await open_socket(module_with(rate="5/s", burst=3))
+    comm = await open_limited(module_with(rate="5/s", burst=3))
     for n in range(4):
-        await comm.send_to(text_data=json.dumps({"args": [n], "id": n}))
+        await comm.send({"args": [n], "id": n})
     got = await frames(comm, 7)
     assert [f["type"] for f in got[:6]] == ["commands", "reply"] * 3
     refused = got[6]
     assert refused["type"] == "error" and refused["code"] == "rate_limited" and refused["id"] == 3
     assert "takes 5 per second (bursts of 3)" in refused["message"]
     clock.now += 0.2  # one token back: an honest client that waits is served again
-    await comm.send_to(text_data=json.dumps({"args": [9], "id": 9}))
+    await comm.send({"args": [9], "id": 9})
     assert [f["type"] for f in await frames(comm, 2)] == ["commands", "reply"]
     for n in range(3):  # refused, refused, refused (bad frames cost a token too) ...
-        await comm.send_to(text_data="{not json" if n == 1 else json.dumps({"args": [n], "id": 10 + n}))
+        await comm.send("{not json" if n == 1 else {"args": [n], "id": 10 + n})
     assert [(f["code"], f.get("id")) for f in await frames(comm, 3)] == [
         ("rate_limited", 10), ("rate_limited", None), ("rate_limited", 12)]
-    await comm.send_to(text_data=json.dumps({"args": [0], "id": 20}))  # ... and one more: closed
-    assert await comm.receive_output(2) == {"type": "websocket.close", "code": 1008, "reason": "Rate limit exceeded."}
+    await comm.send({"args": [0], "id": 20})  # ... and one more: closed
+    assert await next_close(comm) == (1008, "Rate limit exceeded.")
 
 
 async def test_the_settings_give_the_default_and_rate_none_switches_it_off(settings, clock):
     settings.HYPERGEN_WS = {"RATE_LIMIT": "2/s"}  # burst: twice the rate per second
-    comm = await open_socket(module_with())
+    comm = await open_limited(module_with())
     for n in range(5):
-        await comm.send_to(text_data=json.dumps({"args": [n], "id": n}))
+        await comm.send({"args": [n], "id": n})
     got = await frames(comm, 9)
     assert [f.get("code") for f in got if f["type"] == "error"] == ["rate_limited"]
-    unlimited = await open_socket(module_with(rate=None))
+    unlimited = await open_limited(module_with(rate=None))
     for n in range(100):
-        await unlimited.send_to(text_data=json.dumps({"args": [n], "id": n}))
+        await unlimited.send({"args": [n], "id": n})
     assert all(f["type"] != "error" for f in await frames(unlimited, 200))
     settings.HYPERGEN_WS = {"RATE_LIMIT": None}
-    off = await open_socket(module_with())
+    off = await open_limited(module_with())
     for n in range(100):
-        await off.send_to(text_data=json.dumps({"args": [n], "id": n}))
+        await off.send({"args": [n], "id": n})
     assert all(f["type"] != "error" for f in await frames(off, 200))
 
 
 async def test_raw_frames_are_limited_too(clock):
-    comm = await open_socket(module_with(rate="1/s", burst=1, frames="json"))
-    await comm.send_to(text_data="1")
-    await comm.send_to(text_data="2")
+    comm = await open_limited(module_with(rate="1/s", burst=1, frames="json"))
+    await comm.send("1")
+    await comm.send("2")
     got = await frames(comm, 2)
     assert got[0] == {"type": "commands", "commands": [["n", 1]]}
     assert got[1]["code"] == "rate_limited" and "id" not in got[1]

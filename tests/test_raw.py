@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,107 +12,98 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hypergen_ws import NO_PERM_REQUIRED, consumer
 from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_TOO_BIG
-from tests.feature_consumers import open_socket
+from hypergen_ws.testing import ConsumerCommunicator
+from tests import feature_consumers as fc
+from tests.recutil import next_close
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def frame(comm, timeout: float = 2):
-    return json.loads(await comm.receive_from(timeout))
+ws = partial(ConsumerCommunicator, application=fc.application)
 
 
 @pytest.mark.parametrize("value", [{"a": [1, 2]}, [1, "x"], "plain string", 42, 1.5, True, None])
 async def test_json_frames_pass_any_json_value_to_the_whole_group(value):
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    b = await open_socket("/ws/tests/raw_json/lobby/")
-    other = await open_socket("/ws/tests/raw_json/vip/")
-    await a.send_to(text_data=json.dumps(value))
-    expected = {"type": "commands", "commands": [["json", "lobby", value]]}
-    assert await frame(a) == expected
-    assert await frame(b) == expected
-    assert await other.receive_nothing(0.1)
-    for comm in (a, b, other):
-        await comm.disconnect()
+    async with (ws(fc.raw_json, room="lobby") as a, ws(fc.raw_json, room="lobby") as b,
+                ws(fc.raw_json, room="vip") as other):
+        await a.send(json.dumps(value))
+        expected = {"type": "commands", "commands": [["json", "lobby", value]]}
+        assert await a.receive() == expected
+        assert await b.receive() == expected
+        await other.assert_nothing()
 
 
 async def test_a_protocol_shaped_frame_is_just_json_to_a_json_consumer():
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    await a.send_to(text_data='{"args": [1], "id": 3}')
-    assert (await frame(a))["commands"] == [["json", "lobby", {"args": [1], "id": 3}]]
-    assert await a.receive_nothing(0.1), "raw frames carry no call id, so no reply frame"
-    await a.disconnect()
+    async with ws(fc.raw_json, room="lobby") as a:
+        await a.send('{"args": [1], "id": 3}')
+        assert (await a.receive())["commands"] == [["json", "lobby", {"args": [1], "id": 3}]]
+        await a.assert_nothing()  # raw frames carry no call id, so no reply frame
 
 
 async def test_text_frames_and_send_to_caller():
-    a = await open_socket("/ws/tests/raw_text/")
-    b = await open_socket("/ws/tests/raw_text/")
-    await a.send_to(text_data="not json {")
-    assert await frame(a) == {"type": "commands", "commands": [["text", "NOT JSON {"]]}
-    assert await b.receive_nothing(0.1)
-    await a.disconnect()
-    await b.disconnect()
+    async with ws(fc.raw_text) as a, ws(fc.raw_text) as b:
+        await a.send("not json {")
+        assert await a.receive() == {"type": "commands", "commands": [["text", "NOT JSON {"]]}
+        await b.assert_nothing()
 
 
 async def test_bytes_frames():
-    a = await open_socket("/ws/tests/raw_bytes/")
-    await a.send_to(bytes_data=b"\x00\xffhi")
-    assert await frame(a) == {"type": "commands", "commands": [["bytes", 4, "00ff6869"]]}
-    await a.disconnect()
+    async with ws(fc.raw_bytes) as a:
+        await a.send(b"\x00\xffhi")
+        assert await a.receive() == {"type": "commands", "commands": [["bytes", 4, "00ff6869"]]}
 
 
 async def test_return_value_handling_is_unchanged():
-    a = await open_socket("/ws/tests/raw_morph/")
-    await a.send_to(text_data='{"n": 7}')
-    assert await frame(a) == {"type": "commands", "commands": [["hypergen.morph", "box", "<p>7</p>"]]}
-    await a.disconnect()
+    async with ws(fc.raw_morph) as a:
+        await a.send('{"n": 7}')
+        assert await a.receive() == {"type": "commands", "commands": [["hypergen.morph", "box", "<p>7</p>"]]}
 
 
-@pytest.mark.parametrize("path, send, fragment", [
-    ("/ws/tests/raw_json/lobby/", {"bytes_data": b"{}"}, "takes text frames (json); send a string"),
-    ("/ws/tests/raw_text/", {"bytes_data": b"abc"}, "takes text frames (text); send a string"),
-    ("/ws/tests/raw_bytes/", {"text_data": "abc"}, "takes binary frames; send bytes"),
-    ("/ws/tests/raw_json/lobby/", {"text_data": "{not json"}, "is not valid JSON"),
-    ("/ws/tests/raw_json/lobby/", {"text_data": "[" * 50 + "]" * 50}, "deeper than 32"),
-    ("/ws/tests/raw_json/lobby/", {"text_data": "[" * 100000 + "]" * 100000}, "deeper than 32"),
-    ("/ws/tests/raw_morph/", {"text_data": "[1]"}, "'payload' must be dict, got list"),
+@pytest.mark.parametrize("target, sent, fragment", [
+    ((fc.raw_json, "lobby"), b"{}", "takes text frames (json); send a string"),
+    ((fc.raw_text, None), b"abc", "takes text frames (text); send a string"),
+    ((fc.raw_bytes, None), "abc", "takes binary frames; send bytes"),
+    ((fc.raw_json, "lobby"), "{not json", "is not valid JSON"),
+    ((fc.raw_json, "lobby"), "[" * 50 + "]" * 50, "deeper than 32"),
+    ((fc.raw_json, "lobby"), "[" * 100000 + "]" * 100000, "deeper than 32"),
+    ((fc.raw_morph, None), "[1]", "'payload' must be dict, got list"),
 ])
-async def test_wrong_kind_of_frame_gets_an_error_frame_and_the_connection_goes_on(path, send, fragment, caplog):
-    a = await open_socket(path)
-    with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
-        await a.send_to(**send)
-        error = await frame(a)
-    assert error["type"] == "error" and error["code"] == "bad_request" and "id" not in error
-    assert fragment in error["message"]
-    assert any("Bad frame" in r.getMessage() for r in caplog.records)
-    good = {"text_data": '{"n": 1}'} if "bytes" not in path else {"bytes_data": b"ok"}
-    await a.send_to(**good)
-    assert (await frame(a))["type"] == "commands"
-    await a.disconnect()
+async def test_wrong_kind_of_frame_gets_an_error_frame_and_the_connection_goes_on(target, sent, fragment, caplog):
+    target_consumer, room = target
+    async with ws(target_consumer, **({"room": room} if room else {})) as a:
+        with caplog.at_level(logging.WARNING, logger="hypergen_ws"):
+            await a.send(sent)
+            error = await a.receive()
+        assert error["type"] == "error" and error["code"] == "bad_request" and "id" not in error
+        assert fragment in error["message"]
+        assert any("Bad frame" in r.getMessage() for r in caplog.records)
+        await a.send(b"ok" if target_consumer is fc.raw_bytes else '{"n": 1}')
+        assert (await a.receive())["type"] == "commands"
 
 
-@pytest.mark.parametrize("path, send", [
-    ("/ws/tests/raw_text/", {"text_data": "x" * 101}),
-    ("/ws/tests/raw_json/lobby/", {"text_data": json.dumps("x" * 100)}),
-    ("/ws/tests/raw_bytes/", {"bytes_data": b"x" * 101}),
+@pytest.mark.parametrize("target, sent", [
+    ((fc.raw_text, None), "x" * 101),
+    ((fc.raw_json, "lobby"), json.dumps("x" * 100)),
+    ((fc.raw_bytes, None), b"x" * 101),
 ])
-async def test_size_limit_closes_with_1009(path, send, settings):
+async def test_size_limit_closes_with_1009(target, sent, settings):
     settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 100}
-    a = await open_socket(path)
-    await a.send_to(**send)
-    assert await a.receive_output(1) == {"type": "websocket.close", "code": CLOSE_TOO_BIG}
+    target_consumer, room = target
+    async with ws(target_consumer, **({"room": room} if room else {})) as a:
+        await a.send(sent)
+        assert await next_close(a) == (CLOSE_TOO_BIG, "")
 
 
 async def test_exception_in_raw_function_is_a_server_error_without_id(settings):
     settings.DEBUG = False
-    a = await open_socket("/ws/tests/raw_text/")
-    await a.send_to(text_data="boom")
-    assert await frame(a) == {"type": "error", "code": "server_error", "message": "Internal server error."}
-    await a.disconnect()
+    async with ws(fc.raw_text) as a:
+        await a.send("boom")
+        assert await a.receive() == {"type": "error", "code": "server_error", "message": "Internal server error."}
 
 
 async def test_permission_is_checked_on_connect_and_on_every_frame():
-    anon = await open_socket("/ws/tests/raw_guarded/")
-    assert await anon.receive_output(1) == {"type": "websocket.close", "code": CLOSE_NOT_AUTHENTICATED}
+    async with ws(fc.raw_guarded) as anon:
+        assert await next_close(anon) == (CLOSE_NOT_AUTHENTICATED, "")
 
     @database_sync_to_async
     def make_user():
@@ -120,13 +112,12 @@ async def test_permission_is_checked_on_connect_and_on_every_frame():
         return User.objects.get(pk=user.pk)
 
     ann = await make_user()
-    a = await open_socket("/ws/tests/raw_guarded/", ann)
-    await a.send_to(text_data="hello")
-    assert (await frame(a))["commands"] == [["guarded", "raw_ann", "hello"]]
-    await database_sync_to_async(ann.user_permissions.clear)()
-    await a.send_to(text_data="again")
-    assert (await frame(a))["code"] == "permission_denied"
-    await a.disconnect()
+    async with ws(fc.raw_guarded, user=ann) as a:
+        await a.send("hello")
+        assert (await a.receive())["commands"] == [["guarded", "raw_ann", "hello"]]
+        await database_sync_to_async(ann.user_permissions.clear)()
+        await a.send("again")
+        assert (await a.receive())["code"] == "permission_denied"
 
 
 def test_decorator_validates_frames():
@@ -149,6 +140,4 @@ def test_decorator_validates_frames():
 
 
 def test_spec_records_the_frame_mode():
-    from tests import feature_consumers as fc
-
     assert fc.raw_json.frames == "json" and fc.hooked.frames == "protocol"

@@ -65,7 +65,7 @@ def test_late_registration_in_a_discovered_app_raises():
 
 async def test_an_unroutable_path_is_refused_with_one_log_line_and_nothing_raised(caplog):
     from channels.routing import URLRouter
-    from channels.testing import WebsocketCommunicator
+    from channels.testing import WebsocketCommunicator  # the router's refusal before any consumer runs
 
     router = URLRouter(autoconsumers())
     communicator = WebsocketCommunicator(router, "/ws/chat/no_such_consumer/")

@@ -5,6 +5,7 @@ import asyncio
 import io
 import json
 import os
+from functools import partial
 
 import pytest
 from django.core.management import call_command
@@ -13,11 +14,13 @@ from django.core.management.base import CommandError
 from hypergen_ws import agroup_send, stats
 from hypergen_ws.delivery import stats as counting
 from hypergen_ws.delivery.hub import get_hub
+from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
-from tests.feature_consumers import open_socket
+from tests.recutil import next_close, opened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+sock = partial(opened, application=fc.application)
 LOBBY = fc.raw_json.group_name(room="lobby")
 VIP = fc.raw_json.group_name(room="vip")
 
@@ -41,9 +44,9 @@ async def settle() -> None:
 
 
 async def test_connections_open_and_total_per_consumer_and_group():
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    b = await open_socket("/ws/tests/raw_json/lobby/")
-    c = await open_socket("/ws/tests/raw_json/vip/")
+    a = await sock(fc.raw_json, room="lobby")
+    b = await sock(fc.raw_json, room="lobby")
+    c = await sock(fc.raw_json, room="vip")
     row = consumer_row("tests.raw_json")
     assert (row["connections"], row["connections_total"]) == (3, 3)
     assert group_row(LOBBY)["connections"] == 2 and group_row(VIP)["connections"] == 1
@@ -60,12 +63,12 @@ async def test_connections_open_and_total_per_consumer_and_group():
 
 
 async def test_messages_and_bytes_in_count_utf8_bytes():
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    b = await open_socket("/ws/tests/raw_json/lobby/")
+    a = await sock(fc.raw_json, room="lobby")
+    b = await sock(fc.raw_json, room="lobby")
     text = json.dumps("héllo", ensure_ascii=False)  # 7 characters, 8 bytes
-    await a.send_to(text_data=text)
-    await a.receive_from(2)
-    await b.receive_from(2)
+    await a.send(text)
+    await a.receive()
+    await b.receive()
     assert consumer_row("tests.raw_json")["messages_in"] == 1
     assert consumer_row("tests.raw_json")["bytes_in"] == 8
     assert group_row(LOBBY)["messages_in"] == 1 and group_row(LOBBY)["bytes_in"] == 8
@@ -74,23 +77,23 @@ async def test_messages_and_bytes_in_count_utf8_bytes():
 
 
 async def test_binary_frames_count_their_bytes():
-    a = await open_socket("/ws/tests/raw_bytes/")
-    await a.send_to(bytes_data=b"\x00" * 10)
-    await a.receive_from(2)
+    a = await sock(fc.raw_bytes)
+    await a.send(b"\x00" * 10)
+    await a.receive()
     row = consumer_row("tests.raw_bytes")
     assert (row["messages_in"], row["bytes_in"]) == (1, 10)
     await a.disconnect()
 
 
 async def test_a_group_frame_counts_once_per_local_member():
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    b = await open_socket("/ws/tests/raw_json/lobby/")
-    c = await open_socket("/ws/tests/raw_json/lobby/")
-    other = await open_socket("/ws/tests/raw_json/vip/")
+    a = await sock(fc.raw_json, room="lobby")
+    b = await sock(fc.raw_json, room="lobby")
+    c = await sock(fc.raw_json, room="lobby")
+    other = await sock(fc.raw_json, room="vip")
     await agroup_send(LOBBY, "ü")
     frame = '{"type":"message","data":"ü"}'
     for comm in (a, b, c):
-        assert await comm.receive_from(2) == frame
+        assert await comm.receive() == {"type": "message", "data": "ü"}
     size = len(frame.encode())
     assert group_row(LOBBY)["messages_out"] == 3 and group_row(LOBBY)["bytes_out"] == 3 * size
     assert group_row(VIP)["messages_out"] == 0
@@ -103,9 +106,10 @@ async def test_a_group_frame_counts_once_per_local_member():
 
 
 async def test_frames_to_one_socket_count_for_the_consumer_only():
-    a = await open_socket("/ws/tests/raw_text/")  # send_to="caller"
-    await a.send_to(text_data="hi")
-    frame = await a.receive_from(2)
+    a = await sock(fc.raw_text)  # send_to="caller"
+    await a.send("hi")
+    assert await a.receive() == {"type": "commands", "commands": [["text", "HI"]]}
+    frame = '{"type":"commands","commands":[["text","HI"]]}'  # as sent
     row = consumer_row("tests.raw_text")
     assert (row["messages_out"], row["bytes_out"]) == (1, len(frame))
     assert group_row(fc.raw_text.group_name())["messages_out"] == 0
@@ -113,14 +117,14 @@ async def test_frames_to_one_socket_count_for_the_consumer_only():
 
 
 async def test_a_group_with_members_of_two_consumers_splits_the_per_consumer_share():
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    b = await open_socket("/ws/tests/raw_text/")
+    a = await sock(fc.raw_json, room="lobby")
+    b = await sock(fc.raw_text)
     hub = get_hub()
     b_instance = next(iter(hub.members[fc.raw_text.group_name()]))
     await b_instance.join(LOBBY)
     await agroup_send(LOBBY, 1)
-    await a.receive_from(2)
-    await b.receive_from(2)
+    await a.receive()
+    await b.receive()
     assert group_row(LOBBY)["messages_out"] == 2
     assert consumer_row("tests.raw_json")["messages_out"] == 1
     assert consumer_row("tests.raw_text")["messages_out"] == 1
@@ -130,13 +134,14 @@ async def test_a_group_with_members_of_two_consumers_splits_the_per_consumer_sha
 
 async def test_initial_state_and_denied_sockets():
     fc.EVENTS.clear()
-    a = await open_socket("/ws/tests/hooked/s1/")
-    frame = await a.receive_from(2)
+    a = await sock(fc.hooked, room="s1")
+    assert await a.receive() == {"type": "commands", "commands": [["state", "s1", "guest-1"]]}
+    frame = '{"type":"commands","commands":[["state","s1","guest-1"]]}'  # as sent
     assert consumer_row("tests.hooked")["messages_out"] == 1
     assert consumer_row("tests.hooked")["bytes_out"] == len(frame.encode())
-    denied = await open_socket("/ws/tests/raw_guarded/")
-    await denied.receive_output(1)
-    assert consumer_row("tests.raw_guarded").get("connections", 0) == 0
+    async with ConsumerCommunicator(fc.raw_guarded, application=fc.application) as denied:
+        await denied.wait_closed()
+        assert consumer_row("tests.raw_guarded").get("connections", 0) == 0
     await a.disconnect()
 
 
@@ -194,13 +199,13 @@ def test_management_command_needs_a_key_with_url(monkeypatch):
 
 # ---- events and rates ---------------------------------------------------------------------------------------
 async def test_events_by_consumer_and_code():
-    denied = await open_socket("/ws/tests/raw_guarded/")
-    assert (await denied.receive_output(1)) == {"type": "websocket.close", "code": 4401}
-    a = await open_socket("/ws/tests/raw_json/lobby/")
-    await a.send_to(text_data="{broken")
-    assert json.loads(await a.receive_from(2))["code"] == "bad_request"
+    async with ConsumerCommunicator(fc.raw_guarded, application=fc.application) as denied:
+        assert await next_close(denied) == (4401, "")
+    a = await sock(fc.raw_json, room="lobby")
+    await a.send("{broken")
+    assert (await a.receive())["code"] == "bad_request"
     await agroup_send(LOBBY, 1)
-    await a.receive_from(2)
+    await a.receive()
     events = counting.snapshot()["events"]
     assert events["refusals"] == {"tests.raw_guarded": {"4401": 1}}
     assert events["errors"] == {"tests.raw_json": {"bad_request": 1}}

@@ -1,11 +1,13 @@
 """hypergen_ws.testing.ConsumerCommunicator: connecting, calling, receiving, and the failures a test sees."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 from channels.auth import AuthMiddlewareStack
+from channels.layers import get_channel_layer
 from asgiref.sync import sync_to_async
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from django.conf import settings as django_settings
@@ -172,6 +174,84 @@ async def test_wait_closed_returns_the_code_and_keeps_the_frames_before_it(
         assert (await comm.receive())["code"] == "bad_request"
         with pytest.raises(SocketClosed, match="code 1009"):
             await comm.receive()
+
+
+async def test_receive_all_returns_every_frame_until_a_pause_then_nothing(
+        hgws_communicator: CommunicatorFactory) -> None:
+    group = sc.echo.group_name(room="all")
+    async with hgws_communicator(sc.echo, room="all") as comm:
+        assert await comm.receive_all() == []
+        for number in range(3):
+            await agroup_send(group, number)
+        assert await comm.receive_all() == [{"type": "message", "data": n} for n in range(3)]
+        assert await comm.receive_all(quiet=0.05) == []
+
+
+async def test_receive_all_stops_at_the_close_and_returns_the_frames_kept_before_it(
+        hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
+    settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 100}
+    async with hgws_communicator(sc.echo, room="all-closed") as comm:
+        await comm.send("not json")
+        await comm.send({"args": ["y" * 200]})
+        frames = await comm.receive_all(quiet=5)  # the close ends it, not the pause
+        assert [f["code"] for f in frames] == ["bad_request"]
+        assert comm.close_code == 1009
+        assert await comm.receive_all() == []
+    async with hgws_communicator(sc.echo, room="all-kept") as comm:
+        await comm.send("not json")
+        await comm.send({"args": ["y" * 200]})
+        assert await comm.wait_closed() == 1009  # keeps the error frame for receive()
+        assert [f["code"] for f in await comm.receive_all()] == ["bad_request"]
+
+
+async def test_receive_all_fails_when_the_frames_never_pause(hgws_communicator: CommunicatorFactory) -> None:
+    group = sc.echo.group_name(room="endless")
+    stop = asyncio.Event()
+
+    async def publish_forever() -> None:
+        number = 0
+        while not stop.is_set():
+            await agroup_send(group, number)
+            number += 1
+            await asyncio.sleep(0.005)
+
+    async with hgws_communicator(sc.echo, room="endless", timeout=0.3) as comm:
+        publisher = asyncio.create_task(publish_forever())
+        try:
+            await comm.receive()  # the stream has started
+            with pytest.raises(AssertionError) as failure:
+                await comm.receive_all(quiet=0.2)
+        finally:
+            stop.set()
+            await publisher
+    assert str(failure.value).startswith(
+        "tests.echo kept sending for 0.3 s without a pause of 0.2 s while the test waited for it to fall quiet; ")
+    assert "the last {'type': 'message', 'data': " in str(failure.value)
+    assert str(failure.value).endswith("Pass a shorter quiet=, or a longer timeout=.")
+
+
+async def test_close_reason_holds_what_the_server_gave_with_the_close(
+        hgws_communicator: CommunicatorFactory, settings: Settings) -> None:
+    async with hgws_communicator(sc.with_handlers) as comm:
+        assert comm.close_reason is None
+        await get_channel_layer().group_send(sc.with_handlers.group_name(), {"type": "chat.bye", "reason": "Bye."})
+        assert await comm.wait_closed() == 4000
+        assert comm.close_reason == "Bye."
+    settings.HYPERGEN_WS = {"MAX_MESSAGE_SIZE": 10}
+    async with hgws_communicator(sc.echo, room="reason") as comm:
+        await comm.send({"args": ["far too long for the limit"]})
+        assert await comm.wait_closed() == 1009
+        assert comm.close_reason == "", "a close without a reason"
+
+
+@pytest.mark.parametrize("wait", ["receive", "wait_closed"])
+async def test_an_exception_that_ends_the_consumer_is_raised_at_once_not_after_the_timeout(
+        hgws_communicator: CommunicatorFactory, wait: str) -> None:
+    # A timeout longer than pytest-timeout's: waiting it out would fail the test.
+    with pytest.raises(RuntimeError, match="a layer handler crashed"):
+        async with hgws_communicator(sc.with_handlers, timeout=3600) as comm:
+            await get_channel_layer().group_send(sc.with_handlers.group_name(), {"type": "chat.crash"})
+            await getattr(comm, wait)()
 
 
 async def test_wait_closed_fails_when_the_socket_stays_open(hgws_communicator: CommunicatorFactory) -> None:

@@ -94,6 +94,7 @@ async def run_fanout(variant: str, targets: list[tuple[str, int, str]], servers:
         "publish_rate": pub["publish_rate"],
         "publish_stopped_by": pub["stopped_by"],
         "ack_timeouts": pub["ack_timeouts"],
+        "publish_errors": pub.get("publish_errors", []),
         "expected": expected,
         "received": received,
         "lost": expected - received,
@@ -124,6 +125,9 @@ async def run_fanout(variant: str, targets: list[tuple[str, int, str]], servers:
     log(f"  {variant}: {received:,}/{expected:,} delivered, "
         + (f"{result['deliveries_per_s']:,.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
            f"{result['cpu_us_per_delivery']:.1f} server CPU us/delivery" if received else "nothing delivered"))
+    if result["publish_errors"]:
+        log(f"  {variant}: the server refused {len(result['publish_errors'])} publishing calls: "
+            f"{sorted(set(result['publish_errors']))}")
     return result
 
 

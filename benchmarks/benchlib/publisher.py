@@ -31,6 +31,8 @@ class Publisher:
         self._event = asyncio.Event()
         self.send: SendFn = self._send_ws
         self.slowest_ack = 0.0
+        #: The ``code`` of every error frame the server answered a publishing call with (e.g. ``rate_limited``).
+        self.errors: list[str] = []
 
     async def open(self) -> None:
         """Connect the ack connections (the first one also carries ``ws`` publishing)."""
@@ -42,6 +44,9 @@ class Publisher:
     def _on_message(self, k: int):
         def on_message(payload: bytes) -> None:
             obj = json.loads(payload)
+            if obj.get("type") == "error":
+                self.errors.append(str(obj.get("code")))
+                return
             if obj.get("type") != "message":
                 return
             if obj["data"]["i"] < 0:
@@ -123,7 +128,7 @@ class Publisher:
         seconds = loop.time() - start
         return {"sent": sent, "first_ns": first_ns, "last_ns": last_ns, "publish_seconds": seconds,
                 "publish_rate": sent / seconds if seconds > 0 else None, "ack_timeouts": forgiven,
-                "slowest_ack_seconds": self.slowest_ack,
+                "slowest_ack_seconds": self.slowest_ack, "publish_errors": list(self.errors),
                 "stopped_by": stopped_by, "mode": f"rate={rate}/s" if rate > 0 else f"window={window}"}
 
     def close(self) -> None:

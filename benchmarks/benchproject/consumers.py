@@ -4,7 +4,11 @@ from __future__ import annotations
 from hypergen_ws import NO_PERM_REQUIRED, agroup_send, consumer
 
 
-@consumer(perm=NO_PERM_REQUIRED, path="")
+@consumer(perm=NO_PERM_REQUIRED, path="", rate=None)
 async def fanout(consumer, request, payload):
-    """A frame ``{"args": [payload]}`` publishes ``payload`` to every connection of this consumer."""
+    """A frame ``{"args": [payload]}`` publishes ``payload`` to every connection of this consumer.
+
+    ``rate=None``: the benchmark's publisher sends its burst as fast as the server takes it, which the default
+    per-connection rate limit (``RATE_LIMIT``, 20 calls/s) would refuse, as it should for a browser.
+    """
     await agroup_send(fanout.group_name(), payload)

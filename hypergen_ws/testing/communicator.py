@@ -1,6 +1,7 @@
 """``ConsumerCommunicator``: a test's websocket to a ``@consumer``, speaking protocol v1 (docs/testing.rst)."""
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -111,6 +112,8 @@ class ConsumerCommunicator:
         self.accepted = False
         #: The code the server closed the socket with, once the test has seen the close; None before.
         self.close_code: int | None = None
+        #: The reason the server gave with the close ("" when it gave none); None before the close.
+        self.close_reason: str | None = None
         self._pending: deque[dict[str, Any]] = deque()
         self._next_id = 0
         self._started = False
@@ -220,7 +223,7 @@ class ConsumerCommunicator:
         while not self._pending:
             try:
                 with self._explained():
-                    output = await self.comm.receive_output(wait)
+                    output = await self._output(wait)
             except TimeoutError:
                 raise AssertionError(f"{self.label} sent nothing within {wait} s while the test waited for "
                                      f"{waiting_for}.") from None
@@ -252,6 +255,28 @@ class ConsumerCommunicator:
         commands: list[list[Any]] = (await self.receive_of("commands", timeout)).get("commands", [])
         return commands
 
+    async def receive_all(self, quiet: float = 0.2) -> list[dict[str, Any]]:
+        """Every frame until none arrives for ``quiet`` seconds, decoded, frames already received first; ``[]``
+        when nothing comes. A close ends the list (``close_code`` has the code). Fails when frames keep coming
+        without such a pause for the communicator's ``timeout``."""
+        frames = list(self._pending)
+        self._pending.clear()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while self.close_code is None:
+            with self._explained():
+                if await self.comm.receive_nothing(quiet):
+                    break
+            self._take(self.comm.output_queue.get_nowait())
+            frames.extend(self._pending)
+            self._pending.clear()
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"{self.label} kept sending for {self.timeout} s without a pause of {quiet} s while the test "
+                    f"waited for it to fall quiet; {len(frames)} frames came, the last "
+                    f"{frames[-1] if frames else None!r}. Pass a shorter quiet=, or a longer timeout=.")
+        return frames
+
     async def assert_nothing(self, timeout: float = 0.1) -> None:
         """Fail if a frame (or the close) arrives within ``timeout`` seconds, or a received one is waiting."""
         if not self._pending:
@@ -273,17 +298,43 @@ class ConsumerCommunicator:
         while self.close_code is None:
             try:
                 with self._explained():
-                    self._take(await self.comm.receive_output(wait))
+                    self._take(await self._output(wait))
             except TimeoutError:
                 raise AssertionError(f"{self.label} did not close the socket within {wait} s.") from None
         return self.close_code
 
     # ---- internals --------------------------------------------------------------------------------------------
+    async def _output(self, wait: float) -> dict[str, Any]:
+        """The next ASGI message the consumer sends. Unlike Channels' ``receive_output()``, an exception that ends
+        the consumer is raised as soon as it happens, not after ``wait``; TimeoutError when nothing comes."""
+        queue, future = self.comm.output_queue, self.comm.future
+        if queue.empty() and future.done():
+            future.result()  # raise what the consumer raised, if anything
+            raise AssertionError(f"{self.label} ended without closing the socket.")
+        get = asyncio.ensure_future(queue.get())
+        try:
+            await asyncio.wait((get, future), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not get.done():
+                get.cancel()
+        if get.done() and not get.cancelled():
+            output: dict[str, Any] = get.result()
+            return output
+        if future.done():
+            future.result()
+            raise AssertionError(f"{self.label} ended without closing the socket.")
+        future.cancel()  # as Channels does: the test failed, the consumer stops
+        try:
+            await future
+        except asyncio.CancelledError:
+            pass
+        raise TimeoutError
     def _take(self, output: dict[str, Any]) -> int | None:
         """Keep a frame for ``receive()``, or note the close; returns the close code when it was the close."""
         kind = output.get("type")
         if kind == "websocket.close":
             self.close_code = int(output.get("code") or protocol.CLOSE_NORMAL)
+            self.close_reason = str(output.get("reason") or "")
             return self.close_code
         if kind == "websocket.send":
             text = output.get("text")
