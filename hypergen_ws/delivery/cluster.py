@@ -214,9 +214,9 @@ async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) 
             except Exception:
                 logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True,
                                extra=fields("dead_process_cleanup_failed", group=group, code=node_id))
+        await keys.forget_process(store, node_id)  # before the listeners' leave frames: seen after them, all is gone
         for listener in listeners:
             await listener.process_died(store, node_id)
-        await keys.forget_process(store, node_id)
         cleaned += 1
     return cleaned
 
