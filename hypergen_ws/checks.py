@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 from .core import conf, registry
 from .decorators import all_consumers
 from .delivery import metrics
+from .features.access import LOGOUT_SCOPES
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -202,6 +203,33 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="hypergen_ws.W021",
         )]
     return []
+
+
+@register(Tags.security)
+@needs_settings
+def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E022: ``LOGOUT_CLOSES`` is not "user" or "session"; E023: ``MAX_CONNECTIONS_PER_USER`` is not None or a
+    positive integer (docs/security.rst)."""
+    errors: list[Any] = []
+    scope = conf.get("LOGOUT_CLOSES")
+    if scope not in LOGOUT_SCOPES:
+        errors.append(Error(
+            f"HYPERGEN_WS['LOGOUT_CLOSES'] is {scope!r}; use \"user\" (a logout closes every socket of the user) or "
+            "\"session\" (only the sockets of the session that logged out). Until then a logout closes every socket "
+            "of the user.",
+            hint="HYPERGEN_WS = {'LOGOUT_CLOSES': 'session'} for apps whose users stay logged in on several devices; "
+                 "remove the key for the default, 'user'.",
+            id="hypergen_ws.E022",
+        ))
+    limit = conf.get("MAX_CONNECTIONS_PER_USER")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        errors.append(Error(
+            f"HYPERGEN_WS['MAX_CONNECTIONS_PER_USER'] is {limit!r}; use None (no cap) or a positive integer, the "
+            "sockets one user may have open across every server process.",
+            hint="HYPERGEN_WS = {'MAX_CONNECTIONS_PER_USER': 20}",
+            id="hypergen_ws.E023",
+        ))
+    return errors
 
 
 @register(Tags.compatibility)

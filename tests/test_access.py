@@ -12,6 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
 from hypergen_ws import adisconnect_user, arecheck_permissions, disconnect_user
+from hypergen_ws.features import connlimit
 from hypergen_ws.features.access import tables
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import sample_consumers as sc
@@ -72,7 +73,22 @@ def log_out(user: User, session: SessionStore) -> None:
     logout(request)
 
 
-async def test_a_logout_closes_the_sockets_of_its_session_listen_only_ones_too():
+async def test_a_logout_closes_every_socket_of_the_user_in_every_browser_listen_only_ones_too():
+    sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
+    session, other_session = await login_session(sam), await login_session(sam)
+    mine = [await connect(sc.guarded, sam, session=session),
+            await connect(sc.listen_only, sam, session=session),
+            await connect(sc.guarded, sam, session=other_session),  # the same user, another browser
+            await connect(sc.listen_only, sam, session=other_session)]
+    kims = await connect(sc.guarded, kim, session=await login_session(kim))
+    await log_out(sam, session)
+    assert [await comm.wait_closed() for comm in mine] == [4401] * 4
+    assert await said(kims, "another user stays") == [["said", "t_kim", "another user stays"]]
+    await kims.disconnect()
+
+
+async def test_with_logout_closes_session_a_logout_closes_only_the_sockets_of_its_session(settings):
+    settings.HYPERGEN_WS = {"LOGOUT_CLOSES": "session"}
     sam = await make_user("t_sam", "auth.view_user")
     session, other_session = await login_session(sam), await login_session(sam)
     mine = [await connect(sc.guarded, sam, session=session),
@@ -142,6 +158,7 @@ async def test_sockets_per_user_are_capped_when_asked(settings):
     for comm in [second, fourth, *anonymous]:
         await comm.disconnect()
     assert not any(tables.by_hub.values()), "gone sockets are forgotten"
+    assert not any(connlimit.tables.by_hub.values())
 
 
 async def test_the_documented_ban_and_revoke_views_close_what_they_say():

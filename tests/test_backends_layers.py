@@ -102,3 +102,33 @@ async def test_send_local_on_redis_channel_layer_is_a_plain_send(settings, redis
     channel = await layer.new_channel()
     await send_local(layer, channel, {"type": "x.y", "n": 3})
     assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "x.y", "n": 3}
+
+
+@pytest.mark.parametrize("backend", ["redis", "pubsub"])
+async def test_joining_and_leaving_a_group_run_again_when_redis_closed_the_connection(settings, redis_server, backend):
+    """A restart this event loop has not seen yet (it was blocked): a plain group_add fails on the dead pooled
+    connection; hypergen_ws's join (adding a member twice changes nothing) runs again on a fresh one."""
+    use_layer(backend, settings, redis_server.url)
+    layer = get_channel_layer()
+    assert vars(layer)["_hypergen_ws_checked"]
+    channel = await layer.new_channel()
+    await layers.group_add(layer, "g", channel)
+    redis_server.kill()
+    redis_server.start()
+    await layers.group_add(layer, "g", channel)
+    redis_server.kill()
+    redis_server.start()
+    await layers.group_discard(layer, "g", channel)
+    if backend == "redis":
+        redis_server.kill()
+        redis_server.start()
+        with pytest.raises(Exception, match="Connection closed by server"):
+            await layer.group_add("g", channel)  # what the retry is for
+    await layer.flush()
+
+
+def test_a_pubsub_layer_is_prepared_without_a_running_event_loop(settings, redis_url):
+    """A sync publisher (a worker) makes the layer outside any event loop."""
+    use_layer("pubsub", settings, redis_url)
+    layer = get_channel_layer()
+    assert [h["maint_notifications_config"].enabled for h in vars(layer)["_kwargs"]["hosts"]] == [False]

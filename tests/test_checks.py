@@ -113,3 +113,19 @@ def test_publish_on_commit_must_be_a_bool(settings):
     assert error.id == "hypergen_ws.E008" and "'yes'" in error.msg and "PUBLISH_ON_COMMIT': True" in error.hint
     settings.HYPERGEN_WS = "not a dict"  # E006 reports that; this check stays quiet
     assert checks.check_publish_on_commit() == []
+
+
+def test_logout_closes_and_the_connection_cap_must_have_a_known_value(settings):
+    assert checks.check_access_limits() == []
+    settings.HYPERGEN_WS = {"LOGOUT_CLOSES": "session", "MAX_CONNECTIONS_PER_USER": 5}
+    assert checks.check_access_limits() == []
+    settings.HYPERGEN_WS = {"LOGOUT_CLOSES": "everything", "MAX_CONNECTIONS_PER_USER": 0}
+    logout, cap = checks.check_access_limits()
+    assert logout.id == "hypergen_ws.E022" and "'everything'" in logout.msg and '"user"' in logout.msg
+    assert "'LOGOUT_CLOSES': 'session'" in logout.hint
+    assert cap.id == "hypergen_ws.E023" and "is 0" in cap.msg and "positive integer" in cap.msg
+    for wrong in ("5", 2.5, True, -1):
+        settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": wrong}
+        assert [e.id for e in checks.check_access_limits()] == ["hypergen_ws.E023"], wrong
+    settings.HYPERGEN_WS = "not a dict"  # E006 reports that; this check stays quiet
+    assert checks.check_access_limits() == []

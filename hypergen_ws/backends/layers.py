@@ -81,6 +81,8 @@ def prepare_layer(layer: Any) -> None:
     publishes (servers, workers, commands) needs the pattern: it is added here, to the layer instance, and
     ``apps.ready`` makes every layer created in the process go through here.
     """
+    if layer_kind(layer) == "redis":
+        check_pooled_connections(layer)
     if not isinstance(layer, BaseChannelLayer):  # RedisPubSubChannelLayer: no capacity, nothing to prepare
         return
     capacities = getattr(layer, "channel_capacity", None)
@@ -89,6 +91,36 @@ def prepare_layer(layer: Any) -> None:
     if not isinstance(capacities, list) or any(pattern is _HUB_PATTERN for pattern, _ in capacities):
         return
     capacities.insert(0, (_HUB_PATTERN, int(conf.get("GROUP_CAPACITY"))))
+
+
+def check_pooled_connections(layer: Any) -> None:
+    """Make the pools of a ``channels_redis`` layer test an idle connection before they hand it out (idempotent).
+
+    redis-py 8 skips that test while its maintenance notifications are on, which they are by default, so after
+    Redis restarted the first command on every idle pooled connection failed (``checked_host`` in
+    ``backends.redis.store`` says more). Each host of the layer that does not set ``maint_notifications_config``
+    itself gets them switched off, before the layer makes its pools: a copy of the host options, never the
+    settings' own dict. A layer of another shape is left alone, with a WARNING once.
+    """
+    # The instance's own attributes only: RedisPubSubChannelLayer hands unknown ones to its layer of the running
+    # event loop, and there may be none (a sync publisher).
+    attrs: dict[str, Any] = getattr(layer, "__dict__", {})
+    if attrs.get("_hypergen_ws_checked"):
+        return
+    from .redis.store import checked_host  # channels_redis is an optional extra: imported only when in use
+
+    hosts, kwargs = attrs.get("hosts"), attrs.get("_kwargs")
+    if isinstance(hosts, list) and all(isinstance(h, dict) for h in hosts):  # RedisChannelLayer
+        layer.hosts = [checked_host(h) for h in hosts]
+    elif isinstance(kwargs, dict) and not attrs.get("_args"):  # RedisPubSubChannelLayer(hosts=...)
+        from channels_redis.utils import decode_hosts  # (the optional extra, as above)
+
+        kwargs["hosts"] = [checked_host(h) for h in decode_hosts(kwargs.get("hosts"))]
+    else:
+        warn_fallback("testing idle Redis connections before use", "channels_redis",
+                      f"{type(layer).__name__} keeps its hosts elsewhere; after a Redis restart a call may fail once")
+        return
+    layer._hypergen_ws_checked = True
 
 
 async def hub_channel(layer: Any) -> str:
@@ -226,6 +258,34 @@ async def drop_idle_connections(layer: Any) -> None:
         except Exception:  # closing a dead socket may fail: it is closed all the same
             logger.debug("Closing idle Redis connections failed", exc_info=True,
                          extra=fields("redis_disconnect_failed"))
+
+
+def _connection_closed(exc: BaseException) -> bool:
+    """Whether ``exc`` is redis-py's ``ConnectionError`` (a connection Redis closed, or could not be opened)."""
+    return type(exc).__name__ == "ConnectionError" and type(exc).__module__.startswith("redis")
+
+
+async def group_add(layer: Any, group: str, channel: str) -> None:
+    """``layer.group_add(group, channel)``, once more on fresh connections when Redis had closed the one it used
+    (adding a member twice changes nothing). The caller's timeout bounds both."""
+    try:
+        await layer.group_add(group, channel)
+    except Exception as exc:
+        if not _connection_closed(exc):
+            raise
+        await drop_idle_connections(layer)
+        await layer.group_add(group, channel)
+
+
+async def group_discard(layer: Any, group: str, channel: str) -> None:
+    """``layer.group_discard(group, channel)``, retried like :func:`group_add` (removing twice changes nothing)."""
+    try:
+        await layer.group_discard(group, channel)
+    except Exception as exc:
+        if not _connection_closed(exc):
+            raise
+        await drop_idle_connections(layer)
+        await layer.group_discard(group, channel)
 
 
 def install_layer_hook() -> None:

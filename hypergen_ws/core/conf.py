@@ -48,8 +48,12 @@ DEFAULTS: dict[str, Any] = {
     # limit) and how many at once (None: twice the rate per second), for consumers that name no rate=.
     "RATE_LIMIT": "20/s",
     "RATE_BURST": None,
-    # Sockets one user may have open in one server process (None: no limit); more are closed with 1008.
+    # Sockets one user may have open (None: no limit), counted across every server process on Redis; more are
+    # closed with 1008.
     "MAX_CONNECTIONS_PER_USER": None,
+    # What a logout (user_logged_out) closes with 4401: "user" every socket of that user in every process, or
+    # "session" only the sockets of the session that logged out.
+    "LOGOUT_CLOSES": "user",
     # Seconds between checks that the sessions of open sockets still exist (flushed or expired sessions close
     # their sockets with 4401); None switches the check off.
     "SESSION_CHECK_INTERVAL": 1.0,

@@ -85,8 +85,13 @@ EVENTS: dict[str, tuple[str, str]] = {
     "session_check_failed": ("WARNING", "checking the sessions of open sockets failed (tried again)"),
     "logout_not_propagated": ("WARNING", "a logout could not reach the sockets of other processes (their session "
                                          "check closes them)"),
-    "too_many_connections": ("WARNING", "a socket was refused: its user has MAX_CONNECTIONS_PER_USER open; "
-                                        "code: 1008"),
+    "too_many_connections": ("WARNING", "a socket was refused: its user has MAX_CONNECTIONS_PER_USER open (across "
+                                        "the processes on Redis); code: 1008"),
+    "connection_count_unavailable": ("WARNING", "Redis could not count a user's sockets: MAX_CONNECTIONS_PER_USER "
+                                                "counts this process's only until a heartbeat reaches Redis (once "
+                                                "per outage)"),
+    "connection_count_restored": ("INFO", "Redis answers again: MAX_CONNECTIONS_PER_USER counts across the "
+                                          "processes again"),
     "rate_limited": ("INFO", "a connection goes over its rate limit (once per burst); code: rate_limited"),
     "rate_limit_exceeded": ("WARNING", "a connection kept sending over its rate limit and is closed; code: 1008"),
     "origin_refused": ("WARNING", "a websocket handshake from a foreign origin was refused; code: 403"),

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..backends.layers import drop_idle_connections, get_layer, get_store
+from ..backends.layers import drop_idle_connections, get_layer, get_store, group_discard
 from ..backends.redis import cluster as keys
 from ..core import conf
 from ..core.logs import fields
@@ -210,13 +210,13 @@ async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) 
                     extra=fields("process_dead", code=node_id))
         for group, channel in (await keys.group_channels(store, node_id)).items():
             try:
-                await layer.group_discard(group, channel)
+                await group_discard(layer, group, channel)
             except Exception:
                 logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True,
                                extra=fields("dead_process_cleanup_failed", group=group, code=node_id))
+        await keys.forget_process(store, node_id)  # before the listeners' leave frames: seen after them, all is gone
         for listener in listeners:
             await listener.process_died(store, node_id)
-        await keys.forget_process(store, node_id)
         cleaned += 1
     return cleaned
 

@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from ..backends.layers import (bypasses_layer, get_layer, hub_channel, receive_channel, release_channel,
-                               send_local)
+from ..backends.layers import (bypasses_layer, get_layer, group_add, group_discard, hub_channel, receive_channel,
+                               release_channel, send_local)
 from ..backends.uvicorn import text_frame
 from ..core import conf
 from ..core.logs import fields
@@ -155,7 +155,7 @@ class Hub:
             try:
                 async with asyncio.timeout(layer_timeout()):  # a frozen Redis must not hold the connect for ever
                     channel = await hub_channel(self.layer)
-                    await self.layer.group_add(group, channel)
+                    await group_add(self.layer, group, channel)
             except TimeoutError:
                 raise TimeoutError(f"Joining group {group!r} on the channel layer did not finish within "
                                    f"{layer_timeout()} s; is Redis reachable?") from None
@@ -194,7 +194,7 @@ class Hub:
         try:
             async with asyncio.timeout(timeout):
                 channel = await hub_channel(self.layer)
-                await self.layer.group_add(group, channel)
+                await group_add(self.layer, group, channel)
         except BaseException:
             del self.listeners[group]
             raise
@@ -234,7 +234,7 @@ class Hub:
         release_channel(self.layer, channel)
         try:
             async with asyncio.timeout(layer_timeout()):
-                await self.layer.group_discard(group, channel)
+                await group_discard(self.layer, group, channel)
         except Exception:  # the layer may be down; the membership expires on its own
             stats.event(stats.LAYER_ERROR, "", "group_discard")
             logger.warning("Could not leave group %s on the channel layer", group, exc_info=True,
@@ -355,7 +355,7 @@ class Hub:
         for group, (channel, _task) in list(self.subscriptions.items()):
             try:
                 async with asyncio.timeout(layer_timeout()):
-                    await self.layer.group_add(group, channel)
+                    await group_add(self.layer, group, channel)
             except Exception:
                 stats.event(stats.LAYER_ERROR, "", "group_add")
                 logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import access, expiry, history, hooks, hypergen, membership, presence, ratelimit, raw
+from . import access, connlimit, expiry, history, hooks, hypergen, membership, presence, ratelimit, raw
 from .base import Feature, Options
 
 CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
-    access.configure,      # admits a socket (or not), and closes it when its user may no longer keep it
+    connlimit.configure,   # refuses a socket over MAX_CONNECTIONS_PER_USER (across processes on Redis)
+    access.configure,      # closes a socket when its user may no longer keep it
     history.configure,     # catch up first: sync/replay go ahead of everything else
     presence.configure,    # then the presence list and the join frame
     expiry.configure,

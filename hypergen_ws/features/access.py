@@ -3,15 +3,16 @@
 Permissions are checked at connect and before every call; this feature also closes sockets that are only
 listening, in every server process:
 
-* a **logout** (``user_logged_out``) closes the sockets of that session with 4401 at once;
+* a **logout** (``user_logged_out``) closes every socket of that user with 4401 at once, in every process
+  (``LOGOUT_CLOSES = "session"``: only the sockets of the session that logged out);
 * a session that was **flushed** or **expired** is found by a check every ``SESSION_CHECK_INTERVAL`` seconds
   (:mod:`hypergen_ws.core.sessions`) and its sockets are closed with 4401;
 * :func:`disconnect_user` closes every socket of a user (deactivation, "log out everywhere");
 * :func:`recheck_permissions` checks the sockets of a user, or all of them, against their consumer's ``perm``
   again and closes with 4403 those that no longer pass (4401 when the user is no longer authenticated).
 
-The messages travel through :mod:`hypergen_ws.delivery.control`. The feature also caps the sockets one user may
-have open in a process (``MAX_CONNECTIONS_PER_USER``).
+The messages travel through :mod:`hypergen_ws.delivery.control`. The cap on a user's sockets
+(``MAX_CONNECTIONS_PER_USER``) is :mod:`hypergen_ws.features.connlimit`.
 """
 from __future__ import annotations
 
@@ -74,16 +75,7 @@ class AccessFeature(Feature):
             return None
         if control.CONTROL_GROUP not in hub.listeners:  # in the background: a frozen Redis must not hold the connect
             _spawn(hub, control.listen(hub))
-        table = tables.of(hub)
-        limit = conf.get("MAX_CONNECTIONS_PER_USER")
-        mine = table.get(identity.key, set())
-        if limit and identity.user_id is not None and len(mine) >= int(limit):
-            logger.warning("Refused a socket of %s to %s: the user has %s open in this process "
-                           "(HYPERGEN_WS['MAX_CONNECTIONS_PER_USER'])", identity.username, conn.label, len(mine),
-                           extra=fields("too_many_connections", consumer=conn.label, user=identity,
-                                        code=protocol.CLOSE_POLICY_VIOLATION))
-            return protocol.CLOSE_POLICY_VIOLATION, "Too many connections for this user."
-        table.setdefault(identity.key, set()).add(conn)
+        tables.of(hub).setdefault(identity.key, set()).add(conn)
         conn.state.extras[self.name] = True
         if identity.session is not None:
             _watch(hub)
@@ -257,11 +249,19 @@ def recheck_permissions(user: Any = None) -> None:
     control.send({"action": "recheck", "user": None if user is None else user_key(user)})
 
 
+#: The values of ``LOGOUT_CLOSES``.
+LOGOUT_SCOPES = ("user", "session")
+
+
 def on_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
-    """``user_logged_out`` receiver: close the sockets of the session that logged out, in every process."""
+    """``user_logged_out`` receiver: close, in every process, every socket of the user that logged out
+    (``LOGOUT_CLOSES = "user"``, the default) or only those of the session that logged out (``"session"``)."""
     if user is None or getattr(user, "pk", None) is None:
         return
-    session = session_tag(getattr(getattr(request, "session", None), "session_key", None))
+    session = None
+    if conf.get("LOGOUT_CLOSES") == "session":
+        session = session_tag(getattr(getattr(request, "session", None), "session_key", None))
+        # (a request without a session names none: then every socket of the user closes, never none)
     message = _close_message(user, protocol.CLOSE_NOT_AUTHENTICATED, "logged out", session)
     try:
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from channels.layers import channel_layers
 from ..backends.memory import memory_store
 from ..core import registry
 from ..delivery import hub, stats
-from ..features import presence
+from ..features import connlimit, presence
 
 __all__ = ["reset"]
 
@@ -29,4 +29,5 @@ def reset() -> None:
     memory_store().flush_sync()
     registry.forget_groups()
     presence.tables.clear()
+    connlimit.tables.clear()
     stats.clear()

@@ -117,3 +117,36 @@ async def test_with_redis_killed_calls_fail_cleanly_connects_are_accepted_and_a_
         assert reply == {"type": "reply", "id": n}, reply
         await asyncio.sleep(0.5)
     assert ws.close_code is None and late.close_code is None
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_after_a_redis_restart_unnoticed_by_any_heartbeat_the_first_operations_succeed(
+        server_kind, redis_server, live_server_factory):
+    """No heartbeat and no other use of Redis while it is down: the pooled connections are all dead when it is
+    back, and the first call (publish and history), HTTP publish, group_send and connect must not find one."""
+    quiet = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "HEARTBEAT_INTERVAL": 3600})}
+    server = live_server_factory(server=server_kind, redis_url=redis_server.url, env=quiet)
+    alice = Browser(server).login("alice")
+    ws = await alice.socket(LOBBY)
+    await frames_until(ws, lambda f: f.get("event") == "list")
+    reply, _ = await call(ws, "before", 1)
+    assert reply == {"type": "reply", "id": 1}
+    assert (await asyncio.to_thread(http_publish, server, "before"))[0] == 200
+    await asyncio.to_thread(redis_server.kill)  # kill -9
+    await asyncio.to_thread(redis_server.start)  # the same port, no data
+    reply, seconds = await call(ws, "first after the restart", 2)
+    assert reply == {"type": "reply", "id": 2}, reply
+    print(f"{server_kind}: the first call after the restart answered in {seconds:.3f} s")
+    status, seconds = await asyncio.to_thread(http_publish, server, "over http after the restart")
+    assert status == 200
+    print(f"{server_kind}: the first HTTP publish after the restart answered {status} in {seconds:.3f} s")
+    kind, seconds = await asyncio.to_thread(sync_publish, server)
+    assert kind == "ok", kind
+    vip = await alice.socket(CHAT.format(room="vip"))  # a group this process joins now
+    first = json.loads(await vip.recv())
+    assert first.get("type") != "resync", first
+    reply, _ = await call(vip, "in the new room", 3)
+    assert reply == {"type": "reply", "id": 3}
+    frames = await frames_until(ws, lambda f: "over http after the restart" in json.dumps(f))
+    assert all(f.get("type") != "resync" or f.get("reason") != "unavailable" for f in frames)
+    assert ws.close_code is None and vip.close_code is None

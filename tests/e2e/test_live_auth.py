@@ -7,6 +7,7 @@ login form, and what an app would do in a view, a shell or a task runs in a proc
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -20,6 +21,35 @@ LOBBY = CHAT.format(room="lobby")
 @pytest.fixture
 def servers(redis_server, live_server_factory):
     return [live_server_factory(server=kind, redis_url=redis_server.url) for kind in ("daphne", "uvicorn")]
+
+
+@pytest.mark.parametrize("logout_closes", ["user", "session"])
+async def test_a_logout_closes_the_users_sockets_in_other_browsers_too_unless_logout_closes_session(
+        logout_closes, redis_server, live_server_factory):
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"LOGOUT_CLOSES": logout_closes})}
+    daphne, uvicorn = [live_server_factory(server=kind, redis_url=redis_server.url, env=env)
+                       for kind in ("daphne", "uvicorn")]
+    laptop, phone = Browser(daphne).login("alice"), Browser(uvicorn).login("alice")  # two sessions of one user
+    mine = [await laptop.socket(LOBBY, daphne), await laptop.socket(LISTEN, uvicorn)]
+    other = [await phone.socket(LOBBY, uvicorn), await phone.socket(LISTEN, daphne)]  # listen-only ones too
+    bob = Browser(uvicorn).login("bob")
+    bobs = await bob.socket(LISTEN, daphne)
+    laptop.logout()  # in the daphne process
+    logged_out = time.monotonic()
+    ends = await asyncio.gather(*(closed(ws, timeout=5) for ws in [*mine, *other]))
+    assert [end.code for end in ends[:2]] == [4401, 4401]
+    if logout_closes == "user":
+        assert [end.code for end in ends[2:]] == [4401, 4401], "the other browser's sockets close as well"
+        print(f"seconds from logout to the close of the other browser's sockets: "
+              f"{[round(end.at - logged_out, 3) for end in ends[2:]]}")
+    else:
+        assert [end.code for end in ends[2:]] == [None, None], "the other browser stays logged in"
+        await other[0].send(json.dumps({"args": ["still here"], "id": 1}))
+        await frames_until(other[0], lambda f: f.get("id") == 1 and f.get("type") == "reply")
+        for ws in other:
+            await ws.close()
+    assert (await closed(bobs, timeout=0.5)).code is None, "another user keeps their sockets"
+    await bobs.close()
 
 
 def presence(event, username):

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 from ...core.logs import fields
 
 if TYPE_CHECKING:  # the store imports channels_redis, an optional extra
+    from redis import asyncio as aioredis
+
     from .store import RedisStore
 
 logger = logging.getLogger("hypergen_ws")
@@ -104,8 +106,13 @@ async def beat(store: RedisStore, node_id: str, counts: dict[str, int], ttl: flo
                report: str | None = None, channels: dict[str, str] | None = None) -> None:
     """Record that process ``node_id`` lives until ``now + ttl``, with its sockets per group, its ``report`` (its
     counters, as JSON) when given, and the layer channel it joined each group with."""
-    redis = store.clients.get(0)
-    p = store.prefix
+    await store.clients.retrying(0, lambda redis: _beat(redis, store.prefix, node_id, counts, ttl, now, report,
+                                                        channels))
+
+
+async def _beat(redis: aioredis.Redis, p: str, node_id: str, counts: dict[str, int], ttl: float, now: float,
+                report: str | None, channels: dict[str, str] | None) -> None:
+    """One heartbeat's writes, in one transaction (they set, never add: it may run twice)."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(f"{p}:procs", {node_id: now + ttl})
         pipe.delete(f"{p}:pg:{node_id}", f"{p}:pc:{node_id}")

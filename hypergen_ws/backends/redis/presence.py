@@ -46,12 +46,14 @@ async def reassert(store: RedisStore, group: str, node_id: str, entries: dict[st
     args: list[Any] = [f"|{node_id}", group]
     for key, entry in entries.items():
         args += [f"{key}|{node_id}", entry]
-    await store.clients.get(store.clients.index(group)).eval(REASSERT, 3, *_keys(store, group, node_id), *args)
+    keys = _keys(store, group, node_id)
+    await store.clients.retrying(store.clients.index(group), lambda client: client.eval(REASSERT, 3, *keys, *args))
 
 
 async def entries(store: RedisStore, group: str) -> list[tuple[str, str, dict[str, Any]]]:
     """Every entry of ``group``: ``(user key, process id, stored entry)``."""
-    raw = await store.clients.get(store.clients.index(group)).hgetall(f"{store.prefix}:presence:{group}")
+    key = f"{store.prefix}:presence:{group}"
+    raw = await store.clients.retrying(store.clients.index(group), lambda client: client.hgetall(key))
     out = []
     for field, value in raw.items():
         key, _, node_id = _text(field).rpartition("|")

@@ -1,4 +1,5 @@
-"""The Lua scripts hypergen_ws runs in Redis, each one atomic step (docs/history.rst, docs/presence.rst)."""
+"""The Lua scripts hypergen_ws runs in Redis, each one atomic step (docs/history.rst, docs/presence.rst,
+docs/security.rst)."""
 
 # History (hypergen_ws.redis_store). KEYS: <p>:seq:<group>, <p>:hist:<group>.
 # ARGV: epoch candidate, frame, time (ms), max entries, history TTL (ms), sequence TTL (ms). Returns {seq, epoch}.
@@ -99,4 +100,62 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   end
 end
 return left
+"""
+
+# Sockets per user across processes (hypergen_ws.features.connlimit). KEYS: <p>:uconn:<user>, <p>:puser:<process>,
+# <p>:procs. ARGV: process id, limit, TTL (ms), user key, now (s). Fields of processes whose heartbeat ran out (or
+# that were swept) do not count; this process's own field always does. Returns {1 admitted | 0 refused, total}.
+CONN_ADMIT = """
+local total = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local owner = all[i]
+  if owner == ARGV[1] then
+    total = total + tonumber(all[i + 1])
+  else
+    local expires = redis.call('ZSCORE', KEYS[3], owner)
+    if expires and tonumber(expires) >= tonumber(ARGV[5]) then total = total + tonumber(all[i + 1]) end
+  end
+end
+if total >= tonumber(ARGV[2]) then return {0, total} end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {1, total + 1}
+"""
+
+# KEYS: <p>:uconn:<user>, <p>:puser:<process>. ARGV: process id, user key. Returns the process's sockets left.
+CONN_RELEASE = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return n
+"""
+
+# KEYS: <p>:puser:<process>. ARGV: process id, TTL (ms), "<p>:uconn:", then user key, count pairs: replaces
+# every field of the process with these counts (after Redis lost them, a failed write, or to renew the TTLs).
+CONN_REASSERT = """
+local want = {}
+for i = 4, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if not want[user] then redis.call('HDEL', ARGV[3] .. user, ARGV[1]) end
+end
+redis.call('DEL', KEYS[1])
+for user, count in pairs(want) do
+  redis.call('HSET', ARGV[3] .. user, ARGV[1], count)
+  redis.call('PEXPIRE', ARGV[3] .. user, ARGV[2])
+  redis.call('SADD', KEYS[1], user)
+end
+if next(want) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+"""
+
+# KEYS: <p>:puser:<process>. ARGV: process id, "<p>:uconn:". Removes a dead process's fields.
+CONN_SWEEP = """
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('HDEL', ARGV[2] .. user, ARGV[1]) end
+redis.call('DEL', KEYS[1])
+return 1
 """

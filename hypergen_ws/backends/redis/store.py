@@ -17,15 +17,23 @@ from __future__ import annotations
 import asyncio
 import binascii
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from channels_redis.utils import create_pool, decode_hosts
 from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+try:
+    from redis.maint_notifications import MaintNotificationsConfig
+except ImportError:  # redis-py before 7 has no maintenance notifications, and always checks pooled connections
+    MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 
 from ...core import conf
 from ..base import EMPTY_RECORD_TTL, Snapshot, history_ttl, new_epoch, sequence_ttl
 from .scripts import APPEND, KEEP, READ
+
+T = TypeVar("T")
 
 
 def layer_hosts(layer: Any) -> list[dict[str, Any]]:
@@ -37,6 +45,25 @@ def layer_hosts(layer: Any) -> list[dict[str, Any]]:
     args = getattr(layer, "_args", None) or ()
     decoded: list[dict[str, Any]] = decode_hosts(kwargs.get("hosts", args[0] if args else None))
     return decoded
+
+
+#: The host option that :func:`checked_host` sets.
+MAINT_OPTION = "maint_notifications_config"
+
+
+def checked_host(host: dict[str, Any]) -> dict[str, Any]:
+    """``host`` (``channels_redis`` host options) with redis-py's check of pooled connections before use.
+
+    redis-py 8 speaks RESP3 and switches on "maintenance notifications" (``maint_notifications_config``,
+    ``enabled="auto"``) for every TCP pool; with them on, ``ConnectionPool.ensure_connection`` skips its test of
+    whether an idle connection was closed by the server. So after Redis restarted, the first command on each
+    idle pooled connection fails ("Connection closed by server"), whenever it comes. Turning them off (they serve
+    Redis Enterprise's planned failovers only) brings the test back: a dead connection is replaced before any
+    command is written to it, so nothing is lost and nothing is sent twice. A host that sets the option keeps it.
+    """
+    if MaintNotificationsConfig is None or MAINT_OPTION in host:
+        return host
+    return {**host, MAINT_OPTION: MaintNotificationsConfig(enabled=False)}
 
 
 def crc_hash(name: str, ring_size: int) -> int:
@@ -67,8 +94,20 @@ class RedisClients:
         if client is None:
             for key in [k for k in self._clients if k[0].is_closed()]:
                 del self._clients[key]
-            client = self._clients[(loop, index)] = aioredis.Redis(connection_pool=create_pool(self.hosts[index]))
+            client = self._clients[(loop, index)] = aioredis.Redis(
+                connection_pool=create_pool(checked_host(self.hosts[index])))
         return client
+
+    async def retrying(self, index: int, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """``operation(client)``, once more on a fresh connection when the first one failed with a
+        ``ConnectionError`` (a connection Redis closed). Only for operations that may run twice: reads, and
+        writes that set rather than add. The caller's timeout bounds both."""
+        client = self.get(index)
+        try:
+            return await operation(client)
+        except RedisConnectionError:
+            await client.connection_pool.disconnect(inuse_connections=False)
+            return await operation(client)
 
     def all(self) -> list[aioredis.Redis]:
         """A client per host, in the running event loop."""
@@ -111,10 +150,11 @@ class RedisStore:
         return int(seq), int(epoch)
 
     async def read(self, group: str, after: int | None) -> Snapshot:
-        client = self.clients.get(self.clients.index(group))
         start = "" if after is None else f"{after + 1}-0"
-        epoch, seq, raw = await client.eval(READ, 2, *self.keys(group), new_epoch(), start,
-                                            int(EMPTY_RECORD_TTL * 1000))
+        args: list[str | int] = [*self.keys(group), new_epoch(), start, int(EMPTY_RECORD_TTL * 1000)]
+        # (a second run finds the record the first one may have made: it may run twice)
+        epoch, seq, raw = await self.clients.retrying(self.clients.index(group),
+                                                      lambda client: client.eval(READ, 2, *args))
         entries = []
         for entry_id, fields in raw:
             values = dict(zip(fields[::2], fields[1::2], strict=False))
@@ -128,8 +168,9 @@ class RedisStore:
             by_host.setdefault(self.clients.index(group), []).append(f"{self.prefix}:seq:{group}")
         for index, keys in by_host.items():
             for i in range(0, len(keys), 1000):
-                await self.clients.get(index).eval(KEEP, len(keys[i:i + 1000]), *keys[i:i + 1000],
-                                                   int(EMPTY_RECORD_TTL * 1000))
+                chunk = keys[i:i + 1000]
+                await self.clients.retrying(index, lambda client: client.eval(
+                    KEEP, len(chunk), *chunk, int(EMPTY_RECORD_TTL * 1000)))
 
     async def forget_empty(self, group: str) -> None:
         """Nothing: other processes may have members; the record's short TTL removes it (``keep_alive``)."""
