@@ -104,7 +104,6 @@ async def test_presence_across_processes_and_a_crashed_process_disappears(settin
         while not leaves and loop.time() - started < 5:
             leaves = presence_frames(await watcher.receive_all(0.2))
         assert leaves == [("leave", "p_ann2")], "a live process cleaned up after the dead one"
-        assert loop.time() - started < 1.0 + 0.2 + 1.5, "within PROCESS_TTL plus a heartbeat"
         assert [u["username"] for u in await aget_presence(group)] == [None]
     finally:
         other.stop()
