@@ -137,3 +137,33 @@ async def test_a_flushed_or_expired_session_closes_its_sockets(servers):
                        f"Session.objects.filter(session_key={bob.session_key!r})"
                        ".update(expire_date=timezone.now() - timedelta(seconds=1))\n")
     assert (await closed(bob_socket)).code == 4401
+
+
+async def test_max_connections_per_user_counts_across_processes_and_forgets_a_killed_one(
+        redis_server, live_server_factory):
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.5,
+                                                "PROCESS_TTL": 2})}
+    daphne, uvicorn = [live_server_factory(server=kind, redis_url=redis_server.url, env=env)
+                       for kind in ("daphne", "uvicorn")]
+    alice = Browser(uvicorn).login("alice")
+    first, second = await alice.socket(LISTEN, daphne), await alice.socket(LISTEN, uvicorn)
+    for server in (daphne, uvicorn):  # a third socket is refused in either process
+        third = await alice.socket(LISTEN, server)
+        assert (await closed(third, timeout=10)).code == 1008, f"the third socket on {server.url}"
+    bob = await Browser(uvicorn).login("bob").socket(LISTEN, daphne)  # another user has a cap of his own
+    assert (await closed(bob, timeout=0.5)).code is None
+    await second.close()  # its place is given back
+    again = await alice.socket(LISTEN, uvicorn)
+    assert (await closed(again, timeout=0.5)).code is None
+    daphne.kill()  # kill -9: the socket on daphne never says goodbye; the sweep of the dead process counts it out
+    assert (await closed(first, timeout=10)).code == 1006
+    for _attempt in range(40):  # PROCESS_TTL, then the sweep of the next heartbeat
+        probe = await alice.socket(LISTEN, uvicorn)
+        end = await closed(probe, timeout=0.5)
+        if end.code is None:
+            break  # alice has two open again, both on uvicorn
+        assert end.code == 1008
+        await asyncio.sleep(0.5)
+    assert end.code is None, "the killed process's socket still counts"
+    for ws in (again, probe, bob):
+        await ws.close()
