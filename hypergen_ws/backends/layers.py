@@ -12,7 +12,7 @@ import re
 import time
 from copy import deepcopy
 from importlib.metadata import PackageNotFoundError, version
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
@@ -268,24 +268,23 @@ def _connection_closed(exc: BaseException) -> bool:
 async def group_add(layer: Any, group: str, channel: str) -> None:
     """``layer.group_add(group, channel)``, once more on fresh connections when Redis had closed the one it used
     (adding a member twice changes nothing). The caller's timeout bounds both."""
-    try:
-        await layer.group_add(group, channel)
-    except Exception as exc:
-        if not _connection_closed(exc):
-            raise
-        await drop_idle_connections(layer)
-        await layer.group_add(group, channel)
+    await _once_more_if_closed(layer, lambda: layer.group_add(group, channel))
 
 
 async def group_discard(layer: Any, group: str, channel: str) -> None:
     """``layer.group_discard(group, channel)``, retried like :func:`group_add` (removing twice changes nothing)."""
+    await _once_more_if_closed(layer, lambda: layer.group_discard(group, channel))
+
+
+async def _once_more_if_closed(layer: Any, operation: Callable[[], Awaitable[None]]) -> None:
+    """Run ``operation``; when Redis had closed the connection it used, drop the idle ones and run it again."""
     try:
-        await layer.group_discard(group, channel)
+        await operation()
     except Exception as exc:
         if not _connection_closed(exc):
             raise
         await drop_idle_connections(layer)
-        await layer.group_discard(group, channel)
+        await operation()
 
 
 def install_layer_hook() -> None:
