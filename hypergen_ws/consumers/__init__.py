@@ -1,0 +1,287 @@
+"""The consumer class every ``@consumer`` function is turned into: one connection's state machine.
+
+A connection's state lives in one object, :attr:`HypergenConsumer.state` (a
+:class:`~hypergen_ws.core.state.ConnectionState`). The consumer calls the features its ``@consumer`` chose at
+fixed points (:mod:`hypergen_ws.features.base`); it never imports a feature by name.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from channels.consumer import get_handler_name
+from channels.db import aclose_old_connections
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
+from django.core.handlers.asgi import ASGIRequest
+
+from ..backends import daphne
+from ..backends.layers import receive_channel, release_channel
+from ..backends.uvicorn import direct_writer
+from ..core import conf, protocol
+from ..core.logs import fields
+from ..core.permissions import describe_user
+from ..core.sessions import session_key_of
+from ..core.state import ConnectionState, Lifecycle
+from ..delivery import cluster, stats
+from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
+from ..delivery.outbox import Outbox
+from ..features.base import Feature
+from .calls import CallsMixin
+from .closing import ClosingMixin
+from .groups import GroupsMixin
+from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, SLOW_CLOSE_TIMEOUT, ConsumerSpec, identity_of
+
+__all__ = ["MAX_REJOIN_DELAY", "REJOIN_DELAY", "SLOW_CLOSE_TIMEOUT", "ConsumerSpec", "HypergenConsumer",
+           "identity_of"]
+
+logger = logging.getLogger("hypergen_ws")
+
+_LAYER_EVENT = "hypergen_ws.layer_event"
+
+
+class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Runs one ``@consumer`` function for one websocket connection.
+
+    Subclass it and pass ``consumer_class_base=`` to ``@consumer`` to add handlers for plain channel-layer
+    messages (``{"type": "x.y"}`` reaches ``x_y``) or to keep state; instances live as long as the connection.
+    ``channel_layer_alias`` chooses the layer of the socket's own channel, as in Channels (default:
+    ``HYPERGEN_WS["CHANNEL_LAYER"]``).
+
+    The class is built from parts, each in a module of this package: :mod:`.calls` (the browser's frames and
+    calls), :mod:`.groups` (joining and leaving), :mod:`.closing` (sending, closing, cleaning up); this module
+    holds the ASGI plumbing and the connect.
+    """
+
+    hypergen: ClassVar[ConsumerSpec]
+    #: Names of handler methods that channel-layer messages may reach (set per generated class).
+    layer_handlers: ClassVar[frozenset[str]] = frozenset()
+    #: Channels' own list of groups to join at connect: unused (``@consumer`` decides the groups), and not a new
+    #: list per connection.
+    groups: Any = ()
+    # Per-connection values that start the same for every connection: class defaults until a connection sets its
+    # own (an idle connection keeps as little as it can).
+    hub: Hub | None = None
+    _request: ASGIRequest | None = None
+    _closing: asyncio.Task[None] | None = None
+    _rejoining: asyncio.Task[None] | None = None
+    _task: asyncio.Task[Any] | None = None
+    _stopped = False
+    _leavers: list[Feature] | tuple[()] = ()
+    _counted_closed = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Everything hypergen_ws keeps about this connection.
+        self.state = ConnectionState()
+        self.url_kwargs: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
+        self.outbox = Outbox(self._base_send, conf.get("SEND_QUEUE_LIMIT"), self._on_overflow)
+
+    @property
+    def spec(self) -> ConsumerSpec:
+        """The ``@consumer`` this connection runs."""
+        return self.hypergen
+
+    @property
+    def label(self) -> str:
+        """The consumer's label, e.g. ``chat.send_message``."""
+        return self.hypergen.label
+
+    @property
+    def keeps_history(self) -> bool:
+        """Whether the consumer keeps history (its primary group's frames carry a seq)."""
+        return bool(self.hypergen.history)
+
+    @property
+    def group_names(self) -> list[str]:
+        """The groups this connection is a member of (read-only view; use ``join``/``leave``)."""
+        return list(self.state.groups)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the disconnect (``None`` until then, or when the client sent none)."""
+        return self.state.close_code
+
+    @property
+    def channel_layer_alias(self) -> str:
+        """The layer of this socket's own channel: ``HYPERGEN_WS["CHANNEL_LAYER"]`` unless a subclass sets one."""
+        return str(conf.get("CHANNEL_LAYER"))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve one connection with Channels' own ``AsyncConsumer.__call__``, then clean up whatever ended it.
+
+        Channels gets the layer of ``channel_layer_alias``, makes the socket's own channel and dispatches the
+        server's events and that channel's messages (through :attr:`channel_receive`) one at a time. :meth:`stop`
+        ends the connection from inside (a slow client), without a message through the layer.
+        """
+        self._task = asyncio.current_task()
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            if self._task is not None:
+                self._task.uncancel()
+        finally:
+            self._task = None
+            await self._cleanup_to_the_end()
+            if getattr(self, "channel_name", None):
+                release_channel(self.channel_layer, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' ``dispatch``: run the handler of ``message``'s type. Django's ``close_old_connections()``
+        runs first only where the consumer's own code may need it (``Consumer.closes_old_connections``): the
+        thread hop it takes is a third of the CPU of a connect otherwise."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        if self.hypergen.closes_old_connections(message["type"]):
+            await aclose_old_connections()
+        await handler(message)
+
+    def stop(self) -> None:
+        """End the connection's coroutine (the server then closes the socket); used to cut off a slow client."""
+        task = self._task
+        if task is not None and not self._stopped and task is not asyncio.current_task():
+            self._stopped = True
+            task.cancel()
+
+    @property
+    def channel_receive(self) -> Callable[[], Any]:
+        """What Channels' ``__call__`` waits on for this socket's own channel: :meth:`_receive_own_channel`."""
+        return self._receive_own_channel
+
+    @channel_receive.setter
+    def channel_receive(self, value: Any) -> None:
+        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with one that survives a
+        # layer outage and waits on the in-memory layer without its scan of every channel.
+        pass
+
+    async def _base_send(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.close" and daphne.close_with_code(
+                self.base_send, message.get("code"), SLOW_CLOSE_TIMEOUT):
+            return  # daphne cannot send 1008/1011/1013 through ASGI; written to its connection directly
+        await self.base_send(message)
+
+    async def _receive_own_channel(self) -> dict[str, Any]:
+        # A layer that is down (Redis restarting) must not end the connection: wait and try again.
+        failures = 0
+        while True:
+            try:
+                message = await receive_channel(self.channel_layer, self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                stats.event(stats.LAYER_ERROR, "", "receive")
+                if failures == 1:
+                    logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
+                                   self.label, exc_info=True,
+                                   extra=fields("layer_receive_failed", consumer=self.label, state=self.state))
+                await asyncio.sleep(1)
+                continue
+            return {"type": _LAYER_EVENT, "message": message}
+
+    async def hypergen_ws_layer_event(self, event: dict[str, Any]) -> None:
+        """Run the handler of a channel-layer message, if this class declares one for its type."""
+        message = event["message"]
+        kind = message.get("type") if isinstance(message, dict) else None
+        if not isinstance(kind, str) or kind.startswith(RESERVED_PREFIXES):
+            logger.warning("Ignored channel-layer message of type %r for %s: reserved or missing type", kind,
+                           self.label, extra=fields("layer_message_ignored", consumer=self.label, state=self.state,
+                                                    code=str(kind)))
+            return
+        try:
+            name = get_handler_name(message)
+        except ValueError:
+            name = ""
+        if name not in self.layer_handlers:
+            logger.warning(
+                "Ignored channel-layer message of type %r for %s: define a method %r on the class passed as "
+                "consumer_class_base= to handle it", kind, self.label, name or kind,
+                extra=fields("layer_message_unhandled", consumer=self.label, state=self.state, code=kind))
+            return
+        await getattr(self, name)(message)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Check permissions, join the group(s) and accept; or accept and close with 4401/4403."""
+        state = self.state
+        spec = self.hypergen
+        state.position = protocol.take_position(self.scope)
+        self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
+        user = self.scope.get("user") or AnonymousUser()
+        state.identity = identity_of(user, session_key_of(self.scope))
+        if not await spec.permission.allows(user, self.url_kwargs):
+            code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
+                    else protocol.CLOSE_NOT_AUTHENTICATED)
+            if spec.permission.missing:
+                logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label,
+                             extra=fields("consumer_without_perm", consumer=self.label, user=user, code=code))
+            elif code == protocol.CLOSE_NOT_AUTHENTICATED:
+                logger.warning(
+                    "Refused a websocket to %s (close %s, not logged in) for %s: it requires %s. Log the user in "
+                    "(and route websockets through AuthMiddlewareStack in asgi.py), or use perm=NO_PERM_REQUIRED.",
+                    self.label, code, describe_user(user), spec.permission.describe(),
+                    extra=fields("connection_refused", consumer=self.label, user=user, code=code))
+            else:
+                logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
+                               self.label, code, describe_user(user), spec.permission.describe(),
+                               extra=fields("connection_refused", consumer=self.label, user=user, code=code))
+            stats.event(stats.REFUSED, self.label, code)
+            await self._refuse(code)
+            return
+        self.hub = get_hub()
+        for feature in spec.admitters:
+            refusal = await feature.admit(self)
+            if refusal is not None:
+                stats.event(stats.REFUSED, self.label, refusal[0])
+                await self._refuse(*refusal)
+                return
+        groups = spec.groups_for(self)
+        state.primary_group = groups[0] if groups else None
+        for feature in spec.joiners:
+            feature.before_join(self, groups)
+        state.pending_groups = await self._join_all(groups)
+        await self.base_send({"type": "websocket.accept"})
+        state.advance(Lifecycle.OPEN)
+        daphne.attach(self.base_send, self.outbox)
+        self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
+        cluster.ensure_started(self.hub)
+        stats.opened(self.label)
+        if state.pending_groups:
+            # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
+            self.send_text(protocol.resync_frame("unavailable", None, None))
+            self._rejoining = asyncio.get_running_loop().create_task(self._rejoin())
+        for feature in spec.starters:
+            await feature.connected(self)
+        self.outbox.start()
+
+    async def _refuse(self, code: int, reason: str | None = None) -> None:
+        """Accept only to close with ``code`` (a browser sees only 1006 for a socket refused before the accept)."""
+        self.state.advance(Lifecycle.CLOSING)
+        self.state.close_code = code
+        await self.base_send({"type": "websocket.accept"})
+        await self._base_send({"type": "websocket.close", "code": code, **({"reason": reason} if reason else {})})
+
+    @property
+    def request(self) -> ASGIRequest:
+        """A Django ``ASGIRequest`` built from the scope (user, session, headers), made on first use."""
+        if self._request is None:
+            self._request = self._build_request()
+        return self._request
+
+    @request.setter
+    def request(self, value: ASGIRequest) -> None:
+        self._request = value
+
+    def _build_request(self) -> ASGIRequest:
+        scope = {**self.scope, "type": "http", "method": "GET"}
+        request = ASGIRequest(scope, io.BytesIO())
+        request.user = self.scope.get("user") or AnonymousUser()
+        if "session" in self.scope:
+            request.session = self.scope["session"]
+        return request

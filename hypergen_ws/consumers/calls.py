@@ -1,0 +1,144 @@
+"""The browser's frames: decoded, checked against the consumer's ``perm`` again, and run as calls whose commands
+and reply (or error) go back to the caller."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.auth import get_user
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+
+from ..core import conf, protocol
+from ..core.logs import fields
+from ..core.permissions import describe_user, forget_cached_permissions
+from ..delivery import stats
+from ..delivery.publishing import apublish
+from .parts import ConsumerParts
+
+logger = logging.getLogger("hypergen_ws")
+
+
+class CallsMixin(ConsumerParts):
+    """What the browser sends: calls (protocol v1), or raw frames for a feature that takes them."""
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Decode a browser frame and run the consumer function, answering bad input with an error frame."""
+        if not self.state.is_open:
+            return
+        text = message.get("text")
+        data = message.get("bytes")
+        stats.received(self.label, self.state.groups,
+                       stats.text_size(text) if text is not None else len(data) if data is not None else 0)
+        for feature in self.hypergen.receivers:
+            if await feature.receive(self, message):
+                return
+        if text is None:
+            self.protocol_error(protocol.ProtocolError("Binary frames are not part of protocol v1; send JSON text."))
+            return
+        try:
+            call = protocol.parse_call(text, max_size=conf.get("MAX_MESSAGE_SIZE"), max_depth=conf.get("MAX_DEPTH"))
+        except protocol.ProtocolError as exc:
+            self.protocol_error(exc)
+            return
+        await self.handle_call(call)
+
+    def protocol_error(self, exc: protocol.ProtocolError) -> None:
+        """Answer a bad frame: an error frame, or a close when the frame was too big."""
+        logger.warning("Bad frame from %s to %s: %s", describe_user(self.scope.get("user")), self.label, exc,
+                       extra=fields("bad_frame", consumer=self.label, state=self.state,
+                                    code=exc.close_code or protocol.BAD_REQUEST))
+        if exc.close_code is not None:
+            stats.event(stats.ERROR, self.label, exc.close_code)
+            self.outbox.push({"type": "websocket.close", "code": exc.close_code})
+        else:
+            self.send_error(protocol.BAD_REQUEST, str(exc), exc.id)
+
+    def send_error(self, code: str, message: str, call_id: int | str | None = None) -> None:
+        """Send this client an error frame, counted by its code in the stats."""
+        stats.event(stats.ERROR, self.label, code)
+        self.send_text(protocol.error_frame(code, message, call_id))
+
+    async def handle_call(self, call: protocol.Call) -> None:
+        """Re-check the permission, run the function and send what it produced.
+
+        Every failure reaches the caller as an error frame carrying the call's id; the socket stays open.
+        """
+        spec = self.hypergen
+        if not spec.receive:
+            self.send_error(
+                protocol.BAD_REQUEST, f"{self.label} only sends; it does not take calls from the browser.", call.id)
+            return
+        user = await self.current_user()
+        if not await spec.permission.allows(user, self.url_kwargs):
+            logger.warning("Refused a call to %s (permission denied) for %s: it requires %s.",
+                           self.label, describe_user(user), spec.permission.describe(),
+                           extra=fields("call_refused", consumer=self.label, state=self.state,
+                                        code=protocol.PERMISSION_DENIED))
+            self.send_error(protocol.PERMISSION_DENIED, f"You may not call {self.label}.", call.id)
+            return
+        self.meta = call.meta
+        try:
+            commands = await spec.invoke(self, call.args)
+            if commands:
+                await self.deliver(commands)
+        except protocol.ProtocolError as exc:
+            self.protocol_error(protocol.ProtocolError(str(exc), id=call.id))
+            return
+        except PermissionDenied as exc:
+            logger.warning("Refused a call to %s (permission denied) for %s: the function raised PermissionDenied"
+                           "(%r).", self.label, describe_user(user), str(exc),
+                           extra=fields("call_refused", consumer=self.label, state=self.state,
+                                        code=protocol.PERMISSION_DENIED))
+            self.send_error(protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id)
+            return
+        except (TimeoutError, ConnectionError) as exc:
+            logger.warning("Delivering the result of a call to %s failed: %s", self.label, exc,
+                           extra=fields("call_undeliverable", consumer=self.label, state=self.state,
+                                        code=protocol.UNAVAILABLE))
+            self.send_error(
+                protocol.UNAVAILABLE, "The server could not deliver the result right now (its channel layer is "
+                "unavailable); try again in a moment.", call.id)
+            return
+        except Exception as exc:
+            logger.exception("Error in consumer %s", self.label,
+                             extra=fields("consumer_error", consumer=self.label, state=self.state,
+                                          code=protocol.SERVER_ERROR))
+            detail = f"{type(exc).__name__}: {exc}" if conf.error_details() else "Internal server error."
+            self.send_error(protocol.SERVER_ERROR, detail, call.id)
+            return
+        finally:
+            self.meta = {}
+        if call.id is not None:
+            self.send_text(protocol.reply_frame(call.id))
+
+    async def deliver(self, commands: list[list[Any]]) -> None:
+        """Send a call's commands to the caller only (``send_to="caller"``) or to its primary group.
+
+        Through the one publish path, which writes to this event loop's sockets first: the caller has the
+        commands before the call's reply, on every layer.
+        """
+        text = protocol.commands_frame(commands)
+        group = self.state.groups[0] if self.state.groups else None
+        if self.hypergen.send_to == "caller" or group is None:
+            if self.hypergen.send_to == "caller":
+                self.send_text(text)
+            return
+        await apublish(group, text)
+
+    async def current_user(self) -> Any:
+        """The user as of now: re-read from the session (logout, deactivation) and without stale perm caches."""
+        if self.hypergen.permission.public:
+            return self.scope.get("user") or AnonymousUser()
+        session = self.scope.get("session")
+        if session is not None and getattr(session, "session_key", None):
+            # A fresh store: the connection's copy caches the data it loaded at connect, logouts included.
+            fresh = session.__class__(session_key=session.session_key)
+            user = await get_user({**self.scope, "session": fresh})
+            self.scope["user"] = user
+        else:
+            user = self.scope.get("user") or AnonymousUser()
+            forget_cached_permissions(user)
+        if self._request is not None:
+            self._request.user = user
+        return user

@@ -1,0 +1,105 @@
+"""What the parts of :class:`~hypergen_ws.consumers.HypergenConsumer` share: the ``@consumer`` it runs, who a
+socket is, the timings of its groups and closes, and the attributes every part of the class may use."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from django.core.handlers.asgi import ASGIRequest
+
+from ..core.permissions import Permission
+from ..core.protocol import Call, ProtocolError
+from ..core.sessions import session_tag
+from ..core.state import ConnectionState, Identity
+from ..delivery.hub import Hub, Member
+from ..delivery.outbox import Outbox
+from ..features.base import Feature, Spec
+
+#: Seconds a slow client's close frame may wait for the server's write buffer before the connection is dropped.
+SLOW_CLOSE_TIMEOUT = 5.0
+#: Seconds before a socket that could not join its groups at connect tries again (doubling up to the maximum).
+REJOIN_DELAY = 0.5
+MAX_REJOIN_DELAY = 5.0
+
+
+class ConsumerSpec(Spec, Protocol):
+    """What the generated class needs from its ``@consumer`` (``hypergen_ws.decorators.Consumer``)."""
+
+    permission: Permission
+    receive: bool
+    send_to: str
+    features: tuple[Feature, ...]
+    admitters: tuple[Feature, ...]
+    joiners: tuple[Feature, ...]
+    members: tuple[Feature, ...]
+    starters: tuple[Feature, ...]
+    receivers: tuple[Feature, ...]
+    leavers: tuple[Feature, ...]
+    rejoiners: tuple[Feature, ...]
+
+    def groups_for(self, instance: Any) -> list[str]: ...
+
+    def closes_old_connections(self, event: str) -> bool: ...
+
+    async def invoke(self, instance: Any, args: list[Any]) -> list[list[Any]]: ...
+
+
+def identity_of(user: Any, session_key: str | None = None) -> Identity:
+    """Who a socket is: one key per user (with the session that authenticated it), or a key of its own for an
+    anonymous socket."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        pk = user.pk if isinstance(user.pk, (int, str)) else str(user.pk)
+        return Identity(f"u:{pk}", pk, user.get_username(), session_tag(session_key))
+    return Identity(f"a:{secrets.token_hex(6)}", None, None)
+
+
+class ConsumerParts:
+    """The attributes and methods one part of the consumer uses from the others (declarations only: the class
+    adds no behaviour, so Channels' methods stay where the parts do not override them)."""
+
+    hypergen: ClassVar[ConsumerSpec]
+    scope: dict[str, Any]
+    state: ConnectionState
+    url_kwargs: dict[str, Any]
+    meta: dict[str, Any]
+    hub: Hub | None
+    outbox: Outbox
+    base_send: Callable[[dict[str, Any]], Awaitable[None]]
+    _request: ASGIRequest | None
+    _closing: asyncio.Task[None] | None
+    _rejoining: asyncio.Task[None] | None
+    _leavers: list[Feature] | tuple[()]
+    _counted_closed: bool
+
+    if TYPE_CHECKING:
+        channel_name: str
+        request: ASGIRequest
+
+        @property
+        def spec(self) -> ConsumerSpec: ...
+
+        @property
+        def label(self) -> str: ...
+
+        @property
+        def keeps_history(self) -> bool: ...
+
+        async def current_user(self) -> Any: ...
+
+        async def handle_call(self, call: Call) -> None: ...
+
+        def protocol_error(self, exc: ProtocolError) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def send_text(self, text: str) -> None: ...
+
+        async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
+
+        def _member(self, group: str) -> Member: ...
+
+        async def join(self, group: str) -> None: ...
+
+        async def _leave_all(self) -> None: ...
