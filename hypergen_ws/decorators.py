@@ -7,7 +7,6 @@ import inspect
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from channels.db import database_sync_to_async
 from django.apps import apps
@@ -15,8 +14,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch
 from django.urls import path as make_path
 from django.urls import re_path as make_re_path
-from django.urls.resolvers import RegexPattern, RoutePattern
-from django.utils.regex_helper import normalize
 
 from . import features
 from .consumers import HypergenConsumer
@@ -25,7 +22,7 @@ from .core.binding import Binder
 from .core.commands import collecting, stop_collecting
 from .core.permissions import MISSING, Permission
 from .core.protocol import check_commands
-from .core.urlspec import UrlValuesError, bind_url_values, check_path, check_re_path
+from .core.urlspec import UrlValuesError, bind_url_values, compile_route, reverse_route
 from .features.base import Feature, Options
 from .features.hooks import Hook
 from .features.presence import aget_presence, get_presence
@@ -111,10 +108,7 @@ class Consumer:
             raise ImproperlyConfigured(f"{where}: group_name must be a callable taking the consumer instance.")
         if not (isinstance(consumer_class_base, type) and issubclass(consumer_class_base, HypergenConsumer)):
             raise ImproperlyConfigured(f"{where}: consumer_class_base must be a subclass of HypergenConsumer.")
-        if re_path is not None:
-            check_re_path(re_path, where)
-        else:
-            check_path(path, where)
+        self._pattern, kwarg_names = compile_route(path, re_path, where)
         self.permission = Permission(perm, any_perm, where=where)
         self.path = path
         self.re_path = re_path
@@ -125,16 +119,6 @@ class Consumer:
         self.consumer_class_base = consumer_class_base
         self._app_label = app_label
         self._explicit_app_label = app_label is not None
-        self._pattern = RegexPattern(re_path) if re_path is not None else RoutePattern(path, is_endpoint=True)
-        try:
-            kwarg_names = list(self._pattern.regex.groupindex)
-        except ImproperlyConfigured as exc:
-            raise ImproperlyConfigured(f"{where}: {exc}") from exc
-        if re_path is not None and self._pattern.regex.groups != len(kwarg_names):
-            raise ImproperlyConfigured(f"{where}: re_path groups must be named, like (?P<room>[-\\w]+).")
-        for kw in kwarg_names:
-            if not groups.ASCII_IDENTIFIER.match(kw):
-                raise ImproperlyConfigured(f"{where}: URL kwarg {kw!r} must be an ASCII identifier.")
         self.url_kwarg_names = tuple(kwarg_names)
         self.converters = getattr(self._pattern, "converters", {})
         self.binder = Binder(func, kwarg_names, where)
@@ -262,20 +246,11 @@ class Consumer:
         Values are given by name, ``reverse(room_name="vip")``, or by position in the route's order,
         ``reverse("vip")``.
         """
-        pattern = RegexPattern(self.route) if self.re_path is not None else RoutePattern(self.route, is_endpoint=True)
-        regex = pattern.regex
         try:
             kwargs = bind_url_values(self.label, "reverse", self.url_kwarg_names, args, kwargs)
         except UrlValuesError as exc:
             raise NoReverseMatch(str(exc)) from None
-        text = {k: self.converters[k].to_url(v) if k in self.converters else str(v) for k, v in kwargs.items()}
-        for fmt, params in normalize(regex.pattern):
-            if set(params) != set(kwargs):
-                continue
-            candidate = fmt % text
-            if regex.fullmatch(candidate):
-                return "/" + quote(candidate, safe="!$&'()*+,;=/~:@")
-        raise NoReverseMatch(f"{self.label}.reverse(**{kwargs!r}): the values do not match the route {self.route!r}.")
+        return reverse_route(self.label, self.route, self.re_path is not None, self.converters, kwargs)
 
     def group_name(self, *args: Any, **kwargs: Any) -> str:
         """The group that connections with these URL kwargs join (the same in every process).

@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch
 from django.urls.converters import get_converters
+from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils.regex_helper import normalize
 
-__all__ = ["UrlValuesError", "bind_url_values", "check_path", "check_re_path"]
+from .groups import ASCII_IDENTIFIER
+
+__all__ = ["UrlValuesError", "bind_url_values", "check_path", "check_re_path", "compile_route", "reverse_route"]
 
 # The parameter syntax of django.urls.path(): <name> or <converter:name>.
 _PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -111,3 +118,42 @@ def bind_url_values(label: str, method: str, names: Sequence[str], args: Sequenc
         raise UrlValuesError(f"{expected}; {', '.join(map(repr, missing))} "
                              f"{'is' if len(missing) == 1 else 'are'} missing.")
     return {name: bound[name] for name in names}
+
+
+def reverse_route(label: str, route: str, is_regex: bool, converters: Mapping[str, Any],
+                  kwargs: Mapping[str, Any]) -> str:
+    """The URL of ``route`` (``path`` syntax, or a regex when ``is_regex``) for ``kwargs``, each value through its
+    converter's ``to_url``; ``NoReverseMatch`` names ``label`` and the route when the values do not fit it."""
+    pattern = RegexPattern(route) if is_regex else RoutePattern(route, is_endpoint=True)
+    regex = pattern.regex
+    text = {k: converters[k].to_url(v) if k in converters else str(v) for k, v in kwargs.items()}
+    for fmt, params in normalize(regex.pattern):
+        if set(params) != set(kwargs):
+            continue
+        candidate = fmt % text
+        if regex.fullmatch(candidate):
+            return "/" + quote(candidate, safe="!$&'()*+,;=/~:@")
+    raise NoReverseMatch(f"{label}.reverse(**{dict(kwargs)!r}): the values do not match the route {route!r}.")
+
+
+def compile_route(path: str, re_path: str | None, where: str) -> tuple[RoutePattern | RegexPattern, list[str]]:
+    """Check ``path=`` / ``re_path=`` and compile it: the pattern and its URL kwarg names, in route order.
+
+    Raises ``ImproperlyConfigured`` (starting with ``where``) for a route Django cannot compile, an unnamed regex
+    group, or a URL kwarg that is not an ASCII identifier (it becomes part of group names).
+    """
+    if re_path is not None:
+        check_re_path(re_path, where)
+    else:
+        check_path(path, where)
+    pattern = RegexPattern(re_path) if re_path is not None else RoutePattern(path, is_endpoint=True)
+    try:
+        names = list(pattern.regex.groupindex)
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{where}: {exc}") from exc
+    if re_path is not None and pattern.regex.groups != len(names):
+        raise ImproperlyConfigured(f"{where}: re_path groups must be named, like (?P<room>[-\\w]+).")
+    for name in names:
+        if not ASCII_IDENTIFIER.match(name):
+            raise ImproperlyConfigured(f"{where}: URL kwarg {name!r} must be an ASCII identifier.")
+    return pattern, names
