@@ -17,57 +17,20 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from ..backends.layers import (bypasses_layer, get_layer, group_add, group_discard, hub_channel, receive_channel,
                                release_channel, send_local)
 from ..backends.uvicorn import text_frame
 from ..core import conf
 from ..core.logs import fields
-from ..core.state import ConnectionState
 from . import stats
 from .feed import Feed, deliver_sequenced
+from .members import FRAME_TYPE, RESERVED_PREFIXES, Member, Outgoing, Push
 
-__all__ = ["FRAME_TYPE", "Hub", "Member", "get_hub", "local_hubs"]
+__all__ = ["FRAME_TYPE", "RESERVED_PREFIXES", "Hub", "Member", "Outgoing", "get_hub", "local_hubs"]
 
 logger = logging.getLogger("hypergen_ws")
-
-#: The channel-layer message type of an encoded group frame.
-FRAME_TYPE = "hypergen_ws.frame"
-#: Message types no publisher may send to a socket's handlers.
-RESERVED_PREFIXES = ("websocket.", "hypergen_ws.")
-
-Push = Callable[[dict[str, Any], bytes], None]
-
-
-class Outgoing(Protocol):
-    """A member's queue of outgoing frames."""
-
-    def push(self, message: dict[str, Any]) -> None: ...
-
-    def push_encoded(self, message: dict[str, Any], frame: bytes) -> None: ...
-
-
-class Member(Protocol):
-    """What stands for a socket among a group's local members."""
-
-    @property
-    def outbox(self) -> Outgoing: ...
-
-    @property
-    def label(self) -> str: ...
-
-    @property
-    def channel_name(self) -> str: ...
-
-    @property
-    def state(self) -> ConnectionState: ...
-
-    @property
-    def keeps_history(self) -> bool: ...
-
-    def send_text(self, text: str) -> None: ...
-
 
 _hub_ids = itertools.count(1)
 
