@@ -4,18 +4,19 @@ never holds a connect. In one process (the in-memory layer): tests/test_access.p
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser, Permission, User
+from django.contrib.auth.models import Permission, User
 from redis import asyncio as aioredis
 
 from hypergen_ws.delivery.cluster import node_of
 from hypergen_ws.delivery.hub import get_hub
+from hypergen_ws.decorators import Consumer
 from hypergen_ws.features import connlimit
+from hypergen_ws.testing import ConsumerCommunicator
+from tests import sample_consumers as sc
 from tests.recutil import OtherProcess, use_layer
 from tests.wsutil import application
 
@@ -29,21 +30,22 @@ def make_user(name: str) -> User:
     return User.objects.get(pk=user.pk)
 
 
-async def connect(path: str, user=None, timeout: float = 5) -> WebsocketCommunicator:
-    comm = WebsocketCommunicator(application, path)
-    comm.scope["user"] = user if user is not None else AnonymousUser()
-    connected, _ = await comm.connect(timeout)
-    assert connected
+async def connect(consumer: Consumer, user: User | None = None, timeout: float = 5) -> ConsumerCommunicator:
+    """A socket of ``user`` (anonymous without one) that the test closes with ``disconnect()``; refused or not."""
+    comm = ConsumerCommunicator(consumer, application=application, user=user, timeout=timeout)
+    await comm.connect()
     return comm
 
 
-async def outcome(comm: WebsocketCommunicator, quiet: float = 0.3) -> int | None:
+async def outcome(comm: ConsumerCommunicator, quiet: float = 0.3) -> int | None:
     """The close code the server sent, or None when the socket stays open (nothing for ``quiet`` seconds)."""
-    while not await comm.receive_nothing(quiet):
-        output = await comm.receive_output()
-        if output["type"] == "websocket.close":
-            return output.get("code")
-    return None
+    if comm.close_code is None:
+        try:
+            await comm.assert_nothing(quiet)
+        except AssertionError:
+            if comm.close_code is None:
+                raise  # a frame, not the close
+    return comm.close_code
 
 
 async def redis_fields(redis_url: str, user: User) -> dict[str, int]:
@@ -54,8 +56,6 @@ async def redis_fields(redis_url: str, user: User) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in raw.items()}
     finally:
         await client.aclose()
-    await kims.disconnect()
-    assert await redis_keys(redis_url, "hgws:uconn:*") == [] and await redis_keys(redis_url, "hgws:puser:*") == []
 
 
 async def redis_keys(redis_url: str, pattern: str) -> list[bytes]:
@@ -64,8 +64,6 @@ async def redis_keys(redis_url: str, pattern: str) -> list[bytes]:
         return [key async for key in client.scan_iter(match=pattern)]
     finally:
         await client.aclose()
-    await kims.disconnect()
-    assert await redis_keys(redis_url, "hgws:uconn:*") == [] and await redis_keys(redis_url, "hgws:puser:*") == []
 
 
 async def wait_for(condition, what: str, timeout: float = 15) -> None:
@@ -86,21 +84,21 @@ async def test_the_cap_holds_across_processes_and_nothing_stays_in_redis(setting
     use_layer("redis", settings, redis_url)
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 2.0}
     sam, kim = await make_user("c_sam"), await make_user("c_kim")
-    here = await connect("/ws/tests/guarded/", sam)
+    here = await connect(sc.guarded, sam)
     other = OtherProcess()  # a second server process: its own hub, heartbeat and process id
     try:
-        there = await other.arun(connect("/ws/tests/listen_only/", sam))
+        there = await other.arun(connect(sc.listen_only, sam))
         fields = await redis_fields(redis_url, sam)
         assert sorted(fields.values()) == [1, 1] and this_node_id() in fields, fields
         # A third socket is refused in either process: the count is the user's across both.
-        assert await outcome(await connect("/ws/tests/guarded/", sam)) == 1008
-        assert await other.arun(outcome(await other.arun(connect("/ws/tests/guarded/", sam)))) == 1008
-        kims = await connect("/ws/tests/guarded/", kim)
+        assert await outcome(await connect(sc.guarded, sam)) == 1008
+        assert await other.arun(outcome(await other.arun(connect(sc.guarded, sam)))) == 1008
+        kims = await connect(sc.guarded, kim)
         assert await outcome(kims) is None, "another user is not affected"
         # A socket that closes in the other process gives its place back.
         await other.arun(there.disconnect())
         assert list(await redis_fields(redis_url, sam)) == [this_node_id()]
-        again = await connect("/ws/tests/listen_only/", sam)
+        again = await connect(sc.listen_only, sam)
         assert await outcome(again) is None
         assert await redis_fields(redis_url, sam) == {this_node_id(): 2}
     finally:
@@ -123,19 +121,19 @@ async def test_the_sockets_of_a_killed_process_stop_counting_and_the_sweep_remov
     use_layer("redis", settings, redis_url)
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     sam = await make_user("c_sam")
-    watcher = await connect("/ws/tests/listen_only/")  # anonymous: this process's heartbeat runs, uncapped
+    watcher = await connect(sc.listen_only)  # anonymous: this process's heartbeat runs, uncapped
     other = OtherProcess()
     try:
-        doomed = [await other.arun(connect("/ws/tests/guarded/", sam)) for _ in range(2)]
+        doomed = [await other.arun(connect(sc.guarded, sam)) for _ in range(2)]
         assert list((await redis_fields(redis_url, sam)).values()) == [2]
-        assert await outcome(await connect("/ws/tests/guarded/", sam)) == 1008
+        assert await outcome(await connect(sc.guarded, sam)) == 1008
         await other.hang()  # like kill -9: no more heartbeats, its sockets never say goodbye
         await wait_for(lambda: _no_fields(redis_url, sam), "the sweep of the dead process")
         assert await redis_keys(redis_url, "hgws:puser:*") == []
-        fresh = [await connect("/ws/tests/guarded/", sam) for _ in range(2)]
+        fresh = [await connect(sc.guarded, sam) for _ in range(2)]
         assert [await outcome(comm) for comm in fresh] == [None, None]
         assert await redis_fields(redis_url, sam) == {this_node_id(): 2}
-        assert await outcome(await connect("/ws/tests/guarded/", sam)) == 1008
+        assert await outcome(await connect(sc.guarded, sam)) == 1008
         del doomed
     finally:
         other.stop()
@@ -154,17 +152,17 @@ async def test_with_redis_frozen_a_connect_is_answered_and_the_cap_counts_this_p
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0,
                             "PUBLISH_TIMEOUT": 0.5}
     sam = await make_user("c_sam")
-    first = await connect("/ws/tests/listen_only/", sam)
+    first = await connect(sc.listen_only, sam)
     assert await redis_fields(redis_server.url, sam) == {this_node_id(): 1}
     redis_server.freeze()
     try:
         started = time.monotonic()
         # Answered although Redis does not answer: the cap and the group join each give up after PUBLISH_TIMEOUT.
-        second = await connect("/ws/tests/listen_only/", sam, timeout=10)
+        second = await connect(sc.listen_only, sam, timeout=10)
         print(f"a connect with Redis frozen answered after {time.monotonic() - started:.2f} s")
         assert await outcome(second) is None
         started = time.monotonic()
-        third = await connect("/ws/tests/listen_only/", sam, timeout=10)
+        third = await connect(sc.listen_only, sam, timeout=10)
         assert await outcome(third) == 1008, "this process's count (2) is the cap while Redis is frozen"
         print(f"the next connect (refused) answered after {time.monotonic() - started:.2f} s")
     finally:
@@ -174,7 +172,7 @@ async def test_with_redis_frozen_a_connect_is_answered_and_the_cap_counts_this_p
     # Back: a heartbeat writes this process's count again, and Redis counts across processes again.
     await wait_for(lambda: _has(redis_server.url, sam, 2), "this process's count written again")
     assert not connlimit.tables.down
-    assert await outcome(await connect("/ws/tests/guarded/", sam)) == 1008
+    assert await outcome(await connect(sc.guarded, sam)) == 1008
     for comm in (first, second):
         await comm.disconnect()
     assert await redis_keys(redis_server.url, "hgws:uconn:*") == []
