@@ -1,7 +1,6 @@
 """The one publish path (hypergen_ws.delivery.publishing), on the in-memory layer and on a real Redis."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest

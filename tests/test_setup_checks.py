@@ -2,7 +2,6 @@
 hint that names the fix."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest

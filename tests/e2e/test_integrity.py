@@ -85,7 +85,6 @@ async def test_on_redis_a_new_socket_gets_its_presence_list_before_any_group_fra
                                                                                   live_server_factory):
     """Sockets connect while another process publishes to the room without pause: each one's first frame is
     the presence list, never a message or a join that was in flight."""
-    import asyncio
     import json
     import subprocess
     import sys
