@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib.clients import ClientPool  # noqa: E402
-from benchlib.common import (ALL_VARIANTS, HOST, VARIANTS, format_table, machine_info,  # noqa: E402
+from benchlib.common import (CONNECT_VARIANTS, HOST, VARIANTS, format_table, machine_info,  # noqa: E402
                              raise_nofile_limit, ratio, start_redis, start_server)
 from benchlib.fanoutrun import log  # noqa: E402
 from benchlib.harness import available_variants, cli, run_matrix  # noqa: E402
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", type=int, nargs="+", help="numbers of connections K (default 1000)")
     ap.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     ap.add_argument("--layer", choices=["memory", "redis", "pubsub"], default="memory")
-    ap.add_argument("--variants", nargs="+", choices=[*VARIANTS, "asgi"], default=list(VARIANTS),
+    ap.add_argument("--variants", nargs="+", choices=list(CONNECT_VARIANTS), default=list(VARIANTS),
                     help="asgi: a bare ASGI application on --server, the server's own cost per connection")
     ap.add_argument("--quick", action="store_true", help="smoke run: 200 connections")
     ap.add_argument("--concurrency", type=int, default=100, help="handshakes in flight at most (default 100)")
@@ -71,7 +71,7 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
         url = f"redis://{HOST}:{redis.port}/0" if redis else ""
         server = start_server(variant, args.server, args.layer, url, args.capacity, args.baseline_loop,
                               args.uvicorn_ws)
-        path = ALL_VARIANTS[variant]
+        path = CONNECT_VARIANTS[variant]
         await warm_up(server.port, path)
         pool = await ClientPool.start(k, args.client_procs)
         await asyncio.sleep(args.settle)

@@ -30,10 +30,12 @@ VARIANTS = {
 #: Variants that run on a server of their own whatever ``--server`` says.
 FIXED_SERVER = {"websockets": "websockets", "channelbox": "uvicorn"}
 #: Variants run only when asked for: (c) with the Prometheus metrics on (HYPERGEN_WS["METRICS"] = True; the
-#: other hypergen variant runs with them off); and, in connect.py, the server's own floor: a bare ASGI
-#: application (benchmarks/bare_asgi.py) on the same server as the Django variants.
-EXTRA_VARIANTS = {"hypergen-metrics": VARIANTS["hypergen"], "asgi": "/"}
+#: other hypergen variant runs with them off).
+EXTRA_VARIANTS = {"hypergen-metrics": VARIANTS["hypergen"]}
 ALL_VARIANTS = {**VARIANTS, **EXTRA_VARIANTS}
+#: connect.py only, when asked for: the server's own floor, a bare ASGI application (benchmarks/bare_asgi.py) on
+#: the same server as the Django variants. It does no fan-out, so fanout.py does not offer it.
+CONNECT_VARIANTS = {**VARIANTS, "asgi": "/"}
 
 
 def raise_nofile_limit() -> int:
