@@ -24,25 +24,9 @@ from testproject.chat import consumers as chat_consumers
 from testproject.chat.changes import message_room
 from testproject.chat.consumers import send_message
 from testproject.chat.models import Message, Room
-from tests import sample_consumers as sc
-from tests.wsutil import application
+from tests.commitutil import Rollback, connect, group
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class Rollback(Exception):
-    pass
-
-
-def group(room: str) -> str:
-    return sc.echo.group_name(room=room)
-
-
-async def connect(room: str) -> ConsumerCommunicator:
-    """A socket of the sample ``echo`` consumer in ``room``."""
-    comm = ConsumerCommunicator(sc.echo, application=application, room=room)
-    assert await comm.connect()
-    return comm
 
 
 @pytest.fixture

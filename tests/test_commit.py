@@ -25,26 +25,10 @@ from hypergen_ws import (NO_PERM_REQUIRED, aconsumer_command, agroup_send, comma
 from hypergen_ws.delivery.publishing import LayerUnavailable
 from hypergen_ws.testing import ConsumerCommunicator
 from testproject.chat.models import Room
-from tests import sample_consumers as sc
 from tests.commit_urls import ViewFailed
-from tests.wsutil import application
+from tests.commitutil import Rollback, connect, group
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class Rollback(Exception):
-    pass
-
-
-def group(room: str) -> str:
-    return sc.echo.group_name(room=room)
-
-
-async def connect(room: str) -> ConsumerCommunicator:
-    """A socket of the sample ``echo`` consumer in ``room``."""
-    comm = ConsumerCommunicator(sc.echo, application=application, room=room)
-    assert await comm.connect()
-    return comm
 
 
 def data(frame: dict[str, Any]) -> Any:
