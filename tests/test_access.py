@@ -7,7 +7,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, logout
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
@@ -17,6 +17,7 @@ from hypergen_ws.features.access import tables
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import sample_consumers as sc
 from tests import wsutil
+from tests.users import make_user
 
 
 #: The sample consumers behind the session and auth middleware, as in a project: a socket with a session cookie
@@ -42,15 +43,6 @@ async def said(comm: ConsumerCommunicator, text: str) -> list:
 
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@database_sync_to_async
-def make_user(name: str, *perms: str) -> User:
-    user = User.objects.create_user(name, password=name)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return User.objects.get(pk=user.pk)
 
 
 @database_sync_to_async

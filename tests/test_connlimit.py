@@ -7,8 +7,7 @@ import asyncio
 import time
 
 import pytest
-from channels.db import database_sync_to_async
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from redis import asyncio as aioredis
 
 from hypergen_ws.delivery.cluster import node_of
@@ -18,16 +17,10 @@ from hypergen_ws.features import connlimit
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import sample_consumers as sc
 from tests.recutil import OtherProcess, use_layer
+from tests.users import make_user
 from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@database_sync_to_async
-def make_user(name: str) -> User:
-    user = User.objects.create_user(name, password=name)
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="auth", codename="view_user"))
-    return User.objects.get(pk=user.pk)
 
 
 async def connect(consumer: Consumer, user: User | None = None, timeout: float = 5) -> ConsumerCommunicator:
@@ -83,7 +76,7 @@ def this_node_id() -> str:
 async def test_the_cap_holds_across_processes_and_nothing_stays_in_redis(settings, redis_url):
     use_layer("redis", settings, redis_url)
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 2.0}
-    sam, kim = await make_user("c_sam"), await make_user("c_kim")
+    sam, kim = await make_user("c_sam", "auth.view_user"), await make_user("c_kim", "auth.view_user")
     here = await connect(sc.guarded, sam)
     other = OtherProcess()  # a second server process: its own hub, heartbeat and process id
     try:
@@ -120,7 +113,7 @@ async def test_the_cap_holds_across_processes_and_nothing_stays_in_redis(setting
 async def test_the_sockets_of_a_killed_process_stop_counting_and_the_sweep_removes_them(settings, redis_url):
     use_layer("redis", settings, redis_url)
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
-    sam = await make_user("c_sam")
+    sam = await make_user("c_sam", "auth.view_user")
     watcher = await connect(sc.listen_only)  # anonymous: this process's heartbeat runs, uncapped
     other = OtherProcess()
     try:
@@ -151,7 +144,7 @@ async def test_with_redis_frozen_a_connect_is_answered_and_the_cap_counts_this_p
     use_layer("redis", settings, redis_server.url)
     settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0,
                             "PUBLISH_TIMEOUT": 0.5}
-    sam = await make_user("c_sam")
+    sam = await make_user("c_sam", "auth.view_user")
     first = await connect(sc.listen_only, sam)
     assert await redis_fields(redis_server.url, sam) == {this_node_id(): 1}
     redis_server.freeze()

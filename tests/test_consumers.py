@@ -10,13 +10,13 @@ import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.contrib.auth.models import Permission, User
 
 from hypergen_ws import aconsumer_command, agroup_send
 from hypergen_ws.core.protocol import CLOSE_NOT_AUTHENTICATED, CLOSE_PERMISSION_DENIED, CLOSE_TOO_BIG
 from hypergen_ws.testing import ConsumerCommunicator
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import sample_consumers as sc
+from tests.users import make_user
 from tests.wsutil import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,15 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def hgws_application() -> Any:
     return application
-
-
-@database_sync_to_async
-def make_user(name: str, *perms: str) -> User:
-    user = User.objects.create_user(name, password=name)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return User.objects.get(pk=user.pk)
 
 
 async def test_two_clients_in_one_group_see_each_other_and_other_group_sees_nothing(
