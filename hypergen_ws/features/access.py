@@ -30,28 +30,22 @@ from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
 from ..delivery import control
 from ..delivery.hub import Hub
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
 Table = dict[str, set[Connection]]  # identity key -> the open sockets of that identity in one hub
 
 
-class Tables:
+class Tables(PerHub[Table]):
     """The sockets of each hub, by who they are, and each hub's session watcher."""
 
     def __init__(self) -> None:
-        self.by_hub: dict[Hub, Table] = {}
+        super().__init__(dict)
         self.watchers: dict[Hub, asyncio.Task[None]] = {}
 
-    def of(self, hub: Hub) -> Table:
-        table = self.by_hub.get(hub)
-        if table is None:
-            for old in [h for h in self.by_hub if h.loop.is_closed()]:
-                del self.by_hub[old]
-                self.watchers.pop(old, None)
-            table = self.by_hub[hub] = {}
-        return table
+    def forget(self, hub: Hub) -> None:
+        self.watchers.pop(hub, None)
 
 
 tables = Tables()

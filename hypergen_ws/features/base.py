@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..core.binding import Binder
 from ..core.permissions import Permission
@@ -105,6 +105,33 @@ class Connection(Protocol):
     async def handle_call(self, call: Call) -> None: ...
 
     def protocol_error(self, exc: ProtocolError) -> None: ...
+
+
+TableT = TypeVar("TableT")
+
+
+class PerHub(Generic[TableT]):
+    """One table per hub (that is, per event loop that serves sockets), dropped once its event loop has closed.
+
+    Subclasses keep more per hub in attributes of their own and drop it in :meth:`forget`.
+    """
+
+    def __init__(self, new_table: Callable[[], TableT]) -> None:
+        self.by_hub: dict[Hub, TableT] = {}
+        self._new_table = new_table
+
+    def of(self, hub: Hub) -> TableT:
+        """The table of ``hub``, made on first use (the tables of closed event loops go then)."""
+        table = self.by_hub.get(hub)
+        if table is None:
+            for old in [h for h in self.by_hub if h.loop.is_closed()]:
+                del self.by_hub[old]
+                self.forget(old)
+            table = self.by_hub[hub] = self._new_table()
+        return table
+
+    def forget(self, hub: Hub) -> None:
+        """Drop what else is kept for ``hub``, whose event loop has closed."""
 
 
 class Feature:

@@ -21,7 +21,7 @@ from ..core import conf, protocol
 from ..core.logs import fields
 from ..delivery import cluster
 from ..delivery.hub import Hub
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -31,11 +31,11 @@ RENEW_INTERVAL = 600.0
 Table = dict[str, set[Connection]]  # user key -> the capped sockets of that user in one hub
 
 
-class Tables:
+class Tables(PerHub[Table]):
     """The capped sockets of each hub, and which hubs' counts in Redis need writing again."""
 
     def __init__(self) -> None:
-        self.by_hub: dict[Hub, Table] = {}
+        super().__init__(dict)
         #: Hubs whose counts in Redis may be wrong (a write failed): the next heartbeat writes them again.
         self.stale: set[Hub] = set()
         #: Hubs that count locally until a heartbeat reached Redis again.
@@ -49,16 +49,10 @@ class Tables:
         self.down.clear()
         self.renewed.clear()
 
-    def of(self, hub: Hub) -> Table:
-        table = self.by_hub.get(hub)
-        if table is None:
-            for old in [h for h in self.by_hub if h.loop.is_closed()]:
-                del self.by_hub[old]
-                self.stale.discard(old)
-                self.down.discard(old)
-                self.renewed.pop(old, None)
-            table = self.by_hub[hub] = {}
-        return table
+    def forget(self, hub: Hub) -> None:
+        self.stale.discard(hub)
+        self.down.discard(hub)
+        self.renewed.pop(hub, None)
 
 
 tables = Tables()

@@ -31,7 +31,7 @@ from ..core.sync import refuse_in_loop
 from ..delivery import cluster
 from ..delivery.hub import Hub, local_hubs
 from ..delivery.publishing import apublish
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -62,13 +62,13 @@ def _iso(ts: float) -> str:
 Table = dict[str, dict[str, Entry]]  # group -> user key -> entry
 
 
-class Tables:
+class Tables(PerHub[Table]):
     """This process's presence entries: one table in memory, or one per hub on Redis."""
 
     def __init__(self) -> None:
+        super().__init__(dict)
         self.memory: Table = {}
         self.lock = threading.Lock()
-        self.by_hub: dict[Hub, Table] = {}
         #: Hubs whose entries in Redis may be wrong (a write failed): their next heartbeat writes them again.
         self.stale: set[Hub] = set()
 
@@ -79,14 +79,8 @@ class Tables:
         self.by_hub.clear()
         self.stale.clear()
 
-    def of(self, hub: Hub) -> Table:
-        table = self.by_hub.get(hub)
-        if table is None:
-            for old in [h for h in self.by_hub if h.loop.is_closed()]:
-                del self.by_hub[old]
-                self.stale.discard(old)
-            table = self.by_hub[hub] = {}
-        return table
+    def forget(self, hub: Hub) -> None:
+        self.stale.discard(hub)
 
 
 tables = Tables()
