@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from .state import ConnectionState, Identity
+from .identity import Identity
+from .state import ConnectionState
 
 __all__ = ["EVENTS", "FIELDS", "LOGGER_NAME", "fields", "logger"]
 
@@ -131,7 +132,7 @@ def fields(event: str, *, consumer: str | None = None, group: str | None = None,
     """The ``extra`` of a log call: ``logger.info("...", extra=fields("resync", consumer=..., code=...))``.
 
     ``state`` (a connection's) gives the user id and, unless ``group`` is given, its primary group; ``user`` (a
-    Django user, or a connection's :class:`~hypergen_ws.core.state.Identity`) gives the user id when there is no
+    Django user, or a connection's :class:`~hypergen_ws.core.identity.Identity`) gives the user id when there is no
     state. ``event`` is one of :data:`EVENTS` (a test checks
     every call in the package).
     """
