@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.asgi import ASGIRequest
 
-from ..backends import daphne
+from ..backends import daphne, framelimit
 from ..backends.layers import receive_channel, release_channel
 from ..backends.uvicorn import direct_writer
 from ..core import conf, protocol
@@ -257,6 +257,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         await self.base_send(self._accept_message())
         state.advance(Lifecycle.OPEN)
         daphne.attach(self.base_send, self.outbox)
+        framelimit.check(self.base_send)
         self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
         cluster.ensure_started(self.hub)
         stats.opened(self.label)

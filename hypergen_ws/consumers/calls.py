@@ -115,10 +115,12 @@ class CallsMixin(ConsumerParts):
         """Send a call's commands to the caller only (``send_to="caller"``) or to its primary group.
 
         Through the one publish path, which writes to this event loop's sockets first: the caller has the
-        commands before the call's reply, on every layer.
+        commands before the call's reply, on every layer. A socket that has not joined its primary group yet (the
+        channel layer was down at connect) publishes to it all the same: the call gets its reply only when the
+        layer took the frame, and ``unavailable`` otherwise, never a reply for commands that went nowhere.
         """
         text = protocol.commands_frame(commands)
-        group = self.state.groups[0] if self.state.groups else None
+        group = self.state.primary_group
         if self.hypergen.send_to == "caller" or group is None:
             if self.hypergen.send_to == "caller":
                 self.send_text(text)

@@ -60,6 +60,9 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)"),
     "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed"),
     "layer_capacity_failed": ("WARNING", "the capacity of hypergen_ws's channels could not be set on a layer"),
+    "server_frame_limit": ("WARNING", "the server reads larger websocket messages than MAX_MESSAGE_SIZE, or its "
+                                      "limit cannot be read (once per process); code: its limit in bytes, none, or "
+                                      "unknown"),
     "fast_path_fallback": ("WARNING", "a fast path of a server, layer or asgiref falls back to the plain one (once); "
                                       "code: the package"),
     "daphne_producer_failed": ("DEBUG", "registering the write backpressure on a daphne connection failed"),
