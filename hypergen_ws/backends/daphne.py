@@ -29,6 +29,14 @@ keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout``, 20 + 3
 **Close codes.** autobahn's ``sendClose`` refuses codes outside 1000 and 3000-4999, so daphne cannot send 1008,
 1012 or 1013 through ASGI; ``close_with_code`` writes such a close frame itself, and ``close_now`` any close frame.
 
+**Frame sizes.** autobahn refuses a message over ``maxMessagePayloadSize`` (or a frame over
+``maxFramePayloadSize``) as soon as a frame header says so, before its payload is read; daphne sets both from
+``--websocket-max-message-size`` and ``--websocket-max-frame-size`` (1 MiB by default since daphne 4.2.2; under
+``runserver`` from the ``DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE`` and ``DAPHNE_WEBSOCKET_MAX_FRAME_SIZE`` settings since
+4.2.3). ``incoming_limit`` reads them from the connection. autobahn then drops the TCP connection (the client sees
+1006) unless ``failByDrop`` is off, which ``transport`` does per connection: the client gets a close frame with 1009,
+as on uvicorn.
+
 **Pings.** daphne pings a connection that sent nothing for ``--ping-interval`` seconds (20 by default) and drops
 it when the pong does not come within ``--ping-timeout`` (30).
 """
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -84,14 +93,40 @@ def daphne_protocol(send: Any) -> Any:
     return None
 
 
+#: How to set the limits ``incoming_limit`` reads, for the message that says they are too high.
+LIMIT_SETTING = ("start daphne with --websocket-max-message-size {size} --websocket-max-frame-size {size} (under "
+                 "runserver, daphne 4.2.3+: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = "
+                 "{size} in settings)")
+
+
+def incoming_limit(send: Any) -> tuple[float | None, str] | None:
+    """``(largest message in bytes, how to set it)`` for daphne's connection behind ``send``: autobahn's
+    ``maxMessagePayloadSize`` (``math.inf`` for 0, no limit; ``None`` when the connection has no such option);
+    ``None`` for another server."""
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return None
+    size = getattr(protocol, "maxMessagePayloadSize", None)
+    if not isinstance(size, int) or size < 0:
+        return None, LIMIT_SETTING
+    return (float(size) if size > 0 else math.inf), LIMIT_SETTING
+
+
 def _autobahn_allows(code: int) -> bool:
     return code == 1000 or 3000 <= code <= 4999
 
 
 def transport(send: Any) -> DaphneTransport | None:
-    """The transport of daphne's connection behind ``send``, or None (another server or middleware chain)."""
+    """The transport of daphne's connection behind ``send``, or None (another server or middleware chain).
+
+    It also switches autobahn's ``failByDrop`` off for the connection, so that a frame over daphne's size limit
+    (or another protocol error) is answered with a close frame (1009) rather than a dropped TCP connection."""
     protocol = daphne_protocol(send)
-    return None if protocol is None else DaphneTransport(protocol)
+    if protocol is None:
+        return None
+    if isinstance(getattr(protocol, "failByDrop", None), bool):
+        protocol.failByDrop = False  # a frame over the size limit gets a close frame with 1009, not a dropped TCP
+    return DaphneTransport(protocol)
 
 
 class DaphneTransport(Transport):
