@@ -1,8 +1,8 @@
 """daphne: request bodies refused while they arrive.
 
 ``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their ``Content-Length`` (or the bytes
-received) goes over the limit of the view they are for (``hypergen_ws.core.bodies``), before Twisted reads the body
-and daphne queues all of it for the application in memory.
+received) goes over the limit for their path (``hypergen_ws.core.bodies``: the view's, or ``MAX_BODY_SIZE``),
+before Twisted reads the body and daphne queues all of it for the application in memory.
 """
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ logger = logging.getLogger("hypergen_ws")
 
 # ---- request bodies refused before Twisted reads them -----------------------------------------------------------
 # daphne reads a whole request body (Twisted spools it to a file), then puts all of it into the application's queue
-# at once, in memory, before the application can look at Content-Length. A view marked with
-# ``hypergen_ws.core.bodies.max_body_size`` gets its limit enforced here, in Twisted, while the body arrives.
+# at once, in memory, before the application can look at Content-Length. The limits of
+# ``hypergen_ws.core.bodies`` (a marked view's, ``MAX_BODY_SIZE``) are enforced here, in Twisted, while the body
+# arrives.
 
-BodyLimitFor = Callable[[str, str], int | None]
+#: ``(method, path) -> (limit in bytes, the setting that raises it)``, or None for no limit.
+BodyLimitFor = Callable[[str, str], tuple[int, str] | None]
 _REFUSED = "_hypergen_ws_refused"
 _LIMIT = "_hypergen_ws_limit"
 _READ = "_hypergen_ws_read"
@@ -71,10 +73,11 @@ def _refuse(request: Any, limit: int, body: bytes) -> None:
                    extra=fields("body_refused", code=413))
 
 
-def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[int], bytes]) -> bool:
-    """Under daphne, answer 413 to a request whose body is larger than ``limit_for(method, path)`` allows, as soon
-    as its ``Content-Length`` (or, without one, the bytes received) says so. Idempotent; ``False`` when daphne's
-    HTTP protocol is not loaded in this process (another server)."""
+def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[tuple[int, str]], bytes]) -> bool:
+    """Under daphne, answer 413 (with the body ``refusal(rule)``) to a request whose body is larger than the rule
+    ``limit_for(method, path)`` gives, as soon as its ``Content-Length`` (or, without one, the bytes received) says
+    so; a request without a body is not looked at. Idempotent; ``False`` when daphne's HTTP protocol is not loaded
+    in this process (another server)."""
     module = sys.modules.get("daphne.http_protocol")
     request_class = getattr(module, "WebRequest", None)
     if request_class is None:
@@ -91,25 +94,27 @@ def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[int], bytes])
 
     def gotLength(self: Any, length: int | None) -> None:  # noqa: N802 - Twisted's interface
         got_length(self, length)
-        line = _request_line(self)
-        limit = limit_for(*line) if line is not None else None
-        if limit is None:
+        if length == 0:  # no body (None: chunked)
             return
-        if length is not None and length > limit:
-            _refuse(self, limit, refusal(limit))
+        line = _request_line(self)
+        rule = limit_for(*line) if line is not None else None
+        if rule is None:
+            return
+        if length is not None and length > rule[0]:
+            _refuse(self, rule[0], refusal(rule))
         else:
-            setattr(self, _LIMIT, limit)
+            setattr(self, _LIMIT, rule)
             setattr(self, _READ, 0)
 
     def handleContentChunk(self: Any, data: bytes) -> None:  # noqa: N802
         if getattr(self, _REFUSED, False):
             return
-        limit = getattr(self, _LIMIT, None)
-        if limit is not None:
+        rule = getattr(self, _LIMIT, None)
+        if rule is not None:
             read = getattr(self, _READ, 0) + len(data)
             setattr(self, _READ, read)
-            if read > limit:
-                _refuse(self, limit, refusal(limit))
+            if read > rule[0]:
+                _refuse(self, rule[0], refusal(rule))
                 return
         handle_chunk(self, data)
 

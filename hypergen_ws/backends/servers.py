@@ -21,8 +21,9 @@ def transport_for(send: Any) -> Transport:
     return uvicorn.transport(send) or daphne.transport(send) or ASGI
 
 
-def install_body_limit(limit_for: Callable[[str, str], int | None], refusal: Callable[[int], bytes]) -> bool:
-    """Make the server refuse a request body over ``limit_for(method, path)`` bytes with 413 while it arrives,
-    before reading it (daphne); False when the server loaded in this process has no such hook (the ASGI
-    middleware ``hypergen_ws.security.BodyLimit`` does it there)."""
+def install_body_limit(limit_for: Callable[[str, str], tuple[int, str] | None],
+                       refusal: Callable[[tuple[int, str]], bytes]) -> bool:
+    """Make the server refuse a request body over the limit ``limit_for(method, path)`` gives (``(bytes, the
+    setting that raises it)``) with 413 while it arrives, before reading it (daphne); False when the server loaded
+    in this process has no such hook (the ASGI middleware ``hypergen_ws.security.BodyLimit`` does it there)."""
     return daphne_bodies.install_body_limit(limit_for, refusal)
