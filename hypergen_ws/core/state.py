@@ -77,6 +77,8 @@ class ConnectionState:
     #: While the connect runs: the event-loop time (``loop.time()``) its waits on Redis must end by
     #: (``CONNECT_TIMEOUT``); None before and after.
     connect_deadline: float | None = None
+    #: The subprotocol selected in the accept (``hypergen-ws`` when the client offered it), or None.
+    subprotocol: str | None = None
     #: Per-feature values (timers, wrappers), keyed by the feature's name.
     extras: dict[str, Any] = field(default_factory=dict)
 
