@@ -1,5 +1,5 @@
 """daphne: group frames written straight to the socket, write backpressure (its ASGI ``send`` never waits), close
-codes autobahn refuses, and request bodies refused while they arrive.
+codes autobahn refuses, frame size limits, and request bodies refused while they arrive.
 
 **Direct writes.** daphne's ``send`` for a text frame goes through autobahn (which builds the frame and formats a
 debug log line whether debug logging is on or not) and Twisted (which buffers the bytes, registers the socket
@@ -29,14 +29,24 @@ when its keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout`
 **Close codes.** autobahn's ``sendClose`` refuses codes outside 1000 and 3000-4999, so daphne cannot send 1008 or
 1013 through ASGI; ``close_with_code`` writes such a close frame itself.
 
-**Request bodies.** ``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their ``Content-Length`` (or the bytes
-received) goes over the limit of the view they are for (``hypergen_ws.core.bodies``), before Twisted reads the body
-and daphne queues all of it for the application in memory.
+**Frame sizes.** autobahn refuses a message over ``maxMessagePayloadSize`` (or a frame over
+``maxFramePayloadSize``) as soon as a frame header says so, before its payload is read; daphne sets both from
+``--websocket-max-message-size`` and ``--websocket-max-frame-size`` (1 MiB by default since daphne 4.2.2; under
+``runserver`` from the ``DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE`` and ``DAPHNE_WEBSOCKET_MAX_FRAME_SIZE`` settings since
+4.2.3). ``incoming_limit`` reads them from the connection. autobahn then drops the TCP connection (the client sees
+1006) unless ``failByDrop`` is off, which ``attach`` does per connection: the client gets a close frame with 1009,
+as on uvicorn.
+
+**Request bodies.** ``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their
+``Content-Length`` (or the bytes received) goes over the limit for their path (``hypergen_ws.core.bodies``: the
+view's, or ``MAX_BODY_SIZE``), before Twisted reads the body and daphne queues all of it for the application in
+memory.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -96,6 +106,25 @@ def daphne_protocol(send: Any) -> Any:
     return None
 
 
+#: How to set the limits ``incoming_limit`` reads, for the message that says they are too high.
+LIMIT_SETTING = ("start daphne with --websocket-max-message-size {size} --websocket-max-frame-size {size} (under "
+                 "runserver, daphne 4.2.3+: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = "
+                 "{size} in settings)")
+
+
+def incoming_limit(send: Any) -> tuple[float | None, str] | None:
+    """``(largest message in bytes, how to set it)`` for daphne's connection behind ``send``: autobahn's
+    ``maxMessagePayloadSize`` (``math.inf`` for 0, no limit; ``None`` when the connection has no such option);
+    ``None`` for another server."""
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return None
+    size = getattr(protocol, "maxMessagePayloadSize", None)
+    if not isinstance(size, int) or size < 0:
+        return None, LIMIT_SETTING
+    return (float(size) if size > 0 else math.inf), LIMIT_SETTING
+
+
 def _autobahn_allows(code: int) -> bool:
     return code == 1000 or 3000 <= code <= 4999
 
@@ -127,10 +156,15 @@ def close_with_code(send: Any, code: Any, grace: float) -> bool:
 
 
 def attach(send: Any, outbox: Pausable) -> bool:
-    """Register an ``OutboxProducer`` on daphne's connection behind ``send``; ``True`` when it was done."""
+    """Register an ``OutboxProducer`` on daphne's connection behind ``send``; ``True`` when it was done.
+
+    It also switches autobahn's ``failByDrop`` off for the connection, so that a frame over daphne's size limit
+    (or another protocol error) is answered with a close frame (1009) rather than a dropped TCP connection."""
     protocol = daphne_protocol(send)
     if protocol is None:
         return False
+    if isinstance(getattr(protocol, "failByDrop", None), bool):
+        protocol.failByDrop = False  # a frame over the size limit gets a close frame with 1009, not a dropped TCP
     transport = getattr(protocol, "transport", None)
     if not hasattr(protocol, "registerProducer") or not hasattr(transport, "registerProducer"):
         warn_fallback("bounding daphne's write buffer", "daphne", "its connection has no registerProducer")
@@ -215,10 +249,12 @@ def _is_http_channel(obj: Any) -> bool:
 
 # ---- request bodies refused before Twisted reads them -----------------------------------------------------------
 # daphne reads a whole request body (Twisted spools it to a file), then puts all of it into the application's queue
-# at once, in memory, before the application can look at Content-Length. A view marked with
-# ``hypergen_ws.core.bodies.max_body_size`` gets its limit enforced here, in Twisted, while the body arrives.
+# at once, in memory, before the application can look at Content-Length. The limits of
+# ``hypergen_ws.core.bodies`` (a marked view's, ``MAX_BODY_SIZE``) are enforced here, in Twisted, while the body
+# arrives.
 
-BodyLimitFor = Callable[[str, str], int | None]
+#: ``(method, path) -> (limit in bytes, the setting that raises it)``, or None for no limit.
+BodyLimitFor = Callable[[str, str], tuple[int, str] | None]
 _REFUSED = "_hypergen_ws_refused"
 _LIMIT = "_hypergen_ws_limit"
 _READ = "_hypergen_ws_read"
@@ -267,10 +303,11 @@ def _refuse(request: Any, limit: int, body: bytes) -> None:
                    extra=fields("body_refused", code=413))
 
 
-def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[int], bytes]) -> bool:
-    """Under daphne, answer 413 to a request whose body is larger than ``limit_for(method, path)`` allows, as soon
-    as its ``Content-Length`` (or, without one, the bytes received) says so. Idempotent; ``False`` when daphne's
-    HTTP protocol is not loaded in this process (another server)."""
+def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[tuple[int, str]], bytes]) -> bool:
+    """Under daphne, answer 413 (with the body ``refusal(rule)``) to a request whose body is larger than the rule
+    ``limit_for(method, path)`` gives, as soon as its ``Content-Length`` (or, without one, the bytes received) says
+    so; a request without a body is not looked at. Idempotent; ``False`` when daphne's HTTP protocol is not loaded
+    in this process (another server)."""
     module = sys.modules.get("daphne.http_protocol")
     request_class = getattr(module, "WebRequest", None)
     if request_class is None:
@@ -287,25 +324,27 @@ def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[int], bytes])
 
     def gotLength(self: Any, length: int | None) -> None:  # noqa: N802 - Twisted's interface
         got_length(self, length)
-        line = _request_line(self)
-        limit = limit_for(*line) if line is not None else None
-        if limit is None:
+        if length == 0:  # no body (None: chunked)
             return
-        if length is not None and length > limit:
-            _refuse(self, limit, refusal(limit))
+        line = _request_line(self)
+        rule = limit_for(*line) if line is not None else None
+        if rule is None:
+            return
+        if length is not None and length > rule[0]:
+            _refuse(self, rule[0], refusal(rule))
         else:
-            setattr(self, _LIMIT, limit)
+            setattr(self, _LIMIT, rule)
             setattr(self, _READ, 0)
 
     def handleContentChunk(self: Any, data: bytes) -> None:  # noqa: N802
         if getattr(self, _REFUSED, False):
             return
-        limit = getattr(self, _LIMIT, None)
-        if limit is not None:
+        rule = getattr(self, _LIMIT, None)
+        if rule is not None:
             read = getattr(self, _READ, 0) + len(data)
             setattr(self, _READ, read)
-            if read > limit:
-                _refuse(self, limit, refusal(limit))
+            if read > rule[0]:
+                _refuse(self, rule[0], refusal(rule))
                 return
         handle_chunk(self, data)
 
