@@ -40,9 +40,34 @@ def test_the_page_reads_complete_as_plain_text(page: Path) -> None:
     assert shown == [block.text.rstrip("\n") for block in blocks]
 
 
+DEMO_BLOCKS = [block for page in pages.pages() for block in pages.blocks(page)
+               if block.path is not None and block.path.startswith("testproject/")]
+
+
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda block: block.where)
 def test_every_python_block_compiles(block: pages.Block) -> None:
     block.compile()
+
+
+@pytest.mark.parametrize("block", DEMO_BLOCKS, ids=lambda block: block.where)
+def test_what_a_page_shows_of_the_demo_project_is_its_code(block: pages.Block) -> None:
+    """A block naming a file of ``testproject/`` is that file, or a part of it as it is (the demo's tests and
+    browser tests run it): in a row, or, in Python, top-level statements that the file has as they are."""
+    current = (REPO_ROOT / block.path).read_text(encoding="utf-8")
+    if not block.partial:
+        assert block.text == current, f"{block.where} is not {block.path} as it is"
+    elif not pages.appears_in(block, current):
+        assert block.language == "python", f"{block.where}: these lines are not in {block.path}"
+        assert pages.merge_python(current, block) == current, f"{block.where} differs from {block.path}"
+
+
+@pytest.mark.parametrize("page", pages.pages(), ids=lambda p: p.name)
+def test_every_install_of_an_extra_works_without_an_index(page: Path) -> None:
+    """hypergen-ws is not on PyPI: an extra is installed from a clone or a wheel, whose name has the version."""
+    text = page.read_text(encoding="utf-8")
+    assert "hypergen-ws[" not in text, f"{page.name}: pip install \"hypergen-ws[...]\" needs an index that has it"
+    for version in re.findall(r"hypergen_ws-(\d[^-\s]*)-py3-none-any\.whl", text):
+        assert version == hypergen_ws.__version__, f"{page.name} names the wheel of version {version}"
 
 
 def test_the_api_reference_documents_public_names_from_the_package() -> None:

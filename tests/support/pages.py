@@ -9,7 +9,8 @@ described for contributors in docs/architecture.rst ("Code on the pages"):
   the block;
 * ``:class: partial`` marks a block that is deliberately not complete on its own. With a file comment it is a part
   of that file: in Python, each top-level assignment replaces the one of the same name, and one the file does not
-  have yet goes below the statement before it in the block (at the end when there is none); in any other language,
+  have yet goes below the statement before it in the block (at the end when there is none); a ``def`` or a
+  ``class`` assigns its name too, so a page can show a test module in several blocks; in any other language,
   the block's first line is a line of the file, and the block goes in its place. Without a file comment it is a
   fragment that refers to names defined elsewhere on the page: it is compiled, never run alone;
 * ``$ `` starts a command in a ``console`` block.
@@ -26,6 +27,7 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from tests.support.servers import REPO_ROOT
 
@@ -169,7 +171,7 @@ def _statement_spans(tree: ast.Module, lines: list[str]) -> list[tuple[str, int,
     previous_end = 0
     for node in tree.body:
         name = _assigned_name(node)
-        start = node.lineno - 1
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]) - 1
         while start > previous_end and lines[start - 1].lstrip().startswith("#"):
             start -= 1
         spans.append((name, start, (node.end_lineno or node.lineno) - 1))
@@ -178,6 +180,8 @@ def _statement_spans(tree: ast.Module, lines: list[str]) -> list[tuple[str, int,
 
 
 def _assigned_name(node: ast.stmt) -> str:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name
     targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
     if len(targets) == 1 and isinstance(targets[0], ast.Name):
         return targets[0].id
@@ -191,9 +195,15 @@ def merge_python(current: str, block: Block) -> str:
     lines = current.splitlines()
     after: int | None = None  # the file's line below which the next new statement goes
     for name, start, end in part_spans:
-        assert name, f"{block.where}: a part of a Python file may only assign names (NAME = ...)"
         statement = part[start:end + 1]
-        existing = {n: (s, e) for n, s, e in _statement_spans(ast.parse("\n".join(lines)), lines) if n}
+        spans = _statement_spans(ast.parse("\n".join(lines)), lines)
+        existing = {n: (s, e) for n, s, e in spans if n}
+        same = [e for _, s, e in spans if lines[s:e + 1] == statement]
+        if same:  # already there, as it is (an import, say): the next new statement goes below it
+            after = same[0] + 1
+            continue
+        assert name, (f"{block.where}: a statement of a part of a Python file that the file does not have must "
+                      "assign a name (NAME = ..., def, class)")
         if name in existing:
             first, last = existing[name]
             lines[first:last + 1] = statement
@@ -220,6 +230,51 @@ def merge_at_anchor(current: str, block: Block) -> str:
     dedented = textwrap.dedent("\n".join(part)).splitlines()
     lines[index:index + 1] = [indent + line if line.strip() else line for line in dedented]
     return "\n".join(lines) + "\n"
+
+
+def file_blocks(page: str | Path, path: str) -> list[Block]:
+    """The blocks of ``page`` that are the file ``path`` or parts of it, in order: the first one whole."""
+    found = [block for block in blocks(page) if block.path == path]
+    assert found, f"{page} has no block that starts with a comment naming {path}"
+    assert not found[0].partial and all(b.partial for b in found[1:]), (
+        f"{found[0].where}: the first block of {path} is the whole file, the others are parts of it")
+    return found
+
+
+def exec_file(page: str | Path, path: str, namespace: dict[str, object]) -> None:
+    """Run the file ``path`` that ``page`` shows, block by block, in ``namespace`` (a module's globals).
+
+    The parts of a Python file only add or replace top-level names, so running the blocks in order is running
+    the file they make; tracebacks point at the page's lines.
+    """
+    for block in file_blocks(page, path):
+        assert block.language == "python", f"{block.where} is not Python"
+        exec(block.compile(), namespace)  # noqa: S102 - the code of the docs, which the tests exist to run
+
+
+def load(page: str | Path, path: str, package: str) -> ModuleType:
+    """The file ``path`` that ``page`` shows, run as a module of ``package`` (its relative imports resolve there):
+    the views and models a page shows, for the tests that use them."""
+    name = f"{package}._page_{Path(str(page)).stem}_{Path(path).stem}"
+    module = ModuleType(name)
+    module.__package__ = package
+    exec_file(page, path, module.__dict__)
+    return module
+
+
+def appears_in(block: Block, text: str) -> bool:
+    """Whether the lines of ``block`` (without its file comment) are lines of ``text``, in a row, each indented
+    alike: a part a page shows of a file that exists, such as the demo project's."""
+    part = block.lines[1:] if block.path else block.lines
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        if line.strip() != part[0].strip() or start + len(part) > len(lines):
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) - (len(part[0]) - len(part[0].lstrip())))
+        if all((not want.strip() and not have.strip()) or have == indent + want
+               for want, have in zip(part, lines[start:start + len(part)])):
+            return True
+    return False
 
 
 def sections(page_blocks: Iterable[Block]) -> dict[str, list[Block]]:
