@@ -11,7 +11,7 @@ consumer's frames.
 The key may come from the environment variable ``HYPERGEN_WS_PUBLISH_KEY`` instead of ``--key``. ``--data -``
 (or ``--commands -``) reads the JSON from standard input. Needs only the standard library: no Django settings.
 ``listen`` prints every frame of the socket as a JSON line until Ctrl-C (the token may come from
-``HYPERGEN_WS_TOKEN``); it needs the ``websockets`` package (``pip install "hypergen-ws[client]"``).
+``HYPERGEN_WS_TOKEN``); it needs the ``websockets`` package (the extra ``client``).
 
 Exit codes: 0 published; 1 the server refused the request (its explanation is printed); 2 wrong usage (bad
 arguments, invalid JSON, no key); 3 the server could not be reached.

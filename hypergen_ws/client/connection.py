@@ -28,11 +28,11 @@ logger = logging.getLogger("hypergen_ws")
 
 def _websockets() -> Any:
     try:
-        import websockets.asyncio.client  # here: an optional dependency (pip install "hypergen-ws[client]")
+        import websockets.asyncio.client  # here: an optional dependency (the extra "client")
         import websockets.exceptions
     except ImportError:
-        raise ImportError('hypergen_ws.client.connect() needs the websockets package: pip install '
-                          '"hypergen-ws[client]" (or websockets>=13).') from None
+        raise ImportError('hypergen_ws.client.connect() needs the websockets package: pip install websockets, '
+                          'or the extra "client" (pip install "/path/to/hypergen_ws[client]").') from None
     return websockets
 
 
