@@ -26,13 +26,14 @@ from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..core.sessions import session_key_of
 from ..core.state import ConnectionState, Lifecycle
-from ..delivery import cluster, stats
+from ..delivery import heartbeats
+from ..stats import counters
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
 from .calls import CallsMixin
 from .closing import ClosingMixin
-from .groups import GroupsMixin
+from .joining import JoiningMixin
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, SLOW_CLOSE_TIMEOUT, ConsumerSpec, identity_of
 
 __all__ = ["MAX_REJOIN_DELAY", "REJOIN_DELAY", "SLOW_CLOSE_TIMEOUT", "ConsumerSpec", "HypergenConsumer",
@@ -43,7 +44,7 @@ logger = logging.getLogger("hypergen_ws")
 _LAYER_EVENT = "hypergen_ws.layer_event"
 
 
-class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Runs one ``@consumer`` function for one websocket connection.
 
     Subclass it and pass ``consumer_class_base=`` to ``@consumer`` to add handlers for plain channel-layer
@@ -52,7 +53,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
     ``HYPERGEN_WS["CHANNEL_LAYER"]``).
 
     The class is built from parts, each in a module of this package: :mod:`.calls` (the browser's frames and
-    calls), :mod:`.groups` (joining and leaving), :mod:`.closing` (sending, closing, cleaning up); this module
+    calls), :mod:`.joining` (joining and leaving groups), :mod:`.closing` (sending, closing, cleaning up); this module
     holds the ASGI plumbing and the connect.
     """
 
@@ -177,7 +178,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
                 raise
             except Exception:
                 failures += 1
-                stats.event(stats.LAYER_ERROR, "", "receive")
+                counters.event(counters.LAYER_ERROR, "", "receive")
                 if failures == 1:
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
                                    self.label, exc_info=True,
@@ -231,14 +232,14 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
                 logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
                                self.label, code, describe_user(user), spec.permission.describe(),
                                extra=fields("connection_refused", consumer=self.label, user=user, code=code))
-            stats.event(stats.REFUSED, self.label, code)
+            counters.event(counters.REFUSED, self.label, code)
             await self._refuse(code)
             return
         self.hub = get_hub()
         for feature in spec.admitters:
             refusal = await feature.admit(self)
             if refusal is not None:
-                stats.event(stats.REFUSED, self.label, refusal[0])
+                counters.event(counters.REFUSED, self.label, refusal[0])
                 await self._refuse(*refusal)
                 return
         groups = spec.groups_for(self)
@@ -250,8 +251,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         state.advance(Lifecycle.OPEN)
         daphne.attach(self.base_send, self.outbox)
         self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
-        cluster.ensure_started(self.hub)
-        stats.opened(self.label)
+        heartbeats.ensure_started(self.hub)
+        counters.opened(self.label)
         if state.pending_groups:
             # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
             self.send_text(protocol.resync_frame("unavailable", None, None))

@@ -19,7 +19,7 @@ from ..backends.layers import get_store
 from ..backends.redis import connections as redis_connections
 from ..core import conf, protocol
 from ..core.logs import fields
-from ..delivery import cluster
+from ..delivery import heartbeats
 from ..delivery.hub import Hub
 from .base import Connection, Feature, Options, PerHub
 
@@ -60,7 +60,7 @@ tables = Tables()
 
 def configure(options: Options) -> ConnectionLimit:
     """Always on; it does something only when ``MAX_CONNECTIONS_PER_USER`` is set."""
-    cluster.add_listener(listener)
+    heartbeats.add_listener(listener)
     return ConnectionLimit()
 
 
@@ -68,9 +68,9 @@ def _timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
 
 
-def _node(hub: Hub) -> cluster.Node | None:
+def _node(hub: Hub) -> heartbeats.ProcessHeartbeat | None:
     """This hub's heartbeat on a Redis layer (started here if need be), or None: count in this process."""
-    return cluster.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
+    return heartbeats.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
 
 
 def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
@@ -129,7 +129,7 @@ class ConnectionLimit(Feature):
             mine.discard(conn)
             if not mine:
                 del table[identity.key]
-        node = cluster.node_of(hub)
+        node = heartbeats.node_of(hub)
         if not counted or node is None or hub in tables.down:
             return
         try:
@@ -147,7 +147,7 @@ class _Listener:
             return True
         return bool(tables.by_hub.get(hub)) and time.monotonic() - tables.renewed.get(hub, 0.0) > RENEW_INTERVAL
 
-    async def reassert(self, node: cluster.Node) -> None:
+    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
         hub = node.hub
         table = tables.of(hub)
         conns = {key: set(members) for key, members in table.items()}
