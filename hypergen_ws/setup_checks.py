@@ -21,7 +21,6 @@ import difflib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from channels.auth import AuthMiddleware
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import OriginValidator
 from django.apps import AppConfig, apps
@@ -36,6 +35,7 @@ from django.urls import URLPattern, URLResolver
 from django.utils.module_loading import import_string
 
 from .core import registry
+from .core.identity import authenticates
 from .core.origins import SameOriginValidator
 from .decorators import Consumer
 from .routing import not_found
@@ -49,7 +49,6 @@ ASGI_SNIPPET = (
     "SameOriginValidator(AuthMiddlewareStack(URLRouter(autoconsumers())))}), with "
     "'from hypergen_ws.security import BodyLimit, SameOriginValidator'"
 )
-_AUTH_NAME = "auth"
 _ORIGIN_NAME = "origin"
 
 
@@ -61,8 +60,8 @@ class Route:
     wrappers: tuple[object, ...]
 
     def has_auth(self) -> bool:
-        """Whether a middleware in front of it sets ``scope["user"]``: AuthMiddleware, or a class named *Auth*."""
-        return any(isinstance(w, AuthMiddleware) or _AUTH_NAME in type(w).__name__.lower() for w in self.wrappers)
+        """Whether a middleware in front of it sets ``scope["user"]`` (``core.identity.authenticates``)."""
+        return any(authenticates(w) for w in self.wrappers)
 
     def has_origin_check(self) -> bool:
         """Whether an ``Origin`` check is in front of it: OriginValidator, or a class named *Origin*."""

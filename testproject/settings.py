@@ -121,6 +121,10 @@ HYPERGEN_WS: dict = {
     **json.loads(os.environ.get("HYPERGEN_WS_OVERRIDES") or "{}"),
 }
 
+# manage.py runserver (daphne 4.2.3+) reads no larger websocket message than hypergen_ws takes: MAX_MESSAGE_SIZE
+# (docs/security.rst, "Frame sizes"). uvicorn needs --ws-max-size with the same number.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = HYPERGEN_WS.get("MAX_MESSAGE_SIZE", 1024 * 1024)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"

@@ -29,6 +29,14 @@ when its keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout`
 **Close codes.** autobahn's ``sendClose`` refuses codes outside 1000 and 3000-4999, so daphne cannot send 1008 or
 1013 through ASGI; ``close_with_code`` writes such a close frame itself.
 
+**Frame sizes.** autobahn refuses a message over ``maxMessagePayloadSize`` (or a frame over
+``maxFramePayloadSize``) as soon as a frame header says so, before its payload is read; daphne sets both from
+``--websocket-max-message-size`` and ``--websocket-max-frame-size`` (1 MiB by default since daphne 4.2.2; under
+``runserver`` from the ``DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE`` and ``DAPHNE_WEBSOCKET_MAX_FRAME_SIZE`` settings since
+4.2.3). ``incoming_limit`` reads them from the connection. autobahn then drops the TCP connection (the client sees
+1006) unless ``failByDrop`` is off, which ``attach`` does per connection: the client gets a close frame with 1009,
+as on uvicorn.
+
 **Request bodies.** ``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their ``Content-Length`` (or the bytes
 received) goes over the limit of the view they are for (``hypergen_ws.core.bodies``), before Twisted reads the body
 and daphne queues all of it for the application in memory.
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -96,6 +105,25 @@ def daphne_protocol(send: Any) -> Any:
     return None
 
 
+#: How to set the limits ``incoming_limit`` reads, for the message that says they are too high.
+LIMIT_SETTING = ("start daphne with --websocket-max-message-size {size} --websocket-max-frame-size {size} (under "
+                 "runserver, daphne 4.2.3+: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = "
+                 "{size} in settings)")
+
+
+def incoming_limit(send: Any) -> tuple[float | None, str] | None:
+    """``(largest message in bytes, how to set it)`` for daphne's connection behind ``send``: autobahn's
+    ``maxMessagePayloadSize`` (``math.inf`` for 0, no limit; ``None`` when the connection has no such option);
+    ``None`` for another server."""
+    protocol = daphne_protocol(send)
+    if protocol is None:
+        return None
+    size = getattr(protocol, "maxMessagePayloadSize", None)
+    if not isinstance(size, int) or size < 0:
+        return None, LIMIT_SETTING
+    return (float(size) if size > 0 else math.inf), LIMIT_SETTING
+
+
 def _autobahn_allows(code: int) -> bool:
     return code == 1000 or 3000 <= code <= 4999
 
@@ -127,10 +155,15 @@ def close_with_code(send: Any, code: Any, grace: float) -> bool:
 
 
 def attach(send: Any, outbox: Pausable) -> bool:
-    """Register an ``OutboxProducer`` on daphne's connection behind ``send``; ``True`` when it was done."""
+    """Register an ``OutboxProducer`` on daphne's connection behind ``send``; ``True`` when it was done.
+
+    It also switches autobahn's ``failByDrop`` off for the connection, so that a frame over daphne's size limit
+    (or another protocol error) is answered with a close frame (1009) rather than a dropped TCP connection."""
     protocol = daphne_protocol(send)
     if protocol is None:
         return False
+    if isinstance(getattr(protocol, "failByDrop", None), bool):
+        protocol.failByDrop = False  # a frame over the size limit gets a close frame with 1009, not a dropped TCP
     transport = getattr(protocol, "transport", None)
     if not hasattr(protocol, "registerProducer") or not hasattr(transport, "registerProducer"):
         warn_fallback("bounding daphne's write buffer", "daphne", "its connection has no registerProducer")

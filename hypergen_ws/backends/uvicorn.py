@@ -14,10 +14,16 @@ changes for it.
 drains, which it never does, and closing the transport waits for the same; so the close frame is written behind
 the buffered frames (the client gets it if it reads again) and the connection is aborted ``grace`` seconds later
 unless the client answered the close.
+
+``incoming_limit`` reads the largest message the connection behind the ASGI ``send`` reads into memory before the
+application sees it: uvicorn's ``--ws-max-size`` (``Config.ws_max_size``, 16 MiB by default), which every one of
+its websocket implementations applies while a message arrives (a frame whose header declares more is refused with
+1009 before its payload is read).
 """
 from __future__ import annotations
 
 import logging
+import math
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +34,9 @@ logger = logging.getLogger("hypergen_ws")
 
 _MAX_WRAPPERS = 8
 _SANSIO = ("uvicorn.protocols.websockets.websockets_sansio_impl", "WebSocketsSansIOProtocol")
+_WS_IMPLEMENTATIONS = "uvicorn.protocols.websockets."
+#: How to set the limit ``incoming_limit`` reads, for the message that says it is too high.
+LIMIT_SETTING = "start uvicorn with --ws-max-size {size} (uvicorn.run(..., ws_max_size={size}))"
 
 Writer = Callable[[bytes], bool]
 
@@ -55,6 +64,30 @@ def _uvicorn_protocol(send: Any) -> Any:
             return owner
         send = getattr(owner, "real_send", None)  # channels.sessions.InstanceSessionWrapper
     return None
+
+
+def _uvicorn_connection(send: Any) -> Any:
+    """The protocol object of any of uvicorn's websocket implementations behind ``send``, or ``None``."""
+    for _ in range(_MAX_WRAPPERS):
+        owner = getattr(send, "__self__", None)
+        if owner is None:
+            return None
+        if type(owner).__module__.startswith(_WS_IMPLEMENTATIONS):
+            return owner
+        send = getattr(owner, "real_send", None)  # channels.sessions.InstanceSessionWrapper
+    return None
+
+
+def incoming_limit(send: Any) -> tuple[float | None, str] | None:
+    """``(largest message in bytes, how to set it)`` for uvicorn's connection behind ``send``: ``--ws-max-size``
+    (``math.inf`` for none; ``None`` when this uvicorn keeps it elsewhere); ``None`` for another server."""
+    connection = _uvicorn_connection(send)
+    if connection is None:
+        return None
+    size = getattr(getattr(connection, "config", None), "ws_max_size", 0)
+    if size is None:
+        return math.inf, LIMIT_SETTING
+    return (float(size) if isinstance(size, int) and size > 0 else None), LIMIT_SETTING
 
 
 def direct_writer(send: Any) -> Writer | None:

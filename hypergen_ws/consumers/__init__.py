@@ -18,13 +18,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.asgi import ASGIRequest
 
-from ..backends import daphne
+from ..backends import daphne, framelimit
 from ..backends.layers import receive_channel, release_channel
 from ..backends.uvicorn import direct_writer
 from ..core import conf, protocol
+from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
-from ..core.sessions import session_key_of
 from ..core.state import ConnectionState, Lifecycle
 from ..delivery import heartbeats
 from ..stats import counters
@@ -214,8 +214,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         spec = self.hypergen
         state.position = protocol.take_position(self.scope)
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
-        user = self.scope.get("user") or AnonymousUser()
-        state.identity = identity_of(user, session_key_of(self.scope))
+        user, state.identity = await identities.identify(self.scope)
         if not await spec.permission.allows(user, self.url_kwargs):
             code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
                     else protocol.CLOSE_NOT_AUTHENTICATED)
@@ -250,6 +249,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         await self.base_send({"type": "websocket.accept"})
         state.advance(Lifecycle.OPEN)
         daphne.attach(self.base_send, self.outbox)
+        framelimit.check(self.base_send)
         self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
         heartbeats.ensure_started(self.hub)
         counters.opened(self.label)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from .state import ConnectionState, Identity
+from .identity import Identity
+from .state import ConnectionState
 
 __all__ = ["EVENTS", "FIELDS", "LOGGER_NAME", "fields", "logger"]
 
@@ -59,6 +60,9 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)"),
     "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed"),
     "layer_capacity_failed": ("WARNING", "the capacity of hypergen_ws's channels could not be set on a layer"),
+    "server_frame_limit": ("WARNING", "the server reads larger websocket messages than MAX_MESSAGE_SIZE, or its "
+                                      "limit cannot be read (once per process); code: its limit in bytes, none, or "
+                                      "unknown"),
     "fast_path_fallback": ("WARNING", "a fast path of a server, layer or asgiref falls back to the plain one (once); "
                                       "code: the package"),
     "daphne_producer_failed": ("DEBUG", "registering the write backpressure on a daphne connection failed"),
@@ -131,7 +135,7 @@ def fields(event: str, *, consumer: str | None = None, group: str | None = None,
     """The ``extra`` of a log call: ``logger.info("...", extra=fields("resync", consumer=..., code=...))``.
 
     ``state`` (a connection's) gives the user id and, unless ``group`` is given, its primary group; ``user`` (a
-    Django user, or a connection's :class:`~hypergen_ws.core.state.Identity`) gives the user id when there is no
+    Django user, or a connection's :class:`~hypergen_ws.core.identity.Identity`) gives the user id when there is no
     state. ``event`` is one of :data:`EVENTS` (a test checks
     every call in the package).
     """

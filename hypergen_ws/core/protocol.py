@@ -48,6 +48,9 @@ RATE_LIMITED = "rate_limited"  # over @consumer(rate=...); the call was not run
 # Query parameters of a socket URL: the position a client reconnects with (docs/delivery.rst).
 SEQ_PARAM = "hgws_seq"
 EPOCH_PARAM = "hgws_epoch"
+#: Seqs of a group never go beyond this (2**53 - 1, the largest integer exact in JavaScript): a client that claims
+#: a larger one is at an unknown position, whatever the store (Redis refuses stream ids past 2**64 - 1).
+MAX_SEQ = 2**53 - 1
 
 FRAME_FIELDS = frozenset({"args", "meta", "id"})
 MAX_ID_LENGTH = 64
@@ -215,7 +218,11 @@ def error_frame(code: str, message: str, call_id: int | str | None = None) -> st
 
 
 def take_position(scope: dict[str, Any]) -> tuple[int, int] | None:
-    """Remove ``hgws_seq``/``hgws_epoch`` from the scope's query string; return them when both are valid."""
+    """Remove ``hgws_seq``/``hgws_epoch`` from the scope's query string; return them when both are valid.
+
+    A seq above :data:`MAX_SEQ` is no group's position: it becomes ``MAX_SEQ + 1``, so that every store is asked
+    the same question and every layer answers ``unknown_position``.
+    """
     raw = scope.get("query_string") or b""
     if b"hgws_" not in raw:
         return None
@@ -226,7 +233,7 @@ def take_position(scope: dict[str, Any]) -> tuple[int, int] | None:
         seq, epoch = int(found[SEQ_PARAM]), int(found[EPOCH_PARAM])
     except (KeyError, ValueError):
         return None
-    return (seq, epoch) if seq >= 0 and epoch > 0 else None
+    return (min(seq, MAX_SEQ + 1), epoch) if seq >= 0 and epoch > 0 else None
 
 
 # ---- history: stamps, sync and resync -------------------------------------------------------------------------

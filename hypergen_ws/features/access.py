@@ -24,8 +24,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..core import conf, protocol
+from ..core import identity as identities
 from ..core.logs import fields
-from ..core.sessions import live_sessions, session_key_of, session_tag
+from ..core.identity import user_key
+from ..core.sessions import live_sessions
 from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
 from ..delivery import control
@@ -104,7 +106,7 @@ def handle_control(hub: Hub, message: dict[str, Any]) -> None:
     table = tables.by_hub.get(hub)
     if not table:
         return
-    user, session = message.get("user"), message.get("session")
+    user = message.get("user")
     if action == "close":
         code = message.get("code")
         code = code if isinstance(code, int) else protocol.CLOSE_NOT_AUTHENTICATED
@@ -113,7 +115,7 @@ def handle_control(hub: Hub, message: dict[str, Any]) -> None:
                 continue
             for conn in _open(conns):
                 assert conn.state.identity is not None
-                if session is None or conn.state.identity.session == session:
+                if identities.revoked_by(conn.state.identity, message):
                     logger.info("Closing a socket of %s to %s (%s; close %s)", conn.state.identity.username,
                                 conn.label, message.get("reason") or "closed by the server", code,
                                 extra=fields("socket_closed", consumer=conn.label, state=conn.state, code=code))
@@ -125,9 +127,10 @@ def handle_control(hub: Hub, message: dict[str, Any]) -> None:
 async def recheck_hub(hub: Hub, user: str | None) -> int:
     """Check this hub's sockets (of ``user``, or all) against their consumer's ``perm``; close those that fail.
 
-    Returns how many were closed. Each session's user is read once, and its permissions are cached on it.
+    Returns how many were closed. Each identity's user is read once (``core.identity.current_user``), and its
+    permissions are cached on it.
     """
-    users: dict[str, Any] = {}
+    users: dict[identities.Identity, Any] = {}
     closed = 0
     for key, conns in list(tables.by_hub.get(hub, {}).items()):
         if user is not None and key != user:
@@ -136,12 +139,12 @@ async def recheck_hub(hub: Hub, user: str | None) -> int:
             permission = conn.spec.permission
             if permission.public:
                 continue
-            session = session_key_of(conn.scope)
-            current = users.get(session) if session is not None else None
+            who = conn.state.identity
+            current = users.get(who) if who is not None else None
             if current is None:
                 current = await conn.current_user()
-                if session is not None:
-                    users[session] = current
+                if who is not None:
+                    users[who] = current
             if await permission.allows(current, conn.url_kwargs):
                 continue
             authenticated = bool(getattr(current, "is_authenticated", False))
@@ -176,8 +179,8 @@ async def _watch_sessions(hub: Hub) -> None:
         by_session: dict[str, list[Connection]] = {}
         for conns in list(table.values()):
             for conn in _open(conns):
-                key = session_key_of(conn.scope)
-                if key is not None and conn.state.identity is not None and conn.state.identity.session:
+                key = identities.watched_session(conn.scope, conn.state.identity) if conn.state.identity else None
+                if key is not None:
                     by_session.setdefault(key, []).append(conn)
         if not by_session:
             continue
@@ -201,18 +204,10 @@ async def _watch_sessions(hub: Hub) -> None:
 
 
 # ---- public API -------------------------------------------------------------------------------------------------
-def user_key(user: Any) -> str:
-    """The identity key of ``user`` (a user object or a primary key), as sockets know it."""
-    pk = getattr(user, "pk", user)
-    if pk is None or isinstance(pk, bool) or not isinstance(pk, (int, str)):
-        raise TypeError(f"Pass a user (or a user's primary key), not {user!r}.")
-    return f"u:{pk}"
-
-
 def _close_message(user: Any, code: int, reason: str, session: str | None = None) -> dict[str, Any]:
     if not isinstance(code, int) or isinstance(code, bool) or not (code == 1000 or 3000 <= code <= 4999):
         raise ValueError(f"code={code!r}: use 1000 or a code from 3000 to 4999 (4401 means 'log in again').")
-    return {"action": "close", "user": user_key(user), "session": session, "code": code, "reason": reason}
+    return {"action": "close", **identities.revocation(user, session), "code": code, "reason": reason}
 
 
 async def adisconnect_user(user: Any, code: int = protocol.CLOSE_NOT_AUTHENTICATED) -> None:
@@ -254,7 +249,7 @@ def on_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any)
         return
     session = None
     if conf.get("LOGOUT_CLOSES") == "session":
-        session = session_tag(getattr(getattr(request, "session", None), "session_key", None))
+        session = identities.logout_session(request)
         # (a request without a session names none: then every socket of the user closes, never none)
     message = _close_message(user, protocol.CLOSE_NOT_AUTHENTICATED, "logged out", session)
     try:

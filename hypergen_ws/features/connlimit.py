@@ -90,7 +90,7 @@ class ConnectionLimit(Feature):
 
     async def admit(self, conn: Connection) -> tuple[int, str] | None:
         limit, hub, identity = conf.get("MAX_CONNECTIONS_PER_USER"), conn.hub, conn.state.identity
-        if not limit or hub is None or identity is None or identity.user_id is None:
+        if not limit or hub is None or identity is None or not identity.is_user:
             return None
         limit = int(limit)
         node = _node(hub)

@@ -26,7 +26,7 @@ from ..backends.redis import presence as redis_presence
 from ..core import conf, protocol
 from ..core.groups import check_group_name
 from ..core.logs import fields
-from ..core.state import Identity
+from ..core.identity import Identity
 from ..core.sync import refuse_in_loop
 from ..delivery import heartbeats
 from ..delivery.hub import Hub, local_hubs
