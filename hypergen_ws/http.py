@@ -207,7 +207,8 @@ def publish_max_body_size() -> int:
     return int(conf.get("PUBLISH_MAX_BODY_SIZE"))
 
 
-@max_body_size(publish_max_body_size)  # refused before it is read: BodyLimit, and daphne's own hook
+# refused before it is read: BodyLimit, and daphne's own hook
+@max_body_size(publish_max_body_size, "HYPERGEN_WS['PUBLISH_MAX_BODY_SIZE']")
 @csrf_exempt
 async def publish(request: HttpRequest) -> JsonResponse:
     """``POST publish/``: publish data or commands to a group (see the module docstring)."""

@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, websockets through the hypergen_ws router.
 
-``BodyLimit`` refuses an oversized publish request before it is read; ``SameOriginValidator`` lets only pages of
-this server (scheme, host and port) and ``CSRF_TRUSTED_ORIGINS`` open sockets (docs/security.rst).
+``BodyLimit`` wraps all of HTTP: a request body over its limit (``MAX_BODY_SIZE``, or its view's own) is refused
+before it is read, on every URL, the login page included; ``SameOriginValidator`` lets only pages of this server
+(scheme, host and port) and ``CSRF_TRUSTED_ORIGINS`` open sockets (docs/security.rst).
 """
 from __future__ import annotations
 

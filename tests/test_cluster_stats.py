@@ -1,4 +1,4 @@
-"""Traffic counters of every server process (hypergen_ws.clusterstats): reports, sums, rows, failures."""
+"""Traffic counters of every server process (hypergen_ws.stats.cluster): reports, sums, rows, failures."""
 from __future__ import annotations
 
 import io

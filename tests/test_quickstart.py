@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.bodies import MiB, post_huge_body
 from tests.support.browser import expect
 from tests.support.projects import (RunServer, StepProject, literalincludes_by_section, manage_in, run,
                                     without_markers)
@@ -204,3 +205,12 @@ def test_step_9_the_console_shows_refusals_in_the_logging_format(runserver: Call
     pattern = (r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING hypergen_ws: Refused a websocket to chat.send_message "
                r"\(close 4403, permission denied\) for user 'bob' \(id \d+\): it requires chat\.can_chat\.$")
     assert re.search(pattern, server.log(), re.M), server.log()[-2000:]
+
+
+def test_step_8_a_huge_post_to_the_login_page_is_refused_before_it_is_read(runserver: Callable[[int], RunServer]
+                                                                          ) -> None:
+    server = runserver(8)  # asgi.py wraps all of HTTP in BodyLimit: MAX_BODY_SIZE, Django's 2.5 MiB
+    for chunked in (False, True):
+        answer, sent = post_huge_body(server.port, 400 * MiB, chunked=chunked, path="/accounts/login/")
+        assert answer.startswith(b"HTTP/1.1 413") and b"over the limit of 2621440 bytes" in answer, answer
+        assert sent < 100 * MiB, f"runserver read {sent // MiB} MiB of a body it had to refuse"

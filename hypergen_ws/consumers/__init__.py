@@ -18,19 +18,20 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.asgi import ASGIRequest
 
-from ..backends import daphne, framelimit
+from ..backends import framelimit
 from ..backends.layers import receive_channel, release_channel
-from ..backends.uvicorn import direct_writer
+from ..backends.servers import transport_for
+from ..backends.transport import Transport
 from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..core.state import ConnectionState, Lifecycle
 from ..delivery import heartbeats
-from ..stats import counters
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
+from ..stats import counters
 from .calls import CallsMixin
 from .closing import ClosingMixin
 from .joining import JoiningMixin
@@ -73,6 +74,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
+    _transport: Transport | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -162,10 +164,18 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         # layer outage and waits on the in-memory layer without its scan of every channel.
         pass
 
+    @property
+    def transport(self) -> Transport:
+        """What the server of this connection can do besides ASGI (chosen once, on first use)."""
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = transport_for(self.base_send)
+        return transport
+
     async def _base_send(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.close" and daphne.close_with_code(
-                self.base_send, message.get("code"), SLOW_CLOSE_TIMEOUT):
-            return  # daphne cannot send 1008/1011/1013 through ASGI; written to its connection directly
+        if message.get("type") == "websocket.close" and self.transport.close_with_code(
+                message.get("code"), SLOW_CLOSE_TIMEOUT):
+            return  # a code the server's ASGI close cannot send (daphne: 1008/1011/1012/1013), written directly
         await self.base_send(message)
 
     async def _receive_own_channel(self) -> dict[str, Any]:
@@ -248,9 +258,10 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         state.pending_groups = await self._join_all(groups)
         await self.base_send({"type": "websocket.accept"})
         state.advance(Lifecycle.OPEN)
-        daphne.attach(self.base_send, self.outbox)
+        transport = self.transport
+        transport.report_backpressure(self.outbox)
         framelimit.check(self.base_send)
-        self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
+        self.outbox.direct = transport.writer()
         heartbeats.ensure_started(self.hub)
         counters.opened(self.label)
         if state.pending_groups:

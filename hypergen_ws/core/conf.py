@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "PUBLISH_KEYS": [],
     # Largest request body (bytes) the HTTP publish endpoint accepts; larger requests get 413.
     "PUBLISH_MAX_BODY_SIZE": 1024 * 1024,
+    # Largest request body (bytes) BodyLimit lets through to a view without a max_body_size of its own; larger
+    # requests get 413 before the body is read (docs/security.rst). None: settings.DATA_UPLOAD_MAX_MEMORY_SIZE.
+    "MAX_BODY_SIZE": None,
     # History (docs/history.rst): frames kept per group when history=True names no size.
     "HISTORY_SIZE": 100,
     # Seconds a frame stays in a group's history.

@@ -13,6 +13,6 @@ from hypergen_ws.security import BodyLimit, SameOriginValidator
 from mysite.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter({
-    "http": BodyLimit(django_asgi_app),
+    "http": BodyLimit(django_asgi_app),  # every request body: refused over its limit before it is read
     "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })
