@@ -209,7 +209,7 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 @needs_settings
 def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E022: ``LOGOUT_CLOSES`` is not "user" or "session"; E023: ``MAX_CONNECTIONS_PER_USER`` is not None or a
-    positive integer (docs/security.rst)."""
+    positive integer; E024: ``MAX_BODY_SIZE`` is not None or a number of bytes (docs/security.rst)."""
     errors: list[Any] = []
     scope = conf.get("LOGOUT_CLOSES")
     if scope not in LOGOUT_SCOPES:
@@ -229,6 +229,12 @@ def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             hint="HYPERGEN_WS = {'MAX_CONNECTIONS_PER_USER': 20}",
             id="hypergen_ws.E023",
         ))
+    body = conf.get("MAX_BODY_SIZE")
+    if body is not None and (isinstance(body, bool) or not isinstance(body, int) or body < 0):
+        errors.append(Error(
+            f"HYPERGEN_WS['MAX_BODY_SIZE'] is {body!r}; use None (Django's DATA_UPLOAD_MAX_MEMORY_SIZE) or a number "
+            "of bytes, the largest request body BodyLimit lets through to a view without max_body_size().",
+            hint="HYPERGEN_WS = {'MAX_BODY_SIZE': 10 * 2**20}", id="hypergen_ws.E024"))
     return errors
 
 

@@ -18,7 +18,6 @@ The views are CSRF-exempt: the key, not a cookie, authenticates the caller.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -29,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .core import conf, protocol, registry
 from .core.bodies import max_body_size
 from .core.groups import check_group_name
+from .core.identity import MalformedCredential, bearer_credential, matches_any_key
 from .core.logs import fields
 from .decorators import get_consumer
 from .delivery.clusterstats import aget_stats
@@ -81,20 +81,15 @@ def authenticate(request: HttpRequest) -> None:
     if not keys:
         raise HttpError(403, "Publishing over HTTP is disabled on this server: no access key is configured. Set "
                              "HYPERGEN_WS['PUBLISH_KEYS'] = ['<a long random key>'] in its settings.")
-    header = request.headers.get("Authorization", "")
     challenge = {"WWW-Authenticate": 'Bearer realm="hypergen_ws"'}
-    if not header:
+    try:
+        given = bearer_credential(request.headers.get("Authorization", ""))
+    except MalformedCredential as exc:
+        raise HttpError(401, str(exc), challenge) from None
+    if given is None:
         raise HttpError(401, "No access key: send the header 'Authorization: Bearer <key>' with a key from the "
                              "server's HYPERGEN_WS['PUBLISH_KEYS'].", challenge)
-    scheme, _, given = header.strip().partition(" ")
-    given = given.strip()
-    if scheme.lower() != "bearer" or not given:
-        raise HttpError(401, "Malformed Authorization header: send 'Authorization: Bearer <key>'.", challenge)
-    candidate = given.encode("latin-1", "replace")
-    matched = False
-    for key in keys:  # every key, whatever matched: the time taken does not depend on which one
-        matched |= hmac.compare_digest(key, candidate)
-    if not matched:
+    if not matches_any_key(given, keys):
         logger.warning("Refused an HTTP request to %s with a wrong access key", request.path,
                        extra=fields("publish_key_refused", code=403))
         raise HttpError(403, "Wrong access key: it is not one of the server's HYPERGEN_WS['PUBLISH_KEYS'] (was the "
@@ -212,7 +207,8 @@ def publish_max_body_size() -> int:
     return int(conf.get("PUBLISH_MAX_BODY_SIZE"))
 
 
-@max_body_size(publish_max_body_size)  # refused before it is read: BodyLimit, and daphne's own hook
+# refused before it is read: BodyLimit, and daphne's own hook
+@max_body_size(publish_max_body_size, "HYPERGEN_WS['PUBLISH_MAX_BODY_SIZE']")
 @csrf_exempt
 async def publish(request: HttpRequest) -> JsonResponse:
     """``POST publish/``: publish data or commands to a group (see the module docstring)."""

@@ -10,9 +10,9 @@ from typing import Any
 from django.apps import apps
 from django.urls import re_path
 
-from .backends.daphne import install_body_limit
+from .backends.servers import install_body_limit
 from .core import protocol, registry
-from .core.bodies import limit_for, too_large_body
+from .core.bodies import daphne_rule_for, too_large_body
 from .core.logs import fields
 from .decorators import all_consumers
 
@@ -60,7 +60,7 @@ def autoconsumers(*modules: ModuleType | str, not_found_route: bool | None = Non
         consumers = [c for c in all_consumers() if registry.in_apps(c.func.__module__, app_names)]
     registry.check_unique(list(consumers))
     # `manage.py runserver` loads daphne after the apps are ready, and the routes when it starts serving.
-    install_body_limit(limit_for, too_large_body)
+    install_body_limit(daphne_rule_for, too_large_body)
     patterns: list[Any] = [c.urlpattern() for c in consumers]
     if not_found_route if not_found_route is not None else not modules:
         app: Any = not_found  # an ASGI app, as URLRouter expects (Django's stubs know only views)

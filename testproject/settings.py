@@ -87,7 +87,6 @@ _backend = (
     else "channels_redis.core.RedisChannelLayer"
 )
 if REDIS_SENTINELS:
-    # [sentinel]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _backend,
@@ -102,7 +101,6 @@ if REDIS_SENTINELS:
             },
         }
     }
-    # [/sentinel]
 elif REDIS_URL:
     # socket_timeout=None: redis-py 8 defaults to 5 s, which aborts the layer's blocking reads (check W007).
     CHANNEL_LAYERS = {
@@ -121,6 +119,10 @@ HYPERGEN_WS: dict = {
     # Tests that start servers tune other keys with a JSON object, e.g. HYPERGEN_WS_OVERRIDES='{"PUBLISH_TIMEOUT": 2}'.
     **json.loads(os.environ.get("HYPERGEN_WS_OVERRIDES") or "{}"),
 }
+
+# manage.py runserver (daphne 4.2.3+) reads no larger websocket message than hypergen_ws takes: MAX_MESSAGE_SIZE
+# (docs/security.rst, "Frame sizes"). uvicorn needs --ws-max-size with the same number.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = HYPERGEN_WS.get("MAX_MESSAGE_SIZE", 1024 * 1024)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"

@@ -1,14 +1,25 @@
-"""BodyLimit (hypergen_ws.core.bodies): bodies over a view's limit are refused before they are read."""
+"""BodyLimit (hypergen_ws.core.bodies): bodies over their view's limit, or MAX_BODY_SIZE, are refused before they are
+read."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from hypergen_ws.core.bodies import BodyLimit, limit_for
+from django.http import HttpResponse
+from django.urls import include, path
+
+from hypergen_ws.core.bodies import DEFAULT_SETTING, BodyLimit, Rule, daphne_rule_for, max_body_size, rule_for
 from hypergen_ws.http import publish
 
-pytestmark = pytest.mark.urls("tests.http_urls")
+
+@max_body_size(5000)
+def upload(request):
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("hypergen_ws/", include("hypergen_ws.urls")), path("upload/", upload)]
+pytestmark = pytest.mark.urls(__name__)
 
 URL = "/hypergen_ws/publish/"
 
@@ -60,10 +71,35 @@ async def run(app, scope, chunks):
 
 def test_the_publish_view_declares_its_limit(settings):
     settings.HYPERGEN_WS = {"PUBLISH_MAX_BODY_SIZE": 1234}
-    assert limit_for("POST", URL) == 1234
-    assert limit_for("GET", URL) is None
-    assert limit_for("POST", "/nowhere/") is None
-    assert getattr(publish, "hypergen_ws_max_body_size")() == 1234
+    assert rule_for(URL) == Rule(1234, "HYPERGEN_WS['PUBLISH_MAX_BODY_SIZE']")
+    assert rule_for(URL, default=False) == rule_for(URL)
+    assert getattr(publish, "hypergen_ws_max_body_size")[0]() == 1234
+    assert rule_for("/upload/") == Rule(5000, "the max_body_size() of its view")
+
+
+def test_every_other_view_has_max_body_size_which_follows_django_by_default(settings):
+    assert rule_for("/nowhere/") == Rule(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, DEFAULT_SETTING) == Rule(2621440,
+                                                                                                     DEFAULT_SETTING)
+    assert rule_for("/nowhere/", default=False) is None
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    assert rule_for("/nowhere/").limit == 1000
+    settings.HYPERGEN_WS = {"MAX_BODY_SIZE": 50}
+    assert rule_for("/nowhere/").limit == 50 and rule_for("/upload/").limit == 5000
+    settings.HYPERGEN_WS = {}
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None  # Django's "no limit"
+    assert rule_for("/nowhere/") is None
+
+
+def test_daphne_enforces_max_body_size_once_a_body_limit_wraps_the_application():
+    BodyLimit(Recorder())  # made by asgi.py at start-up, before any request
+    assert daphne_rule_for("POST", "/nowhere/") == Rule(2621440, DEFAULT_SETTING)
+    assert daphne_rule_for("GET", URL).setting == "HYPERGEN_WS['PUBLISH_MAX_BODY_SIZE']"
+
+
+def test_a_limit_is_a_number_of_bytes_or_a_callable():
+    for wrong in ("1MB", -1, 2.5, True):
+        with pytest.raises(TypeError, match="number of bytes"):
+            max_body_size(wrong)
 
 
 async def test_a_declared_length_over_the_limit_is_refused_without_reading(settings):
@@ -72,7 +108,8 @@ async def test_a_declared_length_over_the_limit_is_refused_without_reading(setti
     sent, read = await run(BodyLimit(inner), scope(length=400 * 2**20), [b"x" * 1000] * 5)
     assert read == 0 and inner.bodies == []
     assert sent[0]["status"] == 413
-    assert "over the limit of 100 bytes" in json.loads(sent[1]["body"])["error"]
+    error = json.loads(sent[1]["body"])["error"]
+    assert "over the limit of 100 bytes" in error and "HYPERGEN_WS['PUBLISH_MAX_BODY_SIZE']" in error
 
 
 async def test_a_body_without_length_is_refused_once_it_goes_over(settings):
@@ -91,3 +128,21 @@ async def test_bodies_within_the_limit_and_other_requests_pass_unchanged(setting
     await run(app, scope(path="/elsewhere/", length=10_000), [b"c" * 10_000])
     await run(app, scope(method="GET"), [b""])
     assert inner.bodies[1:] == [b"c" * 10_000, b""]
+
+
+async def test_a_body_over_max_body_size_is_refused_on_any_view_and_method(settings):
+    settings.HYPERGEN_WS = {"MAX_BODY_SIZE": 100}
+    inner = Recorder()
+    app = BodyLimit(inner)
+    for method in ("POST", "GET"):
+        sent, read = await run(app, scope(path="/accounts/login/", method=method, length=400 * 2**20), [b"x"] * 3)
+        assert read == 0 and sent[0]["status"] == 413
+        assert "HYPERGEN_WS['MAX_BODY_SIZE']" in json.loads(sent[1]["body"])["error"]
+    sent, _ = await run(app, scope(path="/upload/", length=4000), [b"u" * 4000])  # its own, larger limit
+    assert sent[0]["status"] == 200 and inner.bodies == [b"u" * 4000]
+    chunked = {**scope(path="/accounts/login/"), "http_version": "1.1", "headers": [(b"transfer-encoding", b"chunked")]}
+    sent, read = await run(app, chunked, [b"x" * 60] * 4)
+    assert read == 2 and sent[0]["status"] == 413 and inner.bodies == [b"u" * 4000]
+    plain_get = {**scope(path="/accounts/login/", method="GET"), "http_version": "1.1"}
+    sent, read = await run(app, plain_get, [b""])  # HTTP/1.1 without a length or chunks: no body, passed on
+    assert sent[0]["status"] == 200 and inner.bodies[-1] == b""

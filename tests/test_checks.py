@@ -129,3 +129,13 @@ def test_logout_closes_and_the_connection_cap_must_have_a_known_value(settings):
         assert [e.id for e in checks.check_access_limits()] == ["hypergen_ws.E023"], wrong
     settings.HYPERGEN_WS = "not a dict"  # E006 reports that; this check stays quiet
     assert checks.check_access_limits() == []
+
+
+def test_the_body_limit_must_be_none_or_a_number_of_bytes(settings):
+    for right in (None, 0, 10 * 2**20):
+        settings.HYPERGEN_WS = {"MAX_BODY_SIZE": right}
+        assert checks.check_access_limits() == [], right
+    for wrong in ("10MB", 2.5, True, -1):
+        settings.HYPERGEN_WS = {"MAX_BODY_SIZE": wrong}
+        [error] = checks.check_access_limits()
+        assert error.id == "hypergen_ws.E024" and repr(wrong) in error.msg and "DATA_UPLOAD_MAX_MEMORY_SIZE" in error.msg

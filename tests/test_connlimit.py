@@ -173,3 +173,59 @@ async def test_with_redis_frozen_a_connect_is_answered_and_the_cap_counts_this_p
 
 async def _has(redis_url: str, user: User, count: int) -> bool:
     return list((await redis_fields(redis_url, user)).values()) == [count]
+
+
+async def test_a_socket_that_closes_while_the_counts_are_written_again_gives_its_place_back(settings, redis_server):
+    use_layer("redis", settings, redis_server.url)
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0,
+                            "PUBLISH_TIMEOUT": 0.5}
+    sam = await make_user("c_sam", "auth.view_user")
+    first = await connect(sc.listen_only, sam)
+    redis_server.freeze()
+    try:
+        second = await connect(sc.listen_only, sam, timeout=10)  # counted here only: Redis does not answer
+        assert await outcome(second) is None
+        node = node_of(get_hub())
+        assert node is not None
+        # A rewrite of this process's counts ({sam: 2}) is on its way to the frozen Redis when both sockets close.
+        rewrite = asyncio.create_task(connlimit.listener.reassert(node))
+        await asyncio.sleep(0.1)
+        for comm in (first, second):
+            await comm.disconnect()
+    finally:
+        redis_server.thaw()
+    await rewrite
+    # The rewrite landed with a count of 2; the table changed meanwhile, so it is written again, and again at the
+    # heartbeat after the outage: no place stays taken.
+    await wait_for(lambda: _no_fields(redis_server.url, sam), "the places of the closed sockets given back")
+    await wait_for(lambda: _settled(get_hub()), "the counts written once more after the outage")
+    assert await redis_fields(redis_server.url, sam) == {}
+    again = [await connect(sc.guarded, sam) for _ in range(2)]
+    assert [await outcome(comm) for comm in again] == [None, None], "sam can connect again"
+    for comm in again:
+        await comm.disconnect()
+    assert await redis_keys(redis_server.url, "hgws:uconn:*") == []
+
+
+async def _settled(hub) -> bool:
+    return hub not in connlimit.tables.stale and hub not in connlimit.tables.down
+
+
+async def test_an_admission_that_timed_out_and_ran_late_in_redis_is_taken_back(settings, redis_server):
+    use_layer("redis", settings, redis_server.url)
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0,
+                            "PUBLISH_TIMEOUT": 0.5}
+    sam = await make_user("c_sam", "auth.view_user")
+    watcher = await connect(sc.listen_only)  # anonymous: this process's heartbeat runs, uncapped
+    redis_server.freeze()
+    try:
+        # The admission's script waits in the frozen Redis; the cap gives up after PUBLISH_TIMEOUT and counts here.
+        late = await connect(sc.listen_only, sam, timeout=10)
+        assert await outcome(late) is None
+        await late.disconnect()  # closed before Redis runs the admission
+    finally:
+        redis_server.thaw()
+    await wait_for(lambda: _settled(get_hub()), "the counts written again after the outage")
+    assert await redis_fields(redis_server.url, sam) == {}, "the late admission is taken back"
+    await watcher.disconnect()
+    assert await redis_keys(redis_server.url, "hgws:uconn:*") == []

@@ -194,16 +194,23 @@ async def test_a_client_that_is_up_to_date_gets_sync_and_nothing_else(layer):
     await comm.disconnect()
 
 
-@pytest.mark.parametrize("case", ["too_far_behind", "epoch_changed", "unknown_position"])
-async def test_resync_when_the_missed_frames_are_gone(layer, case):
+@pytest.mark.parametrize("case", ["too_far_behind", "epoch_changed", "unknown_position", "beyond_any_stream_id",
+                                  "epoch_beyond_2_48"])
+async def test_resync_when_the_missed_frames_are_gone(layer, case, caplog):
     group = rc.rec_short.group_name(room=case)
     for i in range(6):
         await agroup_send(group, i)
     seq, epoch = await aget_position(group)
-    position = {"too_far_behind": (1, epoch), "epoch_changed": (5, epoch + 1), "unknown_position": (99, epoch)}[case]
+    position = {"too_far_behind": (1, epoch), "epoch_changed": (5, epoch + 1), "unknown_position": (99, epoch),
+                # past Redis's largest stream id (2**64 - 1): the same answer on every layer, without a store error
+                "beyond_any_stream_id": (10**30, epoch), "epoch_beyond_2_48": (3, 10**30)}[case]
+    reason = {"beyond_any_stream_id": "unknown_position", "epoch_beyond_2_48": "epoch_changed"}.get(case, case)
+    caplog.set_level("INFO", "hypergen_ws")
     comm, first = await connect_synced(rc.rec_short, room=case,
                                        query=f"hgws_seq={position[0]}&hgws_epoch={position[1]}")
-    assert first == {"type": "resync", "reason": case, "seq": seq, "epoch": epoch}
+    assert first == {"type": "resync", "reason": reason, "seq": seq, "epoch": epoch}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 30] == []
+    assert not any(r.exc_info for r in caplog.records)
     await agroup_send(group, "after")
     assert (await comm.receive())["seq"] == seq + 1
     await comm.disconnect()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from channels.auth import get_user
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
 from ..core import conf, protocol
+from ..core import identity as identities
 from ..core.logs import fields
-from ..core.permissions import describe_user, forget_cached_permissions
+from ..core.permissions import describe_user
 from ..delivery import stats
 from ..delivery.publishing import apublish
 from .parts import ConsumerParts
@@ -116,10 +115,12 @@ class CallsMixin(ConsumerParts):
         """Send a call's commands to the caller only (``send_to="caller"``) or to its primary group.
 
         Through the one publish path, which writes to this event loop's sockets first: the caller has the
-        commands before the call's reply, on every layer.
+        commands before the call's reply, on every layer. A socket that has not joined its primary group yet (the
+        channel layer was down at connect) publishes to it all the same: the call gets its reply only when the
+        layer took the frame, and ``unavailable`` otherwise, never a reply for commands that went nowhere.
         """
         text = protocol.commands_frame(commands)
-        group = self.state.groups[0] if self.state.groups else None
+        group = self.state.primary_group
         if self.hypergen.send_to == "caller" or group is None:
             if self.hypergen.send_to == "caller":
                 self.send_text(text)
@@ -127,18 +128,9 @@ class CallsMixin(ConsumerParts):
         await apublish(group, text)
 
     async def current_user(self) -> Any:
-        """The user as of now: re-read from the session (logout, deactivation) and without stale perm caches."""
-        if self.hypergen.permission.public:
-            return self.scope.get("user") or AnonymousUser()
-        session = self.scope.get("session")
-        if session is not None and getattr(session, "session_key", None):
-            # A fresh store: the connection's copy caches the data it loaded at connect, logouts included.
-            fresh = session.__class__(session_key=session.session_key)
-            user = await get_user({**self.scope, "session": fresh})
-            self.scope["user"] = user
-        else:
-            user = self.scope.get("user") or AnonymousUser()
-            forget_cached_permissions(user)
+        """The user as of now (``core.identity.current_user``: a logout or a deactivation since the connect counts),
+        also set on the function's ``request``."""
+        user = await identities.current_user(self.scope, public=self.hypergen.permission.public)
         if self._request is not None:
             self._request.user = user
         return user

@@ -1,18 +1,17 @@
-"""What the parts of :class:`~hypergen_ws.consumers.HypergenConsumer` share: the ``@consumer`` it runs, who a
-socket is, the timings of its groups and closes, and the attributes every part of the class may use."""
+"""What the parts of :class:`~hypergen_ws.consumers.HypergenConsumer` share: the ``@consumer`` it runs, the timings of its groups and closes, and the attributes every part of the class may use."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from django.core.handlers.asgi import ASGIRequest
 
+from ..backends.transport import Transport
 from ..core.permissions import Permission
 from ..core.protocol import Call, ProtocolError
-from ..core.sessions import session_tag
-from ..core.state import ConnectionState, Identity
+from ..core.identity import identity_of
+from ..core.state import ConnectionState
 from ..delivery.hub import Hub, Member
 from ..delivery.outbox import Outbox
 from ..features.base import Feature, Spec
@@ -44,15 +43,6 @@ class ConsumerSpec(Spec, Protocol):
     def closes_old_connections(self, event: str) -> bool: ...
 
     async def invoke(self, instance: Any, args: list[Any]) -> list[list[Any]]: ...
-
-
-def identity_of(user: Any, session_key: str | None = None) -> Identity:
-    """Who a socket is: one key per user (with the session that authenticated it), or a key of its own for an
-    anonymous socket."""
-    if user is not None and getattr(user, "is_authenticated", False):
-        pk = user.pk if isinstance(user.pk, (int, str)) else str(user.pk)
-        return Identity(f"u:{pk}", pk, user.get_username(), session_tag(session_key))
-    return Identity(f"a:{secrets.token_hex(6)}", None, None)
 
 
 class ConsumerParts:
@@ -92,6 +82,9 @@ class ConsumerParts:
 
         def protocol_error(self, exc: ProtocolError) -> None: ...
 
+        @property
+        def transport(self) -> Transport: ...
+
         def stop(self) -> None: ...
 
         def send_text(self, text: str) -> None: ...
@@ -103,3 +96,7 @@ class ConsumerParts:
         async def join(self, group: str) -> None: ...
 
         async def _leave_all(self) -> None: ...
+
+
+__all__ = ["MAX_REJOIN_DELAY", "REJOIN_DELAY", "SLOW_CLOSE_TIMEOUT", "ConsumerParts", "ConsumerSpec",
+           "identity_of"]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from .state import ConnectionState, Identity
+from .identity import Identity
+from .state import ConnectionState
 
 __all__ = ["EVENTS", "FIELDS", "LOGGER_NAME", "fields", "logger"]
 
@@ -59,6 +60,9 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)"),
     "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed"),
     "layer_capacity_failed": ("WARNING", "the capacity of hypergen_ws's channels could not be set on a layer"),
+    "server_frame_limit": ("WARNING", "the server reads larger websocket messages than MAX_MESSAGE_SIZE, or its "
+                                      "limit cannot be read (once per process); code: its limit in bytes, none, or "
+                                      "unknown"),
     "fast_path_fallback": ("WARNING", "a fast path of a server, layer or asgiref falls back to the plain one (once); "
                                       "code: the package"),
     "daphne_producer_failed": ("DEBUG", "registering the write backpressure on a daphne connection failed"),
@@ -95,6 +99,12 @@ EVENTS: dict[str, tuple[str, str]] = {
     "rate_limited": ("INFO", "a connection goes over its rate limit (once per burst); code: rate_limited"),
     "rate_limit_exceeded": ("WARNING", "a connection kept sending over its rate limit and is closed; code: 1008"),
     "origin_refused": ("WARNING", "a websocket handshake from a foreign origin was refused; code: 403"),
+    "token_refused": ("WARNING", "a socket's token was refused (malformed, forged, expired, revoked, or its user deleted "
+                                 "or inactive; the message says which) and the socket closed with 4401"),
+    "token_refreshed": ("DEBUG", "an open socket took a new token (a {\"type\": \"token\"} frame)"),
+    "token_expired": ("INFO", "a socket's token expired without a refresh; closed with 4401"),
+    "cross_origin_refused": ("WARNING", "a token socket from another site's page was refused: its consumer does not "
+                                        "allow that origin (@consumer(cross_origin=...)); code: 4403"),
     "no_route": ("WARNING", "a websocket path no consumer matched was refused; code: 403"),
     "body_refused": ("WARNING", "an HTTP request body over its view's limit was refused before it was read (daphne); "
                                 "code: 413"),
@@ -131,7 +141,7 @@ def fields(event: str, *, consumer: str | None = None, group: str | None = None,
     """The ``extra`` of a log call: ``logger.info("...", extra=fields("resync", consumer=..., code=...))``.
 
     ``state`` (a connection's) gives the user id and, unless ``group`` is given, its primary group; ``user`` (a
-    Django user, or a connection's :class:`~hypergen_ws.core.state.Identity`) gives the user id when there is no
+    Django user, or a connection's :class:`~hypergen_ws.core.identity.Identity`) gives the user id when there is no
     state. ``event`` is one of :data:`EVENTS` (a test checks
     every call in the package).
     """

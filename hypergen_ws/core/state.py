@@ -20,6 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .identity import Identity
+
+__all__ = ["ConnectionState", "IllegalTransition", "Identity", "Lifecycle"]
+
 
 class Lifecycle(enum.Enum):
     """Where a connection is in its life."""
@@ -42,18 +46,6 @@ class IllegalTransition(RuntimeError):
     """A connection was asked to move to a state it cannot reach from where it is."""
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a connection is, fixed at connect: ``key`` is ``u:<pk>`` for a user, ``a:<token>`` for an anonymous
-    socket (every anonymous socket is a user of its own); ``session`` a digest of the key of the session that
-    authenticated it (``core.sessions.session_tag``), or None."""
-
-    key: str
-    user_id: int | str | None
-    username: str | None
-    session: str | None = None
-
-
 @dataclass(slots=True)
 class ConnectionState:
     """Everything hypergen_ws keeps about one connection."""
@@ -67,6 +59,7 @@ class ConnectionState:
     position: tuple[int, int] | None = None
     #: When the connection's lifetime is over (``time.time()`` seconds), or None.
     expires_at: float | None = None
+    #: Who the connection is (``core.identity``), fixed at connect.
     identity: Identity | None = None
     #: The close code of the disconnect, or the one the server closed with.
     close_code: int | None = None
@@ -76,6 +69,8 @@ class ConnectionState:
     opened: bool = False
     #: Groups the connection could not join at connect (the channel layer was down); it joins them later.
     pending_groups: list[str] = field(default_factory=list)
+    #: The subprotocol selected in the accept (``hypergen-ws`` when the client offered it), or None.
+    subprotocol: str | None = None
     #: Per-feature values (timers, wrappers), keyed by the feature's name.
     extras: dict[str, Any] = field(default_factory=dict)
     #: When the connection began (``time.monotonic()``, as the consumer was made): a close of its user that

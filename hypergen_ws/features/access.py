@@ -27,15 +27,17 @@ from collections.abc import Coroutine
 from typing import Any
 
 from ..core import conf, protocol
+from ..core import identity as identities
+from ..core.identity import user_key
 from ..core.logs import fields
-from ..core.sessions import SessionLogin, login_of, seal_key, session_key_of, session_tag
+from ..core.sessions import SessionLogin, login_of, seal_key, session_tag
 from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
 from ..delivery import control
 from ..delivery.hub import Hub
 from . import session_check
-from .revocation import Admitted, Revocation, Revocations, follow, log_close, revoke
 from .base import Connection, Feature, Options, PerHub
+from .revocation import Admitted, Revocation, Revocations, follow, log_close, revoke
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -153,9 +155,10 @@ def handle_control(hub: Hub, message: dict[str, Any]) -> None:
 async def recheck_hub(hub: Hub, user: str | None) -> int:
     """Check this hub's sockets (of ``user``, or all) against their consumer's ``perm``; close those that fail.
 
-    Returns how many were closed. Each session's user is read once, and its permissions are cached on it.
+    Returns how many were closed. Each identity's user is read once (``core.identity.current_user``), and its
+    permissions are cached on it.
     """
-    users: dict[str, Any] = {}
+    users: dict[identities.Identity, Any] = {}
     closed = 0
     for key, conns in list(tables.by_hub.get(hub, {}).items()):
         if user is not None and key != user:
@@ -164,12 +167,12 @@ async def recheck_hub(hub: Hub, user: str | None) -> int:
             permission = conn.spec.permission
             if permission.public:
                 continue
-            session = session_key_of(conn.scope)
-            current = users.get(session) if session is not None else None
+            who = conn.state.identity
+            current = users.get(who) if who is not None else None
             if current is None:
                 current = await conn.current_user()
-                if session is not None:
-                    users[session] = current
+                if who is not None:
+                    users[who] = current
             if await permission.allows(current, conn.url_kwargs):
                 continue
             authenticated = bool(getattr(current, "is_authenticated", False))
@@ -202,18 +205,10 @@ def _login(conn: Connection) -> SessionLogin | None:
 
 
 # ---- public API -------------------------------------------------------------------------------------------------
-def user_key(user: Any) -> str:
-    """The identity key of ``user`` (a user object or a primary key), as sockets know it."""
-    pk = getattr(user, "pk", user)
-    if pk is None or isinstance(pk, bool) or not isinstance(pk, (int, str)):
-        raise TypeError(f"Pass a user (or a user's primary key), not {user!r}.")
-    return f"u:{pk}"
-
-
 def _close_message(user: Any, code: int, reason: str, session: str | None = None) -> dict[str, Any]:
     if not isinstance(code, int) or isinstance(code, bool) or not (code == 1000 or 3000 <= code <= 4999):
         raise ValueError(f"code={code!r}: use 1000 or a code from 3000 to 4999 (4401 means 'log in again').")
-    return {"action": "close", "user": user_key(user), "session": session, "code": code, "reason": reason}
+    return {"action": "close", **identities.revocation(user, session), "code": code, "reason": reason}
 
 
 async def adisconnect_user(user: Any, code: int = protocol.CLOSE_NOT_AUTHENTICATED) -> None:
@@ -273,7 +268,7 @@ def on_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any)
         return
     session = None
     if conf.get("LOGOUT_CLOSES") == "session":
-        session = session_tag(getattr(getattr(request, "session", None), "session_key", None))
+        session = identities.logout_session(request)
         # (a request without a session names none: then every socket of the user closes, never none)
     message = _close_message(user, protocol.CLOSE_NOT_AUTHENTICATED, "logged out", session)
     try:

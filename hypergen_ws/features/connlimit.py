@@ -7,12 +7,20 @@ by ``PUBLISH_TIMEOUT``. When Redis cannot answer, the cap falls back to this pro
 does not ask Redis again until a heartbeat has written this process's counts again, so a frozen Redis holds at most
 one connect for ``PUBLISH_TIMEOUT``. The heartbeat also renews the counts' TTL, writes them again after Redis lost
 its data, and removes the counts of a dead process with its other entries.
+
+This process's table is the truth; Redis holds a copy. Whatever may have left the copy wrong marks the hub stale,
+and the next heartbeat writes the whole table again: a close while Redis could not be asked, a write that failed,
+timed out or was cancelled (it may still run in Redis later, after a freeze), and a rewrite during which the table
+changed or a write was on its way (its snapshot may be out of date). After an outage the table is written once
+more at the following heartbeat, after anything that was still queued in the frozen Redis has run.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ..backends.layers import get_store
@@ -27,6 +35,8 @@ logger = logging.getLogger("hypergen_ws")
 
 #: Seconds between two renewals of a process's counts in Redis (their keys live ``CONNECTIONS_TTL``).
 RENEW_INTERVAL = 600.0
+#: Rewrites a heartbeat tries in a row while the table keeps changing under them; then the next heartbeat goes on.
+REWRITE_ATTEMPTS = 3
 
 Table = dict[str, set[Connection]]  # user key -> the capped sockets of that user in one hub
 
@@ -40,19 +50,46 @@ class Tables(PerHub[Table]):
         self.stale: set[Hub] = set()
         #: Hubs that count locally until a heartbeat reached Redis again.
         self.down: set[Hub] = set()
+        #: Hubs back from an outage: written once more at the heartbeat after the first rewrite.
+        self.confirm: set[Hub] = set()
         self.renewed: dict[Hub, float] = {}
+        #: Per hub, a counter of changes: of the table, and of the writes to Redis that ended.
+        self.changes: dict[Hub, int] = {}
+        #: Per hub, the admissions and releases on their way to Redis.
+        self.pending: dict[Hub, int] = {}
 
     def clear(self) -> None:
         """Forget everything; for tests, between them (``hypergen_ws.testing.reset()``)."""
-        self.by_hub.clear()
-        self.stale.clear()
-        self.down.clear()
-        self.renewed.clear()
+        for kept in (self.by_hub, self.stale, self.down, self.confirm, self.renewed, self.changes, self.pending):
+            kept.clear()
 
     def forget(self, hub: Hub) -> None:
-        self.stale.discard(hub)
-        self.down.discard(hub)
-        self.renewed.pop(hub, None)
+        for kept in (self.stale, self.down, self.confirm):
+            kept.discard(hub)
+        for counters in (self.renewed, self.changes, self.pending):
+            counters.pop(hub, None)
+
+    def changed(self, hub: Hub) -> None:
+        """``hub``'s table changed, or a write of its counts ended: a rewrite going on must be done again."""
+        self.changes[hub] = self.changes.get(hub, 0) + 1
+
+    def quiet_since(self, hub: Hub, mark: int) -> bool:
+        """Whether nothing changed since ``self.changes[hub]`` was ``mark`` and no write is on its way."""
+        return self.changes.get(hub, 0) == mark and not self.pending.get(hub)
+
+    @asynccontextmanager
+    async def writing(self, hub: Hub) -> AsyncIterator[None]:
+        """Around one admission or release in Redis; one that did not return (failed, timed out, cancelled) may
+        still have run, or run later: the hub's counts are written again."""
+        self.pending[hub] = self.pending.get(hub, 0) + 1
+        try:
+            yield
+        except BaseException:
+            self.stale.add(hub)
+            raise
+        finally:
+            self.pending[hub] -= 1
+            self.changed(hub)
 
 
 tables = Tables()
@@ -75,6 +112,7 @@ def _node(hub: Hub) -> cluster.Node | None:
 
 def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
     tables.stale.add(hub)
+    tables.confirm.add(hub)
     if hub not in tables.down:
         tables.down.add(hub)
         reason = str(exc) or f"no answer within {_timeout()} s (PUBLISH_TIMEOUT)"
@@ -90,14 +128,14 @@ class ConnectionLimit(Feature):
 
     async def admit(self, conn: Connection) -> tuple[int, str] | None:
         limit, hub, identity = conf.get("MAX_CONNECTIONS_PER_USER"), conn.hub, conn.state.identity
-        if not limit or hub is None or identity is None or identity.user_id is None:
+        if not limit or hub is None or identity is None or not identity.is_user:
             return None
         limit = int(limit)
         node = _node(hub)
         counted = False
         if node is not None and hub not in tables.down:
             try:
-                async with asyncio.timeout(_timeout()):  # a frozen Redis must not hold the connect
+                async with tables.writing(hub), asyncio.timeout(_timeout()):  # a frozen Redis must not hold it
                     counted, total = await redis_connections.admit(node.store, node.id, identity.key, limit)
             except Exception as exc:
                 _unavailable(hub, "count the sockets of a user", exc)
@@ -108,6 +146,7 @@ class ConnectionLimit(Feature):
         if not counted and len(mine) >= limit:
             return self._refuse(conn, len(mine), "in this process")
         mine.add(conn)
+        tables.changed(hub)
         conn.state.extras[self.name] = counted
         return None
 
@@ -129,11 +168,15 @@ class ConnectionLimit(Feature):
             mine.discard(conn)
             if not mine:
                 del table[identity.key]
+        tables.changed(hub)
         node = cluster.node_of(hub)
-        if not counted or node is None or hub in tables.down:
+        if node is None:
+            return
+        if not counted or hub in tables.down:
+            tables.stale.add(hub)  # not counted in Redis yet, or Redis cannot be asked: the next heartbeat's rewrite
             return
         try:
-            async with asyncio.timeout(_timeout()):
+            async with tables.writing(hub), asyncio.timeout(_timeout()):
                 await redis_connections.release(node.store, node.id, identity.key)
         except Exception as exc:
             _unavailable(hub, "give back the place of a closed socket", exc)
@@ -148,16 +191,29 @@ class _Listener:
         return bool(tables.by_hub.get(hub)) and time.monotonic() - tables.renewed.get(hub, 0.0) > RENEW_INTERVAL
 
     async def reassert(self, node: cluster.Node) -> None:
+        """Write this hub's table to Redis, again while it changed under the write (then it stays stale)."""
         hub = node.hub
-        table = tables.of(hub)
-        conns = {key: set(members) for key, members in table.items()}
-        await redis_connections.reassert(node.store, node.id, {key: len(members) for key, members in conns.items()})
-        for members in conns.values():
-            for conn in members:
-                if self._open(conn):
-                    conn.state.extras[ConnectionLimit.name] = True  # counted in Redis now
-        tables.stale.discard(hub)
+        for _attempt in range(REWRITE_ATTEMPTS):
+            mark = tables.changes.get(hub, 0)
+            conns = {key: set(members) for key, members in tables.of(hub).items()}
+            await redis_connections.reassert(node.store, node.id, {key: len(m) for key, m in conns.items()})
+            for members in conns.values():
+                for conn in members:
+                    if self._open(conn):
+                        conn.state.extras[ConnectionLimit.name] = True  # counted in Redis now
+            self._answered(hub)
+            if tables.quiet_since(hub, mark):
+                break
+        else:
+            return  # still stale: the next heartbeat writes the table again
         tables.renewed[hub] = time.monotonic()
+        if hub in tables.confirm:
+            tables.confirm.discard(hub)  # once more at the next heartbeat, after what a freeze held has run
+        else:
+            tables.stale.discard(hub)
+
+    @staticmethod
+    def _answered(hub: Hub) -> None:
         if hub in tables.down:
             tables.down.discard(hub)
             logger.info("Redis answers again: MAX_CONNECTIONS_PER_USER counts across the server processes again",

@@ -18,9 +18,11 @@ from dataclasses import dataclass, replace
 
 from channels.db import database_sync_to_async
 
+from ..core import identity as identities
+from ..core.identity import Identity
 from ..core.logs import fields
-from ..core.sessions import SessionLogin, follow_login, open_key, session_key_of, session_tag
-from ..core.state import Identity, Lifecycle
+from ..core.sessions import SessionLogin, follow_login, open_key, session_tag
+from ..core.state import Lifecycle
 from .base import Connection
 
 logger = logging.getLogger("hypergen_ws")
@@ -42,9 +44,8 @@ class Revocation:
     reason: str
 
     def covers(self, identity: Identity) -> bool:
-        """Whether this close is meant for a socket of ``identity``."""
-        return (self.user is None or identity.key == self.user) and (
-            self.session is None or identity.session == self.session)
+        """Whether this close is meant for a socket of ``identity`` (``core.identity.revoked_by``)."""
+        return identities.revoked_by(identity, {"user": self.user, "session": self.session})
 
 
 class Revocations:
@@ -122,7 +123,8 @@ async def follow(conns: Iterable[Connection], session: str, sealed: str) -> int:
     carries, when that session lets their user in. Returns how many moved."""
     moved = 0
     for conn in list(conns):
-        identity, old_key = conn.state.identity, session_key_of(conn.scope)
+        identity = conn.state.identity
+        old_key = identities.watched_session(conn.scope, identity) if identity is not None else None
         if conn.state.lifecycle is not Lifecycle.OPEN or identity is None or identity.session != session \
                 or old_key is None:
             continue

@@ -18,8 +18,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..core import conf, protocol
+from ..core.identity import watched_session
 from ..core.logs import fields
-from ..core.sessions import SessionLogin, changed_passwords, live_sessions, session_key_of
+from ..core.sessions import SessionLogin, changed_passwords, live_sessions
 from ..core.state import Lifecycle
 from .base import Connection
 
@@ -60,10 +61,9 @@ async def check_sessions(sockets: Callable[[], Iterable[Connection] | None],
             continue
         mine: dict[Connection, tuple[str, SessionLogin | None]] = {}
         for conn in conns:
-            key = session_key_of(conn.scope)
             identity = conn.state.identity
-            if conn.state.lifecycle is Lifecycle.OPEN and key is not None and identity is not None \
-                    and identity.session:
+            key = watched_session(conn.scope, identity) if identity is not None else None
+            if conn.state.lifecycle is Lifecycle.OPEN and key is not None:
                 mine[conn] = (key, login(conn))
         if not mine:
             suspects.clear()

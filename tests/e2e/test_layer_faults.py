@@ -17,6 +17,7 @@ from tests.e2e.hostile import CHAT, Browser, frames_until, run_django
 pytestmark = pytest.mark.timeout(300)
 
 LOBBY = CHAT.format(room="lobby")
+COUNTER = "/ws/counter/increment/"  # returns its commands for the whole group
 TIMEOUT = 2.0  # PUBLISH_TIMEOUT of the servers
 OVERRIDES = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "HEARTBEAT_INTERVAL": 0.5})}
 
@@ -109,6 +110,13 @@ async def test_with_redis_killed_calls_fail_cleanly_connects_are_accepted_and_a_
     assert reply["type"] == "error" and reply["code"] == "unavailable" and reply["id"] == 1
     late = await alice.socket(CHAT.format(room="vip"))  # accepted, not HTTP 500
     assert json.loads(await late.recv())["reason"] == "unavailable"
+    # A socket that connected outside its group: the commands its call returns cannot reach the group, and the
+    # call says so (the counter changed in the database, and no page would learn it).
+    counter = await alice.socket(COUNTER)
+    assert json.loads(await counter.recv())["reason"] == "unavailable"
+    await counter.send(json.dumps({"args": [], "id": 100}))
+    reply = (await frames_until(counter, lambda f: f.get("id") == 100))[-1]
+    assert reply["type"] == "error" and reply["code"] == "unavailable", reply
     redis_server.start()  # the same port, no data
     await frames_until(late, lambda f: f.get("event") == "list", timeout=30)
     # Every call after the restart succeeds, however long the pooled connections sat idle.

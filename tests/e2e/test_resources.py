@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import psutil
 import pytest
 
-pytestmark = pytest.mark.timeout(180)
+from tests.support.bodies import MiB, post_huge_body
 
-MiB = 2**20
+pytestmark = pytest.mark.timeout(180)
 
 
 def rss(pid: int) -> int:
@@ -17,51 +16,26 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def post_huge_body(port: int, size: int, *, chunked: bool) -> tuple[bytes, int]:
-    """POST ``size`` bytes to the publish endpoint without a key, as fast as the server takes them.
-
-    Returns the start of the answer and how many bytes were sent before the server stopped reading.
-    """
-    head = "POST /hypergen_ws/publish/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-    head += "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {size}\r\n\r\n"
-    chunk = b"x" * MiB
-    sent = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head.encode())
-        try:
-            while sent < size:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                sent += len(chunk)
-            if chunked:
-                sock.sendall(b"0\r\n\r\n")
-        except OSError:  # the server answered and closed the connection: it stopped reading
-            pass
-        answer = b""
-        try:
-            while len(answer) < 400:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                answer += data
-        except OSError:
-            pass
-    return answer, sent
-
-
 @pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
-def test_a_huge_unauthenticated_post_is_refused_before_it_is_read(server_kind, live_server_factory):
+@pytest.mark.parametrize(("path", "limit", "setting"), [
+    ("/hypergen_ws/publish/", MiB, "PUBLISH_MAX_BODY_SIZE"),  # its own limit
+    ("/accounts/login/", 2621440, "MAX_BODY_SIZE"),  # one of the project's own views: DATA_UPLOAD_MAX_MEMORY_SIZE
+])
+def test_a_huge_unauthenticated_post_is_refused_before_it_is_read(server_kind, path, limit, setting,
+                                                                  live_server_factory):
     server = live_server_factory(server=server_kind)
     assert server.process is not None
-    limit = MiB  # PUBLISH_MAX_BODY_SIZE's default
     post_huge_body(server.port, 2 * MiB, chunked=False)  # warm up: the first request imports and allocates
     before = rss(server.process.pid)
     for chunked in (False, True):
-        answer, sent = post_huge_body(server.port, 400 * MiB, chunked=chunked)
+        answer, sent = post_huge_body(server.port, 400 * MiB, chunked=chunked, path=path)
         assert answer.startswith(b"HTTP/1.1 413"), answer
-        assert b"over the limit of 1048576 bytes" in answer
+        assert f"over the limit of {limit} bytes".encode() in answer and setting.encode() in answer, answer
         assert sent < 100 * MiB, f"the server read {sent // MiB} MiB of a body it had to refuse"
     grown = rss(server.process.pid) - before
     assert grown < 3 * limit, f"{server_kind} grew by {grown / MiB:.1f} MiB for two refused 400 MiB bodies"
+    status, _, _ = server.get(path)  # the view still answers requests without a body
+    assert status in (200, 405)
 
 
 @pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])

@@ -23,6 +23,8 @@ from typing import IO, Literal, Self
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_APPLICATION = "testproject.asgi:application"
 DEFAULT_SETTINGS = "testproject.settings"
+#: ``HYPERGEN_WS["MAX_MESSAGE_SIZE"]``'s default: the servers read no larger websocket message.
+MAX_MESSAGE_SIZE = 1024 * 1024
 
 ServerKind = Literal["daphne", "uvicorn"]
 
@@ -291,7 +293,7 @@ class AsgiServer(_Process):
                  port: int | None = None, env: Mapping[str, str] | None = None, redis_url: str | None = None,
                  db: Path | str | None = None, settings: str = DEFAULT_SETTINGS,
                  log_dir: Path | str | None = None, uvicorn_ws: str = "websockets-sansio",
-                 start: bool = True, timeout: float = 30) -> None:
+                 server_args: Sequence[str] = (), start: bool = True, timeout: float = 30) -> None:
         if server not in ("daphne", "uvicorn"):
             raise ValueError(f"server must be 'daphne' or 'uvicorn', not {server!r}")
         self.name = server
@@ -300,6 +302,8 @@ class AsgiServer(_Process):
         self.server = server
         self.port = port or free_port()
         self.uvicorn_ws = uvicorn_ws
+        #: More command-line options of the server, after the documented ones (a later option wins).
+        self.server_args = list(server_args)
         self.timeout = timeout
         self.env = self._child_env(env or {}, redis_url, db, settings)
         if start:
@@ -336,11 +340,14 @@ class AsgiServer(_Process):
         return f"<AsgiServer {self.server} {self.application} {self.url} {'running' if self.running else 'stopped'}>"
 
     def command(self) -> list[str]:
-        """The command line that serves the application."""
+        """The command line that serves the application, started the way docs/security.rst says: websocket
+        messages limited to ``MAX_MESSAGE_SIZE``'s default (1 MiB; daphne's own default), then ``server_args``."""
         if self.server == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.application]
+            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.server_args,
+                    self.application]
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
-                "--ws", self.uvicorn_ws, "--lifespan", "off", self.application]
+                "--ws", self.uvicorn_ws, "--lifespan", "off", "--ws-max-size", str(MAX_MESSAGE_SIZE),
+                *self.server_args, self.application]
 
     def start(self) -> None:
         """Start the process and wait until it answers HTTP; raises ``ServerStartError`` naming the log."""
