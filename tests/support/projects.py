@@ -36,11 +36,11 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL, *, check: bool = True
+def run(args: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL, *, check: bool = True, timeout: float = 180
         ) -> subprocess.CompletedProcess[str]:
     """Run a command as the reader would; with ``check``, fail the test with its output when it fails."""
     result = subprocess.run(args, cwd=cwd, env=project_env(), stdin=stdin, capture_output=True, text=True,
-                            timeout=180)
+                            timeout=timeout)
     if check:
         assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}"
     return result
@@ -60,36 +60,48 @@ class PageProject:
     :attr:`served` holds the steps that end by starting ``runserver``, which the tests then serve themselves.
     """
 
-    def __init__(self, page: str, directory: Path) -> None:
+    def __init__(self, page: str, directory: Path, *, python: str | None = None,
+                 paths: dict[str, str] | None = None) -> None:
         self.page = page
         self.blocks = pages.blocks(page)
         self.directory = directory
         self.cwd = directory
         self.served: set[int] = set()
+        #: Another interpreter (a fresh venv's), run with -E; its ``pip install`` lines are then run too.
+        self.python = python
+        #: What the page's placeholders stand for here, e.g. {"/path/to/hypergen_ws": "/tmp/.../source"}.
+        self.paths = paths or {}
 
     def steps(self) -> dict[int, list[pages.Block]]:
         """``{step: its blocks}``; blocks outside the numbered sections are output samples only."""
         found: dict[int, list[pages.Block]] = {}
-        for title, section in pages.sections(self.blocks).items():
-            match = STEP_TITLE.match(title)
+        for block in self.blocks:
+            match = STEP_TITLE.match(block.heading)
             if match:
-                found[int(match.group(1))] = section
+                found.setdefault(int(match.group(1)), []).append(block)
             else:
-                acted_on = [b.where for b in section if b.path or b.language == "console"]
-                assert not acted_on, f"{acted_on} are outside a numbered step of {self.page}"
+                acted_on = block.path or (block.language == "console" and block.commands())
+                assert not acted_on, f"{block.where} is outside a numbered step of {self.page}"
         return found
+
+    def interpreter(self) -> list[str]:
+        return [self.python, "-E"] if self.python else [sys.executable]
 
     def manage(self, *args: str, stdin: Any = subprocess.DEVNULL, check: bool = True
                ) -> subprocess.CompletedProcess[str]:
-        return run([sys.executable, "manage.py", *args], self.cwd, stdin, check=check)
+        return run([*self.interpreter(), "manage.py", *args], self.cwd, stdin, check=check)
 
     def command(self, step: int, command: str) -> None:
         """Run one command of the page as the reader would."""
-        words = shlex.split(command)
-        if any(pattern.match(command) for pattern in DONE_ALREADY):
+        for placeholder, path in self.paths.items():
+            command = command.replace(placeholder, path)
+        words = shlex.split(command.split(" #", 1)[0])
+        if words[:2] == ["pip", "install"] and self.python:
+            run([self.python, "-E", "-m", "pip", "install", "--quiet", *words[2:]], self.cwd, timeout=600)
+        elif any(pattern.match(command) for pattern in DONE_ALREADY):
             return
-        if words[0] == "django-admin":  # the console script of this environment's Django
-            run([sys.executable, "-m", "django", *words[1:]], self.cwd)
+        elif words[0] == "django-admin":  # the console script of this environment's Django
+            run([*self.interpreter(), "-m", "django", *words[1:]], self.cwd)
         elif words[0] == "cd" and len(words) == 2:
             self.cwd = self.cwd / words[1]
         elif words[:2] == ["python", "manage.py"] and words[2:3] == ["runserver"]:
