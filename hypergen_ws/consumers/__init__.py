@@ -30,6 +30,7 @@ from ..delivery import cluster, stats
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
+from .arrivals import Arrivals
 from .calls import CallsMixin
 from .closing import ClosingMixin
 from .groups import GroupsMixin
@@ -72,6 +73,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
+    _arrivals: Arrivals | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,8 +121,9 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         ends the connection from inside (a slow client), without a message through the layer.
         """
         self._task = asyncio.current_task()
+        arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, arrivals.receive if arrivals else receive, send)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -128,6 +131,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
                 self._task.uncancel()
         finally:
             self._task = None
+            if arrivals is not None:
+                arrivals.stop()
             await self._cleanup_to_the_end()
             if getattr(self, "channel_name", None):
                 release_channel(self.channel_layer, self.channel_name)
