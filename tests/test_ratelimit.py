@@ -9,9 +9,9 @@ from hypergen_ws import NO_PERM_REQUIRED, autoconsumers, consumer
 from hypergen_ws.features.ratelimit import Bucket, parse_rate
 from tests.recutil import next_close, opened
 
-# The consumers' sync code runs in a worker thread that closes stale database connections first (a thread that
-# served an earlier test has one): the tests need database access whatever ran before them.
-pytestmark = pytest.mark.django_db(transaction=True)
+# The consumers' sync functions run in a thread that may hold a database connection from an earlier
+# transactional test; Django checks it before and after each call.
+pytestmark = pytest.mark.django_db
 
 
 class Clock:
