@@ -41,6 +41,8 @@ EVENTS: dict[str, tuple[str, str]] = {
                                 "permission_denied"),
     "call_undeliverable": ("WARNING", "the result of a call could not be published; code: unavailable"),
     "consumer_error": ("ERROR", "a consumer function raised (with the traceback); code: server_error"),
+    "arrival_failed": ("ERROR", "a feature failed looking at an arriving frame (with the traceback); the frame is "
+                                "handled"),
     "cleanup_failed": ("ERROR", "a feature failed to clean up after a socket; code: the feature"),
     "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
     "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
