@@ -60,7 +60,7 @@ class FrameHandler:
             return False
         if isinstance(verdict, tuple):  # a new epoch: say so, then take the frame
             self._deliver(verdict[1])
-        if kind == "sync":
+        if kind in ("sync", "redacted"):  # (a redacted frame of the history only counts for the position)
             return True
         call = self._pending.get(frame["id"]) if kind in ("reply", "error") and "id" in frame else None
         if call is not None:

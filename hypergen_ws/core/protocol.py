@@ -305,6 +305,11 @@ def unstamp(text: str) -> str:
     return "{" + text[match.end():] if match else text
 
 
+#: What history keeps in place of a frame it may no longer replay (a deleted row, the earlier version of an edited
+#: one, ``redact_history()``): the frame keeps its seq, so recovery has no gap, and says nothing.
+REDACTED = '{"type":"redacted"}'
+
+
 def sync_frame(seq: int, epoch: int, replayed: int) -> str:
     """``{"type":"sync","seq":..,"epoch":..,"replayed":n}``: the position the frames after it continue from."""
     return encode({"type": "sync", "seq": seq, "epoch": epoch, "replayed": replayed})

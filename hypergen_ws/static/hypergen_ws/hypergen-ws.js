@@ -161,6 +161,7 @@
       else conn._reportError(error);
     },
     sync() {}, // the position is taken in _track(); replayed frames follow
+    redacted() {}, // a replayed frame history no longer keeps: its seq counts (in _track()), it does nothing
     resync(conn, frame) {
       conn._resync(frame);
     },
