@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 
 from .core import conf, registry
 from .decorators import all_consumers
-from .delivery import metrics
+from .stats import metrics
 from .features.access import LOGOUT_SCOPES
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
@@ -164,7 +164,8 @@ def check_daphne_first(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 @register(Tags.compatibility)
 def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """E004: a consumer without ``perm``; E005: two consumers with one label; W006: unknown settings."""
+    """E004: a consumer without ``perm``; E005: two consumers with one label; W006: unknown settings; W009: a
+    setting given by its old name."""
     errors: list[Any] = []
     user_settings = getattr(settings, "HYPERGEN_WS", None)
     if user_settings is not None and not isinstance(user_settings, dict):
@@ -174,6 +175,13 @@ def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(Warning(
             f"Unknown key {key!r} in settings.HYPERGEN_WS.",
             hint=f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.", id="hypergen_ws.W006",
+        ))
+    for old, new in conf.renamed_keys():
+        user = getattr(settings, "HYPERGEN_WS", None) or {}
+        used = "it is ignored, as" if new in user else "it still works, but"
+        errors.append(Warning(
+            f"settings.HYPERGEN_WS[{old!r}] is deprecated: {used} the setting is called {new!r} now.",
+            hint=f"Rename the key {old!r} to {new!r} in settings.HYPERGEN_WS.", id="hypergen_ws.W009",
         ))
     try:
         registry.discover()

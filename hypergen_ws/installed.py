@@ -1,4 +1,4 @@
-"""``hypergen_ws.E009``: hypergen_ws is used, but ``"hypergen_ws"`` is not in ``INSTALLED_APPS``.
+"""``hypergen_ws.E010``: hypergen_ws is used, but ``"hypergen_ws"`` is not in ``INSTALLED_APPS``.
 
 Its other checks are registered by its app config, so they never run then; this one is registered as soon as the
 package's public names are used (``from hypergen_ws import consumer``), and ``autoconsumers()`` raises the same
@@ -65,7 +65,7 @@ def not_installed_message() -> str:
 
 
 def check_installed(app_configs: Sequence[Any] | None = None, **kwargs: object) -> list[CheckMessage]:
-    """E009: the package is used without its app."""
+    """E010: the package is used without its app."""
     if apps.is_installed("hypergen_ws"):
         return []
-    return [Error(not_installed_message(), hint=HINT, id="hypergen_ws.E009")]
+    return [Error(not_installed_message(), hint=HINT, id="hypergen_ws.E010")]

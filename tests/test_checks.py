@@ -65,6 +65,19 @@ def test_unknown_and_malformed_settings(settings):
     assert ids(checks.check_consumers()) == ["hypergen_ws.E006"]
 
 
+def test_a_setting_by_its_old_name_works_with_a_deprecation_warning(settings):
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.5}
+    messages = checks.check_consumers()
+    (old,) = [m for m in messages if m.id == "hypergen_ws.W009"]
+    assert "HEARTBEAT_INTERVAL" in old.msg and "still works" in old.msg and "PROCESS_HEARTBEAT_INTERVAL" in old.hint
+    assert "hypergen_ws.W006" not in ids(messages), "an old name is not an unknown key"
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.5, "PROCESS_HEARTBEAT_INTERVAL": 1.0}
+    (both,) = [m for m in checks.check_consumers() if m.id == "hypergen_ws.W009"]
+    assert "ignored" in both.msg
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 1.0}
+    assert "hypergen_ws.W009" not in ids(checks.check_consumers())
+
+
 def test_redis_without_socket_timeout(settings):
     import redis
 

@@ -82,9 +82,9 @@ def test_hypergen_ws_used_without_its_app_is_one_error_that_names_the_templates(
     assert installed.check_installed() == []
     settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "hypergen_ws"]
     [error] = installed.check_installed()
-    assert error.id == "hypergen_ws.E009" and "'hypergen_ws' is not in INSTALLED_APPS" in error.msg
+    assert error.id == "hypergen_ws.E010" and "'hypergen_ws' is not in INSTALLED_APPS" in error.msg
     assert "chat/room.html" in error.msg and "({% load hypergen_ws %}), which Django cannot find" in error.msg
     assert error.hint == "Add 'hypergen_ws' to INSTALLED_APPS, after 'daphne' and 'channels' (see the quickstart)."
-    assert "hypergen_ws.E009" in {m.id for m in run_checks()}, "registered once a public name was used"
+    assert "hypergen_ws.E010" in {m.id for m in run_checks()}, "registered once a public name was used"
     with pytest.raises(ImproperlyConfigured, match="'hypergen_ws' is not in INSTALLED_APPS: .*Add 'hypergen_ws'"):
         autoconsumers()

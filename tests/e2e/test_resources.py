@@ -119,7 +119,7 @@ async def test_a_killed_process_is_swept_from_redis_with_its_group_memberships(r
     from tests.e2e.hostile import CHAT, Browser, frames_until
     from tests.e2e.wsclients import wait_until
 
-    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 2.0})}
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PROCESS_HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 2.0})}
     survivor = live_server_factory(server="daphne", redis_url=redis_server.url, env=env)
     victim = live_server_factory(server="uvicorn", redis_url=redis_server.url, env=env)
     rooms = [f"room-{n}" for n in range(30)]
