@@ -15,6 +15,7 @@ from .core import conf, registry
 from .decorators import all_consumers
 from .stats import metrics
 from .features.access import LOGOUT_SCOPES
+from .features.ratelimit import anonymous_limits
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -241,7 +242,8 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 @needs_settings
 def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E022: ``LOGOUT_CLOSES`` is not "user" or "session"; E023: ``MAX_CONNECTIONS_PER_USER`` is not None or a
-    positive integer; E024: ``MAX_BODY_SIZE`` is not None or a number of bytes (docs/security.rst)."""
+    positive integer; E024: ``MAX_BODY_SIZE`` is not None or a number of bytes; E025: ``ANONYMOUS_RATE_LIMIT`` or
+    ``ANONYMOUS_RATE_BURST`` is not a rate (docs/security.rst)."""
     errors: list[Any] = []
     scope = conf.get("LOGOUT_CLOSES")
     if scope not in LOGOUT_SCOPES:
@@ -267,6 +269,12 @@ def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"HYPERGEN_WS['MAX_BODY_SIZE'] is {body!r}; use None (Django's DATA_UPLOAD_MAX_MEMORY_SIZE) or a number "
             "of bytes, the largest request body BodyLimit lets through to a view without max_body_size().",
             hint="HYPERGEN_WS = {'MAX_BODY_SIZE': 10 * 2**20}", id="hypergen_ws.E024"))
+    try:
+        anonymous_limits()
+    except ImproperlyConfigured as exc:
+        errors.append(Error(f"{exc} Until then anonymous sockets fail to connect.",
+                            hint="HYPERGEN_WS = {'ANONYMOUS_RATE_LIMIT': '100/s', 'ANONYMOUS_RATE_BURST': 200}",
+                            id="hypergen_ws.E025"))
     return errors
 
 

@@ -165,3 +165,14 @@ def test_the_body_limit_must_be_none_or_a_number_of_bytes(settings):
         settings.HYPERGEN_WS = {"MAX_BODY_SIZE": wrong}
         [error] = checks.check_access_limits()
         assert error.id == "hypergen_ws.E024" and repr(wrong) in error.msg and "DATA_UPLOAD_MAX_MEMORY_SIZE" in error.msg
+
+
+def test_the_anonymous_rate_limit_must_be_a_rate(settings):
+    for right in ({}, {"ANONYMOUS_RATE_LIMIT": None}, {"ANONYMOUS_RATE_LIMIT": "10/min", "ANONYMOUS_RATE_BURST": 5}):
+        settings.HYPERGEN_WS = right
+        assert checks.check_access_limits() == [], right
+    for wrong in ({"ANONYMOUS_RATE_LIMIT": "fast"}, {"ANONYMOUS_RATE_LIMIT": 100},
+                  {"ANONYMOUS_RATE_BURST": 0}, {"ANONYMOUS_RATE_BURST": "lots"}):
+        settings.HYPERGEN_WS = wrong
+        [error] = checks.check_access_limits()
+        assert error.id == "hypergen_ws.E025" and "ANONYMOUS_RATE_LIMIT" in error.msg, wrong
