@@ -94,6 +94,17 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypergen_ws' has no attribute {name!r}")
+    _register_installed_check()
     value = getattr(import_module(f"hypergen_ws.{module}"), name)
     globals()[name] = value
     return value
+
+
+def _register_installed_check() -> None:
+    """Register ``hypergen_ws.E010`` (the package used without its app) once a public name is used: the app
+    config registers the other checks, which never run when the app is not installed."""
+    from django.core.checks import register
+
+    from .installed import check_installed
+
+    register(check_installed)
