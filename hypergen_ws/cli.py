@@ -1,13 +1,17 @@
-"""``python -m hypergen_ws``: publish to a running server over HTTP, or read its traffic counters.
+"""``python -m hypergen_ws``: publish to a running server over HTTP, read its traffic counters, or listen to a
+consumer's frames.
 
 ::
 
     python -m hypergen_ws publish --url https://example.com/hypergen_ws/ --key KEY \\
         (--group GROUP | --consumer LABEL [--kwarg NAME=VALUE ...]) (--data JSON | --commands JSON)
     python -m hypergen_ws stats --url https://example.com/hypergen_ws/ --key KEY [--json] [--per-process]
+    python -m hypergen_ws listen wss://example.com/ws/chat/send_message/vip/ --token TOKEN [--header NAME:VALUE]
 
 The key may come from the environment variable ``HYPERGEN_WS_PUBLISH_KEY`` instead of ``--key``. ``--data -``
 (or ``--commands -``) reads the JSON from standard input. Needs only the standard library: no Django settings.
+``listen`` prints every frame of the socket as a JSON line until Ctrl-C (the token may come from
+``HYPERGEN_WS_TOKEN``); it needs the ``websockets`` package (the extra ``client``).
 
 Exit codes: 0 published; 1 the server refused the request (its explanation is printed); 2 wrong usage (bad
 arguments, invalid JSON, no key); 3 the server could not be reached.
@@ -23,8 +27,10 @@ from typing import Any, TextIO
 
 from . import stats
 from .client import PublishClient, PublishError
+from .client.listen import run as run_listen
 
 KEY_ENV = "HYPERGEN_WS_PUBLISH_KEY"
+TOKEN_ENV = "HYPERGEN_WS_TOKEN"
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
@@ -89,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m hypergen_ws`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m hypergen_ws",
                                      description="Publish to a hypergen_ws server over HTTP, or read its counters.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{publish,stats}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{publish,stats,listen}")
     for name, help_text in (("publish", "publish data or commands to a group"),
                             ("stats", "print the traffic counters of a running server")):
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -104,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
             sub.add_argument("--per-process", action="store_true",
                              help="also print each server process's own counters (on Redis)")
+    listen = commands.add_parser("listen", help="print a consumer's frames as JSON lines until Ctrl-C",
+                                 description="print a consumer's frames as JSON lines until Ctrl-C")
+    listen.add_argument("url", help="the consumer's websocket URL, e.g. wss://example.com/ws/chat/send_message/vip/")
+    listen.add_argument("--token", help=f"a connection token (issue_token(), hypergen_ws/token/; default: ${TOKEN_ENV})")
+    listen.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                        help="a header for the handshake, e.g. Origin:https://example.com (repeat for several)")
+    listen.add_argument("--timeout", type=float, default=10, help="seconds to wait for the first socket (default 10)")
     return parser
 
 
@@ -112,6 +125,16 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     """Run the command line; returns the exit code."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.command == "listen":
+        headers = {}
+        for item in args.header:
+            name, sep, value = item.partition(":")
+            if not sep or not name.strip():
+                err.write(f"error: --header {item!r} must look like NAME:VALUE, e.g. Origin:https://example.com.\n")
+                return EXIT_USAGE
+            headers[name.strip()] = value.strip()
+        return run_listen(args.url, args.token or os.environ.get(TOKEN_ENV) or None, out, err, headers=headers,
+                          open_timeout=args.timeout)
     key = args.key or os.environ.get(KEY_ENV, "")
     try:
         if not key:

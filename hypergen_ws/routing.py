@@ -10,7 +10,7 @@ from typing import Any
 from django.apps import apps
 from django.urls import re_path
 
-from .backends.daphne import install_body_limit
+from .backends.servers import install_body_limit
 from .core import protocol, registry
 from .core.bodies import daphne_rule_for, too_large_body
 from .core.logs import fields

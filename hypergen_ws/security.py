@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_out
 
-from .backends.daphne import install_body_limit
+from .backends.servers import install_body_limit
 from .core.bodies import BodyLimit, daphne_rule_for, max_body_size, too_large_body
 from .core.origins import SameOriginValidator
 from .features.access import (adisconnect_user, arecheck_permissions, disconnect_user, on_logout,

@@ -1,4 +1,5 @@
-"""Direct writes to uvicorn's transport (hypergen_ws.backends.uvicorn): frame bytes, detection, idle sockets."""
+"""The transport port (hypergen_ws.backends.transport, .servers, .uvicorn, .daphne): frame bytes, which server a
+connection has, direct writes to idle sockets."""
 from __future__ import annotations
 
 import asyncio
@@ -12,16 +13,18 @@ from tests.support.sockets import Socket, started_outbox
 def test_text_frame_matches_the_websockets_library(size):
     from websockets.frames import Frame, Opcode
 
-    from hypergen_ws.backends.uvicorn import text_frame
+    from hypergen_ws.core.protocol import text_frame
 
     text = ("é" * size)[: max(0, size // 2)] + "x" * (size - size // 2)
     assert text_frame(text) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
-def test_direct_writer_only_for_uvicorns_sansio_connections():
+def test_a_send_of_no_known_server_gets_the_plain_asgi_transport():
     import functools
 
-    from hypergen_ws.backends.uvicorn import direct_writer
+    from hypergen_ws.backends import uvicorn
+    from hypergen_ws.backends.servers import transport_for
+    from hypergen_ws.backends.transport import ASGI
 
     async def plain_send(message):
         pass
@@ -30,9 +33,13 @@ def test_direct_writer_only_for_uvicorns_sansio_connections():
         async def handle_reply(self, protocol, message):
             pass
 
-    assert direct_writer(plain_send) is None
-    assert direct_writer(functools.partial(Server().handle_reply, object())) is None
-    assert direct_writer(None) is None
+    not_daphne = functools.partial(Server().handle_reply, object())  # its qualname is not daphne's
+    for send in (plain_send, not_daphne, None):
+        assert uvicorn.transport(send) is None
+        assert transport_for(send) is ASGI
+    assert ASGI.name == "asgi" and not ASGI.pings and ASGI.writer() is None
+    assert not ASGI.report_backpressure(object()) and not ASGI.close_now(1013, 1.0)
+    assert not ASGI.close_with_code(1013, 1.0)  # the ASGI close is the only way here
 
 
 async def test_push_encoded_writes_directly_only_to_an_idle_socket():
@@ -67,7 +74,11 @@ def test_daphnes_direct_writer_only_for_daphne_connections_over_plain_tcp(caplog
     import types
 
     from hypergen_ws.backends import layers
-    from hypergen_ws.backends.daphne import direct_writer
+    from hypergen_ws.backends.daphne import DaphneTransport
+    from hypergen_ws.backends.servers import transport_for
+
+    def direct_writer(send):
+        return transport_for(send).writer()
 
     async def plain_send(message):
         pass
@@ -83,6 +94,7 @@ def test_daphnes_direct_writer_only_for_daphne_connections_over_plain_tcp(caplog
 
     assert direct_writer(plain_send) is None
     tls = types.SimpleNamespace(transport=types.SimpleNamespace(TLS=True))  # not twisted.internet.tcp.Server
+    assert isinstance(transport_for(daphne_send(tls)), DaphneTransport)
     with caplog.at_level("WARNING", logger="hypergen_ws"):
         assert direct_writer(daphne_send(tls)) is None
     assert caplog.records == []  # expected: TLS connections use the ASGI send, nothing to warn about
@@ -90,3 +102,22 @@ def test_daphnes_direct_writer_only_for_daphne_connections_over_plain_tcp(caplog
     with caplog.at_level("WARNING", logger="hypergen_ws"):
         assert direct_writer(daphne_send(object())) is None  # daphne's send, but no connection of known shape
     assert "writing group frames to daphne's socket falls back to the plain path" in caplog.text
+
+
+def test_daphne_writes_only_the_close_codes_autobahn_refuses_itself():
+    import types
+
+    from hypergen_ws.backends.daphne import DaphneTransport
+
+    frames = []
+    protocol = types.SimpleNamespace(closeHandshakeTimeout=5.0,
+                                     sendCloseFrame=lambda code, isReply: frames.append((code, isReply)))
+    transport = DaphneTransport(protocol)
+    assert transport.name == "daphne"
+    for code in (1000, 3000, 4403, 4999, None, "1013"):
+        assert not transport.close_with_code(code, 1.0)  # autobahn's sendClose (the ASGI close) sends these
+    assert frames == []
+    for code in (1008, 1012, 1013):
+        assert transport.close_with_code(code, 2.0)
+    assert frames == [(1008, False), (1012, False), (1013, False)] and protocol.closeHandshakeTimeout == 2.0
+    assert transport.close_now(4410, 0.5) and frames[-1] == (4410, False) and protocol.closeHandshakeTimeout == 0.5

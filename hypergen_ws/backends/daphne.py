@@ -1,74 +1,61 @@
-"""daphne: group frames written straight to the socket, write backpressure (its ASGI ``send`` never waits), close
-codes autobahn refuses, frame size limits, and request bodies refused while they arrive.
+"""The transport port on daphne: group frames written straight to the socket, write backpressure (its ASGI ``send``
+never waits), closes at once and with codes autobahn refuses, its own pings. (Request bodies refused while they
+arrive: :mod:`hypergen_ws.backends.daphne_bodies`.)
 
 **Direct writes.** daphne's ``send`` for a text frame goes through autobahn (which builds the frame and formats a
 debug log line whether debug logging is on or not) and Twisted (which buffers the bytes, registers the socket
 with the event loop's selector and writes it on the next turn, then unregisters it): several times what the
 write itself costs. A group frame is the same bytes for every member (a server never masks, and without a
-websocket extension nothing else changes them), so ``direct_writer`` returns a function that writes them to the
-connection's socket at once, the way uvicorn's transport does: only while the autobahn connection is open, has
-no per-message compression and nothing queued, and Twisted's transport is a plain TCP one (no TLS) with an empty
-write buffer; what the kernel does not take goes into Twisted's buffer (``transport.write``), where it counts
-towards the producer's pause below. Otherwise it returns ``False`` and the frame goes through the ASGI ``send``.
+websocket extension nothing else changes them), so ``DaphneTransport.writer`` returns a function that writes them
+to the connection's socket at once, the way uvicorn's transport does: only while the autobahn connection is open,
+has no per-message compression and nothing queued, and Twisted's transport is a plain TCP one (no TLS) with an
+empty write buffer; what the kernel does not take goes into Twisted's buffer (``transport.write``), where it
+counts towards the producer's pause below. Otherwise it returns ``False`` and the frame goes through the ASGI
+``send``.
 
-**Backpressure.**
-
-uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an outbox sees a
+**Backpressure.** uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an outbox sees a
 client that stops reading as a send that does not finish. daphne's ``send`` hands every frame to Twisted at
 once, and Twisted buffers without limit unless a *streaming producer* is registered on the connection: then it
 calls ``pauseProducing()`` when more than 64 KiB wait and ``resumeProducing()`` when the buffer is empty.
-``attach`` registers such a producer that pauses and resumes the socket's outbox, so frames wait (and count
-towards ``SEND_QUEUE_LIMIT``) in the outbox instead of in Twisted.
+``report_backpressure`` registers such a producer that pauses and resumes the socket's outbox, so frames wait
+(and count towards ``SEND_QUEUE_LIMIT``) in the outbox instead of in Twisted.
 
 Finding daphne's connection goes through what daphne and Channels pass to the application: daphne's ``send``
 is ``functools.partial(Server.handle_reply, protocol)``, and Channels' session middleware wraps it in a bound
 method whose object keeps it as ``real_send``. When the chain looks different (another server, other
-middleware) ``attach`` does nothing and returns ``False``; daphne then only drops a client that stops reading
-when its keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout``, 20 + 30 s by default).
+middleware) ``transport`` finds no connection; daphne then only drops a client that stops reading when its
+keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout``, 20 + 30 s by default).
 
-**Close codes.** autobahn's ``sendClose`` refuses codes outside 1000 and 3000-4999, so daphne cannot send 1008 or
-1013 through ASGI; ``close_with_code`` writes such a close frame itself.
+**Close codes.** autobahn's ``sendClose`` refuses codes outside 1000 and 3000-4999, so daphne cannot send 1008,
+1012 or 1013 through ASGI; ``close_with_code`` writes such a close frame itself, and ``close_now`` any close frame.
 
 **Frame sizes.** autobahn refuses a message over ``maxMessagePayloadSize`` (or a frame over
 ``maxFramePayloadSize``) as soon as a frame header says so, before its payload is read; daphne sets both from
 ``--websocket-max-message-size`` and ``--websocket-max-frame-size`` (1 MiB by default since daphne 4.2.2; under
 ``runserver`` from the ``DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE`` and ``DAPHNE_WEBSOCKET_MAX_FRAME_SIZE`` settings since
 4.2.3). ``incoming_limit`` reads them from the connection. autobahn then drops the TCP connection (the client sees
-1006) unless ``failByDrop`` is off, which ``attach`` does per connection: the client gets a close frame with 1009,
+1006) unless ``failByDrop`` is off, which ``transport`` does per connection: the client gets a close frame with 1009,
 as on uvicorn.
 
-**Request bodies.** ``install_body_limit`` makes daphne's HTTP requests answer 413 as soon as their
-``Content-Length`` (or the bytes received) goes over the limit for their path (``hypergen_ws.core.bodies``: the
-view's, or ``MAX_BODY_SIZE``), before Twisted reads the body and daphne queues all of it for the application in
-memory.
+**Pings.** daphne pings a connection that sent nothing for ``--ping-interval`` seconds (20 by default) and drops
+it when the pong does not come within ``--ping-timeout`` (30).
 """
 from __future__ import annotations
 
 import functools
 import logging
 import math
-import sys
 from collections.abc import Callable
-from typing import Any, Protocol
-from urllib.parse import unquote
+from typing import Any
 
 from ..core.logs import fields
 from .layers import warn_fallback
+from .transport import Pausable, Transport, Writer
 
 logger = logging.getLogger("hypergen_ws")
 
 _MAX_WRAPPERS = 8
 _TCP_SERVER = ("twisted.internet.tcp", "Server")
-
-Writer = Callable[[bytes], bool]
-
-
-class Pausable(Protocol):
-    """What a producer pauses and resumes: a socket's outbox."""
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
 
 
 class OutboxProducer:
@@ -129,94 +116,109 @@ def _autobahn_allows(code: int) -> bool:
     return code == 1000 or 3000 <= code <= 4999
 
 
-def close_with_code(send: Any, code: Any, grace: float) -> bool:
-    """Close daphne's connection behind ``send`` with a close code autobahn refuses to send through its
-    ``sendClose`` (1001-2999: 1008 policy violation, 1011, 1013 try again later), writing the close frame itself.
-
-    Returns ``False`` for any other code or server (the ASGI ``websocket.close`` does it). The peer then has
-    ``grace`` seconds to answer the close (a client that stopped reading gets its close frame if it reads again
-    within them); after that daphne drops the TCP connection.
-    """
-    if not isinstance(code, int) or _autobahn_allows(code):
-        return False
-    protocol = daphne_protocol(send)
-    if protocol is None:
-        return False
-    send_frame = getattr(protocol, "sendCloseFrame", None)
-    if not callable(send_frame) or not hasattr(protocol, "closeHandshakeTimeout"):
-        warn_fallback(f"closing websockets with code {code}", "autobahn", "its protocol has no sendCloseFrame")
-        return False
-    protocol.closeHandshakeTimeout = grace  # a per-connection copy of the factory's option
-    try:
-        send_frame(code=code, isReply=False)
-    except Exception:  # not open (yet, or any more): nothing to close
-        logger.debug("Could not write a close frame with code %s", code, exc_info=True,
-                     extra=fields("close_frame_failed", code=code))
-    return True
-
-
-def attach(send: Any, outbox: Pausable) -> bool:
-    """Register an ``OutboxProducer`` on daphne's connection behind ``send``; ``True`` when it was done.
+def transport(send: Any) -> DaphneTransport | None:
+    """The transport of daphne's connection behind ``send``, or None (another server or middleware chain).
 
     It also switches autobahn's ``failByDrop`` off for the connection, so that a frame over daphne's size limit
     (or another protocol error) is answered with a close frame (1009) rather than a dropped TCP connection."""
     protocol = daphne_protocol(send)
     if protocol is None:
-        return False
+        return None
     if isinstance(getattr(protocol, "failByDrop", None), bool):
         protocol.failByDrop = False  # a frame over the size limit gets a close frame with 1009, not a dropped TCP
-    transport = getattr(protocol, "transport", None)
-    if not hasattr(protocol, "registerProducer") or not hasattr(transport, "registerProducer"):
-        warn_fallback("bounding daphne's write buffer", "daphne", "its connection has no registerProducer")
-        return False
-    current = getattr(transport, "producer", None)
-    if current is not None:
-        # After the websocket upgrade the transport still names daphne's HTTP channel as its producer; that
-        # channel no longer owns the connection. Anything else is left alone.
-        if not _is_http_channel(current):
+    return DaphneTransport(protocol)
+
+
+class DaphneTransport(Transport):
+    """What daphne's (autobahn on Twisted) connection can do besides ASGI (one small object per connection)."""
+
+    __slots__ = ("protocol",)
+    name = "daphne"
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    @property
+    def pings(self) -> bool:
+        """daphne pings a connection idle for ``--ping-interval`` seconds (its ``Server.ping_interval``)."""
+        interval = getattr(getattr(self.protocol, "server", None), "ping_interval", None)
+        return isinstance(interval, (int, float)) and interval > 0
+
+    def close_with_code(self, code: object, grace: float) -> bool:
+        """Close with a code autobahn refuses to send through its ``sendClose`` (1001-2999: 1008 policy violation,
+        1011, 1012 service restart, 1013 try again later), writing the close frame itself; False for any other
+        code (the ASGI ``websocket.close`` does it)."""
+        if not isinstance(code, int) or _autobahn_allows(code):
             return False
-        transport.unregisterProducer()  # type: ignore[union-attr]  # checked above: it has registerProducer
-    try:
-        protocol.registerProducer(OutboxProducer(outbox), True)
-    except Exception:
-        warn_fallback("bounding daphne's write buffer", "daphne", "registering a producer failed")
-        logger.debug("Could not register a producer on daphne's connection", exc_info=True,
-                     extra=fields("daphne_producer_failed"))
-        return False
-    return True
+        return self.close_now(code, grace)
 
+    def close_now(self, code: int, grace: float) -> bool:
+        """Write a close frame with ``code`` (Twisted sends it behind what it buffered); the peer then has
+        ``grace`` seconds to answer the close (a client that stopped reading gets its close frame if it reads again
+        within them), after which daphne drops the TCP connection."""
+        protocol = self.protocol
+        send_frame = getattr(protocol, "sendCloseFrame", None)
+        if not callable(send_frame) or not hasattr(protocol, "closeHandshakeTimeout"):
+            warn_fallback(f"closing websockets with code {code}", "autobahn", "its protocol has no sendCloseFrame")
+            return False
+        protocol.closeHandshakeTimeout = grace  # a per-connection copy of the factory's option
+        try:
+            send_frame(code=code, isReply=False)
+        except Exception:  # not open (yet, or any more): nothing to close
+            logger.debug("Could not write a close frame with code %s", code, exc_info=True,
+                         extra=fields("close_frame_failed", code=code))
+        return True
 
-def direct_writer(send: Any) -> Writer | None:
-    """A writer of encoded text frames to the socket of daphne's connection behind ``send``, or ``None``.
+    def report_backpressure(self, outbox: Pausable) -> bool:
+        """Register an ``OutboxProducer`` on the connection: Twisted pauses ``outbox`` when its buffer is full."""
+        protocol = self.protocol
+        transport = getattr(protocol, "transport", None)
+        if not hasattr(protocol, "registerProducer") or not hasattr(transport, "registerProducer"):
+            warn_fallback("bounding daphne's write buffer", "daphne", "its connection has no registerProducer")
+            return False
+        current = getattr(transport, "producer", None)
+        if current is not None:
+            # After the websocket upgrade the transport still names daphne's HTTP channel as its producer; that
+            # channel no longer owns the connection. Anything else is left alone.
+            if not _is_http_channel(current):
+                return False
+            transport.unregisterProducer()  # type: ignore[union-attr]  # checked above: it has registerProducer
+        try:
+            protocol.registerProducer(OutboxProducer(outbox), True)
+        except Exception:
+            warn_fallback("bounding daphne's write buffer", "daphne", "registering a producer failed")
+            logger.debug("Could not register a producer on daphne's connection", exc_info=True,
+                         extra=fields("daphne_producer_failed"))
+            return False
+        return True
 
-    ``None`` for another server, a TLS connection or one with ``permessage-deflate``; a WARNING once when the
-    connection is daphne's but its shape is not the expected one (another daphne, autobahn or Twisted version).
-    """
-    protocol = daphne_protocol(send)
-    if protocol is None:
-        return None
-    try:
-        transport = protocol.transport
-        cls = type(transport)
-        if (cls.__module__, cls.__qualname__) != _TCP_SERVER or getattr(transport, "TLS", False):
-            return None  # TLS (or a wrapped transport): bytes on the wire differ from the frame
-        if protocol._perMessageCompress is not None:
-            return None  # compressed per connection: no shared bytes
-        sock_send = transport.socket.send
-        open_state = protocol.STATE_OPEN
-        for name in ("state", "send_queue"):
-            getattr(protocol, name)
-        for name in ("connected", "disconnecting", "dataBuffer", "_tempDataLen", "write"):
-            getattr(transport, name)
-    except AttributeError:
-        warn_fallback("writing group frames to daphne's socket", "daphne",
-                      "its autobahn/Twisted connection has an unexpected shape")
-        return None
-    return _SocketWriter(protocol, transport, sock_send, open_state)
+    def writer(self) -> Writer | None:
+        """A writer of encoded text frames to the connection's socket, or None: for a TLS connection or one with
+        ``permessage-deflate``, and (with a WARNING once) when the connection does not have the expected shape
+        (another daphne, autobahn or Twisted version)."""
+        protocol = self.protocol
+        try:
+            transport = protocol.transport
+            cls = type(transport)
+            if (cls.__module__, cls.__qualname__) != _TCP_SERVER or getattr(transport, "TLS", False):
+                return None  # TLS (or a wrapped transport): bytes on the wire differ from the frame
+            if protocol._perMessageCompress is not None:
+                return None  # compressed per connection: no shared bytes
+            sock_send = transport.socket.send
+            open_state = protocol.STATE_OPEN
+            for name in ("state", "send_queue"):
+                getattr(protocol, name)
+            for name in ("connected", "disconnecting", "dataBuffer", "_tempDataLen", "write"):
+                getattr(transport, name)
+        except AttributeError:
+            warn_fallback("writing group frames to daphne's socket", "daphne",
+                          "its autobahn/Twisted connection has an unexpected shape")
+            return None
+        return _SocketWriter(protocol, transport, sock_send, open_state)
 
 
 class _SocketWriter:
-    """``direct_writer``'s writer for one connection (a small object: one per open socket)."""
+    """``DaphneTransport.writer``'s writer for one connection (a small object: one per open socket)."""
 
     __slots__ = ("protocol", "transport", "send", "open_state")
 
@@ -245,116 +247,3 @@ def _is_http_channel(obj: Any) -> bool:
     except ImportError:  # pragma: no cover - daphne depends on Twisted
         return False
     return isinstance(obj, HTTPChannel)
-
-
-# ---- request bodies refused before Twisted reads them -----------------------------------------------------------
-# daphne reads a whole request body (Twisted spools it to a file), then puts all of it into the application's queue
-# at once, in memory, before the application can look at Content-Length. The limits of
-# ``hypergen_ws.core.bodies`` (a marked view's, ``MAX_BODY_SIZE``) are enforced here, in Twisted, while the body
-# arrives.
-
-#: ``(method, path) -> (limit in bytes, the setting that raises it)``, or None for no limit.
-BodyLimitFor = Callable[[str, str], tuple[int, str] | None]
-_REFUSED = "_hypergen_ws_refused"
-_LIMIT = "_hypergen_ws_limit"
-_READ = "_hypergen_ws_read"
-
-
-class _Discard:
-    """Where the body of a refused request goes: nowhere."""
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def seek(self, *args: Any) -> int:
-        return 0
-
-    def read(self, *args: Any) -> bytes:
-        return b""
-
-    def close(self) -> None:
-        pass
-
-    closed = False
-
-
-def _request_line(request: Any) -> tuple[str, str] | None:
-    # Twisted knows the request line before the body only on its channel (private attributes; the request gets
-    # them when the whole body has arrived).
-    channel = getattr(request, "channel", None)
-    command, path = getattr(channel, "_command", None), getattr(channel, "_path", None)
-    if not isinstance(command, bytes) or not isinstance(path, bytes):
-        warn_fallback("refusing large request bodies before reading them", "twisted",
-                      "its HTTP channel has no _command/_path while the body arrives")
-        return None
-    return command.decode("latin-1"), unquote(path.split(b"?", 1)[0].decode("latin-1"))
-
-
-def _refuse(request: Any, limit: int, body: bytes) -> None:
-    setattr(request, _REFUSED, True)
-    request.content = _Discard()
-    request.requestHeaders.removeHeader(b"Expect")  # no "100 Continue" after the answer
-    transport = request.channel.transport
-    head = (f"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
-            "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n").encode()
-    transport.write(head + body)
-    transport.loseConnection()  # stops reading: the rest of the body is never received
-    logger.warning("Refused a request body over the limit of %s bytes before reading it", limit,
-                   extra=fields("body_refused", code=413))
-
-
-def install_body_limit(limit_for: BodyLimitFor, refusal: Callable[[tuple[int, str]], bytes]) -> bool:
-    """Under daphne, answer 413 (with the body ``refusal(rule)``) to a request whose body is larger than the rule
-    ``limit_for(method, path)`` gives, as soon as its ``Content-Length`` (or, without one, the bytes received) says
-    so; a request without a body is not looked at. Idempotent; ``False`` when daphne's HTTP protocol is not loaded
-    in this process (another server)."""
-    module = sys.modules.get("daphne.http_protocol")
-    request_class = getattr(module, "WebRequest", None)
-    if request_class is None:
-        return False
-    if getattr(request_class, "_hypergen_ws_body_limit", False):
-        return True
-    if not all(callable(getattr(request_class, name, None)) for name in ("gotLength", "handleContentChunk",
-                                                                          "process")):
-        warn_fallback("refusing large request bodies before reading them", "daphne",
-                      "its WebRequest has no gotLength/handleContentChunk/process")
-        return False
-    got_length, handle_chunk, process = (request_class.gotLength, request_class.handleContentChunk,
-                                         request_class.process)
-
-    def gotLength(self: Any, length: int | None) -> None:  # noqa: N802 - Twisted's interface
-        got_length(self, length)
-        if length == 0:  # no body (None: chunked)
-            return
-        line = _request_line(self)
-        rule = limit_for(*line) if line is not None else None
-        if rule is None:
-            return
-        if length is not None and length > rule[0]:
-            _refuse(self, rule[0], refusal(rule))
-        else:
-            setattr(self, _LIMIT, rule)
-            setattr(self, _READ, 0)
-
-    def handleContentChunk(self: Any, data: bytes) -> None:  # noqa: N802
-        if getattr(self, _REFUSED, False):
-            return
-        rule = getattr(self, _LIMIT, None)
-        if rule is not None:
-            read = getattr(self, _READ, 0) + len(data)
-            setattr(self, _READ, read)
-            if read > rule[0]:
-                _refuse(self, rule[0], refusal(rule))
-                return
-        handle_chunk(self, data)
-
-    def process_unless_refused(self: Any) -> Any:
-        if getattr(self, _REFUSED, False):
-            return None
-        return process(self)
-
-    request_class.gotLength = gotLength
-    request_class.handleContentChunk = handleContentChunk
-    request_class.process = process_unless_refused
-    request_class._hypergen_ws_body_limit = True
-    return True

@@ -1,16 +1,17 @@
-"""Group frames written straight to uvicorn's transport, encoded once per publish for every socket.
+"""The transport port on uvicorn: group frames written straight to its transport, encoded once per publish for
+every socket; closes at once; its own pings.
 
 A group frame is the same text for every member, and a server never masks its frames, so without a websocket
 extension the bytes on the wire are the same for every socket too. On uvicorn's ``websockets-sansio``
-implementation (its default when the ``websockets`` package is installed) ``direct_writer`` finds the
-connection behind the ASGI ``send`` and returns a function that writes those shared bytes to its transport, doing
-what uvicorn's ``send`` does for a text frame minus building the frame again. It writes only while uvicorn itself
+implementation (its default when the ``websockets`` package is installed) ``transport`` finds the connection
+behind the ASGI ``send``, and its ``writer()`` is a function that writes those shared bytes to its transport,
+doing what uvicorn's ``send`` does for a text frame minus building the frame again. It writes only while uvicorn itself
 would write at once: the connection is open, no close was sent or received, its write buffer is below the
 high-water mark, and no extension (``permessage-deflate``) was negotiated; otherwise it returns ``False`` and the
 frame goes through the ASGI ``send`` as usual. Any other server, implementation or version gets ``None``: nothing
 changes for it.
 
-``close_stalled`` closes a connection whose client stopped reading: uvicorn's ``send`` waits until the write buffer
+``close_now`` closes a connection whose client stopped reading: uvicorn's ``send`` waits until the write buffer
 drains, which it never does, and closing the transport waits for the same; so the close frame is written behind
 the buffered frames (the client gets it if it reads again) and the connection is aborted ``grace`` seconds later
 unless the client answered the close.
@@ -24,11 +25,11 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 from collections.abc import Callable
 from typing import Any
 
 from .layers import warn_fallback
+from .transport import Pausable, Transport, Writer
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -37,21 +38,6 @@ _SANSIO = ("uvicorn.protocols.websockets.websockets_sansio_impl", "WebSocketsSan
 _WS_IMPLEMENTATIONS = "uvicorn.protocols.websockets."
 #: How to set the limit ``incoming_limit`` reads, for the message that says it is too high.
 LIMIT_SETTING = "start uvicorn with --ws-max-size {size} (uvicorn.run(..., ws_max_size={size}))"
-
-Writer = Callable[[bytes], bool]
-
-
-def text_frame(text: str) -> bytes:
-    """The bytes of an unmasked, unfragmented websocket text frame carrying ``text`` (RFC 6455, 5.2)."""
-    data = text.encode()
-    size = len(data)
-    if size < 126:
-        head = bytes((0x81, size))
-    elif size < 65536:
-        head = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x81, 127, size)
-    return head + data
 
 
 def _uvicorn_protocol(send: Any) -> Any:
@@ -90,29 +76,73 @@ def incoming_limit(send: Any) -> tuple[float | None, str] | None:
     return (float(size) if isinstance(size, int) and size > 0 else None), LIMIT_SETTING
 
 
-def direct_writer(send: Any) -> Writer | None:
-    """A writer of encoded text frames for the connection behind ``send`` (an accepted socket), or ``None``."""
+def transport(send: Any) -> UvicornTransport | None:
+    """The transport of uvicorn's ``websockets-sansio`` connection behind ``send``, or None (another server)."""
     protocol = _uvicorn_protocol(send)
-    if protocol is None:
-        return None
-    try:
-        from websockets.protocol import State
+    return None if protocol is None else UvicornTransport(protocol)
 
-        conn = protocol.conn
-        transport = protocol.transport
-        writable = protocol.writable
-        open_state = State.OPEN
-        if conn.extensions or not protocol.handshake_complete or not hasattr(protocol, "close_sent"):
+
+class UvicornTransport(Transport):
+    """What uvicorn's ``websockets-sansio`` connection can do besides ASGI (one small object per connection)."""
+
+    __slots__ = ("protocol",)
+    name = "uvicorn"
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    @property
+    def pings(self) -> bool:
+        """uvicorn pings every ``--ws-ping-interval`` seconds (20 by default; 0 or None: never)."""
+        interval = getattr(self.protocol, "ping_interval", None)
+        return isinstance(interval, (int, float)) and interval > 0
+
+    def report_backpressure(self, outbox: Pausable) -> bool:
+        """uvicorn's ``send`` waits while the transport's write buffer is above its high-water mark."""
+        return True
+
+    def writer(self) -> Writer | None:
+        """A writer of encoded text frames to the transport, or None (an extension, or an unexpected shape)."""
+        protocol = self.protocol
+        try:
+            from websockets.protocol import State
+
+            conn = protocol.conn
+            transport = protocol.transport
+            writable = protocol.writable
+            open_state = State.OPEN
+            if conn.extensions or not protocol.handshake_complete or not hasattr(protocol, "close_sent"):
+                return None
+        except (AttributeError, ImportError):  # another uvicorn or websockets version: use the ASGI send
+            warn_fallback("writing group frames to uvicorn's transport", "uvicorn",
+                          "its websockets-sansio connection has an unexpected shape")
             return None
-    except (AttributeError, ImportError):  # another uvicorn or websockets version: use the ASGI send
-        warn_fallback("writing group frames to uvicorn's transport", "uvicorn",
-                      "its websockets-sansio connection has an unexpected shape")
-        return None
-    return _SansIOWriter(protocol, conn, writable, transport.write, open_state)
+        return _SansIOWriter(protocol, conn, writable, transport.write, open_state)
+
+    def close_now(self, code: int, grace: float) -> bool:
+        """Write a close frame with ``code`` without waiting for the write buffer, and drop the connection
+        ``grace`` seconds later unless the closing handshake completed."""
+        protocol = self.protocol
+        try:
+            if protocol.close_sent or protocol.disconnected:
+                return True
+            transport, conn = protocol.transport, protocol.conn
+            protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
+            conn.send_close(code, "")
+            transport.write(b"".join(conn.data_to_send()))
+            protocol.close_sent = True
+            if protocol.close_timer is not None:
+                protocol.close_timer.cancel()
+            protocol.close_timer = protocol.loop.call_later(grace, transport.abort)
+        except Exception:  # another uvicorn or websockets version: the ASGI send is tried instead
+            warn_fallback("closing connections at once", "uvicorn",
+                          "its websockets-sansio connection has an unexpected shape")
+            return False
+        return True
 
 
 class _SansIOWriter:
-    """``direct_writer``'s writer for one connection (a small object: one per open socket)."""
+    """``UvicornTransport.writer``'s writer for one connection (a small object: one per open socket)."""
 
     __slots__ = ("protocol", "conn", "writable", "write", "open_state")
 
@@ -126,28 +156,3 @@ class _SansIOWriter:
             self.write(frame)
             return True
         return False
-
-
-def close_stalled(send: Any, code: int, grace: float) -> bool:
-    """Write a close frame with ``code`` to the connection behind ``send`` without waiting for its write buffer,
-    and drop the connection ``grace`` seconds later unless the closing handshake completed; ``False`` on any other
-    server or implementation (nothing was done)."""
-    protocol = _uvicorn_protocol(send)
-    if protocol is None:
-        return False
-    try:
-        if protocol.close_sent or protocol.disconnected:
-            return True
-        transport, conn = protocol.transport, protocol.conn
-        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
-        conn.send_close(code, "")
-        transport.write(b"".join(conn.data_to_send()))
-        protocol.close_sent = True
-        if protocol.close_timer is not None:
-            protocol.close_timer.cancel()
-        protocol.close_timer = protocol.loop.call_later(grace, transport.abort)
-    except Exception:  # another uvicorn or websockets version: the ASGI send is tried instead
-        warn_fallback("closing connections whose client stopped reading", "uvicorn",
-                      "its websockets-sansio connection has an unexpected shape")
-        return False
-    return True

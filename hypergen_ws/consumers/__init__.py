@@ -18,14 +18,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.asgi import ASGIRequest
 
-from ..backends import daphne, framelimit
+from ..backends import framelimit
 from ..backends.layers import receive_channel, release_channel
-from ..backends.uvicorn import direct_writer
+from ..backends.servers import transport_for
+from ..backends.transport import Transport
 from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
-from ..core.state import ConnectionState, Lifecycle
+from ..core.state import ConnectionState, Lifecycle, end_connect, start_connect
 from ..delivery import cluster, stats
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
@@ -67,11 +68,12 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
     hub: Hub | None = None
     _request: ASGIRequest | None = None
     _closing: asyncio.Task[None] | None = None
-    _rejoining: asyncio.Task[None] | None = None
+    _rejoining: asyncio.Task[Any] | None = None
     _task: asyncio.Task[Any] | None = None
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
+    _transport: Transport | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -161,10 +163,18 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         # layer outage and waits on the in-memory layer without its scan of every channel.
         pass
 
+    @property
+    def transport(self) -> Transport:
+        """What the server of this connection can do besides ASGI (chosen once, on first use)."""
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = transport_for(self.base_send)
+        return transport
+
     async def _base_send(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "websocket.close" and daphne.close_with_code(
-                self.base_send, message.get("code"), SLOW_CLOSE_TIMEOUT):
-            return  # daphne cannot send 1008/1011/1013 through ASGI; written to its connection directly
+        if message.get("type") == "websocket.close" and self.transport.close_with_code(
+                message.get("code"), SLOW_CLOSE_TIMEOUT):
+            return  # a code the server's ASGI close cannot send (daphne: 1008/1011/1012/1013), written directly
         await self.base_send(message)
 
     async def _receive_own_channel(self) -> dict[str, Any]:
@@ -208,12 +218,27 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         await getattr(self, name)(message)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        """Check permissions, join the group(s) and accept; or accept and close with 4401/4403."""
+        """Check permissions, join the group(s) and accept; or accept and close with 4401/4403.
+
+        Every wait on Redis of the connect (the per-user cap, the join, the history, presence) shares one budget,
+        ``CONNECT_TIMEOUT`` (:func:`~hypergen_ws.core.state.time_left`): a join that is not done by then goes on in
+        the background, and the socket is accepted at once and told ``unavailable`` (docs/delivery.rst).
+        """
         state = self.state
         spec = self.hypergen
+        start_connect(state)
         state.position = protocol.take_position(self.scope)
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
-        user, state.identity = await identities.identify(self.scope)
+        state.subprotocol = identities.subprotocol(self.scope)
+        try:
+            user, state.identity = await identities.identify(self.scope)
+        except identities.NotAuthenticated as exc:
+            logger.warning("Refused a websocket to %s (close %s, not authenticated): %s", self.label,
+                           protocol.CLOSE_NOT_AUTHENTICATED, exc,
+                           extra=fields("token_refused", consumer=self.label, code=protocol.CLOSE_NOT_AUTHENTICATED))
+            stats.event(stats.REFUSED, self.label, protocol.CLOSE_NOT_AUTHENTICATED)
+            await self._refuse(protocol.CLOSE_NOT_AUTHENTICATED)
+            return
         if not await spec.permission.allows(user, self.url_kwargs):
             code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
                     else protocol.CLOSE_NOT_AUTHENTICATED)
@@ -244,28 +269,35 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         state.primary_group = groups[0] if groups else None
         for feature in spec.joiners:
             feature.before_join(self, groups)
-        state.pending_groups = await self._join_all(groups)
-        await self.base_send({"type": "websocket.accept"})
+        joining = await self._join_within(groups)
+        await self.base_send(self._accept_message())
         state.advance(Lifecycle.OPEN)
-        daphne.attach(self.base_send, self.outbox)
+        transport = self.transport
+        transport.report_backpressure(self.outbox)
         framelimit.check(self.base_send)
-        self.outbox.direct = direct_writer(self.base_send) or daphne.direct_writer(self.base_send)
+        self.outbox.direct = transport.writer()
         cluster.ensure_started(self.hub)
         stats.opened(self.label)
         if state.pending_groups:
             # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
             self.send_text(protocol.resync_frame("unavailable", None, None))
-            self._rejoining = asyncio.get_running_loop().create_task(self._rejoin())
         for feature in spec.starters:
             await feature.connected(self)
+        end_connect(state)
         self.outbox.start()
+        if state.pending_groups:
+            self._rejoining = asyncio.get_running_loop().create_task(self._rejoin(joining))
 
     async def _refuse(self, code: int, reason: str | None = None) -> None:
         """Accept only to close with ``code`` (a browser sees only 1006 for a socket refused before the accept)."""
         self.state.advance(Lifecycle.CLOSING)
         self.state.close_code = code
-        await self.base_send({"type": "websocket.accept"})
+        await self.base_send(self._accept_message())
         await self._base_send({"type": "websocket.close", "code": code, **({"reason": reason} if reason else {})})
+
+    def _accept_message(self) -> dict[str, Any]:
+        subprotocol = self.state.subprotocol
+        return {"type": "websocket.accept", **({"subprotocol": subprotocol} if subprotocol else {})}
 
     @property
     def request(self) -> ASGIRequest:

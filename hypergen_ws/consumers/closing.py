@@ -8,8 +8,6 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
-from ..backends import daphne
-from ..backends.uvicorn import close_stalled
 from ..core import conf, protocol
 from ..core.logs import fields
 from ..core.state import Lifecycle
@@ -68,8 +66,7 @@ class ClosingMixin(ConsumerParts):
         # The close frame goes behind what the server buffered: the client gets it if it reads again within
         # SLOW_CLOSE_TIMEOUT; then the server drops the connection (neither daphne nor uvicorn would on its own).
         code = protocol.CLOSE_TRY_AGAIN_LATER
-        if not (daphne.close_with_code(self.base_send, code, SLOW_CLOSE_TIMEOUT)
-                or close_stalled(self.base_send, code, SLOW_CLOSE_TIMEOUT)):
+        if not self.transport.close_now(code, SLOW_CLOSE_TIMEOUT):
             try:
                 async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
                     await self.base_send({"type": "websocket.close", "code": code})
@@ -103,7 +100,8 @@ class ClosingMixin(ConsumerParts):
             if self._rejoining is not None and not self._rejoining.done():
                 self._rejoining.cancel()
             if self.hub is not None:
-                for group in state.pending_groups:
+                for group in state.pending_groups:  # (a join cut short may have left the member in)
+                    await self.hub.leave(group, self._member(group))
                     self.hub.forget(group, self._member(group))
             await self._leave_all()
             state.advance(Lifecycle.CLOSED)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from django.core.handlers.asgi import ASGIRequest
 
+from ..backends.transport import Transport
 from ..core.permissions import Permission
 from ..core.protocol import Call, ProtocolError
 from ..core.identity import identity_of
@@ -58,7 +59,7 @@ class ConsumerParts:
     base_send: Callable[[dict[str, Any]], Awaitable[None]]
     _request: ASGIRequest | None
     _closing: asyncio.Task[None] | None
-    _rejoining: asyncio.Task[None] | None
+    _rejoining: asyncio.Task[Any] | None
     _leavers: list[Feature] | tuple[()]
     _counted_closed: bool
 
@@ -80,6 +81,9 @@ class ConsumerParts:
         async def handle_call(self, call: Call) -> None: ...
 
         def protocol_error(self, exc: ProtocolError) -> None: ...
+
+        @property
+        def transport(self) -> Transport: ...
 
         def stop(self) -> None: ...
 

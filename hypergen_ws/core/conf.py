@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "ERROR_DETAILS": None,
     # Seconds a sync publisher waits for the channel layer before raising.
     "PUBLISH_TIMEOUT": 10.0,
+    # Seconds a connect may wait for Redis in all (the per-user cap, joining the group, the history, presence)
+    # before the socket is accepted and told "unavailable" (at most PUBLISH_TIMEOUT); below the server's
+    # handshake timeout (daphne: 5 s), or the server drops the handshake while Redis is frozen.
+    "CONNECT_TIMEOUT": 3.0,
     # Whether group_send / consumer_command (and the async variants) called inside transaction.atomic() wait for
     # the commit when they are not given on_commit= (docs/transactions.rst).
     "PUBLISH_ON_COMMIT": False,
@@ -60,6 +64,13 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between checks that the sessions of open sockets still exist (flushed or expired sessions close
     # their sockets with 4401); None switches the check off.
     "SESSION_CHECK_INTERVAL": 1.0,
+    # Connection tokens (docs/clients.rst): seconds an issue_token() token lives when it names no max_age; a
+    # dotted path to a callable (token) -> user | None (sync or async) for tokens of another library (DRF,
+    # simplejwt, OAuth); and whether a token may come in the socket URL's query string (?hgws_token=...), which
+    # lands in access logs (off: only the Authorization header and the subprotocol form).
+    "TOKEN_MAX_AGE": 3600,
+    "TOKEN_AUTHENTICATOR": None,
+    "TOKEN_QUERY_STRING": False,
     # Monitoring (docs/operations.rst): Prometheus metrics (None: on when prometheus_client is installed), the
     # groups (most connections first) each process reports to the cluster-wide stats, and the seconds between two
     # updates of the dashboard page.

@@ -13,13 +13,15 @@ Server to browser, one JSON object per frame, always with a ``"type"``::
 
 With history (docs/delivery.rst) group frames carry ``"seq"`` and ``"epoch"`` first, and a socket that
 reconnects gets ``{"type": "sync", ...}`` or ``{"type": "resync", ...}``; with presence (docs/presence.rst) the
-group gets ``{"type": "presence", "event": "join" | "leave" | "list", ...}``. Every frame the server sends is
-built here.
+group gets ``{"type": "presence", "event": "join" | "leave" | "list", ...}``. ``{"type": "ping"}`` and
+``{"type": "pong"}`` keep a connection honest, ``{"type": "reconnect", "delay": ..}`` comes before a close with 1012
+(docs/protocol.rst). Every frame the server sends is built here.
 """
 from __future__ import annotations
 
 import json
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -37,6 +39,8 @@ CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_PERMISSION_DENIED = 4403
 CLOSE_NO_ROUTE = 4404  # no consumer has the socket's path: the handshake is refused (the browser sees HTTP 403)
 CLOSE_EXPIRED = 4408  # the connection's lifetime (@consumer(expires=...)) is over; the client reconnects
+CLOSE_SERVICE_RESTART = 1012  # the server shuts down; a "reconnect" frame came first (docs/protocol.rst)
+CLOSE_PING_TIMEOUT = 4410  # a "ping" went unanswered for PING_TIMEOUT seconds: the client is gone
 
 # Error codes of "error" frames.
 PERMISSION_DENIED = "permission_denied"
@@ -48,6 +52,12 @@ RATE_LIMITED = "rate_limited"  # over @consumer(rate=...); the call was not run
 # Query parameters of a socket URL: the position a client reconnects with (docs/delivery.rst).
 SEQ_PARAM = "hgws_seq"
 EPOCH_PARAM = "hgws_epoch"
+#: Where a connection token may come (docs/clients.rst): the query parameter (only with TOKEN_QUERY_STRING), and
+#: the subprotocols of a browser page on another domain: it offers ``hypergen-ws`` and
+#: ``hypergen-ws.bearer.<the token in unpadded base64url>``, and the server selects ``hypergen-ws``.
+TOKEN_PARAM = "hgws_token"
+SUBPROTOCOL = "hypergen-ws"
+BEARER_SUBPROTOCOL = "hypergen-ws.bearer."
 #: Seqs of a group never go beyond this (2**53 - 1, the largest integer exact in JavaScript): a client that claims
 #: a larger one is at an unknown position, whatever the store (Redis refuses stream ids past 2**64 - 1).
 MAX_SEQ = 2**53 - 1
@@ -72,6 +82,16 @@ class Call:
     args: list[Any]
     meta: dict[str, Any] = field(default_factory=dict)
     id: int | str | None = None
+
+
+def text_frame(text: str) -> bytes:
+    """The bytes on the wire of an unmasked, unfragmented websocket text frame carrying ``text`` (RFC 6455, 5.2):
+    the same for every socket a server sends it to, unless an extension (``permessage-deflate``) was negotiated."""
+    data = text.encode()
+    size = len(data)
+    head = (bytes((0x81, size)) if size < 126 else struct.pack("!BBH", 0x81, 126, size) if size < 65536
+            else struct.pack("!BBQ", 0x81, 127, size))
+    return head + data
 
 
 def encode(obj: Any, what: str = "payload") -> str:
@@ -283,3 +303,48 @@ def presence_join_frame(user: dict[str, Any]) -> str:
 def presence_leave_frame(key: str, user_id: Any, username: str | None) -> str:
     """``{"type":"presence","event":"leave",...}``: a user's last socket left the group."""
     return encode({"type": "presence", "event": "leave", "id": key, "user_id": user_id, "username": username})
+
+
+# ---- liveness: the heartbeat and the reconnect hint (docs/protocol.rst) ----------------------------------------
+#: The server sends it on a quiet socket, a client as a probe; the other side answers ``PONG``.
+PING = '{"type":"ping"}'
+PONG = '{"type":"pong"}'
+
+
+def reconnect_frame(delay: float) -> str:
+    """``{"type":"reconnect","delay":..}``: the server shuts down; reconnect after ``delay`` seconds."""
+    return encode({"type": "reconnect", "delay": round(delay, 3)})
+
+
+def liveness(text: Any) -> str | None:
+    """``"ping"`` or ``"pong"`` when ``text`` is a ping or pong frame (in any JSON spelling), else None."""
+    if text == PONG or text == PING:
+        return str(text[9:13])
+    if isinstance(text, str) and len(text) <= 40 and '"type"' in text:
+        try:
+            frame = loads(text)
+        except ValueError:
+            return None
+        if isinstance(frame, dict) and len(frame) == 1 and frame.get("type") in ("ping", "pong"):
+            return str(frame["type"])
+    return None
+
+
+# ---- connection tokens (docs/clients.rst) ---------------------------------------------------------------------
+def token_frame(event: str, expires_at: float) -> str:
+    """``{"type":"token","event":"expiring"|"refreshed","expires_at":..}``: the socket's token expires soon (send
+    ``{"type":"token","token":"<a new one>"}``), or the new one was taken."""
+    return encode({"type": "token", "event": event, "expires_at": expires_at})
+
+
+def refresh_token_of(text: str) -> str | None:
+    """The new token of a ``{"type":"token","token":"..."}`` frame, or None when ``text`` is not one."""
+    if '"token"' not in text or len(text) > 65536:  # the cheap test first: every frame of a token socket passes
+        return None
+    try:
+        frame = loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(frame, dict) and frame.get("type") == "token" and isinstance(frame.get("token"), str):
+        return str(frame["token"])
+    return None

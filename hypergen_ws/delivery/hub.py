@@ -21,8 +21,8 @@ from typing import Any
 
 from ..backends.layers import (bypasses_layer, get_layer, group_add, group_discard, hub_channel, receive_channel,
                                release_channel, send_local)
-from ..backends.uvicorn import text_frame
 from ..core import conf
+from ..core.protocol import text_frame
 from ..core.logs import fields
 from . import stats
 from .feed import Feed, deliver_sequenced

@@ -1,15 +1,16 @@
 """An ASGI application for the daphne fast-path canary (``tests/e2e/test_fastpath.py``), served by daphne.
 
-HTTP answers 200 (the server fixture waits for it). A websocket is accepted; each text frame ``"go"`` is answered
-with ``"direct ü" * 30`` written by :func:`hypergen_ws.backends.daphne.direct_writer` and then ``"after"`` through
-the ASGI ``send``; when there is no direct writer, or it does not write, the answer is ``"asgi: <why>"``.
+HTTP answers 200 (the server fixture waits for it). A websocket is accepted and told the name of its transport and
+whether it pings; each text frame ``"go"`` is answered with ``"direct ü" * 30`` written by the transport's writer
+(:class:`hypergen_ws.backends.daphne.DaphneTransport`) and then ``"after"`` through the ASGI ``send``; when there
+is no direct writer, or it does not write, the answer is ``"asgi: <why>"``.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from hypergen_ws.backends.daphne import direct_writer
-from hypergen_ws.backends.uvicorn import text_frame
+from hypergen_ws.backends.servers import transport_for
+from hypergen_ws.core.protocol import text_frame
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -22,12 +23,14 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     await receive()
     await send({"type": "websocket.accept"})
+    transport = transport_for(send)
+    await send({"type": "websocket.send", "text": f"{transport.name} pings={transport.pings}"})
     writer = None
     while True:
         event = await receive()
         if event["type"] == "websocket.disconnect":
             return
-        writer = writer or direct_writer(send)
+        writer = writer or transport.writer()
         if writer is None:
             await send({"type": "websocket.send", "text": "asgi: no direct writer"})
         elif not writer(text_frame("direct ü" * 30)):

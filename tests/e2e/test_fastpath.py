@@ -1,4 +1,5 @@
-"""Direct writes of group frames on a real uvicorn (``websockets-sansio``) server, run in the test's event loop."""
+"""The transport port on real servers (the canaries of ``hypergen_ws.backends.uvicorn`` and ``.daphne``): direct
+writes of group frames, and what each server says about its pings."""
 from __future__ import annotations
 
 import asyncio
@@ -8,17 +9,21 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect as ws_connect
 
-from hypergen_ws.backends.uvicorn import direct_writer, text_frame
+from hypergen_ws.backends.servers import transport_for
+from hypergen_ws.core.protocol import text_frame
 from tests.support.servers import free_port
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Accepts, then says whether a direct writer exists and writes one frame with it (or through ``send``)."""
+    """Accepts, names the transport and whether it pings, then says whether a direct writer exists and writes one
+    frame with it (or through ``send``)."""
     if scope["type"] != "websocket":
         return
     await receive()
     await send({"type": "websocket.accept"})
-    writer = direct_writer(send)
+    transport = transport_for(send)
+    await send({"type": "websocket.send", "text": f"{transport.name} pings={transport.pings}"})
+    writer = transport.writer()
     if writer is None:
         await send({"type": "websocket.send", "text": "asgi"})
     else:
@@ -28,11 +33,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         pass
 
 
-@pytest.fixture
-async def uvicorn_url():
+@pytest.fixture(params=[20.0])
+async def uvicorn_url(request):
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets-sansio",
-                                           lifespan="off", log_level="warning"))
+                                           lifespan="off", log_level="warning", ws_ping_interval=request.param))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
@@ -43,21 +48,30 @@ async def uvicorn_url():
 
 async def test_a_connection_without_extensions_gets_direct_writes(uvicorn_url):
     async with ws_connect(uvicorn_url, compression=None) as ws:
+        assert await ws.recv() == "uvicorn pings=True"
         assert await ws.recv() == "direct ü" * 30
         assert await ws.recv() == "after"
 
 
 async def test_a_connection_with_permessage_deflate_goes_through_the_asgi_send(uvicorn_url):
     async with ws_connect(uvicorn_url, compression="deflate") as ws:
+        assert await ws.recv() == "uvicorn pings=True"
         assert await ws.recv() == "asgi"
 
 
-# ---- daphne: the canary of hypergen_ws.backends.daphne.direct_writer --------------------------------------------
+@pytest.mark.parametrize("uvicorn_url", [0.0], indirect=True)
+async def test_uvicorn_without_pings_says_so(uvicorn_url):
+    async with ws_connect(uvicorn_url, compression=None) as ws:
+        assert await ws.recv() == "uvicorn pings=False"
+
+
+# ---- daphne: the canary of hypergen_ws.backends.daphne ----------------------------------------------------------
 
 
 async def test_daphne_connections_get_direct_writes(live_server_factory):
     server = live_server_factory(application="tests.e2e.daphne_fastpath_app:application", server="daphne")
     async with ws_connect(server.ws_url + "/", compression=None) as ws:
+        assert await ws.recv() == "daphne pings=True"
         for _ in range(3):  # the writer keeps working, and keeps its order with the ASGI send
             await ws.send("go")
             assert await ws.recv() == "direct ü" * 30
