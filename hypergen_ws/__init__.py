@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from .features.presence import aget_presence, get_presence
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
     from .routing import autoconsumers
-    from .delivery.clusterstats import aget_stats, get_stats
+    from .stats.cluster import aget_stats, get_stats
 
 _LAZY = {
     "command": "core.commands",
@@ -80,7 +80,7 @@ _LAZY = {
     **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),
     **dict.fromkeys(["disconnect_user", "adisconnect_user", "recheck_permissions", "arecheck_permissions"],
                     "features.access"),
-    **dict.fromkeys(["get_stats", "aget_stats"], "delivery.clusterstats"),
+    **dict.fromkeys(["get_stats", "aget_stats"], "stats.cluster"),
     **dict.fromkeys(["issue_token", "aissue_token"], "core.tokens"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
                      "aclean_expired"], "features.membership"),

@@ -17,9 +17,9 @@ class HypergenWsConfig(AppConfig):
         # security's receivers reach the session store.
         from . import checks, dashboard, security, setup_checks  # noqa: F401  (registering checks and a consumer)
         from .backends.layers import install_layer_hook
-        from .delivery import cluster, clusterstats, metrics  # wired together here, once
+        from .stats import cluster, metrics  # wired together here, once
 
         install_layer_hook()
-        cluster.set_reporter(clusterstats.heartbeat_report)
+        cluster.install()
         metrics.install_from_settings()
         security.install()

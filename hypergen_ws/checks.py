@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 
 from .core import conf, registry
 from .decorators import all_consumers
-from .delivery import metrics
+from .stats import metrics
 from .features.access import LOGOUT_SCOPES
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"

@@ -1,5 +1,5 @@
-"""``python -m hypergen_ws``: publish to a running server over HTTP, read its traffic counters, or listen to a
-consumer's frames.
+"""``python -m hypergen_ws``: publish to a running server over HTTP, read its traffic counters (as the plain-text
+tables of :func:`format_stats`, which ``manage.py hypergen_ws_stats`` prints too), or listen to a consumer's frames.
 
 ::
 
@@ -25,9 +25,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import stats
 from .client import PublishClient, PublishError
 from .client.listen import run as run_listen
+from .stats.counters import FIELDS
 
 KEY_ENV = "HYPERGEN_WS_PUBLISH_KEY"
 TOKEN_ENV = "HYPERGEN_WS_TOKEN"
@@ -91,6 +91,61 @@ def parse_kwargs(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+# ---- the counters as plain-text tables -------------------------------------------------------------------
+def format_table(snapshot: dict[str, Any]) -> str:
+    """A snapshot as a plain-text table, one row per consumer and per group, then the totals."""
+    headers = ("open", "total", "msgs in", "bytes in", "msgs out", "bytes out")
+    lines = [f"process {snapshot.get('pid')}, up {snapshot.get('uptime', 0):.0f} s"]
+
+    def section(title: str, rows: dict[str, dict[str, int]]) -> None:
+        lines.append("")
+        if not rows:
+            lines.append(f"{title}: none")
+            return
+        width = max(len(title), *(len(name) for name in rows))
+        lines.append(f"{title:<{width}}  " + "  ".join(f"{h:>10}" for h in headers))
+        for name, row in rows.items():
+            lines.append(f"{name:<{width}}  " + "  ".join(f"{row.get(field, 0):>10}" for field in FIELDS))
+
+    section("consumer", snapshot.get("consumers", {}))
+    section("group", snapshot.get("groups", {}))
+    section("", {"total": snapshot.get("totals", {})})
+    return "\n".join(lines) + "\n"
+
+
+def format_stats(result: dict[str, Any]) -> str:
+    """A stats result as plain text: the processes, then the table of consumers, groups and totals, then the
+    events; with per-process rows (``per_process=True``), one table per process as well."""
+    processes = result.get("processes", [])
+    if result.get("scope") == "cluster":
+        head = f"cluster: {len(processes)} live process{'es' if len(processes) != 1 else ''}"
+    else:
+        only = processes[0] if processes else result  # a single process's snapshot has pid and uptime itself
+        head = f"process {only.get('pid')} on {only.get('host')}, up {only.get('uptime') or 0:.0f} s"
+    rates = result.get("rates", {})
+    lines = [head + f"; {rates.get('messages_in', 0):g} msgs/s in, {rates.get('messages_out', 0):g} msgs/s out"]
+    if result.get("scope") == "cluster":
+        lines += ["", f"{'process':<40} {'pid':>8} {'up (s)':>9} {'beat (s)':>9} {'open':>7} {'msgs out':>10}"]
+        for row in processes:
+            totals = row.get("totals", {})
+            lines.append(f"{row['id']:<40} {row.get('pid') or '-':>8} {row.get('uptime') or 0:>9.0f} "
+                         f"{row.get('beat', 0):>9.1f} {totals.get('connections', 0):>7} "
+                         f"{totals.get('messages_out', 0):>10}")
+    table = format_table(result).split("\n", 1)[1]  # without its one-process heading
+    lines.append(table.rstrip("\n"))
+    events = result.get("events", {})
+    counted = [(kind, label, code, n) for kind, by_label in events.items() for label, codes in by_label.items()
+               for code, n in codes.items()]
+    if counted:
+        lines += ["", f"{'event':<14} {'consumer':<30} {'code':<24} {'count':>8}"]
+        for kind, label, code, n in counted:
+            lines.append(f"{kind:<14} {label or '-':<30} {code or '-':<24} {n:>8}")
+    if any("consumers" in row for row in processes):
+        for row in processes:
+            lines += ["", f"---- {row['id']} ----", format_table(row).split("\n", 1)[1].rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m hypergen_ws`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m hypergen_ws",
@@ -145,7 +200,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             raise UsageError(str(exc)) from None
         if args.command == "stats":
             result = client.stats(per_process=args.per_process)
-            out.write(json.dumps(result, indent=2) + "\n" if args.json else stats.format_stats(result))
+            out.write(json.dumps(result, indent=2) + "\n" if args.json else format_stats(result))
             return EXIT_OK
         answer = client.publish(request_body(args, stdin))
     except UsageError as exc:

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from redis import asyncio as aioredis
 
-from hypergen_ws.delivery.cluster import node_of
+from hypergen_ws.delivery.heartbeats import node_of
 from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.decorators import Consumer
 from hypergen_ws.features import connlimit

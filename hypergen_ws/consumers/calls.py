@@ -11,8 +11,8 @@ from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
-from ..delivery import stats
 from ..delivery.publishing import apublish
+from ..stats import counters
 from .parts import ConsumerParts
 
 logger = logging.getLogger("hypergen_ws")
@@ -27,8 +27,8 @@ class CallsMixin(ConsumerParts):
             return
         text = message.get("text")
         data = message.get("bytes")
-        stats.received(self.label, self.state.groups,
-                       stats.text_size(text) if text is not None else len(data) if data is not None else 0)
+        counters.received(self.label, self.state.groups,
+                       counters.text_size(text) if text is not None else len(data) if data is not None else 0)
         for feature in self.hypergen.receivers:
             if await feature.receive(self, message):
                 return
@@ -48,14 +48,14 @@ class CallsMixin(ConsumerParts):
                        extra=fields("bad_frame", consumer=self.label, state=self.state,
                                     code=exc.close_code or protocol.BAD_REQUEST))
         if exc.close_code is not None:
-            stats.event(stats.ERROR, self.label, exc.close_code)
+            counters.event(counters.ERROR, self.label, exc.close_code)
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
         else:
             self.send_error(protocol.BAD_REQUEST, str(exc), exc.id)
 
     def send_error(self, code: str, message: str, call_id: int | str | None = None) -> None:
         """Send this client an error frame, counted by its code in the stats."""
-        stats.event(stats.ERROR, self.label, code)
+        counters.event(counters.ERROR, self.label, code)
         self.send_text(protocol.error_frame(code, message, call_id))
 
     async def handle_call(self, call: protocol.Call) -> None:

@@ -28,7 +28,7 @@ from ..backends.memory import memory_store
 from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
-from . import stats
+from ..stats import counters
 from .hub import FRAME_TYPE, current_hub, local_hubs
 
 
@@ -47,7 +47,7 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     ``group`` must be a valid group name and ``text`` an encoded server frame (a JSON object).
     """
     layer = get_layer()
-    stats.event(stats.PUBLISHED, stats.consumer_label(group))
+    counters.event(counters.PUBLISHED, counters.consumer_label(group))
     size = registry.history_size(group, history)
     observers.published(group, text)
     if bypasses_layer(layer):
@@ -67,7 +67,7 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     except (TypeError, ValueError):
         raise
     except Exception as exc:
-        stats.event(stats.LAYER_ERROR, "", "send")
+        counters.event(counters.LAYER_ERROR, "", "send")
         await drop_idle_connections(layer)  # a restarted Redis: no dead pooled connection fails a later publish
         raise LayerUnavailable(
             f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
@@ -95,7 +95,7 @@ def publish_sync(group: str, text: str, *, history: bool | int | None = None) ->
     layer = get_layer()
     size = registry.history_size(group, history)
     if bypasses_layer(layer):
-        stats.event(stats.PUBLISHED, stats.consumer_label(group))
+        counters.event(counters.PUBLISHED, counters.consumer_label(group))
         observers.published(group, text)  # (over a layer, apublish() below shows it)
         if size:
             return publish_memory(group, text, size)

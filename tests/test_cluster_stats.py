@@ -1,4 +1,4 @@
-"""Traffic counters of every server process (hypergen_ws.clusterstats): reports, sums, rows, failures."""
+"""Traffic counters of every server process (hypergen_ws.stats.cluster): reports, sums, rows, failures."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from hypergen_ws import aget_stats, get_stats
-from hypergen_ws.delivery import stats
-from hypergen_ws.delivery.clusterstats import _add, combine, heartbeat_report, local_report
+from hypergen_ws.stats import counters as stats
+from hypergen_ws.stats.cluster import _add, combine, heartbeat_report, local_report
 from hypergen_ws.dashboard import current
 from tests import feature_consumers as fc
 from tests.recutil import OtherProcess, opened
