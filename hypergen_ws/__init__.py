@@ -4,6 +4,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from django.core.checks import register as _register_check
+
+from .installed import check_installed as _check_installed
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -94,6 +98,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypergen_ws' has no attribute {name!r}")
+    _register_installed_check()
     value = getattr(import_module(f"hypergen_ws.{module}"), name)
     globals()[name] = value
     return value
+
+
+def _register_installed_check() -> None:
+    """Register ``hypergen_ws.E010`` (the package used without its app) once a public name is used: the app
+    config registers the other checks, which never run when the app is not installed."""
+    _register_check(_check_installed)
