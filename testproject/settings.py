@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hypergen_ws.middleware.FollowSessionMiddleware",  # sockets follow a session to its new key
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -86,7 +87,6 @@ _backend = (
     else "channels_redis.core.RedisChannelLayer"
 )
 if REDIS_SENTINELS:
-    # [sentinel]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _backend,
@@ -101,7 +101,6 @@ if REDIS_SENTINELS:
             },
         }
     }
-    # [/sentinel]
 elif REDIS_URL:
     # socket_timeout=None: redis-py 8 defaults to 5 s, which aborts the layer's blocking reads (check W007).
     CHANNEL_LAYERS = {

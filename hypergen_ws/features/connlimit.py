@@ -3,9 +3,9 @@
 A socket over the cap is accepted and closed with 1008. Anonymous sockets are not capped (each is a user of its
 own). On the in-memory layer (one process) this process's count is the whole count. On Redis the count covers
 every server process (:mod:`hypergen_ws.backends.redis.connections`): each admission is one atomic script, bounded
-by ``PUBLISH_TIMEOUT``. When Redis cannot answer, the cap falls back to this process's count, with one WARNING, and
-does not ask Redis again until a heartbeat has written this process's counts again, so a frozen Redis holds at most
-one connect for ``PUBLISH_TIMEOUT``. The heartbeat also renews the counts' TTL, writes them again after Redis lost
+by the connect's budget (``CONNECT_TIMEOUT``). When Redis cannot answer, the cap falls back to this process's count,
+with one WARNING, and does not ask Redis again until a heartbeat has written this process's counts again, so a frozen
+Redis holds at most one connect for ``CONNECT_TIMEOUT``. The heartbeat also renews the counts' TTL, writes them again after Redis lost
 its data, and removes the counts of a dead process with its other entries.
 
 This process's table is the truth; Redis holds a copy. Whatever may have left the copy wrong marks the hub stale,
@@ -27,7 +27,8 @@ from ..backends.layers import get_store
 from ..backends.redis import connections as redis_connections
 from ..core import conf, protocol
 from ..core.logs import fields
-from ..delivery import cluster
+from ..core.state import time_left
+from ..delivery import heartbeats
 from ..delivery.hub import Hub
 from .base import Connection, Feature, Options, PerHub
 
@@ -97,7 +98,7 @@ tables = Tables()
 
 def configure(options: Options) -> ConnectionLimit:
     """Always on; it does something only when ``MAX_CONNECTIONS_PER_USER`` is set."""
-    cluster.add_listener(listener)
+    heartbeats.add_listener(listener)
     return ConnectionLimit()
 
 
@@ -105,9 +106,9 @@ def _timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
 
 
-def _node(hub: Hub) -> cluster.Node | None:
+def _node(hub: Hub) -> heartbeats.ProcessHeartbeat | None:
     """This hub's heartbeat on a Redis layer (started here if need be), or None: count in this process."""
-    return cluster.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
+    return heartbeats.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
 
 
 def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
@@ -115,7 +116,7 @@ def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
     tables.confirm.add(hub)
     if hub not in tables.down:
         tables.down.add(hub)
-        reason = str(exc) or f"no answer within {_timeout()} s (PUBLISH_TIMEOUT)"
+        reason = str(exc) or "no answer in time (CONNECT_TIMEOUT, PUBLISH_TIMEOUT)"
         logger.warning("Could not %s in Redis (%s: %s); MAX_CONNECTIONS_PER_USER counts the sockets of this process "
                        "only until a heartbeat reaches Redis again", what, type(exc).__name__, reason,
                        extra=fields("connection_count_unavailable"))
@@ -135,7 +136,7 @@ class ConnectionLimit(Feature):
         counted = False
         if node is not None and hub not in tables.down:
             try:
-                async with tables.writing(hub), asyncio.timeout(_timeout()):  # a frozen Redis must not hold it
+                async with tables.writing(hub), asyncio.timeout(time_left(conn.state)):  # the connect's budget
                     counted, total = await redis_connections.admit(node.store, node.id, identity.key, limit)
             except Exception as exc:
                 _unavailable(hub, "count the sockets of a user", exc)
@@ -169,7 +170,7 @@ class ConnectionLimit(Feature):
             if not mine:
                 del table[identity.key]
         tables.changed(hub)
-        node = cluster.node_of(hub)
+        node = heartbeats.node_of(hub)
         if node is None:
             return
         if not counted or hub in tables.down:
@@ -190,7 +191,7 @@ class _Listener:
             return True
         return bool(tables.by_hub.get(hub)) and time.monotonic() - tables.renewed.get(hub, 0.0) > RENEW_INTERVAL
 
-    async def reassert(self, node: cluster.Node) -> None:
+    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
         """Write this hub's table to Redis, again while it changed under the write (then it stays stale)."""
         hub = node.hub
         for _attempt in range(REWRITE_ATTEMPTS):

@@ -1,0 +1,257 @@
+"""Server processes that share Redis: heartbeats, group counts, and what to do when Redis lost its data.
+
+Every hub (one per event loop, so one per daphne/uvicorn process) that serves a consumer on a Redis layer runs a
+heartbeat every ``PROCESS_HEARTBEAT_INTERVAL`` seconds (and soon after its groups change); the keys are described in
+:mod:`hypergen_ws.backends.redis.heartbeats`.
+
+A process that misses its beats for ``PROCESS_TTL`` seconds is dead: the first live process to notice removes
+what it left (its group counts, and through the listeners its presence entries, with leave frames). When Redis
+lost its data (a restart or a flush), a process adds its layer subscriptions again, lets the listeners write
+their entries again, and sends every socket that follows a group's history a ``resync`` frame with the group's
+new position.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..backends.layers import drop_idle_connections, get_layer, get_store, group_discard
+from ..backends.redis import heartbeats as keys
+from ..core import conf
+from ..core.logs import fields
+from ..core.protocol import resync_frame
+from ..stats import counters
+from .hub import Hub
+
+if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
+    from ..backends.redis.store import RedisStore
+
+logger = logging.getLogger("hypergen_ws")
+
+
+class HeartbeatListener(Protocol):
+    """A feature that keeps state per process in Redis (presence)."""
+
+    def needs_reassert(self, hub: Hub) -> bool:
+        """Whether ``hub``'s entries must be written again at the next beat (a write failed)."""
+
+    async def reassert(self, node: ProcessHeartbeat) -> None:
+        """Write this process's entries again (Redis lost them, or ``flush_groups()`` removed them)."""
+
+    async def process_died(self, store: RedisStore, node_id: str) -> None:
+        """Clean up after a dead process."""
+
+
+#: Features that keep per-process state in Redis; added when a consumer that uses them is declared.
+listeners: list[HeartbeatListener] = []
+
+
+def add_listener(listener: HeartbeatListener) -> None:
+    """Register ``listener`` once."""
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+#: Gives the report every heartbeat carries (``hypergen_ws.stats.cluster``); None: heartbeats carry none.
+_reporter: Callable[[], str] | None = None
+
+
+def set_reporter(report: Callable[[], str] | None) -> None:
+    """Make every heartbeat store ``report()`` (this process's counters as JSON) for the cluster-wide stats."""
+    global _reporter
+    _reporter = report
+
+
+class ProcessHeartbeat:
+    """This process (one hub) as seen by the others through Redis."""
+
+    def __init__(self, hub: Hub, store: RedisStore) -> None:
+        self.hub = hub
+        self.store = store
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.instance: bytes | None = None
+        self.generation: bytes | None = None
+        self.resynced: bytes | None = None
+        #: The ``run_id`` of the Redis server of the last beat: another one means a failover (or a restart).
+        self.run_id: str | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+        self.beats = 0
+        self.task: asyncio.Task[None] = hub.loop.create_task(self._run())
+
+    def changed(self) -> None:
+        """The local groups changed: beat soon (from any thread)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self.hub.loop:
+            if not self.hub.loop.is_closed():
+                self.hub.loop.call_soon_threadsafe(self.changed)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(3 * float(conf.get("PUBLISH_TIMEOUT"))):  # a frozen Redis: try again
+                    await self.beat()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
+                log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
+                    extra=fields("heartbeat_failed", code=failures))
+                await drop_idle_connections(self.hub.layer)  # none is left to fail once Redis is back
+            interval = float(conf.get("PROCESS_HEARTBEAT_INTERVAL"))
+            if await self._sleep(interval):
+                await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until :meth:`changed`; True when woken. (A plain future and a timer, not
+        ``wait_for`` on an event: that can swallow a cancellation on Python 3.11.)"""
+        loop = self.hub.loop
+        waiter = self._waiter = loop.create_future()
+        def wake() -> None:
+            if not waiter.done():
+                waiter.set_result(False)
+
+        timer = loop.call_later(seconds, wake)
+        try:
+            return bool(await waiter)
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    async def beat(self) -> None:
+        """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
+        run_id = await keys.server_run_id(self.store)
+        if run_id is not None and self.run_id is not None and run_id != self.run_id and self.instance is not None:
+            logger.warning("Another Redis server answers (a failover or a restart): histories start a new epoch "
+                           "and clients resync", extra=fields("redis_server_changed"))
+            await keys.declare_lost(self.store, self.instance)
+        if run_id is not None:
+            self.run_id = run_id
+        instance, generation = await keys.read_instance(self.store)
+        lost = self.instance is not None and instance != self.instance
+        flushed = self.beats > 0 and generation != self.generation
+        self.generation = generation
+        if not lost:
+            self.instance = instance
+        now = time.time()
+        counts = {group: len(members) for group, members in self.hub.members.items() if members}
+        report = _reporter() if _reporter is not None else None
+        channels = {group: channel for group, (channel, _task) in self.hub.subscriptions.items()}
+        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now, report, channels)
+        self.beats += 1
+        followed = [group for group in self.hub.feeds if group in counts]
+        if followed:  # rooms of history consumers nothing was published to yet keep their record (and epoch)
+            await self.store.keep_alive(followed)
+        for listener in listeners:
+            if lost or flushed or listener.needs_reassert(self.hub):
+                await listener.reassert(self)
+        if lost:
+            await drop_idle_connections(self.hub.layer)  # Redis restarted: its old connections are dead
+            await self.recover(instance)
+            self.instance = instance  # only now: a failed recovery is tried again at the next beat
+        await sweep(self.store, now, self.hub.layer)
+
+    async def recover(self, instance: bytes | None) -> None:
+        """Redis lost its data: subscribe again, then tell history followers to resync (once per loss).
+
+        Raises when a subscription could not be restored, so that the next beat tries again.
+        """
+        logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id,
+                       extra=fields("redis_data_lost"))
+        failed: list[str] = []
+        for _attempt in range(3):
+            failed = await self.hub.resubscribe()
+            if not failed:
+                break
+            await asyncio.sleep(0.2)
+        if failed:
+            raise ConnectionError(f"could not restore the subscriptions to {', '.join(failed)}")
+        if self.resynced == instance:
+            return
+        for group, members in list(self.hub.members.items()):
+            followers = [m for m in members if m.keeps_history and m.state.primary_group == group]
+            if not followers:
+                continue
+            snapshot = await self.store.read(group, None)
+            current = self.hub.feed(group)
+            current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
+            text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
+            for member in followers:
+                counters.event(counters.RECOVERY, member.label, "resynced.history_lost")
+                member.send_text(text)
+        self.resynced = instance
+
+
+async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) -> int:
+    """Remove what dead processes left behind: their group memberships on the channel layer (so nothing is sent
+    to their inboxes any more, which then expire), group counts, and presence entries through the listeners.
+
+    Returns how many dead processes were cleaned up.
+    """
+    layer = layer if layer is not None else get_layer()
+    cleaned = 0
+    for node_id in await keys.claim_dead(store, now):
+        logger.info("Process %s stopped sending heartbeats; removing its entries", node_id,
+                    extra=fields("process_dead", code=node_id))
+        for group, channel in (await keys.group_channels(store, node_id)).items():
+            try:
+                await group_discard(layer, group, channel)
+            except Exception:
+                logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True,
+                               extra=fields("dead_process_cleanup_failed", group=group, code=node_id))
+        await keys.forget_process(store, node_id)  # before the listeners' leave frames: seen after them, all is gone
+        for listener in listeners:
+            await listener.process_died(store, node_id)
+        cleaned += 1
+    return cleaned
+
+
+_nodes: dict[Hub, ProcessHeartbeat] = {}
+
+
+def ensure_started(hub: Hub) -> ProcessHeartbeat | None:
+    """The heartbeat of ``hub`` on a Redis layer (started on first use); None on other layers."""
+    node = _nodes.get(hub)
+    if node is not None:
+        node.changed()
+        return node
+    if hub.bypass_layer:
+        return None
+    store = get_store(hub.layer)
+    if store.kind != "redis":
+        return None
+    for old in [h for h in _nodes if h.loop.is_closed()]:
+        del _nodes[old]
+    node = _nodes[hub] = ProcessHeartbeat(hub, store)  # type: ignore[arg-type]
+    hub.on_change = lambda _hub: node.changed()
+    return node
+
+
+def node_of(hub: Hub) -> ProcessHeartbeat | None:
+    """The running heartbeat of ``hub``, if any."""
+    return _nodes.get(hub)
+
+
+def local_node_ids() -> set[str]:
+    """Ids of the heartbeats running in this process (one per event loop with sockets on Redis)."""
+    return {node.id for hub, node in list(_nodes.items()) if not hub.loop.is_closed() and not node.task.done()}
+
+
+async def live_processes(store: RedisStore) -> list[str]:
+    """Ids of processes whose heartbeat is current."""
+    return await keys.live_processes(store)
