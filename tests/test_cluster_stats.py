@@ -82,7 +82,7 @@ async def test_on_memory_the_process_itself():
 
 
 async def test_on_redis_one_row_per_process_and_the_own_one_fresh(redis_layer, settings):
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     other = OtherProcess()  # another event loop of this process: a second heartbeat, the same counters
     try:
         async def connect_there():

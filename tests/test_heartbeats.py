@@ -41,7 +41,7 @@ def listener():
 
 async def test_a_process_beats_and_is_listed_live(settings, redis_url):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.1, "PROCESS_TTL": 2.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.1, "PROCESS_TTL": 2.0}
     hub = get_hub()
     node = heartbeats.ensure_started(hub)
     assert node is not None and heartbeats.node_of(hub) is node and heartbeats.ensure_started(hub) is node
@@ -71,7 +71,7 @@ async def test_in_memory_hubs_have_no_heartbeat(settings):
 
 async def test_another_redis_server_answering_starts_new_epochs_and_a_new_instance_once(settings, redis_url, listener):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 3600, "PROCESS_TTL": 7200}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 3600, "PROCESS_TTL": 7200}
     store: Any = get_store()
     run_id = await keys.server_run_id(store)
     assert run_id and len(run_id) == 40
@@ -96,7 +96,7 @@ async def test_when_redis_lost_its_data_history_followers_get_a_resync_that_is_c
     from tests.recutil import opened
 
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 30.0, "PROCESS_TTL": 60.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 30.0, "PROCESS_TTL": 60.0}
     stats.reset()
     comm = await opened(rc.rec_feed, room="lost")
     assert (await comm.receive())["type"] == "sync"

@@ -1,7 +1,7 @@
 """Server processes that share Redis: heartbeats, group counts, and what to do when Redis lost its data.
 
 Every hub (one per event loop, so one per daphne/uvicorn process) that serves a consumer on a Redis layer runs a
-heartbeat every ``HEARTBEAT_INTERVAL`` seconds (and soon after its groups change); the keys are described in
+heartbeat every ``PROCESS_HEARTBEAT_INTERVAL`` seconds (and soon after its groups change); the keys are described in
 :mod:`hypergen_ws.backends.redis.heartbeats`.
 
 A process that misses its beats for ``PROCESS_TTL`` seconds is dead: the first live process to notice removes
@@ -113,7 +113,7 @@ class ProcessHeartbeat:
                 log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
                     extra=fields("heartbeat_failed", code=failures))
                 await drop_idle_connections(self.hub.layer)  # none is left to fail once Redis is back
-            interval = float(conf.get("HEARTBEAT_INTERVAL"))
+            interval = float(conf.get("PROCESS_HEARTBEAT_INTERVAL"))
             if await self._sleep(interval):
                 await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
 

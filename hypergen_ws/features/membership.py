@@ -7,7 +7,7 @@ never sees a second sequence on one socket as gaps.
 ``get_groups()``, ``flush_groups()`` and ``clean_expired()`` (docs/presence.rst): on the in-memory layer the answer
 comes from this process's hubs. On Redis every server process publishes its group counts with its heartbeat
 (:mod:`hypergen_ws.delivery.heartbeats`); counts of other processes are as fresh as their last heartbeat (at most
-``HEARTBEAT_INTERVAL`` seconds old, usually much less), this process's own counts are current.
+``PROCESS_HEARTBEAT_INTERVAL`` seconds old, usually much less), this process's own counts are current.
 """
 from __future__ import annotations
 

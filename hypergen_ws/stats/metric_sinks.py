@@ -303,5 +303,5 @@ class PrometheusSink:
     async def _sample_every(self) -> None:
         """The process that is scraped cannot see the others' queues: each writes its own, every heartbeat."""
         while True:
-            await asyncio.sleep(float(conf.get("HEARTBEAT_INTERVAL")))
+            await asyncio.sleep(float(conf.get("PROCESS_HEARTBEAT_INTERVAL")))
             self.sample_outboxes()
