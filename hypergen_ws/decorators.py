@@ -45,25 +45,33 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
              ) -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
-    ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
-    ``NO_PERM_REQUIRED``, or a callable ``(user, **url_kwargs) -> bool`` (sync or async).
-    ``path`` (Django path syntax) or ``re_path`` (a regex) is appended to ``<URL_PREFIX><app_label>/<name>/``.
-    ``target_id`` makes a returned ``str`` a ``["hypergen.morph", target_id, html]`` command. ``group_name`` is a
-    callable taking the consumer instance and returning the group to join instead of the derived one.
-    ``send_to`` is ``"group"`` (default) or ``"caller"``. ``receive=False`` makes a listen-only consumer.
-    ``history=N`` keeps the last N frames of each group for clients that reconnect (docs/history.rst);
-    ``presence=True`` tracks who is connected (docs/presence.rst); ``expires`` (seconds, or a callable taking
-    the consumer) closes a connection with 4408 when its lifetime is over.
-    ``app_label`` is needed only for functions outside an installed app. ``consumer_class_base`` is a subclass of
-    ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
-    v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
-    argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`).
-    ``rate`` (``"20/s"``, ``"100/min"``) and ``burst`` limit the frames one connection may send (default:
-    ``HYPERGEN_WS["RATE_LIMIT"]``; ``rate=None``: no limit); see :mod:`hypergen_ws.features.ratelimit`.
-    ``protocol`` is ``"hypergen_ws"`` (this package's client, the default) or ``"hypergen"``: the frames of
-    django-hypergen's own client, for liveviews that call the consumer with ``callback(url, ...)``
-    (docs/hypergen.rst). ``cross_origin`` lets token sockets from other sites' pages in: True for any site, or a
-    list of origins like ``["https://app.example.com"]`` (docs/clients.rst; cookie sockets never).
+    :param perm: Required. A permission string (``"chat.can_chat"``), a list of them (all needed), ``NO_PERM_REQUIRED``,
+        or a callable ``(user, **url_kwargs) -> bool`` (sync or async) for object-level checks.
+    :param any_perm: ``True``: one of the listed permissions is enough.
+    :param path: Django path syntax appended to ``<URL_PREFIX><app_label>/<name>/``, e.g. ``"<slug:room_name>/"``.
+    :param re_path: A regular expression with named groups, instead of ``path``.
+    :param target_id: Makes a returned ``str`` the command ``["hypergen.morph", target_id, html]``.
+    :param group_name: A callable taking the consumer instance and returning the group to join instead of the
+        derived one.
+    :param send_to: ``"group"`` (what the function sends goes to the whole group) or ``"caller"``.
+    :param receive: ``False`` makes a listen-only consumer: calls get a ``bad_request`` error.
+    :param app_label: Needed only for functions outside an installed app.
+    :param history: ``N`` keeps the last N frames of each group for clients that reconnect (docs/history.rst).
+    :param presence: ``True`` tracks who is connected (docs/presence.rst).
+    :param expires: Seconds, or a callable taking the consumer: the connection is closed with 4408 when its
+        lifetime is over.
+    :param consumer_class_base: A subclass of ``HypergenConsumer`` whose methods handle plain channel-layer
+        messages.
+    :param frames: ``"protocol"`` (protocol v1 calls) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every
+        frame is passed as one argument, ``func(consumer, request, payload, **url_kwargs)``.
+    :param protocol: ``"hypergen_ws"`` (this package's client) or ``"hypergen"``: the frames of django-hypergen's own
+        client, for liveviews that call the consumer with ``callback(url, ...)`` (docs/hypergen.rst).
+    :param rate: The frames one connection may send, ``"20/s"`` or ``"100/min"``; the default is
+        ``HYPERGEN_WS["RATE_LIMIT"]``, ``None`` means no limit.
+    :param burst: How many frames may come at once (twice the rate by default).
+    :param cross_origin: Lets token sockets from other sites' pages in: ``True`` for any site, or a list of origins
+        like ``["https://app.example.com"]`` (docs/clients.rst); a cookie socket never.
+    :returns: The decorator, which returns a :class:`Consumer`.
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,

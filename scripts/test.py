@@ -3,12 +3,15 @@
 
 Steps, each reported in a summary at the end (the exit code is non-zero when any step failed):
 
-1. ``.venv`` with ``pip install -e ".[dev]"`` (skipped when pyproject.toml did not change);
+1. ``.venv`` with ``pip install -e ".[dev]"`` and Django 5.2 (skipped when pyproject.toml did not change);
 2. services: ``redis-server`` and ``/usr/bin/chromium`` are installed with apt-get when missing and this runs
    as root (otherwise the install command is printed; pytest then skips those tests, or fails them under
    ``CI=true`` or ``HYPERGEN_WS_REQUIRE_SERVICES=1``). Playwright uses Debian's chromium: never run
    ``playwright install``;
-3. ``python -m pytest`` with the extra arguments;
+3. ``python -m pytest`` with the extra arguments, the whole suite on this Python (3.11 in CI) and Django 5.2; then
+   the in-process suite (``-m "not live"``: no browser, no servers or projects in other processes) on Python 3.13
+   and Django 6.1, in ``.venv-py3.13-django6.1`` (scripts/_matrix.py; without Python 3.13: a failure when
+   ``CI=true``, otherwise a note). Warnings are errors in both (pyproject.toml);
 4. ``node --test`` on the JavaScript unit tests in ``tests/js/`` (without node: a failure when ``CI=true``,
    otherwise a note);
 5. the documentation: ``python -m sphinx -W -b html docs docs/_build/html``;
@@ -18,8 +21,8 @@ Steps, each reported in a summary at the end (the exit code is non-zero when any
    example); TypeScript is installed from npm into ``node_modules/`` (not committed) when it is not there yet
    (without npm: a failure when ``CI=true``, otherwise a note).
 
-``--skip-pytest``, ``--skip-js``, ``--skip-docs``, ``--skip-types``, ``--skip-layers`` and ``--skip-ts`` leave a step
-out (they are not passed to pytest).
+``--skip-pytest``, ``--skip-matrix`` (the second pair), ``--skip-js``, ``--skip-docs``, ``--skip-types``,
+``--skip-layers`` and ``--skip-ts`` leave a step out (they are not passed to pytest).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _matrix  # noqa: E402
 from _bootstrap import REPO_ROOT, check_python, ensure_venv, run, venv_env  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,7 +45,8 @@ JS_TEST_DIR = REPO_ROOT / "tests" / "js"
 JS_TEST_PATTERNS = ("*.test.js", "*.test.mjs", "*.test.cjs", "*-test.js", "*-test.mjs", "*-test.cjs",
                     "*_test.js", "*_test.mjs", "*_test.cjs", "test-*.js", "test-*.mjs", "test-*.cjs",
                     "test.js", "test.mjs", "test.cjs")
-OWN_OPTIONS = ("--skip-pytest", "--skip-js", "--skip-docs", "--skip-types", "--skip-layers", "--skip-ts")
+OWN_OPTIONS = ("--skip-pytest", "--skip-matrix", "--skip-js", "--skip-docs", "--skip-types", "--skip-layers",
+               "--skip-ts")
 #: The TypeScript that checks hypergen-ws.d.ts (installed into node_modules/, which git ignores).
 TYPESCRIPT = "typescript@5"
 TSC = REPO_ROOT / "node_modules" / ".bin" / "tsc"
@@ -113,13 +118,33 @@ def js_test_files() -> list[Path]:
     return sorted(files)
 
 
-def run_pytest(python: Path, args: list[str], summary: Summary) -> None:
+def run_pytest(python: Path, args: list[str], summary: Summary, *, step: str = "pytest",
+               venv_dir: Path | None = None) -> None:
     start = time.monotonic()
-    code = run([python, "-m", "pytest", *args], env=venv_env())
+    what = _matrix.describe(_matrix.versions(python))
+    code = run([python, "-m", "pytest", *args], env=venv_env(venv_dir) if venv_dir else venv_env())
     if code == 0:
-        summary.add("pytest", "OK", timed(start))
+        summary.add(step, "OK", f"{what} ({timed(start)})")
     else:
-        summary.add("pytest", "FAILED", f"exit code {code}: {PYTEST_EXIT.get(code, 'error')} ({timed(start)})")
+        summary.add(step, "FAILED", f"{what}: exit code {code}: {PYTEST_EXIT.get(code, 'error')} ({timed(start)})")
+
+
+def run_newest_pair(args: list[str], summary: Summary) -> None:
+    """The in-process suite on the newest Python and Django (scripts/_matrix.py)."""
+    step = f"py{_matrix.NEWEST_PYTHON}"
+    base = _matrix.find_python(_matrix.NEWEST_PYTHON)
+    if base is None:
+        hint = _matrix.install_hint(_matrix.NEWEST_PYTHON)
+        if in_ci():
+            summary.add(step, "FAILED", f"Python {_matrix.NEWEST_PYTHON} not found (CI=true): {hint}")
+        else:
+            print(f"\nThe in-process suite was NOT run on Python {_matrix.NEWEST_PYTHON}: {hint}.\n")
+            summary.add(step, "NOT RUN", f"Python {_matrix.NEWEST_PYTHON} not found: {hint}")
+        return
+    start = time.monotonic()
+    python = ensure_venv(None, venv_dir=_matrix.NEWEST_VENV, base=base, packages=_matrix.in_process_packages())
+    print(f"{_matrix.NEWEST_VENV.name} ready ({timed(start)})", flush=True)
+    run_pytest(python, [*_matrix.IN_PROCESS, *args], summary, step=step, venv_dir=_matrix.NEWEST_VENV)
 
 
 def run_js(summary: Summary) -> None:
@@ -199,7 +224,7 @@ def main(argv: list[str]) -> int:
     summary = Summary()
 
     start = time.monotonic()
-    python = ensure_venv("dev")
+    python = ensure_venv("dev", packages=[_matrix.MAIN_DJANGO])
     summary.add("install", "OK", f".venv with .[dev] ({timed(start)})")
     summary.add("services", *ensure_services())
 
@@ -207,6 +232,11 @@ def main(argv: list[str]) -> int:
         summary.add("pytest", "SKIPPED", "--skip-pytest")
     else:
         run_pytest(python, pytest_args, summary)
+    if "--skip-pytest" in skip or "--skip-matrix" in skip:
+        summary.add(f"py{_matrix.NEWEST_PYTHON}", "SKIPPED", "--skip-pytest" if "--skip-pytest" in skip
+                    else "--skip-matrix")
+    else:
+        run_newest_pair(pytest_args, summary)
     if "--skip-js" in skip:
         summary.add("js", "SKIPPED", "--skip-js")
     else:

@@ -2,12 +2,27 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from channels.layers import channel_layers
 
 # hypergen_ws.testing: its fixtures, and a reset of hypergen_ws' in-process state around every test (docs/testing.rst).
 pytest_plugins = ["tests.support.fixtures", "tests.stub_http", "hypergen_ws.testing", "pytester"]
+
+
+#: Modules that build whole projects and serve them from other processes (like tests/e2e/, the live suite).
+LIVE_MODULES = frozenset({"test_quickstart.py", "test_tutorial.py", "test_package.py"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the live suite: tests/e2e/, the projects built from the docs, and every test that drives a browser.
+    ``-m "not live"`` leaves the in-process suite, which scripts/test.py also runs on the second Python and
+    Django of its version matrix."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if "e2e" in path.parts or path.name in LIVE_MODULES or {"page", "browser"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.live)
 
 
 @pytest.fixture(scope="session")

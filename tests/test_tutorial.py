@@ -292,7 +292,7 @@ def test_the_announce_view_publishes_to_the_room(final_server: RunServer) -> Non
         assert ann.status_of_post("/chat/lobby/announce/", {"text": "Pizza at <noon>"}) == 204
         [[name, target, html]] = receive(ws)["commands"]
         assert (name, target, html) == ("hypergen.append", "messages",
-                                        '<li class="announcement">📣 Pizza at &lt;noon&gt;</li>')
+                                        '<li class="announcement"><b>Announcement:</b> Pizza at &lt;noon&gt;</li>')
     assert ann.status_of_post("/chat/lobby/announce/", {"text": " "}) == 400
     assert cy.status_of_post("/chat/lobby/announce/", {"text": "hi"}) == 403
     assert user(final_server, None).status_of_post("/chat/lobby/announce/", {"text": "hi"}) == 403
@@ -310,7 +310,7 @@ def test_announcing_in_two_browsers(final_server: RunServer, page: Any, browser:
         ben.fill("#announcement", "Meeting in five minutes")
         ben.click("#announce button")  # a plain form POST; the 204 answer leaves the page as it is
         for tab in (page, ben):
-            expect(tab.locator("#messages li.announcement")).to_have_text("📣 Meeting in five minutes")
+            expect(tab.locator("#messages li.announcement")).to_have_text("Announcement: Meeting in five minutes")
         expect(ben.locator("#state")).to_have_text("open")
     finally:
         other.close()

@@ -73,7 +73,7 @@ def chat(request: Any) -> None:
 
     # Backend send.
     p("Visit", a("this page", href=send_message_from_backend.reverse(), target="_blank", id_="backend-link"),
-      "to try sending a chat message from the backend.", sep=" ", end=".")
+      "to try sending a chat message from the backend", sep=" ", end=".")
 
 
 @liveview(perm=NO_PERM_REQUIRED, base_template=base_template)

@@ -7,6 +7,7 @@ Hypergen's own client (``hypergen/dist/hypergen.js``) opens the socket and calls
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -61,6 +62,9 @@ def test_two_hypergen_pages_chat_through_a_hypergen_ws_consumer(server: AsgiServ
     first.click("#increment")
     expect(first.locator("#number")).to_have_text("The number is 42")
     expect(second.locator("#number")).not_to_contain_text("The number is")
+
+    link_text = first.locator("#backend-link").locator("xpath=..")
+    expect(link_text).to_have_text(re.compile(r"to try sending a chat message from the backend\.$"))  # one period
 
     # From the backend: a liveview publishes with consumer_command().
     backend = open_page(server, "/hypergen/send_message_from_backend/", name="backend")

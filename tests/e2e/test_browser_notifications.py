@@ -1,6 +1,8 @@
 """The notifications demo in a real browser: pushes from a sync view, an async view and a thread."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.conftest import OpenPage, wait_open
@@ -65,3 +67,18 @@ def test_the_empty_feed_is_a_note_and_rows_keep_the_cards_margins(server: AsgiSe
     list_left = page.locator("#notifications").evaluate("e => e.getBoundingClientRect().left")
     text_left = item.locator("time").evaluate("e => e.getBoundingClientRect().left")
     assert text_left - list_left >= 16, "the row's text starts inside the card's padding, not at its border"
+
+
+def test_a_notification_without_a_time_shows_when_it_arrived(server: AsgiServer, open_page: OpenPage) -> None:
+    """The command line (python -m hypergen_ws publish) and other languages' publishers send no sent_at."""
+    from hypergen_ws.client import PublishClient
+    from testproject.notifications.consumers import listen
+    from testproject.settings import DEMO_PUBLISH_KEY
+
+    page = open_page(server, NOTIFICATIONS, name="watcher")
+    wait_open(page)
+    PublishClient(f"{server.url}/hypergen_ws/", DEMO_PUBLISH_KEY, timeout=10).send(
+        listen.group_name(), {"text": "From the command line"})
+    time = page.locator("#notifications li.notification", has_text="From the command line").locator("time")
+    expect(time).to_have_text(re.compile(r"\d"))  # a time, not an empty element
+    expect(time).to_have_attribute("title", "received at (the publisher sent no time)")
