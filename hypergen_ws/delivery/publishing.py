@@ -28,7 +28,7 @@ from ..backends.memory import memory_store
 from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
-from . import stats
+from . import outage, stats
 from .hub import FRAME_TYPE, current_hub, local_hubs
 
 
@@ -58,21 +58,28 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     timeout = publish_timeout()
     try:
         async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
-            return await _publish_layer(layer, group, text, size)
+            seq = await _publish_layer(layer, group, text, size)
     except TimeoutError:
-        raise TimeoutError(
+        error = TimeoutError(
             f"Publishing to group {group!r} did not finish within {timeout} s. Is Redis reachable? "
             "HYPERGEN_WS['PUBLISH_TIMEOUT'] sets the limit."
-        ) from None
+        )
+        outage.failed("publish", error)
+        raise error from None
     except (TypeError, ValueError):
         raise
     except Exception as exc:
         stats.event(stats.LAYER_ERROR, "", "send")
         await drop_idle_connections(layer)  # a restarted Redis: no dead pooled connection fails a later publish
-        raise LayerUnavailable(
+        unavailable = LayerUnavailable(
             f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
             "reachable? Retry later."
-        ) from exc
+        )
+        unavailable.__cause__ = exc
+        outage.failed("publish", unavailable)
+        raise unavailable from exc
+    outage.answered()
+    return seq
 
 
 async def _publish_layer(layer: Any, group: str, text: str, size: int) -> int | None:
