@@ -1,6 +1,6 @@
 """HTTP views for operators: Prometheus metrics and the live dashboard page (docs/operations.rst).
 
-* ``GET metrics/``: the metrics in the Prometheus text format (:mod:`hypergen_ws.delivery.metrics`), for a staff user's
+* ``GET metrics/``: the metrics in the Prometheus text format (:mod:`hypergen_ws.stats.metrics`), for a staff user's
   session or ``Authorization: Bearer <key>`` with one of ``HYPERGEN_WS["PUBLISH_KEYS"]``. 404 when
   ``HYPERGEN_WS["METRICS"]`` is False, 501 when ``prometheus_client`` is not installed.
 * ``GET dashboard/``: the dashboard page, staff only (others are sent to ``LOGIN_URL``, or get 403 when logged
@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .core import conf
 from .core.tokens import aissue_token, max_age_of
 from .dashboard import COMMAND, dashboard, is_staff
-from .delivery import metrics
+from .stats import metrics
 from .http import HttpError, _method, authenticate, error_response
 
 __all__ = ["dashboard_view", "metrics_view", "token_view"]
@@ -44,12 +44,27 @@ async def _staff_session(request: HttpRequest) -> bool:
     return auser is not None and is_staff(await auser())
 
 
+async def _not_staff(request: HttpRequest) -> str | None:
+    """The name of the logged-in user who is not staff, when the request brings no key: they get a message that
+    says so, rather than one about access keys they were never meant to have."""
+    auser = getattr(request, "auser", None)
+    if auser is None or request.headers.get("Authorization"):
+        return None
+    user = await auser()
+    return str(user.get_username()) if getattr(user, "is_authenticated", False) else None
+
+
 @csrf_exempt
 async def metrics_view(request: HttpRequest) -> HttpResponse:
     """``GET metrics/``: the Prometheus metrics (see the module docstring)."""
     try:
         _method(request, ("GET", "HEAD"))
         if not await _staff_session(request):
+            username = await _not_staff(request)
+            if username is not None:
+                raise HttpError(403, f"You are logged in as {username!r}, who is not an active staff user: the "
+                                     "metrics are for staff users (is_staff) and for scrapers with an access key "
+                                     "('Authorization: Bearer <key>', HYPERGEN_WS['PUBLISH_KEYS']).")
             authenticate(request)
         if not metrics.available():
             raise HttpError(501, f"Prometheus metrics need prometheus_client, which is not installed: "

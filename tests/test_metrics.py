@@ -15,7 +15,7 @@ from django.test import AsyncClient
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from hypergen_ws import agroup_send
-from hypergen_ws.delivery import metrics, stats
+from hypergen_ws.stats import metrics, counters as stats
 from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
@@ -267,7 +267,13 @@ async def test_endpoint_needs_a_key_or_a_staff_session():
     staff = await sync_to_async(User.objects.create_user)("m_staff", password="x", is_staff=True)
     plain = await sync_to_async(User.objects.create_user)("m_plain", password="x")
     await client.aforce_login(plain)
-    assert (await client.get(METRICS_URL)).status_code == 401, "a session without is_staff needs the key"
+    refused = await client.get(METRICS_URL)
+    assert refused.status_code == 403, "a session without is_staff is told so"
+    assert refused.json()["error"].startswith("You are logged in as 'm_plain', who is not an active staff user: the "
+                                              "metrics are for staff users (is_staff) and for scrapers with an access")
+    assert "No access key" not in refused.json()["error"]
+    keyed = await client.get(METRICS_URL, headers={"Authorization": f"Bearer {KEY}"})
+    assert keyed.status_code == 200, "with a key, whoever is logged in"
     await client.aforce_login(staff)
     assert (await client.get(METRICS_URL)).status_code == 200
 
@@ -291,7 +297,7 @@ settings.HYPERGEN_WS = {"PUBLISH_KEYS": ["k" * 24], "METRICS": True}
 from django.core.checks import run_checks
 from django.test import Client
 from django.test.utils import setup_test_environment
-from hypergen_ws.delivery import metrics
+from hypergen_ws.stats import metrics
 setup_test_environment()
 answer = Client().get("/hypergen_ws/metrics/", HTTP_AUTHORIZATION="Bearer " + "k" * 24)
 print(json.dumps({"available": metrics.available(), "status": answer.status_code,

@@ -27,13 +27,15 @@ from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..core.state import ConnectionState, Lifecycle, end_connect, start_connect
-from ..delivery import cluster, outage, stats
+from ..delivery import heartbeats, outage
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
+from ..stats import counters
+from .arrivals import Arrivals
 from .calls import CallsMixin
 from .closing import ClosingMixin
-from .groups import GroupsMixin
+from .joining import JoiningMixin
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, SLOW_CLOSE_TIMEOUT, ConsumerSpec, identity_of
 
 __all__ = ["MAX_REJOIN_DELAY", "REJOIN_DELAY", "SLOW_CLOSE_TIMEOUT", "ConsumerSpec", "HypergenConsumer",
@@ -44,7 +46,7 @@ logger = logging.getLogger("hypergen_ws")
 _LAYER_EVENT = "hypergen_ws.layer_event"
 
 
-class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Runs one ``@consumer`` function for one websocket connection.
 
     Subclass it and pass ``consumer_class_base=`` to ``@consumer`` to add handlers for plain channel-layer
@@ -53,7 +55,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
     ``HYPERGEN_WS["CHANNEL_LAYER"]``).
 
     The class is built from parts, each in a module of this package: :mod:`.calls` (the browser's frames and
-    calls), :mod:`.groups` (joining and leaving), :mod:`.closing` (sending, closing, cleaning up); this module
+    calls), :mod:`.joining` (joining and leaving groups), :mod:`.closing` (sending, closing, cleaning up); this module
     holds the ASGI plumbing and the connect.
     """
 
@@ -73,6 +75,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
+    _arrivals: Arrivals | None = None
     _transport: Transport | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,8 +124,9 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         ends the connection from inside (a slow client), without a message through the layer.
         """
         self._task = asyncio.current_task()
+        arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, arrivals.receive if arrivals else receive, send)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -130,6 +134,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
                 self._task.uncancel()
         finally:
             self._task = None
+            if arrivals is not None:
+                arrivals.stop()
             await self._cleanup_to_the_end()
             if getattr(self, "channel_name", None):
                 release_channel(self.channel_layer, self.channel_name)
@@ -187,7 +193,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
                 raise
             except Exception as exc:
                 failures += 1
-                stats.event(stats.LAYER_ERROR, "", "receive")
+                counters.event(counters.LAYER_ERROR, "", "receive")
                 if not outage.failed("receive", exc) and failures == 1:  # (an outage is logged once, as such)
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
                                    self.label, exc_info=True,
@@ -238,7 +244,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
             logger.warning("Refused a websocket to %s (close %s, not authenticated): %s", self.label,
                            protocol.CLOSE_NOT_AUTHENTICATED, exc,
                            extra=fields("token_refused", consumer=self.label, code=protocol.CLOSE_NOT_AUTHENTICATED))
-            stats.event(stats.REFUSED, self.label, protocol.CLOSE_NOT_AUTHENTICATED)
+            counters.event(counters.REFUSED, self.label, protocol.CLOSE_NOT_AUTHENTICATED)
             await self._refuse(protocol.CLOSE_NOT_AUTHENTICATED)
             return
         if not await spec.permission.allows(user, self.url_kwargs):
@@ -257,14 +263,14 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
                 logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
                                self.label, code, describe_user(user), spec.permission.describe(),
                                extra=fields("connection_refused", consumer=self.label, user=user, code=code))
-            stats.event(stats.REFUSED, self.label, code)
+            counters.event(counters.REFUSED, self.label, code)
             await self._refuse(code)
             return
         self.hub = get_hub()
         for feature in spec.admitters:
             refusal = await feature.admit(self)
             if refusal is not None:
-                stats.event(stats.REFUSED, self.label, refusal[0])
+                counters.event(counters.REFUSED, self.label, refusal[0])
                 await self._refuse(*refusal)
                 return
         groups = spec.groups_for(self)
@@ -278,8 +284,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         transport.report_backpressure(self.outbox)
         framelimit.check(self.base_send)
         self.outbox.direct = transport.writer()
-        cluster.ensure_started(self.hub)
-        stats.opened(self.label)
+        heartbeats.ensure_started(self.hub)
+        counters.opened(self.label)
         if state.pending_groups:
             # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
             self.send_text(protocol.resync_frame("unavailable", None, None))

@@ -24,7 +24,8 @@ from ..backends.layers import (bypasses_layer, get_layer, group_add, group_disca
 from ..core import conf
 from ..core.protocol import text_frame
 from ..core.logs import fields
-from . import outage, stats
+from ..stats import counters
+from . import outage
 from .feed import Feed, deliver_sequenced
 from .members import FRAME_TYPE, RESERVED_PREFIXES, Member, Outgoing, Push
 
@@ -95,14 +96,14 @@ class Hub:
         if member not in members:
             members.add(member)
             self._pushes.pop(group, None)
-            stats.joined(group, member.label)
+            counters.joined(group, member.label)
             self._changed()
 
     def _remove(self, group: str, members: set[Member], member: Member) -> None:
         if member in members:
             members.discard(member)
             self._pushes.pop(group, None)
-            stats.left(group, member.label)
+            counters.left(group, member.label)
             feed = self.feeds.get(group)
             if feed is not None:
                 feed.forget(member)
@@ -129,7 +130,7 @@ class Hub:
                                       f"{exc}; is Redis reachable?") from exc
         except BaseException as exc:
             if isinstance(exc, Exception):
-                stats.event(stats.LAYER_ERROR, "", "group_add")
+                counters.event(counters.LAYER_ERROR, "", "group_add")
                 outage.failed("join", exc)
             self._remove(group, members, member)
             if self.members.get(group) is members:  # members waiting for this subscription fail too
@@ -201,7 +202,7 @@ class Hub:
             async with asyncio.timeout(layer_timeout()):
                 await group_discard(self.layer, group, channel)
         except Exception as exc:  # the layer may be down; the membership expires on its own
-            stats.event(stats.LAYER_ERROR, "", "group_discard")
+            counters.event(counters.LAYER_ERROR, "", "group_discard")
             log = logger.debug if outage.failed("leave", exc) else logger.warning
             log("Could not leave group %s on the channel layer", group, exc_info=True,
                 extra=fields("group_leave_failed", group=group))
@@ -231,7 +232,7 @@ class Hub:
             for _member, push in pushes:
                 push(message, frame)
             count = len(pushes)
-        stats.group_frame(group, text, count, published)
+        counters.group_frame(group, text, count, published)
         return count
 
     def feed(self, group: str) -> Feed:
@@ -286,7 +287,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                stats.event(stats.LAYER_ERROR, "", "receive")
+                counters.event(counters.LAYER_ERROR, "", "receive")
                 log = logger.debug if outage.failed("receive", exc) else logger.error
                 log("Receiving group %s from the channel layer failed; retrying in 1 s", group, exc_info=True,
                     extra=fields("layer_receive_failed", group=group))
@@ -325,7 +326,7 @@ class Hub:
                 async with asyncio.timeout(layer_timeout()):
                     await group_add(self.layer, group, channel)
             except Exception as exc:
-                stats.event(stats.LAYER_ERROR, "", "group_add")
+                counters.event(counters.LAYER_ERROR, "", "group_add")
                 log = logger.debug if outage.failed("join", exc) else logger.warning
                 log("Could not subscribe to group %s on the channel layer again", group, exc_info=True,
                     extra=fields("group_subscribe_failed", group=group))

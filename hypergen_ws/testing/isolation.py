@@ -11,7 +11,8 @@ from channels.layers import channel_layers
 
 from ..backends.memory import memory_store
 from ..core import registry
-from ..delivery import hub, outage, stats
+from ..delivery import hub, outage
+from ..stats import counters
 from ..features import connlimit, presence
 
 __all__ = ["reset"]
@@ -31,5 +32,5 @@ def reset() -> None:
     registry.forget_groups()
     presence.tables.clear()
     connlimit.tables.clear()
-    stats.clear()
+    counters.clear()
     outage.forget()

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(300)
 
 LOBBY = CHAT.format(room="lobby")
 COUNTER = "/ws/counter/increment/"  # a consumer without history
-ENV = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": 2, "HEARTBEAT_INTERVAL": 0.5})}
+ENV = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.5})}
 ROOM = {"consumer": "chat.send_message", "kwargs": {"room_name": "lobby"}}
 COUNTER_GROUP = {"consumer": "counter.increment", "kwargs": {}}
 

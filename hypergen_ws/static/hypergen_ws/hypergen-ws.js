@@ -24,6 +24,10 @@
   const SEQ_PARAM = "hgws_seq";
   const EPOCH_PARAM = "hgws_epoch";
   const HANDLER_OPTIONS = Object.freeze({ onMessage: "message", onState: "state", onError: "error" });
+  /** Connection tokens (docs/clients.rst): offered as the subprotocol "hypergen-ws.bearer.<base64url token>". */
+  const SUBPROTOCOL = "hypergen-ws";
+  const BEARER_SUBPROTOCOL = "hypergen-ws.bearer.";
+  const TOKEN_OPTIONS = Object.freeze(["getToken"]);
   const DEFAULTS = Object.freeze({
     callTimeout: 10000, // ms before a call without a reply rejects with code "timeout"; 0 disables
     queueLimit: 100, // calls kept while not open; one more rejects with code "queue_full"
@@ -106,10 +110,27 @@
     };
   }
 
+  /** A token as unpadded base64url of its UTF-8 bytes: RFC 6455 token characters, whatever the token holds. */
+  function unpaddedBase64(text) {
+    let binary = "";
+    for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  /** Calls getToken() and checks what it resolves to. @returns {Promise<string>} */
+  function fetchToken(getToken) {
+    return new Promise((resolve) => resolve(getToken())).then((token) => {
+      if (typeof token !== "string" || !token) {
+        throw new TypeError(`getToken() must resolve to a token (a non-empty string), got ${describe(token)}`);
+      }
+      return token;
+    });
+  }
+
   function pickOptions(options, con) {
     const picked = Object.assign({}, DEFAULTS);
     for (const key of Object.keys(options)) {
-      if (has(HANDLER_OPTIONS, key)) continue;
+      if (has(HANDLER_OPTIONS, key) || TOKEN_OPTIONS.includes(key)) continue;
       if (!has(DEFAULTS, key)) con.warn(`hypergen: unknown websocket option ${JSON.stringify(key)} ignored`);
       else if (typeof options[key] === "number" && options[key] >= 0) picked[key] = options[key];
       else con.warn(`hypergen: option ${key} must be a number >= 0, got ${describe(options[key])}`);
@@ -140,12 +161,16 @@
       else conn._reportError(error);
     },
     sync() {}, // the position is taken in _track(); replayed frames follow
+    redacted() {}, // a replayed frame history no longer keeps: its seq counts (in _track()), it does nothing
     resync(conn, frame) {
       conn._resync(frame);
     },
     presence(conn, frame) {
       conn._emit("presence", frame);
       conn._ctx.dispatch("hypergen:websocket:presence", Object.assign({ url: conn.url }, frame));
+    },
+    token(conn, frame) {
+      if (frame.event === "expiring") conn._refreshToken(); // "refreshed": the new token was taken
     },
   });
 
@@ -173,6 +198,14 @@
       this._timer = null; // the pending reconnect
       this._openedAt = null;
       this._refusedWith = null; // 4401 or 4403 once the server refused the socket
+      this._everOpened = false; // whether a socket of this connection ever opened
+      this._toldHandshake = false; // the console was told once that the handshake may have been refused
+      const getToken = options && options.getToken;
+      if (getToken !== undefined && typeof getToken !== "function") {
+        throw new TypeError(`hypergen: option getToken must be an async function returning a token, got ${describe(getToken)}`);
+      }
+      this._getToken = getToken || null;
+      this._tokenRequest = null; // the getToken() call a connect waits for
       this._addHandlers(options);
     }
 
@@ -226,12 +259,38 @@
     }
 
     _connect() {
+      if (!this._getToken) return this._open(undefined);
+      const request = (this._tokenRequest = {});
+      fetchToken(this._getToken).then(
+        (token) => this._tokenRequest === request && this._open([SUBPROTOCOL, BEARER_SUBPROTOCOL + unpaddedBase64(token)]),
+        (error) => {
+          if (this._tokenRequest !== request) return;
+          this._ctx.env().console.error(`hypergen: getToken() failed for ${this.url}; trying again:`, error);
+          this._onClose(1006, "getToken() failed");
+        },
+      );
+    }
+
+    /** The server says the token expires soon: send a new one ({"type": "token", "token": ...}). */
+    _refreshToken() {
+      const socket = this._socket;
+      if (!this._getToken) {
+        return this._ctx.env().console.warn(`hypergen: the token of ${this.url} expires soon; pass getToken to refresh it`);
+      }
+      fetchToken(this._getToken).then(
+        (token) => socket === this._socket && socket.readyState === OPEN && socket.send(JSON.stringify({ type: "token", token })),
+        (error) => this._ctx.env().console.error(`hypergen: getToken() failed; ${this.url} closes when its token expires:`, error),
+      );
+    }
+
+    _open(protocols) {
+      this._tokenRequest = null;
       const env = this._ctx.env();
       let socket;
       try {
         if (typeof env.WebSocket !== "function") throw new Error("no WebSocket implementation in this environment");
         this._synced = false; // until this socket's "sync"/"resync" frame
-        socket = new env.WebSocket(this._socketUrl());
+        socket = protocols ? new env.WebSocket(this._socketUrl(), protocols) : new env.WebSocket(this._socketUrl());
       } catch (error) {
         env.console.error(`hypergen: cannot open a websocket to ${this.url}:`, error);
         return this._finish(1006, String((error && error.message) || error));
@@ -244,6 +303,7 @@
 
     /** Forgets the socket (its late events are ignored) and the pending reconnect; returns the socket. */
     _detach() {
+      this._tokenRequest = null; // a getToken() still running opens nothing
       const socket = this._socket;
       if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
       if (this._timer !== null) this._ctx.env().clearTimeout(this._timer);
@@ -253,6 +313,7 @@
 
     _onOpen() {
       this._openedAt = this._ctx.env().now();
+      this._everOpened = true;
       for (const call of this._queue.splice(0)) this._transmit(call); // before anyone can send
       this._setState("open", null, null);
       this._emit("open", { url: this.url });
@@ -260,6 +321,7 @@
 
     _onClose(code, reason, immediate) {
       const env = this._ctx.env();
+      const beforeOpen = this._openedAt === null; // closed before the handshake completed
       this._detach();
       if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
       if (code === CLOSE_EXPIRED) this._attempt = 0;
@@ -271,8 +333,14 @@
         this._timer = null;
         this._connect();
       }, delay);
-      this._emit("close", { url: this.url, code, reason, reconnect: true, delay });
-      this._setState("reconnecting", code, reason);
+      if (beforeOpen && !this._everOpened && !this._toldHandshake) {
+        this._toldHandshake = true;
+        env.console.warn(`hypergen: the websocket to ${this.url} closed before it opened (code ${code}): the server ` +
+          "refused the handshake (an Origin it does not trust, a Host not in ALLOWED_HOSTS, a path with no " +
+          "consumer) or cannot be reached. The server's log says which; reconnecting meanwhile.");
+      }
+      this._emit("close", { url: this.url, code, reason, reconnect: true, delay, beforeOpen });
+      this._setState("reconnecting", code, reason, beforeOpen);
     }
 
     /** Final close: reject what is outstanding, forget the connection, announce "closed". */
@@ -444,14 +512,15 @@
       if (!listened) this._ctx.env().console.error(`hypergen: error from ${this.url}: ${error.code}: ${error.message}`);
     }
 
-    _setState(state, code, reason) {
+    _setState(state, code, reason, beforeOpen = false) {
       if (this.state === state) return;
       this.state = state;
-      this._announceState(code, reason);
+      this._announceState(code, reason, beforeOpen);
     }
 
-    _announceState(code, reason) {
-      const detail = { url: this.url, state: this.state, code, reason };
+    /** "beforeOpen": the socket closed before its handshake completed (refused by the server, or unreachable). */
+    _announceState(code, reason, beforeOpen = false) {
+      const detail = { url: this.url, state: this.state, code, reason, beforeOpen };
       this._emit("state", detail);
       this._ctx.dispatch("hypergen:websocket:state", detail);
     }
