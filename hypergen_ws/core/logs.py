@@ -139,6 +139,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_joined_late": ("INFO", "a socket joined its group once the channel layer was back"),
     "group_join_failed": ("ERROR", "joining a socket's groups in the background raised an unexpected error (with "
                                    "the traceback); the socket is closed with 1011 and reconnects"),
+    "frame_of_retired_epoch": ("INFO", "a late frame of a history the group's feed left (an epoch before a loss "
+                                       "of data) was dropped; code: its seq"),
     "frame_out_of_sequence": ("WARNING", "a frame with a seq the group's history never reached was skipped; the "
                                          "followers get a resync; code: its seq"),
     "dead_process_cleanup_failed": ("WARNING", "a dead process could not be taken out of a group on the channel "
@@ -153,7 +155,9 @@ EVENTS: dict[str, tuple[str, str]] = {
     "http_publish_failed": ("ERROR", "an HTTP publish failed in the channel layer (with the traceback); code: 503"
                                      + _OUT),
     "http_published": ("DEBUG", "an HTTP publish was done; code: message or commands"),
-    "stats_read_failed": ("ERROR", "reading the stats for stats/ failed (with the traceback); code: 503"),
+    "stats_read_failed": ("WARNING", "reading the stats for stats/ failed because Redis is down or did not answer "
+                                     "within PUBLISH_TIMEOUT (ERROR with the traceback for any other failure); "
+                                     "code: 503"),
     "dashboard_update_failed": ("WARNING", "publishing a dashboard update failed"),
     "dashboard_stats_failed": ("WARNING", "reading every process's stats for the dashboard failed (WARNING at the "
                                           "1st and every 60th in a row, else DEBUG); code: the number in a row"),
