@@ -143,7 +143,12 @@ EVENTS: dict[str, tuple[str, str]] = {
                                        "code: 403"),
     "http_publish_failed": ("ERROR", "an HTTP publish failed in the channel layer (with the traceback); code: 503"),
     "http_published": ("DEBUG", "an HTTP publish was done; code: message or commands"),
-    "stats_read_failed": ("ERROR", "reading the stats for stats/ failed (with the traceback); code: 503"),
+    "stats_read_failed": ("WARNING", "reading the stats for stats/ failed because Redis is down or did not answer "
+                                     "within PUBLISH_TIMEOUT; code: 503"),
+    "stats_read_error": ("ERROR", "reading the stats for stats/ failed for another reason (with the traceback); "
+                                  "code: 503"),
+    "frame_of_retired_epoch": ("INFO", "a late frame of a history epoch the group's feed left was dropped; code: "
+                                       "its seq"),
     "dashboard_update_failed": ("WARNING", "publishing a dashboard update failed"),
     "dashboard_stats_failed": ("WARNING", "reading every process's stats for the dashboard failed (WARNING at the "
                                           "1st and every 60th in a row, else DEBUG); code: the number in a row"),
