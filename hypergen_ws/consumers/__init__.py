@@ -27,7 +27,7 @@ from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..core.state import ConnectionState, Lifecycle, end_connect, start_connect
-from ..delivery import heartbeats
+from ..delivery import heartbeats, outage
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
@@ -191,15 +191,17 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
                 message = await receive_channel(self.channel_layer, self.channel_name)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 counters.event(counters.LAYER_ERROR, "", "receive")
-                if failures == 1:
+                if not outage.failed("receive", exc) and failures == 1:  # (an outage is logged once, as such)
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
                                    self.label, exc_info=True,
                                    extra=fields("layer_receive_failed", consumer=self.label, state=self.state))
                 await asyncio.sleep(1)
                 continue
+            if failures:
+                outage.answered()
             return {"type": _LAYER_EVENT, "message": message}
 
     async def hypergen_ws_layer_event(self, event: dict[str, Any]) -> None:
