@@ -90,7 +90,12 @@ def install_hint(version: str) -> str:
             f"python{version}-venv) so that the in-process suite runs on it with Django 6.1")
 
 
-if __name__ == "__main__":  # a quick look: python3 scripts/_matrix.py
-    print("Python", NEWEST_PYTHON, "->", find_python(NEWEST_PYTHON) or "not found")
+if __name__ == "__main__":
+    # python3 scripts/_matrix.py: a quick look. --find: the newest pair's interpreter, or exit code 1 (.ci/run).
+    found = find_python(NEWEST_PYTHON)
+    if sys.argv[1:] == ["--find"]:
+        print(found or f"Python {NEWEST_PYTHON} not found: {install_hint(NEWEST_PYTHON)}")
+        sys.exit(0 if found else 1)
+    print("Python", NEWEST_PYTHON, "->", found or "not found")
     print("in-process packages:", " ".join(in_process_packages()))
     sys.exit(0)

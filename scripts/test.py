@@ -21,8 +21,10 @@ Steps, each reported in a summary at the end (the exit code is non-zero when any
    example); TypeScript is installed from npm into ``node_modules/`` (not committed) when it is not there yet
    (without npm: a failure when ``CI=true``, otherwise a note).
 
-``--skip-pytest``, ``--skip-matrix`` (the second pair), ``--skip-js``, ``--skip-docs``, ``--skip-types``,
-``--skip-layers`` and ``--skip-ts`` leave a step out (they are not passed to pytest).
+``--skip-pytest`` (both pairs), ``--skip-main`` (the whole suite on the first pair), ``--skip-matrix`` (the second
+pair), ``--skip-js``, ``--skip-docs``, ``--skip-types``, ``--skip-layers`` and ``--skip-ts`` leave a step out (they
+are not passed to pytest): ``--skip-main --skip-js --skip-docs --skip-types --skip-layers --skip-ts`` runs the
+second pair alone.
 """
 from __future__ import annotations
 
@@ -45,8 +47,8 @@ JS_TEST_DIR = REPO_ROOT / "tests" / "js"
 JS_TEST_PATTERNS = ("*.test.js", "*.test.mjs", "*.test.cjs", "*-test.js", "*-test.mjs", "*-test.cjs",
                     "*_test.js", "*_test.mjs", "*_test.cjs", "test-*.js", "test-*.mjs", "test-*.cjs",
                     "test.js", "test.mjs", "test.cjs")
-OWN_OPTIONS = ("--skip-pytest", "--skip-matrix", "--skip-js", "--skip-docs", "--skip-types", "--skip-layers",
-               "--skip-ts")
+OWN_OPTIONS = ("--skip-pytest", "--skip-main", "--skip-matrix", "--skip-js", "--skip-docs", "--skip-types",
+               "--skip-layers", "--skip-ts")
 #: The TypeScript that checks hypergen-ws.d.ts (installed into node_modules/, which git ignores).
 TYPESCRIPT = "typescript@5"
 TSC = REPO_ROOT / "node_modules" / ".bin" / "tsc"
@@ -228,8 +230,8 @@ def main(argv: list[str]) -> int:
     summary.add("install", "OK", f".venv with .[dev] ({timed(start)})")
     summary.add("services", *ensure_services())
 
-    if "--skip-pytest" in skip:
-        summary.add("pytest", "SKIPPED", "--skip-pytest")
+    if "--skip-pytest" in skip or "--skip-main" in skip:
+        summary.add("pytest", "SKIPPED", "--skip-pytest" if "--skip-pytest" in skip else "--skip-main")
     else:
         run_pytest(python, pytest_args, summary)
     if "--skip-pytest" in skip or "--skip-matrix" in skip:

@@ -50,3 +50,17 @@ def test_the_live_suite_is_marked() -> None:
     assert LIVE_MODULES == {"test_quickstart.py", "test_tutorial.py", "test_package.py"}
     for name in LIVE_MODULES:
         assert (REPO_ROOT / "tests" / name).is_file()
+
+
+def test_ci_finds_the_newest_python_or_says_how_to_install_it() -> None:
+    """.ci/run asks ``scripts/_matrix.py --find`` for the second pair's interpreter and stops when there is none."""
+    import subprocess
+
+    matrix = load_matrix()
+    found = subprocess.run([sys.executable, str(SCRIPTS / "_matrix.py"), "--find"], capture_output=True, text=True)
+    assert "scripts/_matrix.py --find" in (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    if found.returncode == 0:
+        version = subprocess.run([found.stdout.strip(), "--version"], capture_output=True, text=True).stdout
+        assert version.startswith(f"Python {matrix.NEWEST_PYTHON}.")
+    else:
+        assert f"pyenv install {matrix.NEWEST_PYTHON}" in found.stdout
