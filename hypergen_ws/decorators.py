@@ -127,7 +127,7 @@ class Consumer:
                                                 frames=frames, protocol=protocol, receive=receive, rate=rate,
                                                 burst=burst, binder=self.binder, where=where))
         declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol",
-                                    "protocol": "hypergen_ws"}
+                                    "protocol": "hypergen_ws", "pings": True}
         for feature in self.features:
             declared.update(feature.declares())
         self.history: int = declared["history"]
@@ -135,6 +135,8 @@ class Consumer:
         self.expires: Any = declared["expires"]
         self.frames: str = declared["frames"]
         self.protocol: str = declared["protocol"]
+        #: Whether the clients answer the protocol heartbeat (not those of frames= and protocol="hypergen").
+        self.pings: bool = declared["pings"]
         # The features that take part in each step of a connection (the others are not even called).
         self.admitters = _overriding(self.features, "admit")
         self.joiners = _overriding(self.features, "before_join")

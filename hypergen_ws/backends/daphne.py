@@ -45,11 +45,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.logs import fields
 from .layers import warn_fallback
+from .signals import on_terminate
 from .transport import Pausable, Transport, Writer
 
 logger = logging.getLogger("hypergen_ws")
@@ -137,6 +139,10 @@ class DaphneTransport(Transport):
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
+
+    def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
+        """daphne stops on SIGTERM: ``callback`` runs before daphne's own handler (:mod:`hypergen_ws.backends.signals`)."""
+        return on_terminate(loop, callback)
 
     @property
     def pings(self) -> bool:

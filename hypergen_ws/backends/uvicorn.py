@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .layers import warn_fallback
+from .signals import on_terminate
 from .transport import Pausable, Transport, Writer
 
 logger = logging.getLogger("hypergen_ws")
@@ -90,6 +92,10 @@ class UvicornTransport(Transport):
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
+
+    def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
+        """uvicorn stops on SIGTERM: ``callback`` runs before uvicorn's own handler (:mod:`hypergen_ws.backends.signals`)."""
+        return on_terminate(loop, callback)
 
     @property
     def pings(self) -> bool:

@@ -34,6 +34,7 @@ from ..features.base import Feature
 from .calls import CallsMixin
 from .closing import ClosingMixin
 from .groups import GroupsMixin
+from .liveness import LivenessMixin
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, SLOW_CLOSE_TIMEOUT, ConsumerSpec, identity_of
 
 __all__ = ["MAX_REJOIN_DELAY", "REJOIN_DELAY", "SLOW_CLOSE_TIMEOUT", "ConsumerSpec", "HypergenConsumer",
@@ -44,7 +45,8 @@ logger = logging.getLogger("hypergen_ws")
 _LAYER_EVENT = "hypergen_ws.layer_event"
 
 
-class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
+                       AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Runs one ``@consumer`` function for one websocket connection.
 
     Subclass it and pass ``consumer_class_base=`` to ``@consumer`` to add handlers for plain channel-layer
@@ -53,8 +55,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
     ``HYPERGEN_WS["CHANNEL_LAYER"]``).
 
     The class is built from parts, each in a module of this package: :mod:`.calls` (the browser's frames and
-    calls), :mod:`.groups` (joining and leaving), :mod:`.closing` (sending, closing, cleaning up); this module
-    holds the ASGI plumbing and the connect.
+    calls), :mod:`.groups` (joining and leaving), :mod:`.closing` (sending, closing, cleaning up),
+    :mod:`.liveness` (the heartbeat and the reconnect hint); this module holds the ASGI plumbing and the connect.
     """
 
     hypergen: ClassVar[ConsumerSpec]
@@ -122,7 +124,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         """
         self._task = asyncio.current_task()
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, self._receiving(receive), send)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -270,6 +272,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, AsyncJsonWebsocket
         for feature in spec.starters:
             await feature.connected(self)
         self.outbox.start()
+        self._start_liveness()
 
     async def _refuse(self, code: int, reason: str | None = None) -> None:
         """Accept only to close with ``code`` (a browser sees only 1006 for a socket refused before the accept)."""

@@ -56,7 +56,7 @@ class HypergenFeature(Feature):
     name = "hypergen"
 
     def declares(self) -> dict[str, Any]:
-        return {"protocol": HYPERGEN}
+        return {"protocol": HYPERGEN, "pings": False}  # Hypergen's client knows no ping
 
     async def connected(self, conn: Connection) -> None:
         conn.outbox.wrap_send(translating)

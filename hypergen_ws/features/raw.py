@@ -41,7 +41,7 @@ class RawFeature(Feature):
     name = "raw"
 
     def declares(self) -> dict[str, Any]:
-        return {"frames": self.frames}
+        return {"frames": self.frames, "pings": False}  # a raw client cannot tell a ping from a payload
 
     def __init__(self, frames: str) -> None:
         self.frames = frames
