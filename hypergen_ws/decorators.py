@@ -41,7 +41,8 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
              expires: float | Callable[[HypergenConsumer], float | None] | None = None,
              consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
              frames: str = "protocol", protocol: str = "hypergen_ws", rate: str | None = DEFAULT_RATE,
-             burst: int | None = None) -> Callable[[Callable[..., Any]], Consumer]:
+             burst: int | None = None, cross_origin: bool | list[str] = False
+             ) -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
     ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
@@ -61,14 +62,15 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     ``HYPERGEN_WS["RATE_LIMIT"]``; ``rate=None``: no limit); see :mod:`hypergen_ws.features.ratelimit`.
     ``protocol`` is ``"hypergen_ws"`` (this package's client, the default) or ``"hypergen"``: the frames of
     django-hypergen's own client, for liveviews that call the consumer with ``callback(url, ...)``
-    (docs/hypergen.rst).
+    (docs/hypergen.rst). ``cross_origin`` lets token sockets from other sites' pages in: True for any site, or a
+    list of origins like ``["https://app.example.com"]`` (docs/clients.rst; cookie sockets never).
     """
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
                         history=history, presence=presence, expires=expires,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
                         consumer_class_base=consumer_class_base, frames=frames, protocol=protocol, rate=rate,
-                        burst=burst)
+                        burst=burst, cross_origin=cross_origin)
 
     if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
         raise ImproperlyConfigured(
@@ -91,7 +93,7 @@ class Consumer:
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
                  receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
                  frames: str = "protocol", protocol: str = "hypergen_ws", rate: str | None = DEFAULT_RATE,
-                 burst: int | None = None) -> None:
+                 burst: int | None = None, cross_origin: bool | list[str] = False) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.name = func.__name__
@@ -125,7 +127,8 @@ class Consumer:
         #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`).
         self.features = features.select(Options(history=history, presence=presence, expires=expires,
                                                 frames=frames, protocol=protocol, receive=receive, rate=rate,
-                                                burst=burst, binder=self.binder, where=where))
+                                                burst=burst, binder=self.binder, where=where,
+                                                cross_origin=cross_origin))
         declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol",
                                     "protocol": "hypergen_ws", "pings": True}
         for feature in self.features:

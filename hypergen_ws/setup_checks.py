@@ -10,6 +10,9 @@
 * W045 (``check --deploy``): no ``Origin`` check (``SameOriginValidator``) in front of the websocket routes;
 * W047 (``check --deploy``): only a check by host name (``AllowedHostsOriginValidator``), which lets pages served on
   another port or scheme of an allowed host open sockets;
+* W048 (``check --deploy``): an ``Origin`` check that lets cookie sockets in without an ``Origin`` header or from
+  any origin (``SameOriginValidator(allow_missing=True)``, a ``"*"`` entry): clients without a browser
+  authenticate with a connection token instead, which needs neither;
 * E046 (``check --database default``): a ``perm`` string naming a permission that does not exist.
 
 Whatever the walk cannot see through (a wrapper of your own) ends it quietly: these checks report only what they
@@ -66,6 +69,12 @@ class Route:
     def has_origin_check(self) -> bool:
         """Whether an ``Origin`` check is in front of it: OriginValidator, or a class named *Origin*."""
         return any(isinstance(w, OriginValidator) or _ORIGIN_NAME in type(w).__name__.lower() for w in self.wrappers)
+
+    def lets_cookies_in_unchecked(self) -> bool:
+        """Whether an ``Origin`` check in front of it admits cookie sockets without an Origin header or from any
+        origin (``allow_missing=True``, or ``"*"``)."""
+        return any((isinstance(w, SameOriginValidator) and (w.allow_missing or w.any_origin))
+                   or (isinstance(w, OriginValidator) and "*" in w.allowed_origins) for w in self.wrappers)
 
     def checks_host_names_only(self) -> bool:
         """Whether its only ``Origin`` checks compare host names (Channels' AllowedHostsOriginValidator: entries
@@ -235,6 +244,19 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None = None, **kwa
             f"No Origin check is in front of {what} in ASGI_APPLICATION {settings.ASGI_APPLICATION!r}: any web site "
             "can open a websocket with your users' cookies (cross-site websocket hijacking).",
             hint=hint, id="hypergen_ws.W045",
+        )]
+    loose = [route for route in routes if route.lets_cookies_in_unchecked()]
+    if loose:
+        consumers = [route.consumer for route in loose if route.consumer is not None]
+        what = _labels(consumers, start=False) if consumers else f"{len(loose)} websocket route(s)"
+        return [Warning(
+            f"The Origin check in front of {what} in ASGI_APPLICATION {settings.ASGI_APPLICATION!r} lets sockets in "
+            "without an Origin header or from any origin (allow_missing=True or '*'): a cookie session opens them, "
+            "with no origin check (cross-site websocket hijacking).",
+            hint="Drop allow_missing=True and '*': clients without a browser send a connection token "
+                 "('Authorization: Bearer <token>', docs/clients.rst), which SameOriginValidator lets in without an "
+                 "Origin header; pages of other sites use @consumer(cross_origin=[...]) with a token.",
+            id="hypergen_ws.W048",
         )]
     by_name = [route for route in routes if route.checks_host_names_only()]
     if not by_name:

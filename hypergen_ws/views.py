@@ -6,26 +6,33 @@
 * ``GET dashboard/``: the dashboard page, staff only (others are sent to ``LOGIN_URL``, or get 403 when logged
   in). One self-contained page (its CSS and JavaScript, the hypergen_ws client included, are inline): it opens
   the socket of :data:`hypergen_ws.dashboard.dashboard` and draws every update.
+* ``GET token/``: a connection token for the logged-in user (docs/clients.rst):
+  ``{"token": "...", "expires_at": <unix seconds>, "expires_in": <seconds>}``; 403 for an anonymous user.
+  A GET that changes nothing (a token is signed, not stored), so CSRF cannot abuse it: another site's page may
+  make the browser request it but cannot read the answer (no CORS headers; a JSON object is not a script), and
+  ``Cache-Control: no-store`` keeps it out of caches.
 """
 from __future__ import annotations
 
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from .core import conf
+from .core.tokens import aissue_token, max_age_of
 from .dashboard import COMMAND, dashboard, is_staff
 from .delivery import metrics
 from .http import HttpError, _method, authenticate, error_response
 
-__all__ = ["dashboard_view", "metrics_view"]
+__all__ = ["dashboard_view", "metrics_view", "token_view"]
 
 CLIENT_JS = Path(__file__).resolve().parent / "static" / "hypergen_ws" / "hypergen-ws.js"
 #: Groups listed on the dashboard (those with the most connections).
@@ -86,4 +93,24 @@ async def dashboard_view(request: HttpRequest) -> HttpResponse:
     }
     response = render(request, "hypergen_ws/dashboard.html", context)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+async def token_view(request: HttpRequest) -> HttpResponse:
+    """``GET token/``: a connection token for the logged-in user, with its expiry (see the module docstring)."""
+    try:
+        _method(request, ("GET", "HEAD"))
+        auser = getattr(request, "auser", None)
+        if auser is None:
+            raise HttpError(500, "The token view needs django.contrib.auth's AuthenticationMiddleware in MIDDLEWARE.")
+        user = await auser()
+        if not getattr(user, "is_authenticated", False):
+            raise HttpError(403, "Log in first: a connection token is issued to a logged-in user only.")
+    except HttpError as exc:
+        return error_response(exc)
+    max_age = max_age_of(None)
+    token = await aissue_token(user, max_age)
+    response = JsonResponse({"token": token, "expires_at": round(time.time() + max_age, 3), "expires_in": max_age})
+    response["Cache-Control"] = "no-store, private"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -31,6 +31,11 @@ hostnames_only = ProtocolTypeRouter({
     "http": http,
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(autoconsumers()))),
 })
+#: An Origin check that lets cookie sockets without an Origin header in.
+missing_allowed = ProtocolTypeRouter({
+    "http": http,
+    "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(autoconsumers())), allow_missing=True),
+})
 #: No AuthMiddlewareStack: every user is anonymous.
 no_auth = ProtocolTypeRouter({"http": http, "websocket": AllowedHostsOriginValidator(URLRouter(autoconsumers()))})
 #: No Origin check.

@@ -142,3 +142,51 @@ async def test_a_presence_write_that_failed_is_redone_at_the_next_heartbeat(sett
     assert len(await aget_presence(group)) == 1, "the stale entry was replaced by the next heartbeat"
     assert not presence.listener.needs_reassert(get_hub())
     await a.disconnect()
+
+
+async def test_a_herd_of_closes_on_redis_leaves_no_ghost(settings, redis_url):
+    """Hundreds of sockets closing at once: every removal reaches Redis (the store runs a bounded number of calls
+    at once on a pool that holds them), and a watcher sees every user leave."""
+    use_layer("redis", settings, redis_url)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 30.0}
+    herd = 400
+    group = rc.rec_room.group_name(room="herd")
+    watcher = await opened(rc.rec_room, room="herd")
+    sockets = []
+    for _batch in range(herd // 20):  # anonymous sockets, each a user of its own; they close all at once
+        sockets += await asyncio.gather(*(opened(rc.rec_room, room="herd") for _ in range(20)))
+    assert len(await aget_presence(group)) == herd + 1
+    await watcher.receive_all()
+    await asyncio.gather(*(comm.disconnect() for comm in sockets))
+    left: set[str] = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while len(left) < herd and loop.time() < deadline:
+        for frame in await watcher.receive_all(0.5):
+            if frame.get("type") == "presence" and frame["event"] == "leave":
+                left.add(frame["id"])
+    assert len(left) == herd, f"the watcher saw {len(left)} of {herd} users leave"
+    assert len(await aget_presence(group)) == 1, "only the watcher is left in Redis"
+    await watcher.disconnect()
+
+
+async def test_a_leave_that_could_not_reach_redis_is_announced_by_the_next_heartbeat(settings, redis_server):
+    use_layer("redis", settings, redis_server.url)
+    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0, "PUBLISH_TIMEOUT": 0.5}
+    group = rc.rec_room.group_name(room="frozen")
+    watcher = await opened(rc.rec_room, room="frozen")
+    ann = await opened(rc.rec_room, room="frozen", user=await user("p_ann3"))
+    assert ("join", "p_ann3") in presence_frames(await watcher.receive_all())
+    redis_server.freeze()
+    try:
+        await ann.disconnect()  # its removal from Redis times out (PUBLISH_TIMEOUT), and may run when Redis is back
+    finally:
+        redis_server.thaw()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    seen: list[tuple] = []
+    while ("leave", "p_ann3") not in seen and loop.time() < deadline:
+        seen += presence_frames(await watcher.receive_all(0.2))
+    assert seen == [("leave", "p_ann3")], "the watcher sees ann leave once Redis answers again"
+    assert [u["username"] for u in await aget_presence(group)] == [None]
+    await watcher.disconnect()

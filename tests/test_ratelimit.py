@@ -9,6 +9,10 @@ from hypergen_ws import NO_PERM_REQUIRED, autoconsumers, consumer
 from hypergen_ws.features.ratelimit import Bucket, parse_rate
 from tests.recutil import next_close, opened
 
+# The consumers' sync functions run in a thread that may hold a database connection from an earlier
+# transactional test; Django checks it before and after each call.
+pytestmark = pytest.mark.django_db
+
 
 class Clock:
     """The buckets' clock, moved by hand: refills happen exactly when a test says so."""

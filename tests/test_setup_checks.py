@@ -118,6 +118,15 @@ def test_deploy_check_wants_scheme_and_port_checked_too(settings: Any) -> None:
         assert setup_checks.check_origin_validator() == [], fine
 
 
+def test_deploy_check_warns_about_cookie_sockets_let_in_without_an_origin(settings: Any) -> None:
+    settings.ASGI_APPLICATION = "tests.asgi_apps.missing_allowed"
+    [warning] = setup_checks.check_origin_validator()
+    assert warning.id == "hypergen_ws.W048" and "allow_missing=True" in warning.msg
+    assert "Authorization: Bearer" in str(warning.hint)
+    assert "hypergen_ws.W048" in {m.id for m in run_checks(include_deployment_checks=True)}
+    assert "hypergen_ws.W048" not in {m.id for m in run_checks()}, "a deploy check only"
+
+
 def consumer_in_the_chat_app(perm: object) -> Consumer:
     def misspelled(consumer: Any, request: Any) -> None:
         pass

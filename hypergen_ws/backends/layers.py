@@ -265,6 +265,29 @@ def _connection_closed(exc: BaseException) -> bool:
     return type(exc).__name__ == "ConnectionError" and type(exc).__module__.startswith("redis")
 
 
+#: Group sends hypergen_ws makes at once per event loop on a ``channels_redis`` layer (each holds a pooled
+#: connection; the layer's pools hold 100 by default, and its receivers need some); the others wait their turn.
+LAYER_SENDS = 50
+_send_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+async def group_send(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """``layer.group_send(group, message)``, at most :data:`LAYER_SENDS` at once per event loop on Redis: a herd of
+    closes publishes hundreds of presence frames at a time, and past the pool's size redis-py fails them all
+    with ``MaxConnectionsError`` instead of waiting. The caller's timeout bounds the wait."""
+    if layer_kind(layer) != "redis":
+        await layer.group_send(group, message)
+        return
+    loop = asyncio.get_running_loop()
+    slots = _send_slots.get(loop)
+    if slots is None:
+        for old in [other for other in _send_slots if other.is_closed()]:
+            del _send_slots[old]
+        slots = _send_slots[loop] = asyncio.Semaphore(LAYER_SENDS)
+    async with slots:
+        await layer.group_send(group, message)
+
+
 async def group_add(layer: Any, group: str, channel: str) -> None:
     """``layer.group_add(group, channel)``, once more on fresh connections when Redis had closed the one it used
     (adding a member twice changes nothing). The caller's timeout bounds both."""

@@ -225,7 +225,16 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         spec = self.hypergen
         state.position = protocol.take_position(self.scope)
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
-        user, state.identity = await identities.identify(self.scope)
+        state.subprotocol = identities.subprotocol(self.scope)
+        try:
+            user, state.identity = await identities.identify(self.scope)
+        except identities.NotAuthenticated as exc:
+            logger.warning("Refused a websocket to %s (close %s, not authenticated): %s", self.label,
+                           protocol.CLOSE_NOT_AUTHENTICATED, exc,
+                           extra=fields("token_refused", consumer=self.label, code=protocol.CLOSE_NOT_AUTHENTICATED))
+            stats.event(stats.REFUSED, self.label, protocol.CLOSE_NOT_AUTHENTICATED)
+            await self._refuse(protocol.CLOSE_NOT_AUTHENTICATED)
+            return
         if not await spec.permission.allows(user, self.url_kwargs):
             code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
                     else protocol.CLOSE_NOT_AUTHENTICATED)
@@ -257,7 +266,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         for feature in spec.joiners:
             feature.before_join(self, groups)
         state.pending_groups = await self._join_all(groups)
-        await self.base_send({"type": "websocket.accept"})
+        await self.base_send(self._accept_message())
         state.advance(Lifecycle.OPEN)
         transport = self.transport
         transport.report_backpressure(self.outbox)
@@ -278,8 +287,12 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         """Accept only to close with ``code`` (a browser sees only 1006 for a socket refused before the accept)."""
         self.state.advance(Lifecycle.CLOSING)
         self.state.close_code = code
-        await self.base_send({"type": "websocket.accept"})
+        await self.base_send(self._accept_message())
         await self._base_send({"type": "websocket.close", "code": code, **({"reason": reason} if reason else {})})
+
+    def _accept_message(self) -> dict[str, Any]:
+        subprotocol = self.state.subprotocol
+        return {"type": "websocket.accept", **({"subprotocol": subprotocol} if subprotocol else {})}
 
     @property
     def request(self) -> ASGIRequest:

@@ -60,6 +60,13 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between checks that the sessions of open sockets still exist (flushed or expired sessions close
     # their sockets with 4401); None switches the check off.
     "SESSION_CHECK_INTERVAL": 1.0,
+    # Connection tokens (docs/clients.rst): seconds an issue_token() token lives when it names no max_age; a
+    # dotted path to a callable (token) -> user | None (sync or async) for tokens of another library (DRF,
+    # simplejwt, OAuth); and whether a token may come in the socket URL's query string (?hgws_token=...), which
+    # lands in access logs (off: only the Authorization header and the subprotocol form).
+    "TOKEN_MAX_AGE": 3600,
+    "TOKEN_AUTHENTICATOR": None,
+    "TOKEN_QUERY_STRING": False,
     # Monitoring (docs/operations.rst): Prometheus metrics (None: on when prometheus_client is installed), the
     # groups (most connections first) each process reports to the cluster-wide stats, and the seconds between two
     # updates of the dashboard page.

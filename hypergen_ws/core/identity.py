@@ -12,19 +12,30 @@ addressed to identities: a close message names a user key and, optionally, a ses
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from channels.auth import AuthMiddleware, get_user
 
+from . import conf, protocol, tokens
 from .permissions import forget_cached_permissions
-from .sessions import session_key_of, session_tag
+from .sessions import session_key_of, session_tag, store_class
 
-__all__ = ["Identity", "MalformedCredential", "authenticates", "bearer_credential", "current_user", "identify",
-           "identity_of", "matches_any_key", "revocation", "revoked_by", "user_key", "watched_session"]
+__all__ = ["Identity", "MalformedCredential", "NotAuthenticated", "authenticates", "bearer_credential",
+           "cross_origin", "current_user", "identify", "identity_of", "matches_any_key", "presents_token", "refresh",
+           "revocation", "revoked_by", "subprotocol", "user_key", "watched_session"]
+
+#: Scope keys: the token a socket connected with (``current_user`` checks it again), and the origin of a token
+#: socket that ``SameOriginValidator`` let in from another site (the consumer decides whether it may stay).
+TOKEN_KEY = "hypergen_ws.token"
+CROSS_ORIGIN_KEY = "hypergen_ws.cross_origin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,10 @@ class Identity:
     user_id: int | str | None
     username: str | None
     session: str | None = None
+    #: What authenticated it: ``"session"``, ``"token"``, or ``"scope"`` (another middleware, or no one).
+    via: str = "scope"
+    #: When its token expires (``time.time()`` seconds), for a token with an expiry.
+    expires_at: float | None = None
 
     @property
     def is_user(self) -> bool:
@@ -64,15 +79,50 @@ def identity_of(user: Any, session_key: str | None = None) -> Identity:
     anonymous socket."""
     if user is not None and getattr(user, "is_authenticated", False):
         pk = user.pk if isinstance(user.pk, (int, str)) else str(user.pk)
-        return Identity(f"u:{pk}", pk, user.get_username(), session_tag(session_key))
+        tag = session_tag(session_key)
+        return Identity(f"u:{pk}", pk, user.get_username(), tag, "session" if tag else "scope")
     return Identity(f"a:{secrets.token_hex(6)}", None, None)
 
 
+class NotAuthenticated(Exception):
+    """A connection presented a credential that authenticates no one; ``str()`` says why (for the log)."""
+
+
 async def identify(scope: dict[str, Any]) -> tuple[Any, Identity]:
-    """The user of a connection that is connecting, and its :class:`Identity`: the user the authentication
-    middleware put in the scope (``AuthMiddlewareStack``: the session's), or an anonymous one."""
-    user = scope.get("user") or anonymous()
-    return user, identity_of(user, session_key_of(scope))
+    """The user of a connection that is connecting, and its :class:`Identity`.
+
+    A connection that presents a token (:func:`credential_of`) is the token's user and no one else: its scope's
+    session and cookies (a browser's, perhaps of another user) are dropped. Any other connection is the user the
+    authentication middleware put in the scope (``AuthMiddlewareStack``: the session's), or an anonymous one.
+    Raises :class:`NotAuthenticated` for a token that is malformed, forged, expired or revoked, or whose user was
+    deleted or deactivated.
+    """
+    found = credential_of(scope)
+    if found is None:
+        user = scope.get("user") or anonymous()
+        return user, identity_of(user, session_key_of(scope))
+    token, where = found
+    try:
+        user, expires_at = await _authenticate(token)
+    except NotAuthenticated as exc:
+        raise NotAuthenticated(f"the token in the {where} was refused: {exc}") from None
+    scope["user"] = user
+    scope[TOKEN_KEY] = token
+    scope["session"] = store_class()()  # empty: a token socket never acts on a browser's session
+    scope["headers"] = [(name, value) for name, value in scope.get("headers", ()) if name != b"cookie"]
+    return user, dataclasses.replace(identity_of(user), via="token", expires_at=expires_at)
+
+
+async def refresh(scope: dict[str, Any], identity: Identity, token: str) -> Identity:
+    """Take a new token for an open token socket (a ``{"type": "token"}`` frame): the :class:`Identity` with the new
+    expiry; :class:`NotAuthenticated` when the token is refused or names another user."""
+    user, expires_at = await _authenticate(token)
+    if identity_of(user).key != identity.key:
+        raise NotAuthenticated(f"the new token is for user {user.get_username()!r}, not for this socket's user "
+                               f"{identity.username!r}")
+    scope["user"] = user
+    scope[TOKEN_KEY] = token
+    return dataclasses.replace(identity, expires_at=expires_at)
 
 
 async def current_user(scope: dict[str, Any], *, public: bool = False) -> Any:
@@ -84,6 +134,14 @@ async def current_user(scope: dict[str, Any], *, public: bool = False) -> Any:
     """
     if public:
         return scope.get("user") or anonymous()
+    token = scope.get(TOKEN_KEY)
+    if token is not None:  # checked again: a password change, a deactivation, a revoked third-party token count
+        try:
+            user, _ = await _authenticate(token)
+        except NotAuthenticated:
+            user = anonymous()
+        scope["user"] = user
+        return user
     session = scope.get("session")
     if session is not None and getattr(session, "session_key", None):
         # A fresh store: the connection's copy caches the data it loaded at connect, logouts included.
@@ -94,6 +152,74 @@ async def current_user(scope: dict[str, Any], *, public: bool = False) -> Any:
     user = scope.get("user") or anonymous()
     forget_cached_permissions(user)
     return user
+
+
+# ---- tokens ----------------------------------------------------------------------------------------------------
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def credential_of(scope: dict[str, Any]) -> tuple[str, str] | None:
+    """The token a handshake presents, and where: the ``Authorization: Bearer`` header, the subprotocol form
+    (``hypergen-ws.bearer.<base64url>``), or the query string (``?hgws_token=``, only with
+    ``TOKEN_QUERY_STRING``); None when it presents none. :class:`NotAuthenticated` when it presents one in a
+    form that is refused."""
+    try:
+        token = bearer_credential(_header(scope, b"authorization"))
+    except MalformedCredential:
+        raise NotAuthenticated("the Authorization header is not 'Bearer <token>'") from None
+    if token is not None:
+        return token, "Authorization header"
+    for offered in scope.get("subprotocols") or ():
+        if isinstance(offered, str) and offered.startswith(protocol.BEARER_SUBPROTOCOL):
+            encoded = offered[len(protocol.BEARER_SUBPROTOCOL):]
+            try:
+                decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+            except (binascii.Error, ValueError):
+                raise NotAuthenticated("the subprotocol token is not unpadded base64url") from None
+            return decoded, "subprotocol"
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    if protocol.TOKEN_PARAM in query:
+        for name, value in parse_qsl(query):
+            if name == protocol.TOKEN_PARAM:
+                if not conf.get("TOKEN_QUERY_STRING"):
+                    raise NotAuthenticated(
+                        f"tokens in the query string (?{protocol.TOKEN_PARAM}=) are off, as they land in access "
+                        "logs: send 'Authorization: Bearer <token>', or set HYPERGEN_WS['TOKEN_QUERY_STRING'] = True")
+                return value, "query string"
+    return None
+
+
+def presents_token(scope: dict[str, Any]) -> bool:
+    """Whether a handshake presents a token (in a form that is accepted or not): then the consumer authenticates
+    it, or refuses the socket with 4401; a cookie never stands in for it."""
+    try:
+        return credential_of(scope) is not None
+    except NotAuthenticated:
+        return True
+
+
+def subprotocol(scope: dict[str, Any]) -> str | None:
+    """The subprotocol the server selects in its accept: ``hypergen-ws`` when the client offered it."""
+    offered = scope.get("subprotocols") or ()
+    return protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
+
+
+async def _authenticate(token: str) -> tuple[Any, float | None]:
+    try:
+        return await tokens.authenticate_token(token)
+    except tokens.TokenRefused as exc:
+        raise NotAuthenticated(str(exc)) from None
+
+
+def cross_origin(scope: dict[str, Any]) -> str | None:
+    """The origin of another site whose page opened this token socket (``SameOriginValidator`` let it in for its
+    token), or None."""
+    value = scope.get(CROSS_ORIGIN_KEY)
+    return value if isinstance(value, str) else None
 
 
 # ---- what revokes it ----------------------------------------------------------------------------------------------

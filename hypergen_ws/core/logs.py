@@ -99,6 +99,12 @@ EVENTS: dict[str, tuple[str, str]] = {
     "rate_limited": ("INFO", "a connection goes over its rate limit (once per burst); code: rate_limited"),
     "rate_limit_exceeded": ("WARNING", "a connection kept sending over its rate limit and is closed; code: 1008"),
     "origin_refused": ("WARNING", "a websocket handshake from a foreign origin was refused; code: 403"),
+    "token_refused": ("WARNING", "a socket's token was refused (malformed, forged, expired, revoked, or its user deleted "
+                                 "or inactive; the message says which) and the socket closed with 4401"),
+    "token_refreshed": ("DEBUG", "an open socket took a new token (a {\"type\": \"token\"} frame)"),
+    "token_expired": ("INFO", "a socket's token expired without a refresh; closed with 4401"),
+    "cross_origin_refused": ("WARNING", "a token socket from another site's page was refused: its consumer does not "
+                                        "allow that origin (@consumer(cross_origin=...)); code: 4403"),
     "no_route": ("WARNING", "a websocket path no consumer matched was refused; code: 403"),
     "body_refused": ("WARNING", "an HTTP request body over its view's limit was refused before it was read (daphne); "
                                 "code: 413"),

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from .identity import CROSS_ORIGIN_KEY, presents_token
 from .logs import fields
 
 logger = logging.getLogger("hypergen_ws")
@@ -113,8 +114,15 @@ class SameOriginValidator:
     The server's own origin is scheme, host and port of the socket's URL (the ``Host`` header, which must be in
     ``ALLOWED_HOSTS``; ``https`` for ``wss``). ``trusted_origins`` adds others, written like Django's
     ``CSRF_TRUSTED_ORIGINS`` (which is the default): ``["https://app.example.com", "https://*.example.com",
-    "http://localhost:3000"]``; ``"*"`` trusts every origin. A handshake without an ``Origin`` header (no
-    browser sends one) is refused unless ``allow_missing=True``. Wrap the websocket application with it::
+    "http://localhost:3000"]``; ``"*"`` trusts every origin.
+
+    A cookie never opens a socket from another origin. A handshake that presents a connection token
+    (``Authorization: Bearer``, or the subprotocol form; ``core.identity``) is let through without an ``Origin``
+    header (no browser sends one: a script, an app, a service), and from another site's page, marked so that
+    its consumer decides (``@consumer(cross_origin=...)``); the consumer then authenticates the token or closes
+    the socket with 4401, and the browser's cookies are not used. Any other handshake without an ``Origin``
+    header is refused unless ``allow_missing=True`` (which lets cookie sockets in without an origin check:
+    ``check --deploy`` warns about it). Wrap the websocket application with it::
 
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
     """
@@ -131,30 +139,41 @@ class SameOriginValidator:
 
     def allows(self, scope: Scope) -> tuple[bool, str]:
         """Whether the handshake in ``scope`` may go on, and why not."""
+        allowed, reason, _ = self.judge(scope)
+        return allowed, reason
+
+    def judge(self, scope: Scope) -> tuple[bool, str, str | None]:
+        """Whether the handshake in ``scope`` may go on, why not, and the foreign origin of a token socket that
+        goes on for its token (its consumer decides whether it may stay)."""
         header = _header(scope, b"origin")
         if header is None:
-            return self.allow_missing or self.any_origin, "no Origin header"
+            if self.allow_missing or self.any_origin or presents_token(scope):
+                return True, "", None
+            return False, ("no Origin header (a client without a browser sends a connection token: "
+                           "'Authorization: Bearer <token>')"), None
         if self.any_origin:
-            return True, ""
+            return True, "", None
         origin = parse_origin(header)
         if origin is None:
-            return False, "the Origin header is not an http(s) origin"
+            return False, "the Origin header is not an http(s) origin", None
         own = own_origin(scope)
         if own is not None and origin == own:
-            return True, ""
+            return True, "", None
         if any(pattern.matches(origin) for pattern in self.trusted):
-            return True, ""
+            return True, "", None
+        if presents_token(scope):
+            return True, "", str(origin)
         if own is None:
-            return False, "the Host header is missing or not in ALLOWED_HOSTS"
-        return False, f"it is not the server's own origin {own} nor a trusted one"
+            return False, "the Host header is missing or not in ALLOWED_HOSTS", None
+        return False, f"it is not the server's own origin {own} nor a trusted one", None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "websocket":
             await self.application(scope, receive, send)
             return
-        allowed, reason = self.allows(scope)
+        allowed, reason, foreign = self.judge(scope)
         if allowed:
-            await self.application(scope, receive, send)
+            await self.application({**scope, CROSS_ORIGIN_KEY: foreign} if foreign else scope, receive, send)
             return
         logger.warning("Refused a websocket to %s from origin %r: %s (trust more origins with "
                        "SameOriginValidator(app, trusted_origins=[...]))", scope.get("path", ""),

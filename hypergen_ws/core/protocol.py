@@ -52,6 +52,12 @@ RATE_LIMITED = "rate_limited"  # over @consumer(rate=...); the call was not run
 # Query parameters of a socket URL: the position a client reconnects with (docs/delivery.rst).
 SEQ_PARAM = "hgws_seq"
 EPOCH_PARAM = "hgws_epoch"
+#: Where a connection token may come (docs/clients.rst): the query parameter (only with TOKEN_QUERY_STRING), and
+#: the subprotocols of a browser page on another domain: it offers ``hypergen-ws`` and
+#: ``hypergen-ws.bearer.<the token in unpadded base64url>``, and the server selects ``hypergen-ws``.
+TOKEN_PARAM = "hgws_token"
+SUBPROTOCOL = "hypergen-ws"
+BEARER_SUBPROTOCOL = "hypergen-ws.bearer."
 #: Seqs of a group never go beyond this (2**53 - 1, the largest integer exact in JavaScript): a client that claims
 #: a larger one is at an unknown position, whatever the store (Redis refuses stream ids past 2**64 - 1).
 MAX_SEQ = 2**53 - 1
@@ -321,4 +327,24 @@ def liveness(text: Any) -> str | None:
             return None
         if isinstance(frame, dict) and len(frame) == 1 and frame.get("type") in ("ping", "pong"):
             return str(frame["type"])
+    return None
+
+
+# ---- connection tokens (docs/clients.rst) ---------------------------------------------------------------------
+def token_frame(event: str, expires_at: float) -> str:
+    """``{"type":"token","event":"expiring"|"refreshed","expires_at":..}``: the socket's token expires soon (send
+    ``{"type":"token","token":"<a new one>"}``), or the new one was taken."""
+    return encode({"type": "token", "event": event, "expires_at": expires_at})
+
+
+def refresh_token_of(text: str) -> str | None:
+    """The new token of a ``{"type":"token","token":"..."}`` frame, or None when ``text`` is not one."""
+    if '"token"' not in text or len(text) > 65536:  # the cheap test first: every frame of a token socket passes
+        return None
+    try:
+        frame = loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(frame, dict) and frame.get("type") == "token" and isinstance(frame.get("token"), str):
+        return str(frame["token"])
     return None

@@ -68,6 +68,8 @@ class ConnectionState:
     opened: bool = False
     #: Groups the connection could not join at connect (the channel layer was down); it joins them later.
     pending_groups: list[str] = field(default_factory=list)
+    #: The subprotocol selected in the accept (``hypergen-ws`` when the client offered it), or None.
+    subprotocol: str | None = None
     #: Per-feature values (timers, wrappers), keyed by the feature's name.
     extras: dict[str, Any] = field(default_factory=dict)
 

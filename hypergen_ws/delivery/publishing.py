@@ -23,7 +23,7 @@ import asyncio
 import time
 from typing import Any
 
-from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store
+from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store, group_send
 from ..backends.memory import memory_store
 from ..core import conf, observers, registry
 from ..core.protocol import stamp
@@ -86,7 +86,7 @@ async def _publish_layer(layer: Any, group: str, text: str, size: int) -> int | 
     if hub is not None and hub.layer is layer and group in hub.members:
         await hub.deliver_message(group, message)
         message["origin"] = hub.id
-    await layer.group_send(group, message)
+    await group_send(layer, group, message)
     return seq
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import access, connlimit, expiry, history, hooks, hypergen, membership, presence, ratelimit, raw
+from . import access, connlimit, expiry, history, hooks, hypergen, membership, presence, ratelimit, raw, tokens
 from .base import Feature, Options
 
 CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
@@ -20,6 +20,7 @@ CONFIGURES: tuple[Callable[[Options], Feature | None], ...] = (
     expiry.configure,
     hooks.configure,       # on_connect's initial state is pushed in front of the queue
     ratelimit.configure,   # takes a token for every frame, before anything decodes it
+    tokens.configure,      # token sockets: the origins a consumer allows, a new token before the old one expires
     raw.configure,
     hypergen.configure,    # Hypergen's client: decodes its calls, translates what the socket is sent
     membership.configure,

@@ -44,6 +44,7 @@ class Options:
     burst: Any
     binder: Binder
     where: str
+    cross_origin: Any = False
 
 
 class Spec(Protocol):

@@ -71,6 +71,11 @@ class Tables(PerHub[Table]):
         self.lock = threading.Lock()
         #: Hubs whose entries in Redis may be wrong (a write failed): their next heartbeat writes them again.
         self.stale: set[Hub] = set()
+        #: Per hub, users whose last socket in a group closed while their entry could not be removed from Redis:
+        #: group -> user key -> entry. The heartbeat that writes the entries again sends their leave frames.
+        self.leaving: dict[Hub, dict[str, dict[str, Entry]]] = {}
+        #: Per hub, a counter of changes to its table (a rewrite during which it moved is done again).
+        self.changes: dict[Hub, int] = {}
 
     def clear(self) -> None:
         """Forget every entry; for tests, between them (``hypergen_ws.testing.reset()``)."""
@@ -78,9 +83,16 @@ class Tables(PerHub[Table]):
             self.memory.clear()
         self.by_hub.clear()
         self.stale.clear()
+        self.leaving.clear()
+        self.changes.clear()
 
     def forget(self, hub: Hub) -> None:
         self.stale.discard(hub)
+        self.leaving.pop(hub, None)
+        self.changes.pop(hub, None)
+
+    def changed(self, hub: Hub) -> None:
+        self.changes[hub] = self.changes.get(hub, 0) + 1
 
 
 tables = Tables()
@@ -141,6 +153,7 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
     else:
         entry = tables.of(hub).setdefault(group, {}).setdefault(identity.key, Entry(identity))
         entry.count += 1
+        tables.changed(hub)
         try:
             async with asyncio.timeout(_timeout()):  # a frozen Redis must not hold the connect for ever
                 first = await redis_presence.join(store, group, node.id, identity.key, entry.stored()) == 1
@@ -187,6 +200,7 @@ async def left(hub: Hub | None, group: str, identity: Identity) -> None:
         entry.count -= 1
         if entry.count <= 0:
             del table[identity.key]
+        tables.changed(hub)
         try:
             async with asyncio.timeout(_timeout()):
                 total = await redis_presence.leave(store, group, node.id, identity.key,
@@ -196,6 +210,8 @@ async def left(hub: Hub | None, group: str, identity: Identity) -> None:
                            group, exc_info=True,
                            extra=fields("presence_remove_failed", group=group, user=identity))
             tables.stale.add(hub)  # the empty table stays until the heartbeat has cleared the entry in Redis
+            if entry.count <= 0:  # and that heartbeat sends the leave frame, unless the user is back meanwhile
+                tables.leaving.setdefault(hub, {}).setdefault(group, {})[identity.key] = entry
             return
         if not table:
             tables.of(hub).pop(group, None)  # nothing is kept for a group without members
@@ -258,18 +274,30 @@ class _Listener:
         return hub in tables.stale
 
     async def reassert(self, node: cluster.Node) -> None:
+        """Write this hub's entries again, then send the leave frames of removals that had failed."""
         hub = node.hub
         tables.stale.discard(hub)
-        table = tables.of(hub)
+        table, mark = tables.of(hub), tables.changes.get(hub, 0)
+        leaving = tables.leaving.pop(hub, {})
         try:
             for group, entries in list(table.items()):
                 await redis_presence.reassert(node.store, group, node.id,
                                               {key: entry.stored() for key, entry in list(entries.items())})
                 if not entries:
                     table.pop(group, None)
+            while leaving:
+                group, gone = next(iter(leaving.items()))
+                for key in await redis_presence.absent(node.store, group, list(gone)):
+                    entry = gone[key]
+                    await _announce(group, protocol.presence_leave_frame(entry.key, entry.user_id, entry.username))
+                del leaving[group]
         except BaseException:
             tables.stale.add(hub)
+            for group, gone in leaving.items():
+                tables.leaving.setdefault(hub, {}).setdefault(group, {}).update(gone)
             raise
+        if tables.changes.get(hub, 0) != mark:
+            tables.stale.add(hub)  # the entries changed while they were written: once more at the next heartbeat
 
     async def process_died(self, store: Any, node_id: str) -> None:
         for group, data in await redis_presence.sweep_process(store, node_id):

@@ -1,4 +1,5 @@
-"""Template tags: ``{% load hypergen_ws %}``, then ``{% hypergen_ws_script %}`` and ``{% consumer_url %}``."""
+"""Template tags: ``{% load hypergen_ws %}``, then ``{% hypergen_ws_script %}``, ``{% consumer_url %}`` and
+``{% hypergen_ws_token %}``."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,9 +9,22 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 
 from ..core import registry
+from ..core.tokens import issue_token
 from ..decorators import get_consumer
 
 register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def hypergen_ws_token(context: template.Context, max_age: float | None = None) -> str:
+    """A connection token (:func:`hypergen_ws.issue_token`) for the user of the page's request, or ``""`` for an
+    anonymous user: ``hypergen.websocket.open(url, {token: "{% hypergen_ws_token %}"})``, for a page whose
+    sockets go to another domain (docs/clients.rst). Needs ``django.template.context_processors.request``."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    return issue_token(user, max_age)
 
 
 @register.simple_tag

@@ -50,6 +50,13 @@ async def reassert(store: RedisStore, group: str, node_id: str, entries: dict[st
     await store.clients.retrying(store.clients.index(group), lambda client: client.eval(REASSERT, 3, *keys, *args))
 
 
+async def absent(store: RedisStore, group: str, keys: list[str]) -> list[str]:
+    """Those of the users ``keys`` who have no socket left in ``group`` in any process."""
+    key = f"{store.prefix}:pcount:{group}"
+    counts = await store.clients.retrying(store.clients.index(group), lambda client: client.hmget(key, keys))
+    return [user for user, count in zip(keys, counts) if count is None or int(count) <= 0]
+
+
 async def entries(store: RedisStore, group: str) -> list[tuple[str, str, dict[str, Any]]]:
     """Every entry of ``group``: ``(user key, process id, stored entry)``."""
     key = f"{store.prefix}:presence:{group}"

@@ -73,6 +73,34 @@ def crc_hash(name: str, ring_size: int) -> int:
     return int((binascii.crc32(name.encode("utf8")) & 0xFFF) / (4096 / float(ring_size)))
 
 
+#: Commands the store runs at once per event loop and host; the others wait for a slot (their caller's timeout
+#: bounds the wait) instead of failing with redis-py's ``MaxConnectionsError`` once the pool is empty.
+STORE_CALLS = 50
+#: Connections each pool of the store may open: the store's calls, and room for heartbeat transactions.
+STORE_POOL_SIZE = 2 * STORE_CALLS
+
+
+class BoundedRedis(aioredis.Redis):
+    """A client that runs at most :attr:`slots` commands at once (a herd of closes makes hundreds at a time)."""
+
+    slots: asyncio.Semaphore
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        async with self.slots:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # (redis-py)
+
+
+def bounded_client(host: dict[str, Any]) -> BoundedRedis:
+    """A client of ``host`` whose pool holds :data:`STORE_POOL_SIZE` connections (or what the host sets) and
+    that runs half as many commands at once."""
+    pool = create_pool(checked_host(host))
+    if "max_connections" not in host:
+        pool.max_connections = max(pool.max_connections, STORE_POOL_SIZE)
+    client = BoundedRedis(connection_pool=pool)
+    client.slots = asyncio.Semaphore(max(1, min(STORE_CALLS, pool.max_connections // 2)))
+    return client
+
+
 class RedisClients:
     """One ``redis.asyncio.Redis`` per (event loop, host), like ``channels_redis`` keeps its own."""
 
@@ -94,8 +122,7 @@ class RedisClients:
         if client is None:
             for key in [k for k in self._clients if k[0].is_closed()]:
                 del self._clients[key]
-            client = self._clients[(loop, index)] = aioredis.Redis(
-                connection_pool=create_pool(checked_host(self.hosts[index])))
+            client = self._clients[(loop, index)] = bounded_client(self.hosts[index])
         return client
 
     async def retrying(self, index: int, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
