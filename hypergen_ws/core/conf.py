@@ -110,12 +110,16 @@ def _seconds(name: str, value: Any, *, zero: bool = False) -> float:
     return float(value)
 
 
-def liveness() -> tuple[float | None, float, float]:
+def liveness(only: str | None = None) -> tuple[float | None, float, float]:
     """``(PING_INTERVAL or None, PING_TIMEOUT, RECONNECT_SPREAD)``; raises ``ImproperlyConfigured`` naming the fix
-    for a value that is not a number of seconds."""
-    interval = get("PING_INTERVAL")
-    return (None if interval is None else _seconds("PING_INTERVAL", interval),
-            _seconds("PING_TIMEOUT", get("PING_TIMEOUT")), _seconds("RECONNECT_SPREAD", get("RECONNECT_SPREAD"), zero=True))
+    for a value that is not a number of seconds (with ``only``, checks that one setting and returns the defaults
+    for the others)."""
+    def read(name: str, zero: bool = False) -> float:
+        return _seconds(name, get(name) if only in (None, name) else DEFAULTS[name], zero=zero)
+
+    interval = get("PING_INTERVAL") if only in (None, "PING_INTERVAL") else DEFAULTS["PING_INTERVAL"]
+    return (None if interval is None else _seconds("PING_INTERVAL", interval), read("PING_TIMEOUT"),
+            read("RECONNECT_SPREAD", zero=True))
 
 
 def error_details() -> bool:

@@ -44,7 +44,15 @@ EVENTS: dict[str, tuple[str, str]] = {
     "cleanup_failed": ("ERROR", "a feature failed to clean up after a socket; code: the feature"),
     "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
     "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
-    "slow_close_failed": ("DEBUG", "the close frame to a slow client could not be written"),
+    "slow_close_failed": ("DEBUG", "the close frame to a slow client (or one that answers no ping) could not be "
+                                   "written"),
+    "ping_unanswered": ("INFO", "a socket answered no ping within PING_TIMEOUT and is closed; code: 4410"),
+    "sockets_restarted": ("INFO", "the server shuts down: every socket was told to reconnect within "
+                                  "RECONNECT_SPREAD and closed; code: 1012"),
+    "shutdown_failed": ("ERROR", "telling the sockets to reconnect before a shutdown failed (with the traceback); "
+                                 "the server shuts down as it would without it"),
+    "setting_invalid": ("ERROR", "a setting is not valid, so what it configures is off (once per value; the "
+                                 "system check hypergen_ws.E060 says the same); code: the setting"),
     "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
     # the channel layer
     "layer_receive_failed": ("WARNING", "receiving from the channel layer failed (ERROR for a group's channel); "
