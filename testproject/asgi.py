@@ -13,11 +13,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
 
-from hypergen_ws.security import BodyLimit, SameOriginValidator  # noqa: E402
-from testproject.routing import websocket_urlpatterns  # noqa: E402
+from hypergen_ws.security import BodyLimit, SameOriginValidator
+from testproject.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {

@@ -86,7 +86,6 @@ _backend = (
     else "channels_redis.core.RedisChannelLayer"
 )
 if REDIS_SENTINELS:
-    # [sentinel]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _backend,
@@ -101,7 +100,6 @@ if REDIS_SENTINELS:
             },
         }
     }
-    # [/sentinel]
 elif REDIS_URL:
     # socket_timeout=None: redis-py 8 defaults to 5 s, which aborts the layer's blocking reads (check W007).
     CHANNEL_LAYERS = {

@@ -1,14 +1,13 @@
-"""URLconf of the publish-on-commit tests, and the example view of docs/transactions.rst."""
+"""URLconf of the publish-on-commit tests, with the example views of docs/transactions.rst, taken from the page."""
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from django.views.decorators.http import require_POST
 
 from hypergen_ws import group_send
 from testproject.chat.models import Room
 from tests import sample_consumers as sc
+from tests.support import pages
 
 
 def room_group(slug: str) -> str:
@@ -16,17 +15,8 @@ def room_group(slug: str) -> str:
     return sc.echo.group_name(room=slug)
 
 
-@require_POST
-def rename_room(request: HttpRequest, slug: str) -> HttpResponse:
-    """Rename a room; the pages showing it hear of the new name once it is committed."""
-    with transaction.atomic():
-        room = Room.objects.select_for_update().get(slug=slug)
-        room.name = request.POST["name"]
-        room.save()
-        group_send(room_group(slug), {"renamed": room.name}, on_commit=True)
-        if room.name.startswith("!"):  # anything that fails later in the transaction...
-            raise ValueError("Room names cannot start with '!'.")  # ...rolls back the rename and the message
-    return HttpResponse(f"Renamed to {room.name}")
+#: docs/transactions.rst's chat/views.py, run as a module of the demo's chat app (its relative imports).
+page_views = pages.load("transactions.rst", "chat/views.py", package="testproject.chat")
 
 
 class ViewFailed(Exception):
@@ -49,6 +39,6 @@ def store_and_publish(request: HttpRequest, room: str, outcome: str) -> HttpResp
 
 
 urlpatterns = [
-    path("rooms/<slug:slug>/rename/", rename_room),
+    path("rooms/<slug:slug>/rename/", page_views.rename_room),
     path("store/<slug:room>/<str:outcome>/", store_and_publish),
 ]

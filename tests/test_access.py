@@ -156,7 +156,10 @@ async def test_sockets_per_user_are_capped_when_asked(settings):
 async def test_the_documented_ban_and_revoke_views_close_what_they_say():
     from django.test import RequestFactory
 
-    from tests.examples.access_views import ban, revoke
+    from tests.support import pages
+
+    views = pages.load("security.rst", "accounts/views.py", package="tests")
+    ban, revoke = views.ban, views.revoke
 
     sam, kim = await make_user("t_sam", "auth.view_user"), await make_user("t_kim", "auth.view_user")
     sam_sockets = [await connect(sc.guarded, sam), await connect(sc.listen_only, sam)]

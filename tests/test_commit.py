@@ -23,8 +23,10 @@ from channels.routing import URLRouter
 from hypergen_ws import (NO_PERM_REQUIRED, aconsumer_command, agroup_send, command, consumer, consumer_command,
                          get_history, group_send)
 from hypergen_ws.delivery.publishing import LayerUnavailable
-from hypergen_ws.testing import ConsumerCommunicator
+from hypergen_ws.testing import ConsumerCommunicator, capture_publishes
+from testproject.chat.consumers import send_message
 from testproject.chat.models import Room
+from tests import commit_urls
 from tests.commit_urls import ViewFailed
 from tests.commitutil import Rollback, connect, group
 
@@ -289,17 +291,29 @@ async def test_atomic_requests_view_that_fails_publishes_only_what_did_not_wait(
 
 
 async def test_the_documented_view_publishes_the_rename_only_when_it_is_committed(settings):
+    """docs/transactions.rst's rename_room, from the page."""
     settings.ROOT_URLCONF = "tests.commit_urls"
     await sync_to_async(Room.objects.create)(slug="den", name="Den")
-    comm = await connect("den")
     client = Client()
-    with pytest.raises(ValueError, match="cannot start with '!'"):
-        await sync_to_async(client.post)("/rooms/den/rename/", {"name": "!Den"})
-    response = await sync_to_async(client.post)("/rooms/den/rename/", {"name": "The den"})
+    with capture_publishes() as published:
+        with pytest.raises(ValueError, match="cannot start with '!'"):
+            await sync_to_async(client.post)("/rooms/den/rename/", {"name": "!Den"})
+        assert published == [], "rolled back with the rename"
+        response = await sync_to_async(client.post)("/rooms/den/rename/", {"name": "The den"})
     assert response.content == b"Renamed to The den"
-    assert await datas(comm, 1) == [{"renamed": "The den"}]
+    [sent] = published
+    assert (sent.group, sent.data) == (send_message.group_name(room_name="den"), {"renamed": "The den"})
     assert await sync_to_async(lambda: Room.objects.get(slug="den").name)() == "The den"
-    await comm.disconnect()
+
+
+def test_the_documented_async_rename_waits_for_the_commit():
+    """docs/transactions.rst's ``rename``, a sync_to_async function, from the page."""
+    Room.objects.create(slug="nook", name="Nook")
+    with capture_publishes() as published:
+        async_to_sync(commit_urls.page_views.rename)("nook", "The nook")
+    assert [(p.group, p.data) for p in published] == [(send_message.group_name(room_name="nook"),
+                                                       {"renamed": "The nook"})]
+    assert Room.objects.get(slug="nook").name == "The nook"
 
 
 async def test_commands_of_a_consumer_call_go_out_when_it_returns_and_never_when_it_raises():

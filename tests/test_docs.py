@@ -1,6 +1,7 @@
-"""Promises of the documentation that a build with ``-W`` cannot check: public import paths in the API reference,
-a ``@consumer`` signature that matches the code, clickable plots, no reference to documents outside the
-repository, and highlighted lines that really are the ones a step changes."""
+"""Promises of the documentation that a build with ``-W`` cannot check: every page reads complete as plain text (a
+forge's docutils renders every code block; nothing is included from a file), its Python compiles, public import
+paths in the API reference, a ``@consumer`` signature that matches the code, clickable plots, no reference to
+documents outside the repository."""
 from __future__ import annotations
 
 import inspect
@@ -8,12 +9,65 @@ import re
 from pathlib import Path
 
 import pytest
+from docutils import nodes
+from docutils.core import publish_doctree
 
 import hypergen_ws
+from tests.support import pages
 from tests.support.servers import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.rst"))
+#: How a code forge renders reStructuredText: plain docutils, no messages, no file inclusion, no raw HTML.
+FORGE = {"report_level": 5, "halt_level": 5, "file_insertion_enabled": False, "raw_enabled": False,
+         "syntax_highlight": "none", "warning_stream": False}
+PYTHON_BLOCKS = [block for page in pages.pages() for block in pages.blocks(page) if block.language == "python"]
+
+
+@pytest.mark.parametrize("page", pages.pages(), ids=lambda p: p.name)
+def test_the_page_reads_complete_as_plain_text(page: Path) -> None:
+    """Rendered as a forge renders it, the page shows every code block it has, and includes nothing from a file."""
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"^\s*\.\. (literalinclude|include)::", text, re.M), (
+        f"{page.name} includes a file, which a forge does not show: write the code inline")
+    blocks = pages.blocks(page)
+    for block in blocks:
+        unknown = set(block.options) - pages.DOCUTILS_OPTIONS
+        assert not unknown, (f"{block.where}: {', '.join(sorted(unknown))} is an option of Sphinx only; plain "
+                             "docutils drops the whole block (use :class: or a comment in the code)")
+    tree = publish_doctree(text, source_path=str(page), settings_overrides=FORGE)
+    shown = [node.astext() for node in tree.findall(nodes.literal_block) if "code" in node["classes"]]
+    assert shown == [block.text.rstrip("\n") for block in blocks]
+
+
+DEMO_BLOCKS = [block for page in pages.pages() for block in pages.blocks(page)
+               if block.path is not None and block.path.startswith("testproject/")]
+
+
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda block: block.where)
+def test_every_python_block_compiles(block: pages.Block) -> None:
+    block.compile()
+
+
+@pytest.mark.parametrize("block", DEMO_BLOCKS, ids=lambda block: block.where)
+def test_what_a_page_shows_of_the_demo_project_is_its_code(block: pages.Block) -> None:
+    """A block naming a file of ``testproject/`` is that file, or a part of it as it is (the demo's tests and
+    browser tests run it): in a row, or, in Python, top-level statements that the file has as they are."""
+    current = (REPO_ROOT / block.path).read_text(encoding="utf-8")
+    if not block.partial:
+        assert block.text == current, f"{block.where} is not {block.path} as it is"
+    elif not pages.appears_in(block, current):
+        assert block.language == "python", f"{block.where}: these lines are not in {block.path}"
+        assert pages.merge_python(current, block) == current, f"{block.where} differs from {block.path}"
+
+
+@pytest.mark.parametrize("page", pages.pages(), ids=lambda p: p.name)
+def test_every_install_of_an_extra_works_without_an_index(page: Path) -> None:
+    """hypergen-ws is not on PyPI: an extra is installed from a clone or a wheel, whose name has the version."""
+    text = page.read_text(encoding="utf-8")
+    assert "hypergen-ws[" not in text, f"{page.name}: pip install \"hypergen-ws[...]\" needs an index that has it"
+    for version in re.findall(r"hypergen_ws-(\d[^-\s]*)-py3-none-any\.whl", text):
+        assert version == hypergen_ws.__version__, f"{page.name} names the wheel of version {version}"
 
 
 def test_the_api_reference_documents_public_names_from_the_package() -> None:
@@ -64,31 +118,3 @@ def test_benchmark_plots_open_at_full_size() -> None:
 def test_no_page_refers_to_a_design_document(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     assert not re.search(r"\bthe design\b|design's|DESIGN\.md", text), f"{page.name} cites a document not in docs/"
-
-
-def highlighted(page: Path) -> list[tuple[str, list[int]]]:
-    """``(included file, [highlighted line numbers])`` of every literalinclude with ``:emphasize-lines:``."""
-    text = page.read_text(encoding="utf-8")
-    found = []
-    for match in re.finditer(r"\.\. literalinclude:: \.\./(\S+)\n((?:   .*\n)*)", text):
-        lines = re.search(r":emphasize-lines: ([\d, ]+)", match.group(2))
-        if lines:
-            found.append((match.group(1), [int(n) for n in lines.group(1).split(",")]))
-    return found
-
-
-@pytest.mark.parametrize("page", ["quickstart.rst", "tutorial.rst"])
-def test_highlighted_lines_are_the_ones_the_step_changes(page: str) -> None:
-    checked = 0
-    for include, numbers in highlighted(DOCS / page):
-        step_dir, _, name = include.partition("/step")
-        step, _, relative = name.partition("/")
-        current = (REPO_ROOT / include).read_text(encoding="utf-8").splitlines()
-        earlier = [REPO_ROOT / f"{step_dir}/step{n}/{relative}" for n in range(int(step) - 1, 0, -1)]
-        previous = next((p for p in earlier if p.is_file()), None)
-        assert previous is not None, f"{include} highlights lines but no earlier step has the file"
-        before = previous.read_text(encoding="utf-8").splitlines()
-        for number in numbers:
-            assert current[number - 1] not in before, f"{include}:{number} is not new in this step"
-            checked += 1
-    assert checked, f"{page} highlights nothing"

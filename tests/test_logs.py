@@ -110,12 +110,13 @@ async def test_records_carry_the_fields(caplog):
 
 
 def test_a_json_formatter_writes_the_fields_as_keys():
-    """The documented LOGGING (tests/operations/logging_config.py) with python-json-logger, in a process of its own."""
+    """The LOGGING of docs/operations.rst, from the page, with python-json-logger, in a process of its own."""
     script = """
-import asyncio, logging.config, runpy, sys
+import asyncio, logging.config, sys
 import django
 django.setup()
-logging.config.dictConfig(runpy.run_path("tests/operations/logging_config.py")["LOGGING"])
+from tests.test_operations_docs import page_settings
+logging.config.dictConfig(page_settings()["LOGGING"])
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import sample_consumers as sc
 from tests.wsutil import application
@@ -129,7 +130,8 @@ async def main():
 
 asyncio.run(main())
 """
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="testproject.settings", PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="testproject.settings", PYTHONPATH=str(REPO_ROOT),
+               HYPERGEN_WS_PUBLISH_KEY="json-logs-test-key-0123456789")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, env=env,
                             timeout=60)
     assert result.returncode == 0, result.stderr

@@ -1,9 +1,8 @@
-"""The files docs/operations.rst includes: the settings, the Prometheus scrape configurations and alert rules."""
+"""The code of docs/operations.rst, from the page: the settings, the Prometheus scrape configurations and alert
+rules, the JSON logging (tests/test_logs.py runs that one)."""
 from __future__ import annotations
 
 import re
-import runpy
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,16 +10,33 @@ from django.test import AsyncClient
 
 from hypergen_ws.core import conf
 from hypergen_ws.checks import check_metrics, check_publish_keys
+from tests.support import pages
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.http_urls")]
 
-HERE = Path(__file__).resolve().parent / "operations"
+PAGE = "operations.rst"
 KEY = "operations-key-0123456789abcdef"
+
+
+def page_settings() -> dict:
+    """The names the page's parts of ``mysite/settings.py`` set (HYPERGEN_WS, LOGGING), run in page order."""
+    namespace: dict = {}
+    for block in pages.blocks(PAGE):
+        if block.path == "mysite/settings.py":
+            exec(block.compile(), namespace)  # noqa: S102 - the page's code
+    return namespace
 
 
 def site_settings(monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("HYPERGEN_WS_PUBLISH_KEY", KEY)
-    return runpy.run_path(str(HERE / "settings.py"))["HYPERGEN_WS"]
+    return page_settings()["HYPERGEN_WS"]
+
+
+def yaml_file(index: int) -> dict:
+    """The page's YAML blocks, in order: the scrape configuration, its multiprocess variant, the alert rules."""
+    [*found] = (block for block in pages.blocks(PAGE) if block.language == "yaml")
+    assert [block.path for block in found] == ["prometheus.yml", "prometheus.yml", "alerts.yml"]
+    return yaml.safe_load(found[index].text)
 
 
 def test_the_settings_are_known_keys_that_pass_the_checks(settings, monkeypatch):
@@ -46,10 +62,10 @@ async def scrape(job: dict) -> str:
     return answer.content.decode()
 
 
-@pytest.mark.parametrize("name", ["prometheus.yml", "prometheus-multiprocess.yml"])
-async def test_the_scrape_configurations_reach_the_metrics(settings, monkeypatch, name):
+@pytest.mark.parametrize("index", [0, 1], ids=["per-process", "multiprocess"])
+async def test_the_scrape_configurations_reach_the_metrics(settings, monkeypatch, index):
     settings.HYPERGEN_WS = site_settings(monkeypatch)
-    (job,) = yaml.safe_load((HERE / name).read_text())["scrape_configs"]
+    (job,) = yaml_file(index)["scrape_configs"]
     assert job["static_configs"][0]["targets"]
     body = await scrape(job)
     assert "hypergen_ws_connections" in exposed_names(body)
@@ -57,9 +73,9 @@ async def test_the_scrape_configurations_reach_the_metrics(settings, monkeypatch
 
 async def test_the_alert_rules_use_metrics_that_exist(settings, monkeypatch):
     settings.HYPERGEN_WS = site_settings(monkeypatch)
-    (job,) = yaml.safe_load((HERE / "prometheus.yml").read_text())["scrape_configs"]
+    (job,) = yaml_file(0)["scrape_configs"]
     names = exposed_names(await scrape(job))
-    (group,) = yaml.safe_load((HERE / "alerts.yml").read_text())["groups"]
+    (group,) = yaml_file(2)["groups"]
     used = {metric for rule in group["rules"] for metric in re.findall(r"hypergen_ws_\w+", rule["expr"])}
     assert len(used) == len(group["rules"]) and used <= names, used - names
     assert 'code="server_error"' in next(r["expr"] for r in group["rules"] if "hypergen_ws_errors_total" in r["expr"])

@@ -1,10 +1,14 @@
-"""The package as users get it: ``python -m build`` makes the sdist and the wheel, the wheel goes into a fresh venv,
-and a minimal project runs against that install (import, ``manage.py check``, one websocket round trip).
+"""The package as users get it, and README.rst as a new user follows it.
+
+``python -m build`` makes the sdist and the wheel, whose contents are checked; a fresh venv then gets exactly what
+README.rst's "A first consumer" says, read from the page (:class:`~tests.support.projects.PageProject`): the
+``pip install`` of the clone, ``startproject``, the settings, ``asgi.py``, the consumer, the template, the views and
+the URLs, ``check`` and ``migrate``; ``runserver`` from that venv then serves the room, and a view publishes to it.
 
 This catches what the editable install of the other tests hides: package data left out of the wheel (the
 JavaScript client, templates, ``py.typed``), a dependency missing from ``pyproject.toml``, a module that imports
-something only the development environment has. The build runs on a copy of the working tree (the files git
-tracks or would track), so it leaves nothing behind in the repository.
+something only the development environment has, a README that does not work alone. The build runs on a copy of
+the working tree (the files git tracks or would track), so it leaves nothing behind in the repository.
 """
 from __future__ import annotations
 
@@ -21,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from websockets.sync.client import connect
 
-from tests.support.projects import RunServer
+from tests.support.projects import HttpUser, PageProject, RunServer, receive
 from tests.support.servers import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(900)
@@ -31,41 +34,10 @@ pytestmark = pytest.mark.timeout(900)
 #: Files the installed package cannot work without, relative to the package directory.
 PACKAGE_DATA = ("py.typed", "static/hypergen_ws/hypergen-ws.js", "templatetags/hypergen_ws.py",
                 "management/commands/hypergen_ws_consumers.py", "management/commands/hypergen_ws_publish.py")
-
-SETTINGS = '''
-INSTALLED_APPS = ["daphne", *INSTALLED_APPS, "channels", "hypergen_ws", "echo"]
-ASGI_APPLICATION = "smoke.asgi.application"
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-ALLOWED_HOSTS = ["127.0.0.1"]
-'''
-ASGI = '''import os
-
-from django.core.asgi import get_asgi_application
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smoke.settings")
-django_asgi_app = get_asgi_application()
-
-from channels.auth import AuthMiddlewareStack
-from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
-
-from hypergen_ws import autoconsumers
-
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(autoconsumers()))),
-})
-'''
-CONSUMERS = '''from hypergen_ws import NO_PERM_REQUIRED, command, consumer
-
-
-@consumer(perm=NO_PERM_REQUIRED, path="<slug:room>/")
-def shout(consumer, request, text: str, *, room):
-    command("hypergen.append", "out", f"{room}: {text.upper()}")
-'''
 TEMPLATE = ("from django.template import engines\n"
             "print(engines['django'].from_string(\"{% load hypergen_ws %}{% hypergen_ws_script %} "
-            "{% consumer_url 'echo.shout' 'lobby' %}\").render())\n")
+            "{% consumer_url 'chat.send_message' 'lobby' %}\").render())\n")
+SOCKET = "/ws/chat/send_message/lobby/"
 
 
 @dataclass
@@ -98,23 +70,18 @@ def source_copy(destination: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    """Build the sdist and the wheel, install the wheel into a new venv, and start a project with it."""
+    """Build the sdist and the wheel; in a new venv, follow README.rst from the install to ``migrate``."""
     root = tmp_path_factory.mktemp("package")
     source = source_copy(root / "source")
     dist = root / "dist"
     run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(source)], root)
     venv.create(root / "venv", with_pip=True)
     python = str(root / "venv" / "bin" / "python")
-    [wheel] = dist.glob("*.whl")
-    run([python, "-m", "pip", "install", "--quiet", str(wheel)], root)
-    run([python, "-E", "-m", "django", "startproject", "smoke"], root)
-    project = root / "smoke"
-    run([python, "-E", "manage.py", "startapp", "echo"], project)
-    with open(project / "smoke" / "settings.py", "a") as settings:
-        settings.write(SETTINGS)
-    (project / "smoke" / "asgi.py").write_text(ASGI)
-    (project / "echo" / "consumers.py").write_text(CONSUMERS)
-    yield Installed(dist, python, project)
+    readme = PageProject(str(REPO_ROOT / "README.rst"), root, python=python,
+                         paths={"/path/to/hypergen_ws": str(source)})
+    readme.build(root / "steps")
+    assert readme.cwd == root / "mysite"
+    yield Installed(dist, python, readme.cwd)
 
 
 def test_the_sdist_and_the_wheel_hold_the_package_data(installed: Installed) -> None:
@@ -128,34 +95,41 @@ def test_the_sdist_and_the_wheel_hold_the_package_data(installed: Installed) -> 
         assert f"hypergen_ws/{name}" in in_sdist, f"{name} is missing from {sdist.name}"
         assert f"hypergen_ws/{name}" in in_wheel, f"{name} is missing from {wheel.name}"
     assert not any(name.startswith(("tests/", "testproject/")) for name in in_wheel)
+    assert f"dist/{wheel.name}" in (REPO_ROOT / "README.rst").read_text(encoding="utf-8"), "README names the wheel"
 
 
-def test_the_wheel_is_what_the_fresh_venv_imports(installed: Installed) -> None:
+def test_the_install_is_what_the_fresh_venv_imports(installed: Installed) -> None:
     where = run([installed.python, "-E", "-c", "import hypergen_ws; print(hypergen_ws.__file__)"], installed.project)
     assert Path(where.strip()).is_relative_to(Path(installed.python).parent.parent), where
     assert str(REPO_ROOT) not in where
 
 
-def test_manage_py_check_passes_on_a_minimal_project(installed: Installed) -> None:
+def test_manage_py_check_passes_and_lists_the_consumer(installed: Installed) -> None:
     output = run([installed.python, "-E", "manage.py", "check", "--fail-level", "WARNING"], installed.project)
     assert "System check identified no issues" in output
     listing = run([installed.python, "-E", "manage.py", "hypergen_ws_consumers"], installed.project)
-    assert "echo.shout" in listing and "/ws/echo/shout/<slug:room>/" in listing
+    assert "chat.send_message" in listing and "/ws/chat/send_message/<slug:room_name>/" in listing
 
 
 def test_the_template_tags_render(installed: Installed) -> None:
     output = run([installed.python, "-E", "manage.py", "shell", "-c", TEMPLATE], installed.project)
-    assert '<script src="/static/hypergen_ws/hypergen-ws.js"></script> /ws/echo/shout/lobby/' in output.splitlines()
+    assert '<script src="/static/hypergen_ws/hypergen-ws.js"></script> /ws/chat/send_message/lobby/' in output
 
 
-def test_one_websocket_round_trip_and_the_javascript_client(installed: Installed, tmp_path: Path) -> None:
-    with RunServer(installed.project, "smoke.settings", tmp_path, python=installed.python) as server:
+def test_the_readmes_room_chats_and_its_view_publishes(installed: Installed, tmp_path: Path) -> None:
+    with RunServer(installed.project, "mysite.settings", tmp_path, python=installed.python) as server:
         server.start()
         status, _, body = server.get("/static/hypergen_ws/hypergen-ws.js")
         assert status == 200 and b"globalThis.hypergen = hypergen" in body
-        with connect(server.ws_url + "/ws/echo/shout/lobby/", additional_headers={"Origin": server.url},
-                     open_timeout=10) as ws:
-            ws.send(json.dumps({"args": ["hello"], "id": 1}))
-            assert json.loads(ws.recv(timeout=10)) == {
-                "type": "commands", "commands": [["hypergen.append", "out", "lobby: HELLO"]]}
-            assert json.loads(ws.recv(timeout=10)) == {"type": "reply", "id": 1}
+        visitor = HttpUser(server)
+        page = visitor.get("/chat/lobby/")
+        assert '<script src="/static/hypergen_ws/hypergen-ws.js"></script>' in page and f'"{SOCKET}"' in page
+        with visitor.websocket(SOCKET) as ws, visitor.websocket(SOCKET) as other:
+            ws.send(json.dumps({"args": ["hello <you>"], "id": 1}))
+            for socket in (ws, other):
+                assert receive(socket) == {
+                    "type": "commands", "commands": [["hypergen.append", "messages", "<li>hello &lt;you&gt;</li>"]]}
+            assert receive(ws) == {"type": "reply", "id": 1}
+            assert visitor.status_of_post("/chat/lobby/announce/", {"text": "Tea <now>"}) == 204
+            assert receive(other) == {
+                "type": "commands", "commands": [["hypergen.append", "messages", "<li><b>Tea &lt;now&gt;</b></li>"]]}

@@ -1,9 +1,10 @@
-"""The quickstart (docs/quickstart.rst), step by step, on a real project, driven in Chromium.
+"""The quickstart (docs/quickstart.rst), step by step, from the page itself, on a real project, driven in Chromium.
 
-Like the tutorial's test: the quickstart includes its code from ``tests/quickstart_project/stepN/``; a fresh
-``startproject`` gets each step's files and commands in order, passes ``manage.py check`` after every step, and
-``runserver`` serves the project as it is after steps 6 (open to everyone), 7 (a permission, nobody logged in),
-8 (logins and a granted permission) and 9 (a LOGGING setting).
+:class:`~tests.support.projects.PageProject` reads the page's code blocks in order and does what a reader does:
+``startproject`` and ``startapp``, every file the page shows (whole, or its part of the settings), every command
+it runs; ``manage.py check`` passes after every step, and ``runserver`` serves the project as it is after steps 6
+(open to everyone), 7 (a permission, nobody logged in), 8 (logins and a granted permission) and 9 (a LOGGING
+setting).
 """
 from __future__ import annotations
 
@@ -18,34 +19,24 @@ import pytest
 
 from tests.support.bodies import MiB, post_huge_body
 from tests.support.browser import expect
-from tests.support.projects import (RunServer, StepProject, literalincludes_by_section, manage_in, run,
-                                    without_markers)
-from tests.support.servers import REPO_ROOT
+from tests.support.projects import PageProject, RunServer, manage_in, run
 
-QUICKSTART = Path(__file__).resolve().parent / "quickstart_project"
-DOC = REPO_ROOT / "docs" / "quickstart.rst"
+PAGE = "quickstart.rst"
 PASSWORDS = {"ann": "ann-quickstart", "bob": "bob-quickstart"}
-LAST = 9
 SOCKET = r"ws://127\.0\.0\.1:\d+/ws/chat/send_message/lobby/"
 
 
-def after_step(step: int, project: StepProject) -> None:
-    """The commands the quickstart shows in ``step``, after its files."""
-    if step == 6:
-        project.manage("migrate")
-    if step == 7:
-        project.manage("makemigrations", "chat")
-        project.manage("migrate")
-    if step == 8:
-        project.shell_script("grant_chat.py")
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[PageProject, dict[int, Path]]:
+    """The project of the page, and a copy of it after each step, built in the page's order."""
+    root = tmp_path_factory.mktemp("quickstart")
+    project = PageProject(PAGE, root)
+    return project, project.build(root)
 
 
 @pytest.fixture(scope="module")
-def snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    """The project after each step (1: ``startproject`` and ``startapp``), built in order."""
-    root = tmp_path_factory.mktemp("quickstart")
-    project = StepProject(QUICKSTART, root, project="mysite", app="chat")
-    return project.build(range(2, LAST + 1), after_step, root)
+def snapshots(built: tuple[PageProject, dict[int, Path]]) -> dict[int, Path]:
+    return built[1]
 
 
 def manage(directory: Path, *args: str) -> str:
@@ -53,12 +44,14 @@ def manage(directory: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runserver(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFactory
+def runserver(built: tuple[PageProject, dict[int, Path]], tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Callable[[int], RunServer]]:
-    """``runserver`` on the project as it is after a step; started once per step, stopped with the module."""
+    """``runserver`` on the project as it is after a step that starts it; started once per step."""
+    project, snapshots = built
     servers: dict[int, RunServer] = {}
 
     def after(step: int) -> RunServer:
+        assert step in project.served, f"step {step} of the quickstart does not start runserver"
         if step not in servers:
             server = RunServer(snapshots[step], "mysite.settings", tmp_path_factory.mktemp(f"runserver-{step}"))
             server.start()
@@ -96,36 +89,25 @@ def login(page: Any, server: RunServer, username: str) -> None:
 # -- the page and the steps -----------------------------------------------------------------------------------
 
 
-def test_each_step_of_the_page_shows_exactly_the_files_of_its_directory() -> None:
-    shown: dict[int, list[str]] = {}
-    for title, includes in literalincludes_by_section(DOC, "tests/quickstart_project").items():
-        match = re.match(r"(\d+)\. ", title)
-        for include in includes:
-            step, _, name = include.partition("/")
-            assert match and f"step{match.group(1)}" == step, f"{include} is shown in the section {title!r}"
-            shown.setdefault(int(match.group(1)), []).append(name)
-    assert {step: sorted(names) for step, names in shown.items()} == {
-        step: StepProject.files(QUICKSTART, step) for step in StepProject.steps(QUICKSTART)}
+def test_the_page_is_nine_steps_and_starts_the_server_where_it_says(built: tuple[PageProject, dict[int, Path]]
+                                                                    ) -> None:
+    project, snapshots = built
+    assert sorted(snapshots) == list(range(1, 10))
+    assert project.served == {6, 7, 8, 9}
 
 
-def test_step_9_adds_only_the_logging_block_to_the_settings() -> None:
-    before = (QUICKSTART / "step3/mysite/settings.py").read_text(encoding="utf-8")
-    after = (QUICKSTART / "step9/mysite/settings.py").read_text(encoding="utf-8")
-    block = re.search(r"\n# \[logging\]\n.*# \[/logging\]\n", after, re.S)
-    assert block is not None and after.replace(block.group(0), "") == before
+def test_the_settings_are_startprojects_with_the_pages_parts(snapshots: dict[int, Path]) -> None:
+    settings = (snapshots[9] / "mysite" / "settings.py").read_text(encoding="utf-8")
+    assert settings.count("INSTALLED_APPS = [") == 1 and '"daphne",  # first' in settings
+    assert settings.index("WSGI_APPLICATION") < settings.index("ASGI_APPLICATION") < settings.index("DATABASES")
+    assert settings.rstrip().endswith("}") and settings.index("LOGGING = {") > settings.index("STATIC_URL")
+    assert "LOGGING" not in (snapshots[8] / "mysite" / "settings.py").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("step", range(1, LAST + 1))
+@pytest.mark.parametrize("step", range(1, 10))
 def test_the_project_passes_the_checks_after_every_step(snapshots: dict[int, Path], step: int) -> None:
     output = manage(snapshots[step], "check", "--fail-level", "WARNING", "--database", "default")
     assert "System check identified no issues" in output
-
-
-def test_the_project_has_the_files_without_the_markers_of_the_page(snapshots: dict[int, Path]) -> None:
-    settings = (snapshots[LAST] / "mysite" / "settings.py").read_text(encoding="utf-8")
-    source = (QUICKSTART / f"step{LAST}/mysite/settings.py").read_text(encoding="utf-8")
-    assert settings == without_markers(source)
-    assert "# [logging]" in source and "# [logging]" not in settings and "LOGGING = {" in settings
 
 
 def test_a_misspelt_permission_is_reported_by_the_database_check(snapshots: dict[int, Path], tmp_path: Path) -> None:

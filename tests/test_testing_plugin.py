@@ -129,3 +129,21 @@ def test_with_plugin_autoloading_off_the_conftest_line_brings_the_fixtures(inner
     inner.makeconftest('pytest_plugins = ["hypergen_ws.testing"]\n')
     result = inner.runpytest_subprocess(*plugins)
     result.assert_outcomes(passed=2, errors=2)
+
+
+def test_the_helpers_and_the_fixtures_type_import_without_pytest() -> None:
+    """``from hypergen_ws.testing import CommunicatorFactory`` (for annotations) works where pytest is absent."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pytest'] = None\n"  # `import pytest` raises ImportError from here on
+            "import django; django.setup()\n"
+            "from hypergen_ws.testing import CommunicatorFactory, ConsumerCommunicator\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "testproject.settings", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code + "print(CommunicatorFactory.__name__)"], env=env,
+                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == "CommunicatorFactory", result.stderr
+    result = subprocess.run([sys.executable, "-c", code + "import hypergen_ws.testing.fixtures"], env=env,
+                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert result.returncode != 0 and "pytest" in result.stderr, "the fixtures module itself does need pytest"

@@ -1,7 +1,7 @@
 """HTTP side of the demo project: pages, login, publishing views and the ``notify`` command.
 
 What the views and the command publish is recorded with ``hypergen_ws.testing`` (``hgws_published``,
-``assert_published``); the consumers are tested in test_testproject_consumers.py and in the browser (e2e/).
+``assert_published``); the consumers are tested by docs/testing.rst (test_testing_page.py) and in the browser (e2e/).
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The tutorial (docs/tutorial.rst), step by step, on a real project.
 
-The tutorial includes its code from ``tests/tutorial_project/stepN/`` (``literalinclude``), one directory per step
-with the files that step creates or replaces, so what the reader copies is what runs here. The module follows the
-tutorial in order: ``startproject`` and ``startapp`` make a fresh project in a temporary directory, then each
-step's files are written over it and its commands run (``makemigrations``, ``migrate``, the users script), and
-the project as it stands after every step passes ``manage.py check``. The steps that say something works are
+The tutorial holds its code inline, and :class:`~tests.support.projects.PageProject` follows it from the page, in
+order: ``startproject`` and ``startapp`` make a fresh project in a temporary directory, then each step's files are
+written into it (whole, or their part of the settings and of a template) and its commands run (``makemigrations``,
+``migrate``, the users script, ``manage.py test``), and the project as it stands after every step passes
+``manage.py check``. The steps that say something works are
 driven over websockets and in Chromium, with ``runserver`` on the project as it is after step 8 and after step 9.
 Step 10's tests run under ``manage.py test``.
 """
@@ -20,33 +20,27 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.browser import expect
-from tests.support.projects import (HttpUser, RunServer, StepProject, literalincludes_by_section, manage_in, receive,
-                                    without_markers)
-from tests.support.servers import REPO_ROOT
+from tests.support import pages
+from tests.support.projects import HttpUser, PageProject, RunServer, manage_in, receive
 
-TUTORIAL = Path(__file__).resolve().parent / "tutorial_project"
-DOC = REPO_ROOT / "docs" / "tutorial.rst"
+PAGE = "tutorial.rst"
 SOCKET = "/ws/tchat/send_message/lobby/"
 PASSWORDS = {name: f"{name}-tutorial" for name in ("ann", "ben", "cy")}
-STEPS = StepProject.steps(TUTORIAL)
+STEPS = list(range(1, 11))
 LAST = STEPS[-1]
 
 
-def after_step(step: int, project: StepProject) -> None:
-    """What the reader does in ``step``, after writing its files: the commands the tutorial shows."""
-    if step == 4:
-        project.manage("makemigrations", "tchat")
-        project.manage("migrate")
-    if step == 8:
-        project.shell_script("create_users.py")
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[PageProject, dict[int, Path]]:
+    """The project of the page, and a copy of it after each step, built in the page's order."""
+    root = tmp_path_factory.mktemp("tutorial")
+    project = PageProject(PAGE, root)
+    return project, project.build(root)
 
 
 @pytest.fixture(scope="module")
-def snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    """The project after each step (1: ``startproject`` and ``startapp``), built in order."""
-    root = tmp_path_factory.mktemp("tutorial")
-    project = StepProject(TUTORIAL, root, project="mysite", app="tchat")
-    return project.build(STEPS, after_step, root)
+def snapshots(built: tuple[PageProject, dict[int, Path]]) -> dict[int, Path]:
+    return built[1]
 
 
 def manage(directory: Path, *args: str, check: bool = True) -> str:
@@ -76,43 +70,38 @@ def final_server(snapshots: dict[int, Path], tmp_path_factory: pytest.TempPathFa
 # -- the page and the steps -----------------------------------------------------------------------------------
 
 
-def test_each_step_of_the_page_shows_exactly_the_files_of_its_directory() -> None:
-    sections = literalincludes_by_section(DOC, "tests/tutorial_project")
-    shown: dict[int, list[str]] = {}
-    for title, includes in sections.items():
-        match = re.match(r"(\d+)\. ", title)
-        for include in includes:
-            step, _, name = include.partition("/")
-            assert match and f"step{match.group(1)}" == step, f"{include} is shown in the section {title!r}"
-            shown.setdefault(int(match.group(1)), []).append(name)
-    assert {step: sorted(names) for step, names in shown.items()} == {
-        step: StepProject.files(TUTORIAL, step) for step in STEPS}
+def test_the_page_is_ten_steps_and_starts_the_server_in_step_8(built: tuple[PageProject, dict[int, Path]]) -> None:
+    project, snapshots = built
+    assert sorted(snapshots) == STEPS
+    assert project.served == {8}
 
 
-def test_step_9_adds_one_form_to_the_room_template() -> None:
-    """Step 9 shows only the announce form: the rest of room.html must be step 6's, unchanged."""
+def test_step_9_adds_one_form_to_the_room_template(snapshots: dict[int, Path]) -> None:
+    """Step 9 shows only the announce form: the rest of room.html stays step 6's."""
     name = "tchat/templates/tchat/room.html"
-    final = (TUTORIAL / f"step9/{name}").read_text(encoding="utf-8")
-    block = re.search(r"\n *\{# \[announce\] #\}\n.*?\{# \[/announce\] #\}\n", final, re.S)
-    assert block is not None
-    assert final.replace(block.group(0), "\n") == (TUTORIAL / f"step6/{name}").read_text(encoding="utf-8")
-    assert 'id="announce"' in block.group(0) and "{% url 'announce' room_name %}" in block.group(0)
+    before = (snapshots[6] / name).read_text(encoding="utf-8")
+    after = (snapshots[9] / name).read_text(encoding="utf-8")
+    form = re.search(r"\n *\{% if perms\.tchat\.can_chat %\}\n.*?\{% endif %\}\n", after, re.S)
+    assert form is not None and after.replace(form.group(0), "\n") == before
+    assert 'id="announce"' in form.group(0) and "{% url 'announce' room_name %}" in form.group(0)
+    assert after.index('<p id="error"></p>') < form.start()
 
 
-@pytest.mark.parametrize("step", [1, *STEPS])
+@pytest.mark.parametrize("step", STEPS)
 def test_the_project_passes_the_checks_after_every_step(snapshots: dict[int, Path], step: int) -> None:
     output = manage(snapshots[step], "check", "--fail-level", "WARNING", "--database", "default")
     assert "System check identified no issues" in output
 
 
 def test_without_step_2_the_checks_say_that_websockets_are_routed_nowhere(
-        snapshots: dict[int, Path], tmp_path: Path) -> None:
-    """A reader who skips the ASGI step: asgi.py as startproject wrote it."""
-    project = tmp_path / "mysite"
-    shutil.copytree(snapshots[1], project)
-    settings = (TUTORIAL / "step3/mysite/settings.py").read_text(encoding="utf-8")
-    (project / "mysite" / "settings.py").write_text(without_markers(settings), encoding="utf-8")
-    output = manage(project, "check", check=False)
+        built: tuple[PageProject, dict[int, Path]], tmp_path: Path) -> None:
+    """A reader who skips the ASGI step: asgi.py as startproject wrote it, step 3's settings."""
+    project, snapshots = built
+    skipped = tmp_path / "mysite"
+    shutil.copytree(snapshots[1], skipped)
+    for block in project.steps()[3]:
+        pages.write(block, skipped)
+    output = manage(skipped, "check", check=False)
     assert "hypergen_ws.E042" in output and "Websockets are routed nowhere" in output
     assert "is Django's ASGIHandler, as `startproject` wrote asgi.py" in output
 
@@ -254,12 +243,34 @@ def test_the_page_comes_back_after_a_restart(server: RunServer, page: Any) -> No
     expect(page.locator("#text")).to_have_value("")
 
 
+def test_a_message_typed_during_a_long_outage_gives_up_and_stays_in_the_box(server: RunServer, page: Any) -> None:
+    """Step 8: past the client's callTimeout (10 s) the call is given up, as the page says, and never sent later."""
+    browser_login(page, server, "ann")
+    expect(page.locator("#state")).to_have_text("open")
+    server.stop()
+    expect(page.locator("#state")).to_have_text("reconnecting")
+    page.fill("#text", "Typed during a long outage")
+    page.click("#send button")
+    try:
+        expect(page.locator("#error")).to_have_text(re.compile(
+            r"^Not sent: no reply to call \d+ on ws://127\.0\.0\.1:\d+/ws/tchat/send_message/lobby/ within 10000 ms$"),
+            timeout=30_000)
+        expect(page.locator("#text")).to_have_value("Typed during a long outage")
+    finally:
+        server.start()
+    expect(page.locator("#state")).to_have_text("open", timeout=60_000)  # the backoff grew during the outage
+    page.click("#send button")  # the same text, sent again
+    expect(page.locator("#text")).to_have_value("", timeout=10_000)
+    expect(page.locator("#messages li", has_text="Typed during a long outage")).to_have_count(1)
+
+
 # -- step 9: publishing from a view ---------------------------------------------------------------------------
 
 
 def test_the_announce_view_publishes_to_the_room(final_server: RunServer) -> None:
     ann, cy = user(final_server, "ann"), user(final_server, "cy")
     assert 'action="/chat/lobby/announce/"' in ann.get("/chat/lobby/")
+    assert 'id="announce"' not in cy.get("/chat/lobby/"), "the form is shown only to those who may announce"
     with ann.websocket(SOCKET) as ws:
         assert ann.status_of_post("/chat/lobby/announce/", {"text": "Pizza at <noon>"}) == 204
         [[name, target, html]] = receive(ws)["commands"]

@@ -26,7 +26,7 @@ from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
-from ..core.state import ConnectionState, Lifecycle
+from ..core.state import ConnectionState, Lifecycle, end_connect, start_connect
 from ..delivery import cluster, stats
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
@@ -70,7 +70,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
     hub: Hub | None = None
     _request: ASGIRequest | None = None
     _closing: asyncio.Task[None] | None = None
-    _rejoining: asyncio.Task[None] | None = None
+    _rejoining: asyncio.Task[Any] | None = None
     _task: asyncio.Task[Any] | None = None
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
@@ -220,9 +220,15 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         await getattr(self, name)(message)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        """Check permissions, join the group(s) and accept; or accept and close with 4401/4403."""
+        """Check permissions, join the group(s) and accept; or accept and close with 4401/4403.
+
+        Every wait on Redis of the connect (the per-user cap, the join, the history, presence) shares one budget,
+        ``CONNECT_TIMEOUT`` (:func:`~hypergen_ws.core.state.time_left`): a join that is not done by then goes on in
+        the background, and the socket is accepted at once and told ``unavailable`` (docs/delivery.rst).
+        """
         state = self.state
         spec = self.hypergen
+        start_connect(state)
         state.position = protocol.take_position(self.scope)
         self.url_kwargs = dict(self.scope.get("url_route", {}).get("kwargs", {}))
         state.subprotocol = identities.subprotocol(self.scope)
@@ -265,7 +271,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         state.primary_group = groups[0] if groups else None
         for feature in spec.joiners:
             feature.before_join(self, groups)
-        state.pending_groups = await self._join_all(groups)
+        joining = await self._join_within(groups)
         await self.base_send(self._accept_message())
         state.advance(Lifecycle.OPEN)
         transport = self.transport
@@ -277,10 +283,12 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         if state.pending_groups:
             # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
             self.send_text(protocol.resync_frame("unavailable", None, None))
-            self._rejoining = asyncio.get_running_loop().create_task(self._rejoin())
         for feature in spec.starters:
             await feature.connected(self)
+        end_connect(state)
         self.outbox.start()
+        if state.pending_groups:
+            self._rejoining = asyncio.get_running_loop().create_task(self._rejoin(joining))
         self._start_liveness()
 
     async def _refuse(self, code: int, reason: str | None = None) -> None:

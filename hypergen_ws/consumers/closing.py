@@ -108,7 +108,8 @@ class ClosingMixin(ConsumerParts):
             if self._rejoining is not None and not self._rejoining.done():
                 self._rejoining.cancel()
             if self.hub is not None:
-                for group in state.pending_groups:
+                for group in state.pending_groups:  # (a join cut short may have left the member in)
+                    await self.hub.leave(group, self._member(group))
                     self.hub.forget(group, self._member(group))
             await self._leave_all()
             state.advance(Lifecycle.CLOSED)

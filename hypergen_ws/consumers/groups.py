@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..core import protocol
 from ..core.groups import check_group_name
 from ..core.logs import fields
-from ..core.state import Lifecycle
+from ..core.state import Lifecycle, time_left
 from ..delivery.hub import Member, get_hub
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, ConsumerParts
 
@@ -33,27 +34,65 @@ class GroupsMixin(ConsumerParts):
                 failed.append(group)
         return failed
 
-    async def _rejoin(self) -> None:
-        """Join the groups the connect could not join, with backoff, then let the features catch up."""
+    async def _join_within(self, groups: list[str]) -> asyncio.Task[list[str]] | None:
+        """Join ``groups`` within what is left of the connect's budget; ``state.pending_groups`` are then those not
+        joined (yet). A join still under way is not given up: it goes on in the background, and its task is
+        returned (for :meth:`_rejoin`); None when every join is over."""
+        state = self.state
+        if not groups:
+            return None
+        if self.hub is not None and self.hub.bypass_layer:  # the in-memory layer never makes a join wait
+            state.pending_groups = await self._join_all(groups)
+            return None
+        joining = self._rejoining = asyncio.get_running_loop().create_task(self._join_all(groups))
+        await asyncio.wait({joining}, timeout=time_left(state))
+        if joining.done():
+            self._rejoining = None
+            state.pending_groups = joining.result()
+            return None
+        state.pending_groups = [group for group in groups if group not in state.groups]
+        logger.debug("A socket of %s is still joining %s after its connect's budget; it is accepted and told",
+                     self.label, ", ".join(state.pending_groups),
+                     extra=fields("group_join_pending", consumer=self.label, state=state, code="unavailable"))
+        return joining
+
+    async def _rejoin(self, joining: asyncio.Task[list[str]] | None = None) -> None:
+        """Finish the join the connect left under way (``joining``), then join the groups the connect could not
+        join, with backoff; once the primary group is joined, let the features catch up. Never leaves the socket
+        outside its group without a word: an unexpected error closes it with 1011 (the client reconnects)."""
         state = self.state
         delay = REJOIN_DELAY
-        while state.is_open and state.pending_groups:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_REJOIN_DELAY)
-            groups = list(state.pending_groups)
-            primary = state.primary_group in groups
-            if primary:
-                for feature in self.hypergen.joiners:
-                    feature.before_join(self, groups)
-            state.pending_groups = await self._join_all(groups)
-            if state.lifecycle is not Lifecycle.OPEN:  # closed while joining: leave again
-                await self._leave_all()
-                return
-            if primary and state.primary_group in state.groups:
-                logger.info("A socket of %s joined %s now that the channel layer is back", self.label,
-                            state.primary_group, extra=fields("group_joined_late", consumer=self.label, state=state))
-                for feature in self.hypergen.rejoiners:
-                    await feature.rejoined(self)
+        try:
+            while True:
+                primary = state.primary_group in state.pending_groups
+                if joining is not None:
+                    await joining
+                    joining = None
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_REJOIN_DELAY)
+                    groups = list(state.pending_groups)
+                    if primary:
+                        for feature in self.hypergen.joiners:
+                            feature.before_join(self, groups)
+                    await self._join_all(groups)
+                state.pending_groups = [group for group in state.pending_groups if group not in state.groups]
+                if state.lifecycle is not Lifecycle.OPEN:  # closed while joining: leave again
+                    await self._leave_all()
+                    return
+                if primary and state.primary_group in state.groups:
+                    logger.info("A socket of %s joined %s now that the channel layer is back", self.label,
+                                state.primary_group,
+                                extra=fields("group_joined_late", consumer=self.label, state=state))
+                    for feature in self.hypergen.rejoiners:
+                        await feature.rejoined(self)
+                if not state.pending_groups:
+                    return
+        except Exception:
+            logger.exception("A socket of %s could not join its groups; closing it (1011) so that it reconnects",
+                             self.label, extra=fields("group_join_failed", consumer=self.label, state=state,
+                                                      code=protocol.CLOSE_INTERNAL_ERROR))
+            await self.close(protocol.CLOSE_INTERNAL_ERROR)
 
     def _member(self, group: str) -> Member:
         for feature in self.hypergen.members:

@@ -60,7 +60,7 @@ class ConsumerParts:
     base_send: Callable[[dict[str, Any]], Awaitable[None]]
     _request: ASGIRequest | None
     _closing: asyncio.Task[None] | None
-    _rejoining: asyncio.Task[None] | None
+    _rejoining: asyncio.Task[Any] | None
     _leavers: list[Feature] | tuple[()]
     _counted_closed: bool
 

@@ -121,7 +121,11 @@ EVENTS: dict[str, tuple[str, str]] = {
     "control_failed": ("ERROR", "a control message (close, recheck) could not be handled (with the traceback)"),
     "group_join_deferred": ("WARNING", "a socket could not join its group at connect (the channel layer is down): "
                                        "accepted with a resync, it joins later; code: unavailable"),
+    "group_join_pending": ("DEBUG", "a socket's join was not done within its connect's budget (CONNECT_TIMEOUT): "
+                                    "accepted with a resync, the join goes on in the background"),
     "group_joined_late": ("INFO", "a socket joined its group once the channel layer was back"),
+    "group_join_failed": ("ERROR", "joining a socket's groups in the background raised an unexpected error (with "
+                                   "the traceback); the socket is closed with 1011 and reconnects"),
     "frame_out_of_sequence": ("WARNING", "a frame with a seq the group's history never reached was skipped; the "
                                          "followers get a resync; code: its seq"),
     "dead_process_cleanup_failed": ("WARNING", "a dead process could not be taken out of a group on the channel "

@@ -15,9 +15,15 @@ Any other transition raises :class:`IllegalTransition`.
 """
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import conf
+
+#: The least one wait on Redis gets during a connect, even once the connect's budget is spent.
+MIN_CONNECT_STEP = 0.25
 
 from .identity import Identity
 
@@ -68,6 +74,9 @@ class ConnectionState:
     opened: bool = False
     #: Groups the connection could not join at connect (the channel layer was down); it joins them later.
     pending_groups: list[str] = field(default_factory=list)
+    #: While the connect runs: the event-loop time (``loop.time()``) its waits on Redis must end by
+    #: (``CONNECT_TIMEOUT``); None before and after.
+    connect_deadline: float | None = None
     #: The subprotocol selected in the accept (``hypergen-ws`` when the client offered it), or None.
     subprotocol: str | None = None
     #: Per-feature values (timers, wrappers), keyed by the feature's name.
@@ -89,3 +98,23 @@ class ConnectionState:
         """Whether the connection was accepted and is not closing."""
         return self.lifecycle is Lifecycle.OPEN
 
+
+
+def start_connect(state: ConnectionState) -> None:
+    """Start the connect's budget: every wait on Redis until :func:`end_connect` shares ``CONNECT_TIMEOUT``
+    seconds (at most ``PUBLISH_TIMEOUT``). Call it in the connection's event loop."""
+    budget = min(float(conf.get("CONNECT_TIMEOUT")), float(conf.get("PUBLISH_TIMEOUT")))
+    state.connect_deadline = asyncio.get_running_loop().time() + budget
+
+
+def end_connect(state: ConnectionState) -> None:
+    """The connect is over: later waits on Redis (a late join, a call) get ``PUBLISH_TIMEOUT`` each."""
+    state.connect_deadline = None
+
+
+def time_left(state: ConnectionState) -> float:
+    """Seconds one wait on Redis may take for this connection now: during its connect what is left of the budget
+    (at least :data:`MIN_CONNECT_STEP`), otherwise ``PUBLISH_TIMEOUT``."""
+    if state.connect_deadline is None:
+        return float(conf.get("PUBLISH_TIMEOUT"))
+    return max(MIN_CONNECT_STEP, state.connect_deadline - asyncio.get_running_loop().time())

@@ -12,8 +12,8 @@ group membership). ``@consumer`` asks every feature module, once, whether its op
 4. ``receive(conn, message)``: a frame arrived; return True when the feature handled it;
 5. ``disconnected(conn)``: once, after the socket left its groups (also for a socket a feature refused in
    ``admit``, and one refused before it was admitted, whose ``state.opened`` is False);
-6. ``rejoined(conn)``: the socket could not join its groups at connect (the channel layer was down) and has now
-   joined them.
+6. ``rejoined(conn)``: the socket could not join its groups within its connect's budget (the channel layer was
+   down or frozen; it was told ``unavailable``) and has now joined them.
 
 Features reach the connection's state only through ``conn.state`` (:class:`~hypergen_ws.core.state.ConnectionState`).
 """

@@ -3,9 +3,9 @@
 A socket over the cap is accepted and closed with 1008. Anonymous sockets are not capped (each is a user of its
 own). On the in-memory layer (one process) this process's count is the whole count. On Redis the count covers
 every server process (:mod:`hypergen_ws.backends.redis.connections`): each admission is one atomic script, bounded
-by ``PUBLISH_TIMEOUT``. When Redis cannot answer, the cap falls back to this process's count, with one WARNING, and
-does not ask Redis again until a heartbeat has written this process's counts again, so a frozen Redis holds at most
-one connect for ``PUBLISH_TIMEOUT``. The heartbeat also renews the counts' TTL, writes them again after Redis lost
+by the connect's budget (``CONNECT_TIMEOUT``). When Redis cannot answer, the cap falls back to this process's count,
+with one WARNING, and does not ask Redis again until a heartbeat has written this process's counts again, so a frozen
+Redis holds at most one connect for ``CONNECT_TIMEOUT``. The heartbeat also renews the counts' TTL, writes them again after Redis lost
 its data, and removes the counts of a dead process with its other entries.
 
 This process's table is the truth; Redis holds a copy. Whatever may have left the copy wrong marks the hub stale,
@@ -27,6 +27,7 @@ from ..backends.layers import get_store
 from ..backends.redis import connections as redis_connections
 from ..core import conf, protocol
 from ..core.logs import fields
+from ..core.state import time_left
 from ..delivery import cluster
 from ..delivery.hub import Hub
 from .base import Connection, Feature, Options, PerHub
@@ -115,7 +116,7 @@ def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
     tables.confirm.add(hub)
     if hub not in tables.down:
         tables.down.add(hub)
-        reason = str(exc) or f"no answer within {_timeout()} s (PUBLISH_TIMEOUT)"
+        reason = str(exc) or "no answer in time (CONNECT_TIMEOUT, PUBLISH_TIMEOUT)"
         logger.warning("Could not %s in Redis (%s: %s); MAX_CONNECTIONS_PER_USER counts the sockets of this process "
                        "only until a heartbeat reaches Redis again", what, type(exc).__name__, reason,
                        extra=fields("connection_count_unavailable"))
@@ -135,7 +136,7 @@ class ConnectionLimit(Feature):
         counted = False
         if node is not None and hub not in tables.down:
             try:
-                async with tables.writing(hub), asyncio.timeout(_timeout()):  # a frozen Redis must not hold it
+                async with tables.writing(hub), asyncio.timeout(time_left(conn.state)):  # the connect's budget
                     counted, total = await redis_connections.admit(node.store, node.id, identity.key, limit)
             except Exception as exc:
                 _unavailable(hub, "count the sockets of a user", exc)

@@ -26,6 +26,7 @@ from ..backends.memory import memory_store
 from ..core import conf, protocol, registry
 from ..core.groups import check_group_name
 from ..core.logs import fields
+from ..core.state import time_left
 from ..core.sync import refuse_in_loop
 from ..delivery import stats
 from ..delivery.hub import local_hubs
@@ -82,7 +83,11 @@ class HistoryFeature(Feature):
             await catch_up(conn, group, conn.state.position)
 
     async def rejoined(self, conn: Connection) -> None:
-        await self.connected(conn)  # the position it connected with: what it missed is replayed after all
+        # The position it connected with: what it missed is replayed after all. A socket that connected without
+        # one cannot know what was published before it joined: it gets a resync ("rejoined"), not a sync.
+        group = conn.state.primary_group
+        if group is not None and group in conn.state.groups:
+            await catch_up(conn, group, conn.state.position, late=True)
 
     async def disconnected(self, conn: Connection) -> None:
         group = conn.state.primary_group
@@ -113,15 +118,17 @@ def plan(snapshot: Snapshot, position: tuple[int, int] | None) -> tuple[str, lis
     return "sync", [(s, protocol.stamp(t, s, snapshot.epoch)) for s, _ts, t in entries[:missed]]
 
 
-async def catch_up(conn: Connection, group: str, position: tuple[int, int] | None) -> None:
+async def catch_up(conn: Connection, group: str, position: tuple[int, int] | None, late: bool = False) -> None:
     """Send ``sync`` + missed frames (or ``resync``), then the live frames held since the socket joined.
 
-    Called after the consumer joined ``group`` (held by ``before_join``) and before its outbox starts.
+    Called after the consumer joined ``group`` (held by ``before_join``) and before its outbox starts; or, with
+    ``late``, once a socket that could not join at connect has joined: without a position it gets a resync
+    (``rejoined``) with the group's position, since frames may have been published before it joined.
     """
     hub = conn.hub
     feed = hub.feed(group) if hub is not None and group in hub.members else None
     store = get_store()
-    timeout = float(conf.get("PUBLISH_TIMEOUT"))
+    timeout = time_left(conn.state)
     try:
         async with asyncio.timeout(timeout):
             snapshot = await store.read(group, None if position is None else position[0])
@@ -142,6 +149,8 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
             conn.send_text(text)
         return
     outcome, replay = plan(snapshot, position)
+    if late and position is None:
+        outcome = "rejoined"
     if outcome != "sync":
         stats.event(stats.RECOVERY, conn.label, f"resynced.{outcome}")
     elif position is not None:

@@ -18,7 +18,7 @@ from ..backends.layers import get_store, run_sync
 from ..backends.memory import memory_store
 from ..backends.redis import cluster as redis_cluster
 from ..backends.redis import presence as redis_presence
-from ..core.protocol import STAMP_PREFIX, unstamp
+from ..core.protocol import STAMP_PREFIX, resync_frame, unstamp
 from ..core.state import ConnectionState
 from ..core.sync import refuse_in_loop
 from ..delivery import cluster
@@ -33,9 +33,14 @@ def configure(options: Options) -> MembershipFeature:
 
 
 class MembershipFeature(Feature):
-    """Stands for a connection in the groups it joined after its primary group."""
+    """Stands for a connection in the groups it joined after its primary group; tells a socket without history
+    that joined late that frames may have been published before it did."""
 
     name = "membership"
+
+    async def rejoined(self, conn: Connection) -> None:
+        if not conn.keeps_history:  # (a history consumer's catch-up says where it stands)
+            conn.send_text(resync_frame("rejoined", None, None))
 
     def member(self, conn: Connection, group: str) -> Member | None:
         primary = conn.state.primary_group

@@ -27,6 +27,7 @@ from ..core import conf, protocol
 from ..core.groups import check_group_name
 from ..core.logs import fields
 from ..core.identity import Identity
+from ..core.state import time_left
 from ..core.sync import refuse_in_loop
 from ..delivery import cluster
 from ..delivery.hub import Hub, local_hubs
@@ -155,7 +156,7 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
         entry.count += 1
         tables.changed(hub)
         try:
-            async with asyncio.timeout(_timeout()):  # a frozen Redis must not hold the connect for ever
+            async with asyncio.timeout(time_left(conn.state)):  # within the connect's budget (CONNECT_TIMEOUT)
                 first = await redis_presence.join(store, group, node.id, identity.key, entry.stored()) == 1
         except Exception:
             logger.warning("Could not record presence in %s (is Redis down?); written at a later heartbeat", group,
@@ -164,7 +165,7 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
             tables.stale.add(hub)
             return
     try:
-        async with asyncio.timeout(_timeout()):
+        async with asyncio.timeout(time_left(conn.state)):
             users = await aget_presence(group)
     except Exception:
         logger.warning("Could not list the presence of %s", group, exc_info=True,

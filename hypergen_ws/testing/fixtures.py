@@ -8,7 +8,7 @@ every test, and for runs with plugin autoloading off, load :mod:`hypergen_ws.tes
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from asgiref.typing import ASGIApplication
@@ -16,6 +16,7 @@ from django.conf import settings
 
 from .communicator import DEFAULT_TIMEOUT, ConsumerCommunicator
 from .connection import Headers
+from .factory import CommunicatorFactory
 from .isolation import reset
 from .publishes import Publishes, capture_publishes
 
@@ -39,15 +40,6 @@ NEEDS_TRANSACTION = (
     "a permission), so it fails or denies for no visible reason. Mark the test with "
     "@pytest.mark.django_db(transaction=True), or ask for the transactional_db fixture."
 )
-
-
-class CommunicatorFactory(Protocol):
-    """What ``hgws_communicator`` is: :class:`~hypergen_ws.testing.ConsumerCommunicator`'s signature."""
-
-    def __call__(self, consumer: Consumer | str, *, user: User | None = None,
-                 application: ASGIApplication | None = None, headers: Headers | None = None,
-                 query: str | Mapping[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 **url_kwargs: Any) -> ConsumerCommunicator: ...
 
 
 @pytest.fixture

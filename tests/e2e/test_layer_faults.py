@@ -22,11 +22,11 @@ TIMEOUT = 2.0  # PUBLISH_TIMEOUT of the servers
 OVERRIDES = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "HEARTBEAT_INTERVAL": 0.5})}
 
 
-def http_publish(server, text: str) -> tuple[int, float]:
+def http_publish(server, text: str, room: str = "lobby") -> tuple[int, float]:
     """POST a message to the room over the HTTP endpoint: ``(status, seconds it took)``."""
     from testproject.settings import DEMO_PUBLISH_KEY
 
-    body = json.dumps({"consumer": "chat.send_message", "kwargs": {"room_name": "lobby"}, "data": text}).encode()
+    body = json.dumps({"consumer": "chat.send_message", "kwargs": {"room_name": room}, "data": text}).encode()
     request = urllib.request.Request(f"{server.url}/hypergen_ws/publish/", data=body, headers={
         "Authorization": f"Bearer {DEMO_PUBLISH_KEY}", "Content-Type": "application/json"})
     start = time.monotonic()
@@ -87,7 +87,8 @@ async def test_with_redis_frozen_everything_answers_within_the_publish_timeout(s
         redis_server.thaw()
     # Back: the socket is still open and works; the late socket joins its group and gets its frames.
     frames = await frames_until(other, lambda f: f.get("event") == "list", timeout=30)
-    assert any(f["type"] == "sync" for f in frames), frames
+    # (it connected without a position: a resync with the room's position, since it cannot know what it missed)
+    assert [f["reason"] for f in frames if f["type"] == "resync"] == ["rejoined"], frames
     vip = await alice.socket(CHAT.format(room="vip"))
     await frames_until(vip, lambda f: f.get("event") == "list")
     reply, _ = await call(vip, "after the thaw", 2)
@@ -96,6 +97,53 @@ async def test_with_redis_frozen_everything_answers_within_the_publish_timeout(s
     assert "after the thaw" in json.dumps(frames[-1])
     reply, _ = await call(ws, "the first socket too", 3)
     assert reply == {"type": "reply", "id": 3}
+
+
+#: Seconds a connect may take to be answered while Redis is frozen: CONNECT_TIMEOUT (3 s) and some slack. Less than
+#: PUBLISH_TIMEOUT (10 s, each of the cap, the join, the history and presence waited it before) and, for the
+#: handshake itself, daphne's handshake timeout (5 s; it dropped every handshake of such a connect).
+ANSWERED_WITHIN = 7.0
+UNAVAILABLE = {"type": "resync", "reason": "unavailable", "seq": None, "epoch": None}
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_connects_while_redis_is_frozen_are_answered_within_one_budget_and_join_after_the_thaw(
+        server_kind, redis_server, live_server_factory):
+    """Default timeouts and the per-user cap on: the cap, the join, the history and presence of a connect share
+    CONNECT_TIMEOUT, so the handshake completes on daphne too; once Redis is back the sockets get group frames."""
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 10, "HEARTBEAT_INTERVAL": 0.5})}
+    server = live_server_factory(server=server_kind, redis_url=redis_server.url, env=env)
+    alice = Browser(server).login("alice")
+    ws = await alice.socket(LOBBY)
+    await frames_until(ws, lambda f: f.get("event") == "list")
+    redis_server.freeze()
+    late = {}
+    try:
+        # a room this process has not joined yet, one it has, and a consumer without history
+        for name, path in (("vip", CHAT.format(room="vip")), ("lobby", LOBBY), ("counter", COUNTER)):
+            socket = await asyncio.wait_for(alice.socket(path), ANSWERED_WITHIN)  # the handshake completes
+            assert json.loads(await asyncio.wait_for(socket.recv(), ANSWERED_WITHIN)) == UNAVAILABLE, name
+            late[name] = socket
+    finally:
+        redis_server.thaw()
+    # The sockets that could not join say so once they have: a resync ("rejoined"), then the presence list.
+    frames = await frames_until(late["vip"], lambda f: f.get("event") == "list", timeout=30)
+    assert [f for f in frames if f["type"] == "resync"] == [{"type": "resync", "reason": "rejoined",
+                                                              "seq": frames[0]["seq"], "epoch": frames[0]["epoch"]}]
+    assert await frames_until(late["counter"], lambda f: f.get("type") == "resync", timeout=30) == [
+        {"type": "resync", "reason": "rejoined", "seq": None, "epoch": None}]
+    # Every socket gets the group's frames.
+    for room in ("vip", "lobby"):
+        assert (await asyncio.to_thread(http_publish, server, f"to {room} after the thaw", room))[0] == 200
+    for name in ("vip", "lobby"):
+        frames = await frames_until(late[name], lambda f: f.get("data") == f"to {name} after the thaw", timeout=15)
+        assert all(f["type"] != "resync" for f in frames), frames
+    await ws.close()  # (another socket of the counter's group gets the commands of a call too)
+    other = await alice.socket(COUNTER)
+    await late["counter"].send(json.dumps({"args": [], "id": 1}))
+    frames = await frames_until(late["counter"], lambda f: f.get("id") == 1)
+    assert frames[-1] == {"type": "reply", "id": 1} and frames[0]["type"] == "commands", frames
+    assert (await frames_until(other, lambda f: f.get("type") == "commands"))[-1] == frames[0]
 
 
 @pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])

@@ -1,10 +1,9 @@
-"""Projects a reader builds from the docs, step by step: ``startproject``, then each step's files, then commands.
+"""Projects a reader builds from a page of the docs: ``startproject``, then the page's files and commands in order.
 
-The quickstart and the tutorial include their code from ``tests/<name>_project/stepN/`` (``literalinclude``): each
-``stepN`` directory holds the files as they are after step N, relative to the outer project directory (the one
-with ``manage.py``). :class:`StepProject` writes them over a fresh ``startproject`` in order, so what the
-reader copies is what runs. Marker comments that delimit parts for the docs (``# [name]``, ``{# [name] #}``) are
-left out, as a reader who copies the parts never sees them.
+The quickstart and the tutorial hold their code inline (docs/architecture.rst, "Code on the pages"):
+:class:`PageProject` reads the page's blocks with :mod:`tests.support.pages` and does what the reader does, section
+by section: it runs the ``console`` blocks' commands and writes every block that names a file, whole or as a part.
+A copy of the project after every numbered section lets the tests check it, and serve it, as it stands then.
 """
 from __future__ import annotations
 
@@ -12,21 +11,20 @@ import http.cookiejar
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support import pages
 from tests.support.servers import REPO_ROOT, AsgiServer
-
-MARKER_LINE = re.compile(r"^\s*(#|\{#) \[/?[\w-]+\]( #\})?\s*$")
 
 
 def project_env() -> dict[str, str]:
@@ -38,75 +36,108 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL, *, check: bool = True
+def run(args: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL, *, check: bool = True, timeout: float = 180
         ) -> subprocess.CompletedProcess[str]:
     """Run a command as the reader would; with ``check``, fail the test with its output when it fails."""
     result = subprocess.run(args, cwd=cwd, env=project_env(), stdin=stdin, capture_output=True, text=True,
-                            timeout=180)
+                            timeout=timeout)
     if check:
         assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}"
     return result
 
 
-def without_markers(text: str) -> str:
-    """The file as the reader ends up with it: the docs' marker comments removed."""
-    return "".join(line for line in text.splitlines(keepends=True) if not MARKER_LINE.match(line))
+#: Commands of a page's first step that the test's environment has done already: the venv and the install (the
+#: package test installs the built wheel as README.rst says).
+DONE_ALREADY = (re.compile(r"^python3? -m venv \S+$"), re.compile(r"^\. \S+/bin/activate$"),
+                re.compile(r"^pip install "))
+STEP_TITLE = re.compile(r"^(\d+)\. ")
 
 
-class StepProject:
-    """A Django project in ``directory``, built from ``startproject`` and the ``stepN`` directories of ``source``."""
+class PageProject:
+    """The project a page builds, in ``directory``: its commands run and its files written in the page's order.
 
-    def __init__(self, source: Path, directory: Path, *, project: str, app: str) -> None:
-        self.source = source
-        self.project = project
-        self.app = app
-        self.root = directory / project
-        run([sys.executable, "-m", "django", "startproject", project], directory)  # django-admin startproject
-        self.manage("startapp", app)
+    :meth:`build` returns a copy of the project after every numbered section ("3. Settings" is step 3);
+    :attr:`served` holds the steps that end by starting ``runserver``, which the tests then serve themselves.
+    """
 
-    @staticmethod
-    def steps(source: Path) -> list[int]:
-        """The step numbers that have a directory, in order."""
-        return sorted(int(p.name[4:]) for p in source.glob("step*") if p.name[4:].isdigit())
+    def __init__(self, page: str, directory: Path, *, python: str | None = None,
+                 paths: dict[str, str] | None = None) -> None:
+        self.page = page
+        self.blocks = pages.blocks(page)
+        self.directory = directory
+        self.cwd = directory
+        self.served: set[int] = set()
+        #: Another interpreter (a fresh venv's), run with -E; its ``pip install`` lines are then run too.
+        self.python = python
+        #: What the page's placeholders stand for here, e.g. {"/path/to/hypergen_ws": "/tmp/.../source"}.
+        self.paths = paths or {}
 
-    @staticmethod
-    def files(source: Path, step: int) -> list[str]:
-        """The files of one step, relative to the project, sorted."""
-        base = source / f"step{step}"
-        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*")
-                      if p.is_file() and "__pycache__" not in p.parts)
+    def steps(self) -> dict[int, list[pages.Block]]:
+        """``{step: its blocks}``; blocks outside the numbered sections are output samples only."""
+        found: dict[int, list[pages.Block]] = {}
+        for block in self.blocks:
+            match = STEP_TITLE.match(block.heading)
+            if match:
+                found.setdefault(int(match.group(1)), []).append(block)
+            else:
+                acted_on = block.path or (block.language == "console" and block.commands())
+                assert not acted_on, f"{block.where} is outside a numbered step of {self.page}"
+        return found
 
-    def apply(self, step: int) -> None:
-        """Write the files of ``step`` over the project."""
-        for name in self.files(self.source, step):
-            target = self.root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(without_markers((self.source / f"step{step}" / name).read_text(encoding="utf-8")),
-                              encoding="utf-8")
+    def interpreter(self) -> list[str]:
+        return [self.python, "-E"] if self.python else [sys.executable]
 
     def manage(self, *args: str, stdin: Any = subprocess.DEVNULL, check: bool = True
                ) -> subprocess.CompletedProcess[str]:
-        return run([sys.executable, "manage.py", *args], self.root, stdin, check=check)
+        return run([*self.interpreter(), "manage.py", *args], self.cwd, stdin, check=check)
 
-    def shell_script(self, name: str) -> str:
-        """``python manage.py shell < name``."""
-        with open(self.root / name) as script:
-            return self.manage("shell", stdin=script).stdout
+    def command(self, step: int, command: str) -> None:
+        """Run one command of the page as the reader would."""
+        for placeholder, path in self.paths.items():
+            command = command.replace(placeholder, path)
+        words = shlex.split(command.split(" #", 1)[0])
+        if words[:2] == ["pip", "install"] and self.python:
+            run([self.python, "-E", "-m", "pip", "install", "--quiet", *words[2:]], self.cwd, timeout=600)
+        elif any(pattern.match(command) for pattern in DONE_ALREADY):
+            return
+        elif words[0] == "django-admin":  # the console script of this environment's Django
+            run([*self.interpreter(), "-m", "django", *words[1:]], self.cwd)
+        elif words[0] == "cd" and len(words) == 2:
+            self.cwd = self.cwd / words[1]
+        elif words[:2] == ["python", "manage.py"] and words[2:3] == ["runserver"]:
+            self.served.add(step)
+        elif words[:2] == ["python", "manage.py"] and "<" in words:
+            stdin_name = words[words.index("<") + 1]
+            with open(self.cwd / stdin_name, encoding="utf-8") as stdin:
+                self.manage(*words[2:words.index("<")], stdin=stdin)
+        elif words[:2] == ["python", "manage.py"]:
+            self.manage(*words[2:])
+        else:
+            raise AssertionError(f"{self.page} runs {command!r}, which its test does not know how to run")
+
+    def apply(self, step: int, section: list[pages.Block]) -> None:
+        for block in section:
+            if block.language == "console":
+                for command in block.commands():
+                    self.command(step, command)
+            elif block.path is not None:
+                pages.write(block, self.cwd)
+            else:
+                assert block.language in ("text", "console"), (
+                    f"{block.where} is a {block.language} block of step {step} that names no file: start it with "
+                    "a comment naming the file (docs/architecture.rst, 'Code on the pages')")
 
     def snapshot(self, destination: Path) -> Path:
         """A copy of the project as it is now (database included)."""
-        shutil.copytree(self.root, destination, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(self.cwd, destination, ignore=shutil.ignore_patterns("__pycache__"))
         return destination
 
-    def build(self, steps: Iterable[int], after_step: Callable[[int, StepProject], None], root: Path
-              ) -> dict[int, Path]:
-        """Apply ``steps`` in order, running ``after_step`` after each; a snapshot after every step (1: as made)."""
-        done = {1: self.snapshot(root / "after-step1")}
-        for step in steps:
-            if (self.source / f"step{step}").is_dir():
-                self.apply(step)
-            after_step(step, self)
-            done[step] = self.snapshot(root / f"after-step{step}")
+    def build(self, snapshots: Path) -> dict[int, Path]:
+        """Follow every step in order; a copy of the project after each one."""
+        done = {}
+        for step, section in sorted(self.steps().items()):
+            self.apply(step, section)
+            done[step] = self.snapshot(snapshots / f"after-step{step}")
         return done
 
 
@@ -195,18 +226,3 @@ def receive(ws: ClientConnection) -> dict[str, Any]:
     """The next frame of a websocket, decoded."""
     frame: dict[str, Any] = json.loads(ws.recv(timeout=10))
     return frame
-
-
-def literalincludes_by_section(doc: Path, source_dir: str) -> dict[str, list[str]]:
-    """``{section title: [file included from source_dir, ...]}`` for an .rst page, in order."""
-    sections: dict[str, list[str]] = {}
-    title = ""
-    lines = doc.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines):
-        if number + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[number + 1]) and line.strip():
-            title = line.strip()
-            sections.setdefault(title, [])
-        match = re.match(rf"\.\. literalinclude:: \.\./{re.escape(source_dir)}/(\S+)", line)
-        if match and match.group(1) not in sections.setdefault(title, []):
-            sections[title].append(match.group(1))
-    return sections

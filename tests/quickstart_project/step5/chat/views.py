@@ -1,5 +1,0 @@
-from django.shortcuts import render
-
-
-def lobby(request):
-    return render(request, "chat/lobby.html")

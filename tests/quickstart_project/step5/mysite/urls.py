@@ -1,7 +1,0 @@
-from django.urls import path
-
-from chat import views
-
-urlpatterns = [
-    path("", views.lobby),
-]

@@ -1,8 +1,0 @@
-from django.utils.html import format_html
-
-from hypergen_ws import command, consumer
-
-
-@consumer(perm="chat.can_chat", path="<slug:room_name>/")
-def send_message(consumer, request, message: str, *, room_name):
-    command("hypergen.append", "messages", format_html("<li>{}</li>", message))

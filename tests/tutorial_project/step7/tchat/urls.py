@@ -1,7 +1,0 @@
-from django.urls import path
-
-from . import views
-
-urlpatterns = [
-    path("<slug:room_name>/", views.room, name="room"),
-]
