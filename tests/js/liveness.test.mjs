@@ -82,6 +82,20 @@ describe("heartbeat", () => {
     assert.deepEqual(states, ["open", "reconnecting"]);
   });
 
+  test("a socket that does not even open within pingInterval + pingTimeout is given up and tried again", () => {
+    const { open, sockets, timers } = setup();
+    const conn = open();
+    timers.advance(34999);
+    assert.equal(sockets[0].closedWith, null, "a slow handshake is not given up early");
+    timers.advance(1);
+    assert.equal(sockets[0].closedWith.code, 4000);
+    assert.equal(conn.state, "reconnecting");
+    timers.advance(500);
+    assert.equal(sockets.length, 2);
+    sockets[1].serverOpen();
+    assert.equal(conn.state, "open");
+  });
+
   test("the server's own settings come from the options: pingInterval 0 watches no silence", () => {
     const { open, sockets, timers } = setup();
     open({ pingInterval: 0 });

@@ -582,7 +582,7 @@ describe("reconnect policy", () => {
     assert.equal(ws.connection("wss://example.com/ws/b/").options.callTimeout, 5);
     sockets[0].serverSend({ type: "commands", commands: [["hypergen.websocket.close", "/ws/a/"]] });
     assert.equal(conn.state, "closed");
-    timers.advance(60000);
+    timers.advance(30000);
     assert.equal(sockets.length, 2);
     client.commands.execute([["hypergen.websocket.close", "/ws/b/"]]);
     assert.equal(ws.connections().length, 0);

@@ -114,6 +114,7 @@
     const [setTimer, clearTimer, alertFn] = [pick("setTimeout"), pick("clearTimeout"), pick("alert")];
     const [random, now] = [env.random || Math.random, env.now || Date.now];
     return {
+      hasTimers: typeof setTimer === "function",
       WebSocket: pick("WebSocket"),
       CustomEvent: pick("CustomEvent"),
       setTimeout: (fn, ms) => setTimer.call(undefined, fn, ms),
@@ -272,6 +273,8 @@
         return this._finish(1006, String((error && error.message) || error));
       }
       this._socket = socket;
+      this._heardAt = env.now(); // a socket that does not even open is given up like a silent one
+      this._watchSilence();
       socket.onopen = () => socket === this._socket && this._onOpen();
       socket.onmessage = (event) => socket === this._socket && this._onFrame(event.data);
       socket.onclose = (event) => socket === this._socket && this._onClose(event.code, event.reason);
@@ -302,8 +305,8 @@
     /** Checks, pingInterval + pingTimeout after the last frame, that another one came; else gives up the socket. */
     _watchSilence() {
       const limit = this.options.pingInterval > 0 ? this.options.pingInterval + this.options.pingTimeout : 0;
-      if (!limit || this._silence !== null) return;
       const env = this._ctx.env();
+      if (!limit || this._silence !== null || !env.hasTimers) return;
       const wait = Math.max(0, this._heardAt + limit - env.now());
       this._silence = env.setTimeout(() => {
         this._silence = null;
