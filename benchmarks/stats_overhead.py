@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypergen_ws.delivery import stats  # noqa: E402
+from hypergen_ws.stats import counters as stats  # noqa: E402
 from hypergen_ws.delivery.hub import Hub  # noqa: E402
-from hypergen_ws.delivery.metrics import LatencySink, PrometheusSink  # noqa: E402
+from hypergen_ws.stats.metrics import LatencySink, PrometheusSink  # noqa: E402
 from hypergen_ws.delivery.outbox import Outbox  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 

@@ -24,7 +24,7 @@ from .consumers import HypergenConsumer
 from .core import conf
 from .core.logs import fields
 from .decorators import consumer
-from .delivery.clusterstats import HOST, aget_stats, combine, local_report
+from .stats.cluster import HOST, aget_stats, combine, local_report
 from .publish import aconsumer_command
 
 __all__ = ["COMMAND", "dashboard", "is_staff"]

@@ -145,6 +145,7 @@ class Consumer:
         self.joiners = _overriding(self.features, "before_join")
         self.members = _overriding(self.features, "member")
         self.starters = _overriding(self.features, "connected")
+        self.arrivals = _overriding(self.features, "arrived")
         self.receivers = _overriding(self.features, "receive")
         self.leavers = _overriding(self.features, "disconnected")
         self.rejoiners = _overriding(self.features, "rejoined")

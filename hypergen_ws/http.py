@@ -31,7 +31,7 @@ from .core.groups import check_group_name
 from .core.identity import MalformedCredential, bearer_credential, matches_any_key
 from .core.logs import fields
 from .decorators import get_consumer
-from .delivery.clusterstats import aget_stats
+from .stats.cluster import aget_stats
 from .publish import aconsumer_command, agroup_send
 
 logger = logging.getLogger("hypergen_ws")

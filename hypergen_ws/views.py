@@ -1,6 +1,6 @@
 """HTTP views for operators: Prometheus metrics and the live dashboard page (docs/operations.rst).
 
-* ``GET metrics/``: the metrics in the Prometheus text format (:mod:`hypergen_ws.delivery.metrics`), for a staff user's
+* ``GET metrics/``: the metrics in the Prometheus text format (:mod:`hypergen_ws.stats.metrics`), for a staff user's
   session or ``Authorization: Bearer <key>`` with one of ``HYPERGEN_WS["PUBLISH_KEYS"]``. 404 when
   ``HYPERGEN_WS["METRICS"]`` is False, 501 when ``prometheus_client`` is not installed.
 * ``GET dashboard/``: the dashboard page, staff only (others are sent to ``LOGIN_URL``, or get 403 when logged
@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .core import conf
 from .core.tokens import aissue_token, max_age_of
 from .dashboard import COMMAND, dashboard, is_staff
-from .delivery import metrics
+from .stats import metrics
 from .http import HttpError, _method, authenticate, error_response
 
 __all__ = ["dashboard_view", "metrics_view", "token_view"]

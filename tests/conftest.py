@@ -52,6 +52,6 @@ def heartbeat_layer(request, settings):
 
     kind = request.param
     use_layer(kind, settings, request.getfixturevalue("redis_url") if kind != "memory" else None)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     memory_store().flush_sync()
     return kind

@@ -61,7 +61,7 @@ class OtherProcess:
 
     async def hang(self) -> None:
         async def stop_heartbeat() -> None:
-            from hypergen_ws.delivery.cluster import node_of
+            from hypergen_ws.delivery.heartbeats import node_of
             from hypergen_ws.delivery.hub import get_hub
 
             node = node_of(get_hub())

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from redis import asyncio as aioredis
 
-from hypergen_ws.delivery.cluster import node_of
+from hypergen_ws.delivery.heartbeats import node_of
 from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.decorators import Consumer
 from hypergen_ws.features import connlimit
@@ -75,7 +75,7 @@ def this_node_id() -> str:
 
 async def test_the_cap_holds_across_processes_and_nothing_stays_in_redis(settings, redis_url):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 2.0}
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 2.0}
     sam, kim = await make_user("c_sam", "auth.view_user"), await make_user("c_kim", "auth.view_user")
     here = await connect(sc.guarded, sam)
     other = OtherProcess()  # a second server process: its own hub, heartbeat and process id
@@ -112,7 +112,7 @@ async def test_the_cap_holds_across_processes_and_nothing_stays_in_redis(setting
 
 async def test_the_sockets_of_a_killed_process_stop_counting_and_the_sweep_removes_them(settings, redis_url):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     sam = await make_user("c_sam", "auth.view_user")
     watcher = await connect(sc.listen_only)  # anonymous: this process's heartbeat runs, uncapped
     other = OtherProcess()
@@ -142,7 +142,7 @@ async def _no_fields(redis_url: str, user: User) -> bool:
 async def test_with_redis_frozen_a_connect_is_answered_and_the_cap_counts_this_process(settings, redis_server,
                                                                                        caplog):
     use_layer("redis", settings, redis_server.url)
-    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0,
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0,
                             "PUBLISH_TIMEOUT": 0.5}
     sam = await make_user("c_sam", "auth.view_user")
     first = await connect(sc.listen_only, sam)
@@ -177,7 +177,7 @@ async def _has(redis_url: str, user: User, count: int) -> bool:
 
 async def test_a_socket_that_closes_while_the_counts_are_written_again_gives_its_place_back(settings, redis_server):
     use_layer("redis", settings, redis_server.url)
-    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0,
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0,
                             "PUBLISH_TIMEOUT": 0.5}
     sam = await make_user("c_sam", "auth.view_user")
     first = await connect(sc.listen_only, sam)
@@ -213,7 +213,7 @@ async def _settled(hub) -> bool:
 
 async def test_an_admission_that_timed_out_and_ran_late_in_redis_is_taken_back(settings, redis_server):
     use_layer("redis", settings, redis_server.url)
-    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0,
+    settings.HYPERGEN_WS = {"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0,
                             "PUBLISH_TIMEOUT": 0.5}
     sam = await make_user("c_sam", "auth.view_user")
     watcher = await connect(sc.listen_only)  # anonymous: this process's heartbeat runs, uncapped

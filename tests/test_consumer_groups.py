@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 UNAVAILABLE = {"type": "resync", "reason": "unavailable", "seq": None, "epoch": None}
 #: A budget far below PUBLISH_TIMEOUT: a connect that waited for the layer would not be answered within it.
-SETTINGS = {"CONNECT_TIMEOUT": 0.5, "PUBLISH_TIMEOUT": 20, "HEARTBEAT_INTERVAL": 0.2}
+SETTINGS = {"CONNECT_TIMEOUT": 0.5, "PUBLISH_TIMEOUT": 20, "PROCESS_HEARTBEAT_INTERVAL": 0.2}
 ANSWERED_WITHIN = 5.0  # seconds: the budget and some slack, a quarter of PUBLISH_TIMEOUT
 
 

@@ -12,7 +12,7 @@ from django.test import AsyncClient
 
 from hypergen_ws import agroup_send
 from hypergen_ws.dashboard import COMMAND, _tickers, dashboard
-from hypergen_ws.delivery import stats
+from hypergen_ws.stats import counters as stats
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
 from tests.recutil import next_close, opened

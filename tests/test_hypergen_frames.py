@@ -1,4 +1,4 @@
-"""Hypergen's frames (hypergen_ws.core.hypergen_frames): v1 server frames translated, custom values decoded."""
+"""Hypergen's frames (hypergen_ws.features.hypergen): v1 server frames translated, custom values decoded."""
 from __future__ import annotations
 
 import datetime
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hypergen_ws.core import protocol
-from hypergen_ws.core.hypergen_frames import decode_values, to_hypergen
+from hypergen_ws.features.hypergen import decode_values, to_hypergen
 
 
 def test_commands_frames_become_their_commands_stamped_or_not():

@@ -69,7 +69,7 @@ def test_get_groups_from_sync_code(settings):
 
 async def test_groups_across_processes_and_flush_groups(settings, redis_url):
     use_layer("pubsub", settings, redis_url)  # one Redis connection per event loop: two loops act as processes
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     here = await opened(rc.rec_room, room="shared")
     group = rc.rec_room.group_name(room="shared")
     other = OtherProcess()
@@ -133,7 +133,7 @@ async def test_clean_expired_closes_what_the_timer_missed_and_trims_memory_histo
 
 async def test_clean_expired_removes_dead_processes_on_redis(settings, redis_url):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     store = get_store()
     redis = store.clients.get(0)
     await redis.zadd(f"{store.prefix}:procs", {"dead-one": 1})

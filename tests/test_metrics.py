@@ -15,7 +15,7 @@ from django.test import AsyncClient
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from hypergen_ws import agroup_send
-from hypergen_ws.delivery import metrics, stats
+from hypergen_ws.stats import metrics, counters as stats
 from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
@@ -291,7 +291,7 @@ settings.HYPERGEN_WS = {"PUBLISH_KEYS": ["k" * 24], "METRICS": True}
 from django.core.checks import run_checks
 from django.test import Client
 from django.test.utils import setup_test_environment
-from hypergen_ws.delivery import metrics
+from hypergen_ws.stats import metrics
 setup_test_environment()
 answer = Client().get("/hypergen_ws/metrics/", HTTP_AUTHORIZATION="Bearer " + "k" * 24)
 print(json.dumps({"available": metrics.available(), "status": answer.status_code,

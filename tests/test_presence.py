@@ -85,7 +85,7 @@ def test_sync_presence_api(settings):
 async def test_presence_across_processes_and_a_crashed_process_disappears(settings, redis_url):
     # RedisPubSubChannelLayer keeps one connection per event loop, so two loops can share it like two processes
     use_layer("pubsub", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     ann = await user("p_ann2")
     group = rc.rec_room.group_name(room="cluster")
     watcher = await opened(rc.rec_room, room="cluster")
@@ -112,7 +112,7 @@ async def test_presence_across_processes_and_a_crashed_process_disappears(settin
 
 async def test_a_presence_write_that_failed_is_redone_at_the_next_heartbeat(settings, redis_url, monkeypatch):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 5.0}
     from hypergen_ws.backends.redis.scripts import LEAVE
     from hypergen_ws.delivery.hub import get_hub
     from hypergen_ws.features import presence
@@ -148,7 +148,7 @@ async def test_a_herd_of_closes_on_redis_leaves_no_ghost(settings, redis_url):
     """Hundreds of sockets closing at once: every removal reaches Redis (the store runs a bounded number of calls
     at once on a pool that holds them), and a watcher sees every user leave."""
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 30.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 30.0}
     herd = 400
     group = rc.rec_room.group_name(room="herd")
     watcher = await opened(rc.rec_room, room="herd")
@@ -172,7 +172,7 @@ async def test_a_herd_of_closes_on_redis_leaves_no_ghost(settings, redis_url):
 
 async def test_a_leave_that_could_not_reach_redis_is_announced_by_the_next_heartbeat(settings, redis_server):
     use_layer("redis", settings, redis_server.url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0, "PUBLISH_TIMEOUT": 0.5}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 60.0, "PUBLISH_TIMEOUT": 0.5}
     group = rc.rec_room.group_name(room="frozen")
     watcher = await opened(rc.rec_room, room="frozen")
     ann = await opened(rc.rec_room, room="frozen", user=await user("p_ann3"))

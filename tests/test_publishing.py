@@ -7,7 +7,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from hypergen_ws import agroup_send
-from hypergen_ws.delivery import stats
+from hypergen_ws.stats import counters as stats
 from hypergen_ws.delivery.hub import FRAME_TYPE, get_hub
 from hypergen_ws.delivery.publishing import LayerUnavailable, apublish
 from hypergen_ws.testing import ConsumerCommunicator

@@ -1,4 +1,4 @@
-"""Traffic counters (hypergen_ws.stats) and ``manage.py hypergen_ws_stats``."""
+"""Traffic counters (hypergen_ws.stats), their tables and ``manage.py hypergen_ws_stats``."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from hypergen_ws import agroup_send, stats
-from hypergen_ws.delivery import stats as counting
+from hypergen_ws.cli import format_table
+from hypergen_ws.stats import counters as counting
 from hypergen_ws.delivery.hub import get_hub
 from hypergen_ws.testing import ConsumerCommunicator
 from tests import feature_consumers as fc
@@ -159,7 +160,7 @@ def test_reset_keeps_open_connections():
 def test_format_table():
     counting.opened("x.y")
     counting.joined("hgws.x.y", "x.y")
-    table = stats.format_table(stats.snapshot())
+    table = format_table(stats.snapshot())
     assert "consumer" in table and "x.y" in table and "hgws.x.y" in table and "total" in table
     counting.left("hgws.x.y", "x.y")
     counting.closed("x.y")

@@ -27,13 +27,15 @@ from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..core.state import ConnectionState, Lifecycle, end_connect, start_connect
-from ..delivery import cluster, stats
+from ..delivery import heartbeats
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
+from ..stats import counters
+from .arrivals import Arrivals
 from .calls import CallsMixin
 from .closing import ClosingMixin
-from .groups import GroupsMixin
+from .joining import JoiningMixin
 from .liveness import LivenessMixin
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, SLOW_CLOSE_TIMEOUT, ConsumerSpec, identity_of
 
@@ -45,7 +47,7 @@ logger = logging.getLogger("hypergen_ws")
 _LAYER_EVENT = "hypergen_ws.layer_event"
 
 
-class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
+class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
                        AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Runs one ``@consumer`` function for one websocket connection.
 
@@ -55,7 +57,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
     ``HYPERGEN_WS["CHANNEL_LAYER"]``).
 
     The class is built from parts, each in a module of this package: :mod:`.calls` (the browser's frames and
-    calls), :mod:`.groups` (joining and leaving), :mod:`.closing` (sending, closing, cleaning up),
+    calls), :mod:`.joining` (joining and leaving groups), :mod:`.closing` (sending, closing, cleaning up),
     :mod:`.liveness` (the heartbeat and the reconnect hint); this module holds the ASGI plumbing and the connect.
     """
 
@@ -75,6 +77,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
+    _arrivals: Arrivals | None = None
     _transport: Transport | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -123,8 +126,10 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         ends the connection from inside (a slow client), without a message through the layer.
         """
         self._task = asyncio.current_task()
+        receive = self._receiving(receive)  # pings and pongs are answered and taken out first
+        arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
         try:
-            await super().__call__(scope, self._receiving(receive), send)
+            await super().__call__(scope, arrivals.receive if arrivals else receive, send)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -132,6 +137,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
                 self._task.uncancel()
         finally:
             self._task = None
+            if arrivals is not None:
+                arrivals.stop()
             await self._cleanup_to_the_end()
             if getattr(self, "channel_name", None):
                 release_channel(self.channel_layer, self.channel_name)
@@ -189,7 +196,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
                 raise
             except Exception:
                 failures += 1
-                stats.event(stats.LAYER_ERROR, "", "receive")
+                counters.event(counters.LAYER_ERROR, "", "receive")
                 if failures == 1:
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
                                    self.label, exc_info=True,
@@ -238,7 +245,7 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
             logger.warning("Refused a websocket to %s (close %s, not authenticated): %s", self.label,
                            protocol.CLOSE_NOT_AUTHENTICATED, exc,
                            extra=fields("token_refused", consumer=self.label, code=protocol.CLOSE_NOT_AUTHENTICATED))
-            stats.event(stats.REFUSED, self.label, protocol.CLOSE_NOT_AUTHENTICATED)
+            counters.event(counters.REFUSED, self.label, protocol.CLOSE_NOT_AUTHENTICATED)
             await self._refuse(protocol.CLOSE_NOT_AUTHENTICATED)
             return
         if not await spec.permission.allows(user, self.url_kwargs):
@@ -257,14 +264,14 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
                 logger.warning("Refused a websocket to %s (close %s, permission denied) for %s: it requires %s.",
                                self.label, code, describe_user(user), spec.permission.describe(),
                                extra=fields("connection_refused", consumer=self.label, user=user, code=code))
-            stats.event(stats.REFUSED, self.label, code)
+            counters.event(counters.REFUSED, self.label, code)
             await self._refuse(code)
             return
         self.hub = get_hub()
         for feature in spec.admitters:
             refusal = await feature.admit(self)
             if refusal is not None:
-                stats.event(stats.REFUSED, self.label, refusal[0])
+                counters.event(counters.REFUSED, self.label, refusal[0])
                 await self._refuse(*refusal)
                 return
         groups = spec.groups_for(self)
@@ -278,8 +285,8 @@ class HypergenConsumer(CallsMixin, GroupsMixin, ClosingMixin, LivenessMixin,
         transport.report_backpressure(self.outbox)
         framelimit.check(self.base_send)
         self.outbox.direct = transport.writer()
-        cluster.ensure_started(self.hub)
-        stats.opened(self.label)
+        heartbeats.ensure_started(self.hub)
+        counters.opened(self.label)
         if state.pending_groups:
             # docs/delivery.rst: the socket is accepted and told; it joins once the layer is back.
             self.send_text(protocol.resync_frame("unavailable", None, None))

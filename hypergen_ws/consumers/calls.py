@@ -11,8 +11,8 @@ from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
-from ..delivery import stats
 from ..delivery.publishing import apublish
+from ..stats import counters
 from .parts import ConsumerParts
 
 logger = logging.getLogger("hypergen_ws")
@@ -21,14 +21,40 @@ logger = logging.getLogger("hypergen_ws")
 class CallsMixin(ConsumerParts):
     """What the browser sends: calls (protocol v1), or raw frames for a feature that takes them."""
 
+    async def _on_arrival(self, message: dict[str, Any]) -> bool:
+        """A frame came from the server: the features that look at arrivals (the rate limit) see it at once,
+        before it waits behind the frames being handled; True when one of them answered it."""
+        if not self.state.is_open:
+            return False
+        for feature in self.hypergen.arrivals:
+            if await feature.arrived(self, message):
+                self._count_received(message)
+                return True
+        return False
+
+    def close_when_handled(self, code: int, reason: str) -> None:
+        """Close with ``code`` once the frames already let through were handled: the close waits behind them."""
+        if self._arrivals is not None:
+            self._arrivals.put({"type": "hypergen_ws.close", "code": code, "reason": reason})
+        else:
+            self.outbox.push({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def hypergen_ws_close(self, event: dict[str, Any]) -> None:
+        """The close ``close_when_handled`` queued: its turn came."""
+        await self.close(event["code"], event["reason"])
+
+    def _count_received(self, message: dict[str, Any]) -> None:
+        text = message.get("text")
+        data = message.get("bytes")
+        counters.received(self.label, self.state.groups,
+                          counters.text_size(text) if text is not None else len(data) if data is not None else 0)
+
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Decode a browser frame and run the consumer function, answering bad input with an error frame."""
         if not self.state.is_open:
             return
         text = message.get("text")
-        data = message.get("bytes")
-        stats.received(self.label, self.state.groups,
-                       stats.text_size(text) if text is not None else len(data) if data is not None else 0)
+        self._count_received(message)
         for feature in self.hypergen.receivers:
             if await feature.receive(self, message):
                 return
@@ -48,14 +74,14 @@ class CallsMixin(ConsumerParts):
                        extra=fields("bad_frame", consumer=self.label, state=self.state,
                                     code=exc.close_code or protocol.BAD_REQUEST))
         if exc.close_code is not None:
-            stats.event(stats.ERROR, self.label, exc.close_code)
+            counters.event(counters.ERROR, self.label, exc.close_code)
             self.outbox.push({"type": "websocket.close", "code": exc.close_code})
         else:
             self.send_error(protocol.BAD_REQUEST, str(exc), exc.id)
 
     def send_error(self, code: str, message: str, call_id: int | str | None = None) -> None:
         """Send this client an error frame, counted by its code in the stats."""
-        stats.event(stats.ERROR, self.label, code)
+        counters.event(counters.ERROR, self.label, code)
         self.send_text(protocol.error_frame(code, message, call_id))
 
     async def handle_call(self, call: protocol.Call) -> None:

@@ -11,7 +11,7 @@ from channels.exceptions import StopConsumer
 from ..core import conf, protocol
 from ..core.logs import fields
 from ..core.state import Lifecycle
-from ..delivery import stats
+from ..stats import counters
 from .parts import SLOW_CLOSE_TIMEOUT, ConsumerParts
 
 logger = logging.getLogger("hypergen_ws")
@@ -22,7 +22,7 @@ class ClosingMixin(ConsumerParts):
 
     def send_text(self, text: str) -> None:
         """Queue an encoded frame for this client only."""
-        stats.sent(self.label, text)
+        counters.sent(self.label, text)
         self.outbox.push_text(text)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
@@ -59,7 +59,7 @@ class ClosingMixin(ConsumerParts):
         logger.warning("Closing a client of %s: it fell %s frames behind", self.label, conf.get("SEND_QUEUE_LIMIT"),
                        extra=fields("slow_client_closed", consumer=self.label, state=self.state,
                                     code=protocol.CLOSE_TRY_AGAIN_LATER))
-        stats.event(stats.SLOW_CLOSE, self.label, protocol.CLOSE_TRY_AGAIN_LATER)
+        counters.event(counters.SLOW_CLOSE, self.label, protocol.CLOSE_TRY_AGAIN_LATER)
         self._closing = asyncio.get_running_loop().create_task(
             self._cut_off(protocol.CLOSE_TRY_AGAIN_LATER, SLOW_CLOSE_TIMEOUT))
 
@@ -124,4 +124,4 @@ class ClosingMixin(ConsumerParts):
         await self.outbox.flush_and_stop()
         if state.opened and not self._counted_closed:
             self._counted_closed = True
-            stats.closed(self.label)
+            counters.closed(self.label)

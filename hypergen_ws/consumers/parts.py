@@ -15,6 +15,7 @@ from ..core.state import ConnectionState
 from ..delivery.hub import Hub, Member
 from ..delivery.outbox import Outbox
 from ..features.base import Feature, Spec
+from .arrivals import Arrivals
 
 #: Seconds a slow client's close frame may wait for the server's write buffer before the connection is dropped.
 SLOW_CLOSE_TIMEOUT = 5.0
@@ -35,6 +36,7 @@ class ConsumerSpec(Spec, Protocol):
     joiners: tuple[Feature, ...]
     members: tuple[Feature, ...]
     starters: tuple[Feature, ...]
+    arrivals: tuple[Feature, ...]
     receivers: tuple[Feature, ...]
     leavers: tuple[Feature, ...]
     rejoiners: tuple[Feature, ...]
@@ -63,6 +65,7 @@ class ConsumerParts:
     _rejoining: asyncio.Task[Any] | None
     _leavers: list[Feature] | tuple[()]
     _counted_closed: bool
+    _arrivals: Arrivals | None
 
     if TYPE_CHECKING:
         channel_name: str
@@ -97,6 +100,8 @@ class ConsumerParts:
         async def _cut_off(self, code: int, grace: float) -> None: ...
 
         def _stop_liveness(self) -> None: ...
+
+        def close_when_handled(self, code: int, reason: str) -> None: ...
 
         def _member(self, group: str) -> Member: ...
 

@@ -47,14 +47,19 @@ DEFAULTS: dict[str, Any] = {
     "SEQUENCE_TTL": 86400,
     # Prefix of the Redis keys hypergen_ws writes (history, presence, groups).
     "REDIS_PREFIX": "hgws",
-    # Presence and groups across processes (docs/presence.rst): seconds between a process's heartbeats,
-    # and seconds after its last heartbeat when a process counts as dead and its entries are removed.
-    "HEARTBEAT_INTERVAL": 3.0,
+    # Presence and groups across processes (docs/presence.rst): seconds between two heartbeats of a server
+    # process in Redis (not the ping/pong of a socket), and seconds after its last heartbeat when a process counts
+    # as dead and its entries are removed.
+    "PROCESS_HEARTBEAT_INTERVAL": 3.0,
     "PROCESS_TTL": 10.0,
     # Security and limits (docs/security.rst): frames one connection may send ("20/s", "100/min"; None: no
     # limit) and how many at once (None: twice the rate per second), for consumers that name no rate=.
     "RATE_LIMIT": "20/s",
     "RATE_BURST": None,
+    # What the anonymous sockets of one client address may send together, in one server process, to consumers with
+    # a rate limit (None: no such limit), and how much at once (None: twice the rate per second).
+    "ANONYMOUS_RATE_LIMIT": "100/s",
+    "ANONYMOUS_RATE_BURST": None,
     # Sockets one user may have open (None: no limit), counted across every server process on Redis; more are
     # closed with 1008.
     "MAX_CONNECTIONS_PER_USER": None,
@@ -87,8 +92,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Old names of settings that were renamed: old name -> new name. The old name still works when the new one is
+#: not given; the check ``hypergen_ws.W009`` asks for the new one.
+RENAMED: dict[str, str] = {
+    "HEARTBEAT_INTERVAL": "PROCESS_HEARTBEAT_INTERVAL",
+}
+_OLD_NAMES = {new: old for old, new in RENAMED.items()}
+
+
 def get(name: str) -> Any:
-    """Return the setting ``name`` from ``settings.HYPERGEN_WS`` or its default."""
+    """Return the setting ``name`` from ``settings.HYPERGEN_WS`` (or its old name, see :data:`RENAMED`) or its
+    default."""
     if name not in DEFAULTS:
         raise KeyError(f"hypergen_ws has no setting {name!r}; known settings: {', '.join(sorted(DEFAULTS))}")
     user = getattr(settings, "HYPERGEN_WS", None) or {}
@@ -96,13 +110,22 @@ def get(name: str) -> Any:
         raise ImproperlyConfigured(
             f"settings.HYPERGEN_WS must be a dict, not {type(user).__name__}; for example HYPERGEN_WS = {{'URL_PREFIX': 'ws/'}}."
         )
-    return user.get(name, DEFAULTS[name])
+    if name in user:
+        return user[name]
+    old = _OLD_NAMES.get(name)
+    return user[old] if old is not None and old in user else DEFAULTS[name]
 
 
 def unknown_keys() -> list[str]:
-    """Keys of ``settings.HYPERGEN_WS`` that hypergen_ws does not know (typos)."""
+    """Keys of ``settings.HYPERGEN_WS`` that hypergen_ws does not know (typos); old names are known."""
     user = getattr(settings, "HYPERGEN_WS", None) or {}
-    return sorted(k for k in user if k not in DEFAULTS) if isinstance(user, dict) else []
+    return sorted(k for k in user if k not in DEFAULTS and k not in RENAMED) if isinstance(user, dict) else []
+
+
+def renamed_keys() -> list[tuple[str, str]]:
+    """``(old name, new name)`` of each setting that ``settings.HYPERGEN_WS`` gives by an old name."""
+    user = getattr(settings, "HYPERGEN_WS", None) or {}
+    return [(old, new) for old, new in RENAMED.items() if old in user] if isinstance(user, dict) else []
 
 
 def _seconds(name: str, value: Any, *, zero: bool = False) -> float:

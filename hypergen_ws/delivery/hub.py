@@ -25,7 +25,7 @@ from ..backends.layers import (bypasses_layer, get_layer, group_add, group_disca
 from ..core import conf
 from ..core.protocol import text_frame
 from ..core.logs import fields
-from . import stats
+from ..stats import counters
 from .feed import Feed, deliver_sequenced
 from .members import FRAME_TYPE, RESERVED_PREFIXES, Member, Outgoing, Push
 
@@ -103,14 +103,14 @@ class Hub:
         if member not in members:
             members.add(member)
             self._pushes.pop(group, None)
-            stats.joined(group, member.label)
+            counters.joined(group, member.label)
             self._changed()
 
     def _remove(self, group: str, members: set[Member], member: Member) -> None:
         if member in members:
             members.discard(member)
             self._pushes.pop(group, None)
-            stats.left(group, member.label)
+            counters.left(group, member.label)
             feed = self.feeds.get(group)
             if feed is not None:
                 feed.forget(member)
@@ -137,7 +137,7 @@ class Hub:
                                       f"{exc}; is Redis reachable?") from exc
         except BaseException as exc:
             if isinstance(exc, Exception):
-                stats.event(stats.LAYER_ERROR, "", "group_add")
+                counters.event(counters.LAYER_ERROR, "", "group_add")
             self._remove(group, members, member)
             if self.members.get(group) is members:  # members waiting for this subscription fail too
                 del self.members[group]
@@ -208,7 +208,7 @@ class Hub:
             async with asyncio.timeout(layer_timeout()):
                 await group_discard(self.layer, group, channel)
         except Exception:  # the layer may be down; the membership expires on its own
-            stats.event(stats.LAYER_ERROR, "", "group_discard")
+            counters.event(counters.LAYER_ERROR, "", "group_discard")
             logger.warning("Could not leave group %s on the channel layer", group, exc_info=True,
                            extra=fields("group_leave_failed", group=group))
 
@@ -238,7 +238,7 @@ class Hub:
             for _member, push in pushes:
                 push(message, frame)
             count = len(pushes)
-        stats.group_frame(group, text, count, published)
+        counters.group_frame(group, text, count, published)
         return count
 
     def feed(self, group: str) -> Feed:
@@ -293,7 +293,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                stats.event(stats.LAYER_ERROR, "", "receive")
+                counters.event(counters.LAYER_ERROR, "", "receive")
                 logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group,
                                  extra=fields("layer_receive_failed", group=group))
                 await asyncio.sleep(1)
@@ -330,7 +330,7 @@ class Hub:
                 async with asyncio.timeout(layer_timeout()):
                     await group_add(self.layer, group, channel)
             except Exception:
-                stats.event(stats.LAYER_ERROR, "", "group_add")
+                counters.event(counters.LAYER_ERROR, "", "group_add")
                 logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True,
                                extra=fields("group_subscribe_failed", group=group))
                 failed.append(group)

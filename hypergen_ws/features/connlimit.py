@@ -28,7 +28,7 @@ from ..backends.redis import connections as redis_connections
 from ..core import conf, protocol
 from ..core.logs import fields
 from ..core.state import time_left
-from ..delivery import cluster
+from ..delivery import heartbeats
 from ..delivery.hub import Hub
 from .base import Connection, Feature, Options, PerHub
 
@@ -98,7 +98,7 @@ tables = Tables()
 
 def configure(options: Options) -> ConnectionLimit:
     """Always on; it does something only when ``MAX_CONNECTIONS_PER_USER`` is set."""
-    cluster.add_listener(listener)
+    heartbeats.add_listener(listener)
     return ConnectionLimit()
 
 
@@ -106,9 +106,9 @@ def _timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
 
 
-def _node(hub: Hub) -> cluster.Node | None:
+def _node(hub: Hub) -> heartbeats.ProcessHeartbeat | None:
     """This hub's heartbeat on a Redis layer (started here if need be), or None: count in this process."""
-    return cluster.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
+    return heartbeats.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
 
 
 def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
@@ -170,7 +170,7 @@ class ConnectionLimit(Feature):
             if not mine:
                 del table[identity.key]
         tables.changed(hub)
-        node = cluster.node_of(hub)
+        node = heartbeats.node_of(hub)
         if node is None:
             return
         if not counted or hub in tables.down:
@@ -191,7 +191,7 @@ class _Listener:
             return True
         return bool(tables.by_hub.get(hub)) and time.monotonic() - tables.renewed.get(hub, 0.0) > RENEW_INTERVAL
 
-    async def reassert(self, node: cluster.Node) -> None:
+    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
         """Write this hub's table to Redis, again while it changed under the write (then it stays stale)."""
         hub = node.hub
         for _attempt in range(REWRITE_ATTEMPTS):

@@ -28,7 +28,7 @@ from ..core.groups import check_group_name
 from ..core.logs import fields
 from ..core.state import time_left
 from ..core.sync import refuse_in_loop
-from ..delivery import stats
+from ..stats import counters
 from ..delivery.hub import local_hubs
 from .base import Connection, Feature, Options
 
@@ -143,7 +143,7 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
         logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True,
                        extra=fields("history_unavailable", consumer=conn.label, group=group, state=conn.state,
                                     code="unavailable"))
-        stats.event(stats.RECOVERY, conn.label, "resynced.unavailable")
+        counters.event(counters.RECOVERY, conn.label, "resynced.unavailable")
         conn.send_text(protocol.resync_frame("unavailable", None, None))
         for _seq, _epoch, text in feed.release(conn) if feed is not None else []:
             conn.send_text(text)
@@ -152,9 +152,9 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
     if late and position is None:
         outcome = "rejoined"
     if outcome != "sync":
-        stats.event(stats.RECOVERY, conn.label, f"resynced.{outcome}")
+        counters.event(counters.RECOVERY, conn.label, f"resynced.{outcome}")
     elif position is not None:
-        stats.event(stats.RECOVERY, conn.label, "replayed")
+        counters.event(counters.RECOVERY, conn.label, "replayed")
     held = feed.release(conn) if feed is not None else []
     last = snapshot.seq
     if outcome == "sync":
@@ -223,3 +223,19 @@ def flush_history(group: str | None = None) -> None:
     """Sync variant of :func:`aflush_history`."""
     refuse_in_loop("flush_history")
     run_sync(aflush_history(group), "Flushing history")
+
+
+async def aredact_history(group: str, seq: int) -> bool:
+    """Redact the frame ``seq`` of ``group``'s history: it keeps its seq (recovery stays gap-free) and is replayed
+    as ``{"type": "redacted"}``, which says nothing. Returns False when no frame ``seq`` is kept (never published,
+    or already gone); the clients that received it live keep what it did."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise TypeError(f"seq={seq!r}: pass the seq of a kept frame, a positive int (group_send() returns it; "
+                        "get_history() lists them).")
+    return await get_store().redact(check_group_name(group), seq)
+
+
+def redact_history(group: str, seq: int) -> bool:
+    """Sync variant of :func:`aredact_history`."""
+    refuse_in_loop("redact_history")
+    return run_sync(aredact_history(group, seq), f"Redacting frame {seq} of the history of {group!r}")

@@ -29,7 +29,7 @@ from ..core.binding import Binder
 from ..core.commands import collecting, stop_collecting
 from ..core.logs import fields
 from ..core.permissions import describe_user
-from ..delivery import stats
+from ..stats import counters
 from ..delivery.publishing import apublish
 from .base import Connection, Feature, Options, Spec
 
@@ -107,7 +107,7 @@ async def connected(instance: Connection) -> None:
                        describe_user(instance.scope.get("user")), str(exc),
                        extra=fields("on_connect_refused", consumer=spec.label, state=instance.state,
                                     code=protocol.CLOSE_PERMISSION_DENIED))
-        stats.event(stats.REFUSED, spec.label, protocol.CLOSE_PERMISSION_DENIED)
+        counters.event(counters.REFUSED, spec.label, protocol.CLOSE_PERMISSION_DENIED)
         instance.outbox.push_first({"type": "websocket.send", "text": protocol.error_frame(
             protocol.PERMISSION_DENIED, str(exc) or f"You may not connect to {spec.label}.")})
         instance.outbox.push({"type": "websocket.close", "code": protocol.CLOSE_PERMISSION_DENIED})
@@ -116,7 +116,7 @@ async def connected(instance: Connection) -> None:
         logger.exception("Error in on_connect of consumer %s", spec.label,
                          extra=fields("on_connect_error", consumer=spec.label, state=instance.state,
                                       code=protocol.SERVER_ERROR))
-        stats.event(stats.ERROR, spec.label, protocol.SERVER_ERROR)
+        counters.event(counters.ERROR, spec.label, protocol.SERVER_ERROR)
         detail = f"{type(exc).__name__}: {exc}" if conf.error_details() else "Internal server error."
         instance.outbox.push_first({"type": "websocket.send",
                                     "text": protocol.error_frame(protocol.SERVER_ERROR, detail)})
@@ -124,7 +124,7 @@ async def connected(instance: Connection) -> None:
         return
     if commands:
         text = protocol.commands_frame(commands)
-        stats.sent(spec.label, text)
+        counters.sent(spec.label, text)
         instance.outbox.push_first({"type": "websocket.send", "text": text})
 
 

@@ -6,8 +6,8 @@ never sees a second sequence on one socket as gaps.
 
 ``get_groups()``, ``flush_groups()`` and ``clean_expired()`` (docs/presence.rst): on the in-memory layer the answer
 comes from this process's hubs. On Redis every server process publishes its group counts with its heartbeat
-(:mod:`hypergen_ws.delivery.cluster`); counts of other processes are as fresh as their last heartbeat (at most
-``HEARTBEAT_INTERVAL`` seconds old, usually much less), this process's own counts are current.
+(:mod:`hypergen_ws.delivery.heartbeats`); counts of other processes are as fresh as their last heartbeat (at most
+``PROCESS_HEARTBEAT_INTERVAL`` seconds old, usually much less), this process's own counts are current.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from typing import Any
 
 from ..backends.layers import get_store, run_sync
 from ..backends.memory import memory_store
-from ..backends.redis import cluster as redis_cluster
+from ..backends.redis import heartbeats as redis_heartbeats
 from ..backends.redis import presence as redis_presence
 from ..core.protocol import STAMP_PREFIX, resync_frame, unstamp
 from ..core.state import ConnectionState
 from ..core.sync import refuse_in_loop
-from ..delivery import cluster
+from ..delivery import heartbeats
 from ..delivery.hub import Member, local_hubs
 from . import expiry, presence
 from .base import Connection, Feature, Options
@@ -120,11 +120,11 @@ async def aget_groups() -> dict[str, int]:
     counts = _local_counts()
     store: Any = get_store()
     if store.kind == "redis":
-        own = {node.id for node in map(cluster.node_of, local_hubs()) if node is not None}
-        for node_id in await cluster.live_processes(store):
+        own = {node.id for node in map(heartbeats.node_of, local_hubs()) if node is not None}
+        for node_id in await heartbeats.live_processes(store):
             if node_id in own:
                 continue
-            for group, count in (await redis_cluster.group_counts(store, node_id)).items():
+            for group, count in (await redis_heartbeats.group_counts(store, node_id)).items():
                 counts[group] = counts.get(group, 0) + count
     return dict(sorted(counts.items()))
 
@@ -150,7 +150,7 @@ async def aflush_groups() -> None:
     await redis_presence.flush(store, (f"{p}:pg:*", f"{p}:presence:*", f"{p}:pcount:*", f"{p}:pgroups:*"),
                                secrets.token_hex(8))
     for hub in local_hubs():
-        node = cluster.node_of(hub)
+        node = heartbeats.node_of(hub)
         if node is not None:
             node.changed()
 
@@ -181,7 +181,7 @@ async def aclean_expired() -> dict[str, int]:
                 hub.loop.call_soon_threadsafe(expiry.expire, conn)
                 closed += 1
     store: Any = get_store()
-    processes = await cluster.sweep(store) if store.kind == "redis" else 0
+    processes = await heartbeats.sweep(store) if store.kind == "redis" else 0
     return {"connections": closed, "history_entries": memory_store().clean_expired(), "processes": processes}
 
 

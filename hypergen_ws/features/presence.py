@@ -29,7 +29,7 @@ from ..core.logs import fields
 from ..core.identity import Identity
 from ..core.state import time_left
 from ..core.sync import refuse_in_loop
-from ..delivery import cluster
+from ..delivery import heartbeats
 from ..delivery.hub import Hub, local_hubs
 from ..delivery.publishing import apublish
 from .base import Connection, Feature, Options, PerHub
@@ -105,7 +105,7 @@ def configure(options: Options) -> PresenceFeature | None:
         raise ImproperlyConfigured(f"{options.where}: presence={options.presence!r}; pass True or False.")
     if not options.presence:
         return None
-    cluster.add_listener(listener)
+    heartbeats.add_listener(listener)
     return PresenceFeature()
 
 
@@ -145,7 +145,7 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
     """Count a new socket; announce the user's first one; send the socket the current list."""
     hub = conn.hub
     store = _redis_store(hub)
-    node = cluster.ensure_started(hub) if store is not None and hub is not None else None
+    node = heartbeats.ensure_started(hub) if store is not None and hub is not None else None
     if node is None or hub is None:
         with tables.lock:
             entry = tables.memory.setdefault(group, {}).setdefault(identity.key, Entry(identity))
@@ -180,7 +180,7 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
 async def left(hub: Hub | None, group: str, identity: Identity) -> None:
     """Uncount a gone socket; announce the user's last one."""
     store = _redis_store(hub)
-    node = cluster.node_of(hub) if store is not None and hub is not None else None
+    node = heartbeats.node_of(hub) if store is not None and hub is not None else None
     if node is None or hub is None:
         with tables.lock:
             table = tables.memory.get(group, {})
@@ -240,9 +240,9 @@ async def aget_presence(group: str) -> list[dict[str, Any]]:
         with tables.lock:
             users = [e.public() for e in tables.memory.get(group, {}).values()]
         return sorted(users, key=lambda u: str(u["since"]))
-    live = set(await cluster.live_processes(store))
+    live = set(await heartbeats.live_processes(store))
     for hub in local_hubs():  # this process's own ids count even before their first beat
-        node = cluster.node_of(hub)
+        node = heartbeats.node_of(hub)
         if node is not None and not node.task.done():
             live.add(node.id)
     merged: dict[str, dict[str, Any]] = {}
@@ -274,7 +274,7 @@ class _Listener:
     def needs_reassert(self, hub: Hub) -> bool:
         return hub in tables.stale
 
-    async def reassert(self, node: cluster.Node) -> None:
+    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
         """Write this hub's entries again, then send the leave frames of removals that had failed."""
         hub = node.hub
         tables.stale.discard(hub)

@@ -10,7 +10,8 @@ from channels.layers import channel_layers
 
 from ..backends.memory import memory_store
 from ..core import registry
-from ..delivery import hub, stats
+from ..delivery import hub
+from ..stats import counters
 from ..features import connlimit, presence
 
 __all__ = ["reset"]
@@ -30,4 +31,4 @@ def reset() -> None:
     registry.forget_groups()
     presence.tables.clear()
     connlimit.tables.clear()
-    stats.clear()
+    counters.clear()

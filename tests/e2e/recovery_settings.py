@@ -2,4 +2,4 @@
 from testproject.settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.e2e.recovery_app"
-HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 2.0, "PUBLISH_TIMEOUT": 3.0}
+HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.5, "PROCESS_TTL": 2.0, "PUBLISH_TIMEOUT": 3.0}

@@ -50,7 +50,7 @@ async def accepted_on(browser: Browser, server: Any) -> bool:
 
 @pytest.mark.parametrize("run", range(2))
 async def test_no_place_stays_taken_after_a_redis_freeze_during_connects(run, redis_server, live_server_factory):
-    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.5})}
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.5})}
     daphne, uvicorn = [live_server_factory(server=kind, redis_url=redis_server.url, env=env)
                        for kind in ("daphne", "uvicorn")]
     alice = Browser(uvicorn).login("alice")
@@ -70,7 +70,7 @@ async def test_no_place_stays_taken_after_a_redis_freeze_during_connects(run, re
             opened += 1
             await ws.close()
     print(f"run {run}: {opened} of 8 handshakes completed during or after the freeze")
-    deadline = time.monotonic() + 30  # a heartbeat (HEARTBEAT_INTERVAL 0.5 s) writes the counts again
+    deadline = time.monotonic() + 30  # a heartbeat (PROCESS_HEARTBEAT_INTERVAL 0.5 s) writes the counts again
     left = await places(redis_server.url)
     while left and time.monotonic() < deadline:
         await asyncio.sleep(0.2)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(300)
 LOBBY = CHAT.format(room="lobby")
 COUNTER = "/ws/counter/increment/"  # returns its commands for the whole group
 TIMEOUT = 2.0  # PUBLISH_TIMEOUT of the servers
-OVERRIDES = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "HEARTBEAT_INTERVAL": 0.5})}
+OVERRIDES = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "PROCESS_HEARTBEAT_INTERVAL": 0.5})}
 
 
 def http_publish(server, text: str, room: str = "lobby") -> tuple[int, float]:
@@ -111,7 +111,7 @@ async def test_connects_while_redis_is_frozen_are_answered_within_one_budget_and
         server_kind, redis_server, live_server_factory):
     """Default timeouts and the per-user cap on: the cap, the join, the history and presence of a connect share
     CONNECT_TIMEOUT, so the handshake completes on daphne too; once Redis is back the sockets get group frames."""
-    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 10, "HEARTBEAT_INTERVAL": 0.5})}
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 10, "PROCESS_HEARTBEAT_INTERVAL": 0.5})}
     server = live_server_factory(server=server_kind, redis_url=redis_server.url, env=env)
     alice = Browser(server).login("alice")
     ws = await alice.socket(LOBBY)
@@ -180,7 +180,7 @@ async def test_after_a_redis_restart_unnoticed_by_any_heartbeat_the_first_operat
         server_kind, redis_server, live_server_factory):
     """No heartbeat and no other use of Redis while it is down: the pooled connections are all dead when it is
     back, and the first call (publish and history), HTTP publish, group_send and connect must not find one."""
-    quiet = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "HEARTBEAT_INTERVAL": 3600})}
+    quiet = {"HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": TIMEOUT, "PROCESS_HEARTBEAT_INTERVAL": 3600})}
     server = live_server_factory(server=server_kind, redis_url=redis_server.url, env=quiet)
     alice = Browser(server).login("alice")
     ws = await alice.socket(LOBBY)

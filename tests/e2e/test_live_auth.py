@@ -141,7 +141,7 @@ async def test_a_flushed_or_expired_session_closes_its_sockets(servers):
 
 async def test_max_connections_per_user_counts_across_processes_and_forgets_a_killed_one(
         redis_server, live_server_factory):
-    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 2, "HEARTBEAT_INTERVAL": 0.5,
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"MAX_CONNECTIONS_PER_USER": 2, "PROCESS_HEARTBEAT_INTERVAL": 0.5,
                                                 "PROCESS_TTL": 2})}
     daphne, uvicorn = [live_server_factory(server=kind, redis_url=redis_server.url, env=env)
                        for kind in ("daphne", "uvicorn")]

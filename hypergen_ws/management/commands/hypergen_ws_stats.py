@@ -7,10 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hypergen_ws.cli import KEY_ENV
+from hypergen_ws.cli import KEY_ENV, format_stats
 from hypergen_ws.client import PublishClient, PublishError
-from hypergen_ws.delivery.clusterstats import get_stats
-from hypergen_ws.stats import format_stats
+from hypergen_ws.stats.cluster import get_stats
 
 LOCAL_NOTE = (
     "Note: these are the counters of this command's own process, which serves no websockets: without Redis, "

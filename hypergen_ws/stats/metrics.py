@@ -21,7 +21,7 @@ import atexit
 import os
 
 from ..core import conf
-from . import stats
+from . import counters
 from .metric_sinks import INSTALL_HINT, LATENCY_BUCKETS, CountersCollector, LatencySink, PrometheusSink, require
 
 try:
@@ -69,13 +69,13 @@ def install() -> LatencySink | PrometheusSink:
         else:
             _installed = LatencySink()
             prometheus_client.REGISTRY.register(CountersCollector(_installed))
-    stats.set_sink(_installed)
+    counters.set_sink(_installed)
     return _installed
 
 
 def uninstall() -> None:
     """Stop feeding the metrics (what they counted stays)."""
-    stats.set_sink(None)
+    counters.set_sink(None)
 
 
 def install_from_settings() -> None:

@@ -1,8 +1,8 @@
 """Server processes that share Redis: heartbeats, group counts, and what to do when Redis lost its data.
 
 Every hub (one per event loop, so one per daphne/uvicorn process) that serves a consumer on a Redis layer runs a
-heartbeat every ``HEARTBEAT_INTERVAL`` seconds (and soon after its groups change); the keys are described in
-:mod:`hypergen_ws.backends.redis.cluster`.
+heartbeat every ``PROCESS_HEARTBEAT_INTERVAL`` seconds (and soon after its groups change); the keys are described in
+:mod:`hypergen_ws.backends.redis.heartbeats`.
 
 A process that misses its beats for ``PROCESS_TTL`` seconds is dead: the first live process to notice removes
 what it left (its group counts, and through the listeners its presence entries, with leave frames). When Redis
@@ -22,11 +22,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.layers import drop_idle_connections, get_layer, get_store, group_discard
-from ..backends.redis import cluster as keys
+from ..backends.redis import heartbeats as keys
 from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame
-from . import stats
+from ..stats import counters
 from .hub import Hub
 
 if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
@@ -35,13 +35,13 @@ if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported 
 logger = logging.getLogger("hypergen_ws")
 
 
-class ClusterListener(Protocol):
+class HeartbeatListener(Protocol):
     """A feature that keeps state per process in Redis (presence)."""
 
     def needs_reassert(self, hub: Hub) -> bool:
         """Whether ``hub``'s entries must be written again at the next beat (a write failed)."""
 
-    async def reassert(self, node: Node) -> None:
+    async def reassert(self, node: ProcessHeartbeat) -> None:
         """Write this process's entries again (Redis lost them, or ``flush_groups()`` removed them)."""
 
     async def process_died(self, store: RedisStore, node_id: str) -> None:
@@ -49,16 +49,16 @@ class ClusterListener(Protocol):
 
 
 #: Features that keep per-process state in Redis; added when a consumer that uses them is declared.
-listeners: list[ClusterListener] = []
+listeners: list[HeartbeatListener] = []
 
 
-def add_listener(listener: ClusterListener) -> None:
+def add_listener(listener: HeartbeatListener) -> None:
     """Register ``listener`` once."""
     if listener not in listeners:
         listeners.append(listener)
 
 
-#: Gives the report every heartbeat carries (``hypergen_ws.delivery.clusterstats``); None: heartbeats carry none.
+#: Gives the report every heartbeat carries (``hypergen_ws.stats.cluster``); None: heartbeats carry none.
 _reporter: Callable[[], str] | None = None
 
 
@@ -68,7 +68,7 @@ def set_reporter(report: Callable[[], str] | None) -> None:
     _reporter = report
 
 
-class Node:
+class ProcessHeartbeat:
     """This process (one hub) as seen by the others through Redis."""
 
     def __init__(self, hub: Hub, store: RedisStore) -> None:
@@ -113,7 +113,7 @@ class Node:
                 log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
                     extra=fields("heartbeat_failed", code=failures))
                 await drop_idle_connections(self.hub.layer)  # none is left to fail once Redis is back
-            interval = float(conf.get("HEARTBEAT_INTERVAL"))
+            interval = float(conf.get("PROCESS_HEARTBEAT_INTERVAL"))
             if await self._sleep(interval):
                 await asyncio.sleep(min(0.25, interval))  # one beat for a burst of joins and leaves
 
@@ -192,7 +192,7 @@ class Node:
             current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
-                stats.event(stats.RECOVERY, member.label, "resynced.history_lost")
+                counters.event(counters.RECOVERY, member.label, "resynced.history_lost")
                 member.send_text(text)
         self.resynced = instance
 
@@ -221,10 +221,10 @@ async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) 
     return cleaned
 
 
-_nodes: dict[Hub, Node] = {}
+_nodes: dict[Hub, ProcessHeartbeat] = {}
 
 
-def ensure_started(hub: Hub) -> Node | None:
+def ensure_started(hub: Hub) -> ProcessHeartbeat | None:
     """The heartbeat of ``hub`` on a Redis layer (started on first use); None on other layers."""
     node = _nodes.get(hub)
     if node is not None:
@@ -237,12 +237,12 @@ def ensure_started(hub: Hub) -> Node | None:
         return None
     for old in [h for h in _nodes if h.loop.is_closed()]:
         del _nodes[old]
-    node = _nodes[hub] = Node(hub, store)  # type: ignore[arg-type]
+    node = _nodes[hub] = ProcessHeartbeat(hub, store)  # type: ignore[arg-type]
     hub.on_change = lambda _hub: node.changed()
     return node
 
 
-def node_of(hub: Hub) -> Node | None:
+def node_of(hub: Hub) -> ProcessHeartbeat | None:
     """The running heartbeat of ``hub``, if any."""
     return _nodes.get(hub)
 

@@ -1,4 +1,4 @@
-"""Traffic counters of every server process (hypergen_ws.clusterstats): reports, sums, rows, failures."""
+"""Traffic counters of every server process (hypergen_ws.stats.cluster): reports, sums, rows, failures."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from hypergen_ws import aget_stats, get_stats
-from hypergen_ws.delivery import stats
-from hypergen_ws.delivery.clusterstats import _add, combine, heartbeat_report, local_report
+from hypergen_ws.stats import counters as stats
+from hypergen_ws.stats.cluster import _add, combine, heartbeat_report, local_report
 from hypergen_ws.dashboard import current
 from tests import feature_consumers as fc
 from tests.recutil import OtherProcess, opened
@@ -82,7 +82,7 @@ async def test_on_memory_the_process_itself():
 
 
 async def test_on_redis_one_row_per_process_and_the_own_one_fresh(redis_layer, settings):
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.2, "PROCESS_TTL": 1.0}
     other = OtherProcess()  # another event loop of this process: a second heartbeat, the same counters
     try:
         async def connect_there():

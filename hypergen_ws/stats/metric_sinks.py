@@ -1,4 +1,4 @@
-"""What feeds the Prometheus metrics of :mod:`hypergen_ws.delivery.metrics`: a collector that reads the counters at
+"""What feeds the Prometheus metrics of :mod:`hypergen_ws.stats.metrics`: a collector that reads the counters at
 each scrape (with :class:`LatencySink` for the latency histogram), or :class:`PrometheusSink` in multiprocess mode.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Protocol, cast
 from weakref import WeakKeyDictionary
 
 from ..core import conf
-from . import stats
-from .hub import local_hubs
+from . import counters
+from ..delivery.hub import local_hubs
 
 try:
     import prometheus_client
@@ -92,7 +92,7 @@ class _Latency:
 
 
 class LatencySink:
-    """A :class:`hypergen_ws.stats.Sink` that only keeps the publish-to-write latency, as bucket counts per
+    """A :class:`hypergen_ws.stats.counters.Sink` that only keeps the publish-to-write latency, as bucket counts per
     consumer: one bisect and two additions per group frame and consumer in it."""
 
     def __init__(self) -> None:
@@ -136,8 +136,8 @@ class CountersCollector:
 
     def collect(self) -> Iterator[Metric]:
         require()
-        consumers = stats.consumer_rows()
-        events = stats.event_counts()
+        consumers = counters.consumer_rows()
+        events = counters.event_counts()
         depths = outbox_depths()
         for label in consumers:
             depths.setdefault(label, (0, 0))
@@ -146,22 +146,22 @@ class CountersCollector:
                   for name, doc in (CONNECTIONS, OUTBOX_FRAMES, OUTBOX_MAX)}
         fields = {CONNECTS: "connections_total", FRAMES_IN: "messages_in", BYTES_IN: "bytes_in",
                   FRAMES_OUT: "messages_out", BYTES_OUT: "bytes_out"}
-        counters = {meta: CounterMetricFamily(meta[0], meta[1], labels=by_consumer) for meta in fields}
+        families = {meta: CounterMetricFamily(meta[0], meta[1], labels=by_consumer) for meta in fields}
         for label, row in consumers.items():
             gauges[CONNECTIONS[0]].add_metric([label], row["connections"])
             for meta, field in fields.items():
-                counters[meta].add_metric([label], row[field])
+                families[meta].add_metric([label], row[field])
         for label, (waiting, deepest) in depths.items():
             gauges[OUTBOX_FRAMES[0]].add_metric([label], waiting)
             gauges[OUTBOX_MAX[0]].add_metric([label], deepest)
         yield from gauges.values()
-        yield from counters.values()
-        yield _by_code(REFUSALS, events[stats.REFUSED], ["consumer", "code"])
-        yield _by_code(ERRORS, events[stats.ERROR], ["consumer", "code"])
-        yield _by_code(SLOW_CLOSES, events[stats.SLOW_CLOSE], ["consumer"])
-        yield _by_code(PUBLISHES, events[stats.PUBLISHED], ["consumer"])
-        yield _by_code(LAYER_ERRORS, events[stats.LAYER_ERROR], ["operation"])
-        yield _by_code(RECOVERIES, events[stats.RECOVERY], ["consumer", "outcome", "reason"])
+        yield from families.values()
+        yield _by_code(REFUSALS, events[counters.REFUSED], ["consumer", "code"])
+        yield _by_code(ERRORS, events[counters.ERROR], ["consumer", "code"])
+        yield _by_code(SLOW_CLOSES, events[counters.SLOW_CLOSE], ["consumer"])
+        yield _by_code(PUBLISHES, events[counters.PUBLISHED], ["consumer"])
+        yield _by_code(LAYER_ERRORS, events[counters.LAYER_ERROR], ["operation"])
+        yield _by_code(RECOVERIES, events[counters.RECOVERY], ["consumer", "outcome", "reason"])
         histogram = HistogramMetricFamily(LATENCY[0], LATENCY[1], labels=by_consumer)
         for label, latency in list(self.latency.latency.items()):
             counts, running, buckets = list(latency.counts), 0, []
@@ -210,7 +210,7 @@ class _PerConsumer:
 
 
 class PrometheusSink:
-    """A :class:`hypergen_ws.stats.Sink` that adds every count to ``prometheus_client`` metrics in ``registry``
+    """A :class:`hypergen_ws.stats.counters.Sink` that adds every count to ``prometheus_client`` metrics in ``registry``
     (its default registry when None): what multiprocess mode needs, at about 1 µs per metric updated."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -271,18 +271,18 @@ class PrometheusSink:
                 children.latency.observe(elapsed)
 
     def event(self, kind: str, label: str, code: str) -> None:
-        if kind == stats.PUBLISHED:
+        if kind == counters.PUBLISHED:
             self.publishes.labels(label).inc()
-        elif kind == stats.ERROR:
+        elif kind == counters.ERROR:
             self.errors.labels(label, code).inc()
-        elif kind == stats.REFUSED:
+        elif kind == counters.REFUSED:
             self.refusals.labels(label, code).inc()
-        elif kind == stats.SLOW_CLOSE:
+        elif kind == counters.SLOW_CLOSE:
             self.slow_closes.labels(label).inc()
-        elif kind == stats.RECOVERY:
+        elif kind == counters.RECOVERY:
             outcome, _, reason = code.partition(".")
             self.recoveries.labels(label, outcome, reason).inc()
-        elif kind == stats.LAYER_ERROR:
+        elif kind == counters.LAYER_ERROR:
             self.layer_errors.labels(code).inc()
 
     def sample_outboxes(self) -> None:
@@ -303,5 +303,5 @@ class PrometheusSink:
     async def _sample_every(self) -> None:
         """The process that is scraped cannot see the others' queues: each writes its own, every heartbeat."""
         while True:
-            await asyncio.sleep(float(conf.get("HEARTBEAT_INTERVAL")))
+            await asyncio.sleep(float(conf.get("PROCESS_HEARTBEAT_INTERVAL")))
             self.sample_outboxes()

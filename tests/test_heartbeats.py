@@ -1,4 +1,4 @@
-"""Server processes sharing Redis (hypergen_ws.delivery.cluster, backends.redis.cluster): beats and the dead."""
+"""Server processes sharing Redis (hypergen_ws.delivery.heartbeats, backends.redis.heartbeats): beats and the dead."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from hypergen_ws.backends.layers import get_store
-from hypergen_ws.backends.redis import cluster as keys
-from hypergen_ws.delivery import cluster
+from hypergen_ws.backends.redis import heartbeats as keys
+from hypergen_ws.delivery import heartbeats
 from hypergen_ws.delivery.hub import get_hub
 from tests.recutil import use_layer
 
@@ -22,7 +22,7 @@ class RecordingListener:
     def needs_reassert(self, hub: Any) -> bool:
         return False
 
-    async def reassert(self, node: cluster.Node) -> None:
+    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
         self.reasserted += 1
 
     async def process_died(self, store: Any, node_id: str) -> None:
@@ -32,24 +32,24 @@ class RecordingListener:
 @pytest.fixture
 def listener():
     found = RecordingListener()
-    cluster.add_listener(found)
-    cluster.add_listener(found)  # once only
-    assert cluster.listeners.count(found) == 1
+    heartbeats.add_listener(found)
+    heartbeats.add_listener(found)  # once only
+    assert heartbeats.listeners.count(found) == 1
     yield found
-    cluster.listeners.remove(found)
+    heartbeats.listeners.remove(found)
 
 
 async def test_a_process_beats_and_is_listed_live(settings, redis_url):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 0.1, "PROCESS_TTL": 2.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 0.1, "PROCESS_TTL": 2.0}
     hub = get_hub()
-    node = cluster.ensure_started(hub)
-    assert node is not None and cluster.node_of(hub) is node and cluster.ensure_started(hub) is node
+    node = heartbeats.ensure_started(hub)
+    assert node is not None and heartbeats.node_of(hub) is node and heartbeats.ensure_started(hub) is node
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while node.beats == 0 and loop.time() < deadline:
         await asyncio.sleep(0.02)
-    assert node.id in await cluster.live_processes(node.store)
+    assert node.id in await heartbeats.live_processes(node.store)
     node.task.cancel()
 
 
@@ -58,25 +58,25 @@ async def test_a_dead_process_is_swept_once_and_the_listeners_clean_up(settings,
     store: Any = get_store()
     await keys.beat(store, "gone:1", {"g": 3}, ttl=30.0, now=time.time() - 60)  # its last beat ran out
     assert await keys.group_counts(store, "gone:1") == {"g": 3}
-    assert await cluster.sweep(store) == 1
+    assert await heartbeats.sweep(store) == 1
     assert listener.died == ["gone:1"]
-    assert await cluster.sweep(store) == 0, "claimed once"
-    assert "gone:1" not in await cluster.live_processes(store)
+    assert await heartbeats.sweep(store) == 0, "claimed once"
+    assert "gone:1" not in await heartbeats.live_processes(store)
 
 
 async def test_in_memory_hubs_have_no_heartbeat(settings):
     use_layer("memory", settings)
-    assert cluster.ensure_started(get_hub()) is None
+    assert heartbeats.ensure_started(get_hub()) is None
 
 
 async def test_another_redis_server_answering_starts_new_epochs_and_a_new_instance_once(settings, redis_url, listener):
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 3600, "PROCESS_TTL": 7200}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 3600, "PROCESS_TTL": 7200}
     store: Any = get_store()
     run_id = await keys.server_run_id(store)
     assert run_id and len(run_id) == 40
     seq, epoch = await store.append("failover.group", '{"type":"message","data":1}', 10)
-    node = cluster.Node(get_hub(), store)
+    node = heartbeats.ProcessHeartbeat(get_hub(), store)
     node.task.cancel()  # beats are driven by hand below
     await node.beat()
     instance = node.instance
@@ -91,16 +91,16 @@ async def test_another_redis_server_answering_starts_new_epochs_and_a_new_instan
 
 
 async def test_when_redis_lost_its_data_history_followers_get_a_resync_that_is_counted(settings, redis_url):
-    from hypergen_ws.delivery import stats
+    from hypergen_ws.stats import counters as stats
     from tests import recovery_consumers as rc
     from tests.recutil import opened
 
     use_layer("redis", settings, redis_url)
-    settings.HYPERGEN_WS = {"HEARTBEAT_INTERVAL": 30.0, "PROCESS_TTL": 60.0}
+    settings.HYPERGEN_WS = {"PROCESS_HEARTBEAT_INTERVAL": 30.0, "PROCESS_TTL": 60.0}
     stats.reset()
     comm = await opened(rc.rec_feed, room="lost")
     assert (await comm.receive())["type"] == "sync"
-    node = cluster.node_of(get_hub())
+    node = heartbeats.node_of(get_hub())
     assert node is not None
     await node.recover(b"a new instance id")
     resync = await comm.receive()

@@ -2,7 +2,7 @@
 
 On Redis, every server process stores its counters (:func:`hypergen_ws.stats.snapshot`, its groups cut to the
 ``STATS_TOP_GROUPS`` with the most connections) with each heartbeat, under a key that expires ``PROCESS_TTL``
-after the beat (:mod:`hypergen_ws.delivery.cluster`). :func:`aget_stats` reads the reports of the processes whose heartbeat
+after the beat (:mod:`hypergen_ws.delivery.heartbeats`). :func:`aget_stats` reads the reports of the processes whose heartbeat
 is current and sums them; a process that stopped beating drops out within ``PROCESS_TTL``. The process that
 answers puts in its own counters as of now rather than as of its last beat. On other layers (one process)
 the result holds this process alone.
@@ -32,15 +32,16 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from ..backends.layers import get_layer, get_store, layer_kind, run_sync
-from ..backends.redis import cluster as keys
+from ..backends.redis import heartbeats as keys
 from ..core import conf
 from ..core.sync import refuse_in_loop
-from . import cluster, stats
+from ..delivery import heartbeats
+from . import counters
 
 if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
     from ..backends.redis.store import RedisStore
 
-__all__ = ["aget_stats", "combine", "get_stats", "heartbeat_report", "local_report"]
+__all__ = ["aget_stats", "combine", "get_stats", "heartbeat_report", "install", "local_report"]
 
 #: A stats result (JSON-ready).
 Stats = dict[str, Any]
@@ -50,7 +51,7 @@ HOST = socket.gethostname()
 def local_report(top_groups: int | None = None) -> Stats:
     """This process's counters (:func:`hypergen_ws.stats.snapshot`) with its host; with ``top_groups``, only
     that many groups, those with the most connections."""
-    snapshot = stats.snapshot()
+    snapshot = counters.snapshot()
     snapshot["host"] = HOST
     if top_groups is not None and len(snapshot["groups"]) > top_groups:
         snapshot["groups"] = dict(_by_connections(snapshot["groups"])[:max(0, top_groups)])
@@ -60,6 +61,11 @@ def local_report(top_groups: int | None = None) -> Stats:
 def heartbeat_report() -> str:
     """What each heartbeat stores for the cluster-wide stats: :func:`local_report` as JSON."""
     return json.dumps(local_report(int(conf.get("STATS_TOP_GROUPS"))), separators=(",", ":"))
+
+
+def install() -> None:
+    """Make every process heartbeat carry :func:`heartbeat_report` (``AppConfig.ready`` calls it)."""
+    heartbeats.set_reporter(heartbeat_report)
 
 
 def _by_connections(groups: dict[str, dict[str, int]]) -> list[tuple[str, dict[str, int]]]:
@@ -72,7 +78,7 @@ async def aget_stats(*, per_process: bool = False) -> Stats:
     if layer_kind(layer) != "redis":
         return _local_stats(per_process)
     store = get_store(layer)
-    own = cluster.local_node_ids()
+    own = heartbeats.local_node_ids()
     now = time.time()
     ttl = float(conf.get("PROCESS_TTL"))
     rows: list[tuple[str, float, Stats]] = []
@@ -122,11 +128,11 @@ def _one_per_process(rows: list[tuple[str, float, Stats]]) -> list[tuple[str, fl
 
 def combine(rows: list[tuple[str, float, Stats]], scope: str, per_process: bool = False) -> Stats:
     """Sum the reports ``(process id, age of the report, report)`` into one stats result."""
-    totals = dict.fromkeys(stats.FIELDS, 0)
+    totals = dict.fromkeys(counters.FIELDS, 0)
     rates = {"messages_in": 0.0, "messages_out": 0.0}
     consumers: dict[str, Any] = {}
     groups: dict[str, Any] = {}
-    events: dict[str, Any] = {kind: {} for kind in stats.EVENT_KINDS}
+    events: dict[str, Any] = {kind: {} for kind in counters.EVENT_KINDS}
     processes = []
     for node_id, age, data in rows:
         row: Stats = {"id": node_id, "host": data.get("host"), "pid": data.get("pid"), "uptime": data.get("uptime"),

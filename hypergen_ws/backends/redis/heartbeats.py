@@ -8,7 +8,7 @@ Keys on the layer's first host (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``)::
                        the control group); a live process that sweeps a dead one leaves the groups with them;
                        expires CHANNELS_TTL after the last beat when nobody swept it
     <p>:ps:<process>   string: that process's traffic counters (JSON) for the cluster-wide stats
-                       (``hypergen_ws.delivery.clusterstats``); expires PROCESS_TTL after the last beat
+                       (``hypergen_ws.stats.cluster``); expires PROCESS_TTL after the last beat
     <p>:instance       a random id written with SET NX; when it changes, Redis lost its data
     <p>:generation     changed by ``flush_groups()``: every process writes its presence entries again
 

@@ -17,7 +17,7 @@ dynamic groups (one per room, per user) do not grow memory. Consumer counters li
 
 Rarer events are counted by kind, consumer label and code (:func:`event`): refused connections (by close code),
 error frames and protocol closes (by error or close code), slow clients cut off, publishes, recovery outcomes
-and channel-layer errors (by operation). A *sink* (:func:`set_sink`, e.g. :mod:`hypergen_ws.delivery.metrics`)
+and channel-layer errors (by operation). A *sink* (:func:`set_sink`, e.g. :mod:`hypergen_ws.stats.metrics`)
 gets the same calls, each once per frame or event, never per member.
 In a process that runs several event loops (tests, threads), concurrent updates may now and then lose an
 increment; a server runs one loop per process.

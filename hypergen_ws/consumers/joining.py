@@ -15,7 +15,7 @@ from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, ConsumerParts
 logger = logging.getLogger("hypergen_ws")
 
 
-class GroupsMixin(ConsumerParts):
+class JoiningMixin(ConsumerParts):
     """Joining and leaving the connection's groups through the process's hub."""
 
     async def _join_all(self, groups: list[str]) -> list[str]:
