@@ -13,8 +13,8 @@ empty write buffer; what the kernel does not take goes into Twisted's buffer (``
 counts towards the producer's pause below. Otherwise it returns ``False`` and the frame goes through the ASGI
 ``send``.
 
-**Backpressure.** uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an outbox sees a
-client that stops reading as a send that does not finish. daphne's ``send`` hands every frame to Twisted at
+**Backpressure.** uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an
+outbox sees a client that stops reading as a send that does not finish. daphne's ``send`` hands every frame to Twisted at
 once, and Twisted buffers without limit unless a *streaming producer* is registered on the connection: then it
 calls ``pauseProducing()`` when more than 64 KiB wait and ``resumeProducing()`` when the buffer is empty.
 ``report_backpressure`` registers such a producer that pauses and resumes the socket's outbox, so frames wait
@@ -141,7 +141,8 @@ class DaphneTransport(Transport):
         self.protocol = protocol
 
     def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
-        """daphne stops on SIGTERM: ``callback`` runs before daphne's own handler (:mod:`hypergen_ws.backends.signals`)."""
+        """daphne stops on SIGTERM: ``callback`` runs before daphne's own handler
+        (:mod:`hypergen_ws.backends.signals`)."""
         return on_terminate(loop, callback)
 
     @property

@@ -94,7 +94,8 @@ class UvicornTransport(Transport):
         self.protocol = protocol
 
     def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
-        """uvicorn stops on SIGTERM: ``callback`` runs before uvicorn's own handler (:mod:`hypergen_ws.backends.signals`)."""
+        """uvicorn stops on SIGTERM: ``callback`` runs before uvicorn's own handler
+        (:mod:`hypergen_ws.backends.signals`)."""
         return on_terminate(loop, callback)
 
     @property

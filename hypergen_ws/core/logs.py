@@ -115,7 +115,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "socket_followed_session": ("INFO", "a socket follows its session to the new key of update_session_auth_hash()"),
     "session_follow_failed": ("WARNING", "the new key of a session could not reach every process (the session check "
                                          "closes its sockets there)"),
-    "client_server_silent": ("WARNING", "the Python client heard nothing from a server that pings; it reconnects"),
+    "client_server_silent": ("WARNING", "the Python client heard nothing for ping_interval + ping_timeout; it "
+                                        "reconnects"),
     "client_bad_frame": ("WARNING", "the Python client ignored a frame that is not JSON"),
     "client_recovering": ("WARNING", "the Python client saw a seq skipped and reconnects with the last one; code: the "
                                      "seq it got"),

@@ -29,8 +29,8 @@ async def test_a_rolling_restart_of_two_processes_on_redis_loses_nothing(redis_s
     settings.HYPERGEN_WS = {"PUBLISH_TIMEOUT": 3.0}
     a, b = (live_server_factory(APP, server=kind, redis_url=redis_server.url, settings=SETTINGS, migrate=True)
             for kind in ("daphne", "uvicorn"))
-    path = rc.rec_feed.reverse(room="rolling")
-    group = rc.rec_feed.group_name(room="rolling")
+    path = rc.rec_deploy.reverse(room="rolling")
+    group = rc.rec_deploy.group_name(room="rolling")
     clients = ([RecoveringClient([a.ws_url, b.ws_url], path, liveness=5).start() for _ in range(6)]
                + [RecoveringClient([b.ws_url, a.ws_url], path, liveness=5).start() for _ in range(6)])
     published = 0
