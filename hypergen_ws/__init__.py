@@ -4,6 +4,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from django.core.checks import register as _register_check
+
+from .installed import check_installed as _check_installed
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -103,8 +107,4 @@ def __getattr__(name: str) -> Any:
 def _register_installed_check() -> None:
     """Register ``hypergen_ws.E010`` (the package used without its app) once a public name is used: the app
     config registers the other checks, which never run when the app is not installed."""
-    from django.core.checks import register
-
-    from .installed import check_installed
-
-    register(check_installed)
+    _register_check(_check_installed)

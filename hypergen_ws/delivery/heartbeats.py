@@ -189,7 +189,7 @@ class ProcessHeartbeat:
                 continue
             snapshot = await self.store.read(group, None)
             current = self.hub.feed(group)
-            current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
+            current.move_to(snapshot.epoch, snapshot.seq + 1)
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
                 counters.event(counters.RECOVERY, member.label, "resynced.history_lost")

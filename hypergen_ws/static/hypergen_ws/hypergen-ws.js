@@ -135,7 +135,7 @@
   }
 
   /** A token as unpadded base64url of its UTF-8 bytes: RFC 6455 token characters, whatever the token holds. */
-  function base64url(text) {
+  function unpaddedBase64(text) {
     let binary = "";
     for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
     return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -234,6 +234,8 @@
       this._silence = null; // the timer that checks for silence (pingInterval + pingTimeout)
       this._probe = null; // the timer of an unanswered probe ping
       this._hint = null; // ms the server said to wait before reconnecting (a "reconnect" frame)
+      this._everOpened = false; // whether a socket of this connection ever opened
+      this._toldHandshake = false; // the console was told once that the handshake may have been refused
       const getToken = options && options.getToken;
       if (getToken !== undefined && typeof getToken !== "function") {
         throw new TypeError(`hypergen: option getToken must be an async function returning a token, got ${describe(getToken)}`);
@@ -296,7 +298,7 @@
       if (!this._getToken) return this._open(undefined);
       const request = (this._tokenRequest = {});
       fetchToken(this._getToken).then(
-        (token) => this._tokenRequest === request && this._open([SUBPROTOCOL, BEARER_SUBPROTOCOL + base64url(token)]),
+        (token) => this._tokenRequest === request && this._open([SUBPROTOCOL, BEARER_SUBPROTOCOL + unpaddedBase64(token)]),
         (error) => {
           if (this._tokenRequest !== request) return;
           this._ctx.env().console.error(`hypergen: getToken() failed for ${this.url}; trying again:`, error);
@@ -426,6 +428,7 @@
 
     _onOpen() {
       this._openedAt = this._heardAt = this._ctx.env().now();
+      this._everOpened = true;
       this._watchSilence();
       for (const call of this._queue.splice(0)) this._transmit(call); // before anyone can send
       this._setState("open", null, null);
@@ -434,6 +437,7 @@
 
     _onClose(code, reason, immediate) {
       const env = this._ctx.env();
+      const beforeOpen = this._openedAt === null; // closed before the handshake completed
       this._detach();
       if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
       if (code === CLOSE_EXPIRED) this._attempt = 0;
@@ -442,7 +446,7 @@
       if (NO_RECONNECT_CODES.includes(code)) return this._finish(code, reason);
       if (this.state === "offline") {
         // No reconnect while offline: the "online" event (or the page becoming visible) connects again.
-        this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null });
+        this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null, beforeOpen });
         return;
       }
       const hint = this._hint;
@@ -453,8 +457,14 @@
         this._timer = null;
         this._connect();
       }, delay);
-      this._emit("close", { url: this.url, code, reason, reconnect: true, delay });
-      this._setState("reconnecting", code, reason);
+      if (beforeOpen && !this._everOpened && !this._toldHandshake) {
+        this._toldHandshake = true;
+        env.console.warn(`hypergen: the websocket to ${this.url} closed before it opened (code ${code}): the server ` +
+          "refused the handshake (an Origin it does not trust, a Host not in ALLOWED_HOSTS, a path with no " +
+          "consumer) or cannot be reached. The server's log says which; reconnecting meanwhile.");
+      }
+      this._emit("close", { url: this.url, code, reason, reconnect: true, delay, beforeOpen });
+      this._setState("reconnecting", code, reason, beforeOpen);
     }
 
     /** Final close: reject what is outstanding, forget the connection, announce "closed". */
@@ -640,14 +650,15 @@
       if (!listened) this._ctx.env().console.error(`hypergen: error from ${this.url}: ${error.code}: ${error.message}`);
     }
 
-    _setState(state, code, reason) {
+    _setState(state, code, reason, beforeOpen = false) {
       if (this.state === state) return;
       this.state = state;
-      this._announceState(code, reason);
+      this._announceState(code, reason, beforeOpen);
     }
 
-    _announceState(code, reason) {
-      const detail = { url: this.url, state: this.state, code, reason };
+    /** "beforeOpen": the socket closed before its handshake completed (refused by the server, or unreachable). */
+    _announceState(code, reason, beforeOpen = false) {
+      const detail = { url: this.url, state: this.state, code, reason, beforeOpen };
       this._emit("state", detail);
       this._ctx.dispatch("hypergen:websocket:state", detail);
     }
