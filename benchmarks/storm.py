@@ -23,6 +23,10 @@ Variants: ``hypergen`` (a ``@consumer(history=2000)`` on the Redis layer; its cl
 back off and reconnect, nothing is replayed) and ``channelbox`` (ChannelBox on uvicorn; everything in the server's
 memory, so the publisher is a websocket client of the server and nothing survives the restart). The spread applies
 to hypergen only; the baselines run once per N.
+
+The new server is started as soon as the old one released the port (hypergen_ws stops listening at the SIGTERM,
+before it tells its clients; uvicorn and daphne at the start of their own shutdown), as a supervisor that restarts
+a process at once would, while the old one may still be closing its sockets; ``old exit s`` says when it ended.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -118,11 +123,11 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
         t0 = time.time()
         await asyncio.gather(*(p.call(30, cmd="mark", at=t0) for p in pool.procs))
         server.proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(server.proc.wait, 60)
-        shutdown = time.time() - t0
-        server.stop()
+        await wait_port_free(port, server, 60)
+        released = time.time() - t0
         new = await asyncio.to_thread(start_server, variant, kind, layer, url, None, "uvloop", "auto", port)
         started = time.time() - t0
+        old_exit = asyncio.create_task(asyncio.to_thread(server.proc.wait, 120))
         peak, stop = [new.rss()], asyncio.Event()
         sampler = asyncio.create_task(sample_rss(new, peak, stop))
         give_up = loop.time() + args.deadline - (time.time() - t0)
@@ -130,6 +135,9 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
             await asyncio.sleep(0.2)
         stop.set()
         await sampler
+        await old_exit
+        shutdown = server.exited_at - t0 if getattr(server, "exited_at", None) else None
+        server.stop()
         recovered = st["recovered"]
         recovered_s = (st["last_recovered"] - t0) if recovered == n else None
         await asyncio.sleep(2)
@@ -143,7 +151,8 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
         final = await status(pool, published)
         accepts = [t for p in pool.procs for t in (await p.call(60, cmd="accepts"))["accepts"]]
         result = {"variant": variant, "clients": n, "spread": spread, "server": kind,
-                  "connected_before": before["open"], "shutdown_s": shutdown, "new_server_listening_s": started,
+                  "connected_before": before["open"], "port_free_s": released, "old_server_exited_s": shutdown,
+                  "new_server_listening_s": started,
                   "recovered": recovered, "recovered_s": recovered_s, "peak_accepts_per_s": peak_per_second(accepts),
                   "accepts": len(accepts), "peak_rss_mb": peak[0] / 2**20, "failed_handshakes": final["failures"],
                   "failure_kinds": final["failure_kinds"], "published": published, "lost": final["lost"],
@@ -160,6 +169,29 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
         for proc in (server, new, redis):
             if proc is not None:
                 proc.stop()
+
+
+async def wait_port_free(port: int, server, bound: float) -> None:
+    """Until ``port`` can be bound again (the stopping server closed its listening socket), at most ``bound`` s;
+    notes on ``server.exited_at`` when its process ended."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+
+    def watch() -> None:
+        server.proc.wait(120)
+        server.exited_at = time.time()
+
+    asyncio.get_running_loop().run_in_executor(None, watch)
+    while loop.time() < deadline:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, port))
+                return
+            except OSError:
+                pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"port {port} was not released within {bound} s of the SIGTERM")
 
 
 async def status(pool: ClientPool, published: int | None = None) -> dict:
@@ -200,15 +232,15 @@ def report(result: dict) -> str:
     for r in result["runs"]:
         name = r["variant"] + (f" spread {r['spread']:g}" if r.get("spread") is not None else "")
         if "error" in r:
-            rows.append([r["clients"], name, "error: " + r["error"][:70]] + [None] * 8)
+            rows.append([r["clients"], name, "error: " + r["error"][:70]] + [None] * 9)
             continue
         rows.append([r["clients"], name, f"{r['recovered']}/{r['clients']}", r["recovered_s"],
                      r["peak_accepts_per_s"], r["peak_rss_mb"], r["failed_handshakes"], r["published"], r["lost"],
-                     r["resyncs"], r["new_server_listening_s"]])
+                     r["resyncs"], r["new_server_listening_s"], r["old_server_exited_s"]])
     p = result["params"]
     return "\n".join([f"storm: server={p['server']} rate={p['rate']:g}/s", "", format_table(
         ["N", "variant", "recovered", "recovered s", "peak accepts/s", "peak RSS MB", "failed", "published", "lost",
-         "resyncs", "new server up s"], rows)])
+         "resyncs", "new server up s", "old exit s"], rows)])
 
 
 if __name__ == "__main__":

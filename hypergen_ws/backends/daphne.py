@@ -142,8 +142,20 @@ class DaphneTransport(Transport):
 
     def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
         """daphne stops on SIGTERM: ``callback`` runs before daphne's own handler
-        (:mod:`hypergen_ws.backends.signals`)."""
-        return on_terminate(loop, callback)
+        (:mod:`hypergen_ws.backends.signals`), and daphne stops listening first."""
+        return on_terminate(loop, callback, self._stop_listening)
+
+    def _stop_listening(self, handler: Any) -> None:
+        """Stop daphne's listening ports: its ``Server.listeners`` are the Deferreds of Twisted's ``listen()``,
+        whose results are the ports (daphne's own shutdown stops them again, which does nothing)."""
+        listeners = getattr(getattr(self.protocol, "server", None), "listeners", None)
+        if not isinstance(listeners, list):
+            warn_fallback("refusing new connections while shutting down", "daphne", "its Server has no listeners")
+            return
+        for deferred in listeners:
+            stop = getattr(getattr(deferred, "result", None), "stopListening", None)
+            if callable(stop):
+                stop()
 
     @property
     def pings(self) -> bool:

@@ -3,9 +3,11 @@
 uvicorn (``Server.capture_signals``) and daphne (Twisted's reactor) each install a SIGTERM handler with
 ``signal.signal`` that starts their shutdown, which closes every socket at once: uvicorn with 1012 and no word
 before it, daphne by dropping the connections. :func:`on_terminate` puts a handler in front of theirs: on SIGTERM
-it runs a coroutine function in the server's event loop (the drain of :mod:`hypergen_ws.delivery.shutdown`) and,
-when it is done, hands the signal to the handler that was there, which shuts the server down as before. A second
-SIGTERM while the first is being handled goes to the server's handler at once.
+it first makes the server stop listening (``stop_listening``, given the server's own handler: new connections are
+refused at once, so clients that reconnect go to another process instead of the one that stops), then runs a
+coroutine function in the server's event loop (the drain of :mod:`hypergen_ws.delivery.shutdown`) and, when it is
+done, hands the signal to the handler that was there, which shuts the server down as before. A second SIGTERM
+while the first is being handled goes to the server's handler at once.
 """
 from __future__ import annotations
 
@@ -32,10 +34,11 @@ def _pass_on(previous: Any, signum: int, frame: FrameType | None) -> None:
         signal.raise_signal(signum)
 
 
-def on_terminate(loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
-    """On SIGTERM, run ``await callback()`` in ``loop`` first, then the handler that was installed before; once per
-    process (later calls return True and change nothing). False off the main thread, where Python cannot install
-    signal handlers."""
+def on_terminate(loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]],
+                 stop_listening: Callable[[Any], None] | None = None) -> bool:
+    """On SIGTERM, call ``stop_listening(the server's handler)``, run ``await callback()`` in ``loop``, then the
+    handler that was installed before; once per process (later calls return True and change nothing). False off
+    the main thread, where Python cannot install signal handlers."""
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.SIGTERM in _installed:
@@ -57,6 +60,12 @@ def on_terminate(loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitab
             _pass_on(previous, signum, None)
 
         def start() -> None:
+            if stop_listening is not None:
+                try:
+                    stop_listening(previous)
+                except Exception:  # a fast path: without it, the server only listens a little longer
+                    logger.debug("Could not stop listening before the shutdown", exc_info=True,
+                                 extra=fields("shutdown_failed"))
             asyncio.ensure_future(callback(), loop=loop).add_done_callback(done)
 
         loop.call_soon_threadsafe(start)

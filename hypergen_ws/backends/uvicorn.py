@@ -95,8 +95,8 @@ class UvicornTransport(Transport):
 
     def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
         """uvicorn stops on SIGTERM: ``callback`` runs before uvicorn's own handler
-        (:mod:`hypergen_ws.backends.signals`)."""
-        return on_terminate(loop, callback)
+        (:mod:`hypergen_ws.backends.signals`), and uvicorn stops listening first."""
+        return on_terminate(loop, callback, _stop_listening)
 
     @property
     def pings(self) -> bool:
@@ -146,6 +146,17 @@ class UvicornTransport(Transport):
                           "its websockets-sansio connection has an unexpected shape")
             return False
         return True
+
+
+def _stop_listening(handler: Any) -> None:
+    """Close uvicorn's listening sockets: its SIGTERM handler is ``Server.handle_exit``, and the ``Server`` keeps
+    them in ``servers`` (asyncio servers; uvicorn's own shutdown closes them again, which does nothing)."""
+    servers = getattr(getattr(handler, "__self__", None), "servers", None)
+    if not isinstance(servers, list):
+        warn_fallback("refusing new connections while shutting down", "uvicorn", "its Server has no servers list")
+        return
+    for server in servers:
+        server.close()
 
 
 class _SansIOWriter:

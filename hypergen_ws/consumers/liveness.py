@@ -67,7 +67,7 @@ class LivenessMixin(ConsumerParts):
         """The socket is open: put it on the heartbeat's wheel, and let a server's stop tell it to reconnect."""
         hub = self.hub
         assert hub is not None
-        hub.sockets.add(self)
+        hub.sockets[self] = None
         self.transport.on_stop(hub.loop, drain_all)
         if hub.draining:  # the server is shutting down: reconnect elsewhere
             self.restart(spread_delay())
@@ -89,7 +89,7 @@ class LivenessMixin(ConsumerParts):
             self._beat.stop()
             self._beat = None
         if self.hub is not None:
-            self.hub.sockets.discard(self)
+            self.hub.sockets.pop(self, None)
 
     def ping(self) -> None:
         """Send ``{"type": "ping"}`` (the heartbeat's wheel calls it on a quiet socket)."""

@@ -74,7 +74,7 @@ class Hub:
         #: The protocol heartbeat's wheels, per ``(PING_INTERVAL, PING_TIMEOUT)`` (``delivery.heartbeat.wheel``).
         self.heartbeats: dict[tuple[float, float], Any] = {}
         #: Every open socket of this hub, and whether the server began to shut down (``delivery.shutdown``).
-        self.sockets: set[Any] = set()
+        self.sockets: dict[Any, None] = {}  # in the order they opened
         self.draining = False
 
     def member_set(self, group: str) -> set[Member] | None:
