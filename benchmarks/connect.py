@@ -61,11 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop")
     ap.add_argument("--uvicorn-ws", choices=["auto", "websockets", "websockets-sansio", "wsproto"], default="auto",
                     help="uvicorn's websocket implementation (default auto: websockets-sansio)")
-    ap.add_argument("--name", help="results file name (default connect-<server>-<layer>[-quick])")
+    ap.add_argument("--stack", choices=["bare", "auth", "quickstart"], default="bare",
+                    help="what wraps the Django variants' websocket router: nothing (bare), AuthMiddlewareStack "
+                         "(auth), or the quickstart's asgi.py: SameOriginValidator(AuthMiddlewareStack(...)) and "
+                         "BodyLimit for HTTP (quickstart)")
+    ap.add_argument("--name", help="results file name (default connect-<server>-<layer>[-<stack>][-quick])")
     ap.add_argument("--no-save", action="store_true", help="print only, write no JSON")
     args = ap.parse_args(argv)
     args.clients = args.clients or ([200] if args.quick else [1000])
-    args.name = args.name or f"connect-{args.server}-{args.layer}" + ("-quick" if args.quick else "")
+    args.name = args.name or (f"connect-{args.server}-{args.layer}" + ("" if args.stack == "bare" else f"-{args.stack}")
+                              + ("-quick" if args.quick else ""))
     return args
 
 
@@ -134,6 +139,7 @@ async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
     if args.ping_interval:
         os.environ["BENCH_PING_INTERVAL"] = args.ping_interval  # read by benchproject.settings in the server
+    os.environ["BENCH_AUTH"] = {"bare": "0", "auth": "1", "quickstart": "quickstart"}[args.stack]
     machine = machine_info()  # before the runs: the load average at start means something
     variants, skipped = available_variants(args.variants)
     runs = await run_matrix(args.clients, variants, one_run, args, lambda k, v: f"{k} connections, {v}")
@@ -164,8 +170,9 @@ def report(result: dict) -> str:
             rows.append([r["clients"], r["variant"], r["connected"], r["failed"], r["connections_per_s"],
                          r["cpu_us_per_connection"], r["rss_before_mb"], r["rss_after_mb"], r["kb_per_connection"],
                          r.get("idle_cpu_percent"), r.get("idle_pings_per_s")])
-    lines = [f"connect: server={p['server']} layer={p['layer']} concurrency={p['concurrency']} "
-             f"idle={p.get('idle', 0):g}s PING_INTERVAL={p.get('ping_interval') or 'default'}", "",
+    lines = [f"connect: server={p['server']} layer={p['layer']} stack={p.get('stack', 'bare')} "
+             f"concurrency={p['concurrency']} idle={p.get('idle', 0):g}s "
+             f"PING_INTERVAL={p.get('ping_interval') or 'default'}", "",
              format_table(["K", "variant", "connected", "failed", "conn/s", "srv CPU us/conn", "RSS before MB",
                            "RSS after MB", "KB/conn", "idle CPU %", "pings/s"], rows)]
     if result["ratios"]:

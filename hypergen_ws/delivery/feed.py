@@ -18,6 +18,7 @@ from ..backends.layers import get_store
 from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame, stamp
+from . import outage
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -126,9 +127,10 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
         try:
             async with asyncio.timeout(float(conf.get("PUBLISH_TIMEOUT"))):
                 snapshot = await get_store(feed.hub.layer).read(feed.group, None if fresh else after)
-        except Exception:
-            logger.warning("Could not read the history of %s to fill a gap before seq %s", feed.group, seq,
-                           exc_info=True, extra=fields("history_gap_unfilled", group=feed.group))
+        except Exception as exc:
+            log = logger.debug if outage.failed("history read", exc) else logger.warning
+            log("Could not read the history of %s to fill a gap before seq %s", feed.group, seq, exc_info=True,
+                extra=fields("history_gap_unfilled", group=feed.group))
         else:
             if snapshot.epoch == epoch and snapshot.seq < seq or fresh and snapshot.epoch != epoch:
                 skip_unknown(feed, seq, epoch, snapshot.seq, snapshot.epoch)

@@ -30,6 +30,7 @@ from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
 from ..stats import counters
+from . import outage
 from .hub import FRAME_TYPE, current_hub, local_hubs
 
 
@@ -61,18 +62,25 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None,
     timeout = publish_timeout()
     try:
         async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
-            return await _publish_layer(layer, group, text, size, revision)
+            seq = await _publish_layer(layer, group, text, size, revision)
     except TimeoutError:
-        raise unknown_outcome(group, timeout) from None
+        error = unknown_outcome(group, timeout)
+        outage.failed("publish", error)
+        raise error from None
     except (TypeError, ValueError):
         raise
     except Exception as exc:
         counters.event(counters.LAYER_ERROR, "", "send")
         await drop_idle_connections(layer)  # a restarted Redis: no dead pooled connection fails a later publish
-        raise LayerUnavailable(
+        unavailable = LayerUnavailable(
             f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
             "reachable? Retry later."
-        ) from exc
+        )
+        unavailable.__cause__ = exc
+        outage.failed("publish", unavailable)
+        raise unavailable from exc
+    outage.answered()
+    return seq
 
 
 async def _publish_layer(layer: Any, group: str, text: str, size: int, revision: Revision | None) -> int | None:
