@@ -65,7 +65,7 @@ def on_terminate(loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitab
                     stop_listening(previous)
                 except Exception:  # a fast path: without it, the server only listens a little longer
                     logger.debug("Could not stop listening before the shutdown", exc_info=True,
-                                 extra=fields("shutdown_failed"))
+                                 extra=fields("stop_listening_failed"))
             asyncio.ensure_future(callback(), loop=loop).add_done_callback(done)
 
         loop.call_soon_threadsafe(start)

@@ -56,6 +56,8 @@ EVENTS: dict[str, tuple[str, str]] = {
                                   "RECONNECT_SPREAD and closed; code: 1012"),
     "shutdown_failed": ("ERROR", "telling the sockets to reconnect before a shutdown failed (with the traceback); "
                                  "the server shuts down as it would without it"),
+    "stop_listening_failed": ("DEBUG", "the server could not stop listening at SIGTERM: it takes new connections "
+                                       "until its own shutdown starts"),
     "setting_invalid": ("ERROR", "a setting is not valid, so what it configures is off (once per value; the "
                                  "system check hypergen_ws.E060 says the same); code: the setting"),
     "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
