@@ -32,7 +32,7 @@ from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
 from ..delivery import control
 from ..delivery.hub import Hub
-from .base import Connection, Feature, Options, PerHub
+from .base import Connection, Feature, Option, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -52,6 +52,12 @@ class Tables(PerHub[Table]):
 
 tables = Tables()
 _tasks: set[asyncio.Task[Any]] = set()
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def configure(options: Options) -> AccessFeature:
