@@ -13,10 +13,13 @@ Steps, each reported in a summary at the end (the exit code is non-zero when any
    otherwise a note);
 5. the documentation: ``python -m sphinx -W -b html docs docs/_build/html``;
 6. the types: ``mypy`` (strict, configured in pyproject.toml) on the package;
-7. the architecture: ``lint-imports`` (the import-linter contracts of pyproject.toml: the layers of the package).
+7. the architecture: ``lint-imports`` (the import-linter contracts of pyproject.toml: the layers of the package);
+8. the TypeScript types of the JS client: ``tsc --strict --noEmit -p tests/ts`` (``hypergen-ws.d.ts`` and a typed
+   example); TypeScript is installed from npm into ``node_modules/`` (not committed) when it is not there yet
+   (without npm: a failure when ``CI=true``, otherwise a note).
 
-``--skip-pytest``, ``--skip-js``, ``--skip-docs``, ``--skip-types`` and ``--skip-layers`` leave a step out (they are
-not passed to pytest).
+``--skip-pytest``, ``--skip-js``, ``--skip-docs``, ``--skip-types``, ``--skip-layers`` and ``--skip-ts`` leave a step
+out (they are not passed to pytest).
 """
 from __future__ import annotations
 
@@ -38,7 +41,10 @@ JS_TEST_DIR = REPO_ROOT / "tests" / "js"
 JS_TEST_PATTERNS = ("*.test.js", "*.test.mjs", "*.test.cjs", "*-test.js", "*-test.mjs", "*-test.cjs",
                     "*_test.js", "*_test.mjs", "*_test.cjs", "test-*.js", "test-*.mjs", "test-*.cjs",
                     "test.js", "test.mjs", "test.cjs")
-OWN_OPTIONS = ("--skip-pytest", "--skip-js", "--skip-docs", "--skip-types", "--skip-layers")
+OWN_OPTIONS = ("--skip-pytest", "--skip-js", "--skip-docs", "--skip-types", "--skip-layers", "--skip-ts")
+#: The TypeScript that checks hypergen-ws.d.ts (installed into node_modules/, which git ignores).
+TYPESCRIPT = "typescript@5"
+TSC = REPO_ROOT / "node_modules" / ".bin" / "tsc"
 PYTEST_EXIT = {1: "tests failed", 2: "interrupted", 3: "internal error", 4: "usage error",
                5: "no tests were collected"}
 
@@ -139,6 +145,31 @@ def run_js(summary: Summary) -> None:
         summary.add("js", "FAILED", f"node --test exit code {code} ({timed(start)})")
 
 
+def run_ts(summary: Summary) -> None:
+    npm = shutil.which("npm")
+    if not TSC.exists() and npm is None:
+        hint = "install npm (apt-get install npm) so that TypeScript can be installed into node_modules/"
+        if in_ci():
+            summary.add("ts", "FAILED", f"npm not found (CI=true): {hint}")
+        else:
+            print(f"\nThe TypeScript check of hypergen-ws.d.ts was NOT run: {hint}.\n")
+            summary.add("ts", "NOT RUN", f"npm not found: {hint}")
+        return
+    start = time.monotonic()
+    if not TSC.exists():
+        assert npm is not None
+        print(f"installing {TYPESCRIPT} into node_modules/ (npm)", flush=True)
+        code = run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(REPO_ROOT), TYPESCRIPT])
+        if code != 0 or not TSC.exists():
+            summary.add("ts", "FAILED", f"npm install {TYPESCRIPT} failed (exit code {code})")
+            return
+    code = run([str(TSC), "--strict", "--noEmit", "-p", "tests/ts"])
+    if code == 0:
+        summary.add("ts", "OK", f"tsc --strict --noEmit -p tests/ts ({timed(start)})")
+    else:
+        summary.add("ts", "FAILED", f"tsc exit code {code} ({timed(start)})")
+
+
 def run_docs(python: Path, summary: Summary) -> None:
     if not (REPO_ROOT / "docs" / "conf.py").exists():
         summary.add("docs", "FAILED", "docs/conf.py not found")
@@ -192,6 +223,10 @@ def main(argv: list[str]) -> int:
         summary.add("layers", "SKIPPED", "--skip-layers")
     else:
         run_tool("layers", [python.parent / "lint-imports", "--no-cache"], summary)
+    if "--skip-ts" in skip:
+        summary.add("ts", "SKIPPED", "--skip-ts")
+    else:
+        run_ts(summary)
 
     summary.print()
     return 1 if summary.failed else 0

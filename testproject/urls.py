@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_change/done/", views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("chat/", include("testproject.chat.urls")),
     path("counter/", include("testproject.counter.urls")),
     path("notifications/", include("testproject.notifications.urls")),

@@ -47,5 +47,18 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change: this browser stays logged in (``update_session_auth_hash()``) and keeps its
+    sockets; the user's other sessions are logged out, and their sockets close with 4401 (docs/security.rst)."""
+
+    template_name = "registration/password_change.html"
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    """After a password change."""
+
+    template_name = "registration/password_change_done.html"
+
+
 class LogoutView(auth_views.LogoutView):
     """Django's logout view (POST only, as Django requires)."""

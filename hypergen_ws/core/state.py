@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,9 @@ class ConnectionState:
     subprotocol: str | None = None
     #: Per-feature values (timers, wrappers), keyed by the feature's name.
     extras: dict[str, Any] = field(default_factory=dict)
+    #: When the connection began (``time.monotonic()``, as the consumer was made): a close of its user that
+    #: arrives later reaches it, even before it is open.
+    created: float = field(default_factory=time.monotonic)
 
     def advance(self, target: Lifecycle) -> None:
         """Move to ``target``, or raise :class:`IllegalTransition` when it cannot be reached from here."""

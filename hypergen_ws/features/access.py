@@ -5,12 +5,16 @@ listening, in every server process:
 
 * a **logout** (``user_logged_out``) closes every socket of that user with 4401 at once, in every process
   (``LOGOUT_CLOSES = "session"``: only the sockets of the session that logged out);
-* a session that was **flushed** or **expired** is found by a check every ``SESSION_CHECK_INTERVAL`` seconds
-  (:mod:`hypergen_ws.core.sessions`) and its sockets are closed with 4401;
+* a session that was **flushed** or **expired**, or whose user's **password changed**, is found by the session
+  check (:mod:`hypergen_ws.features.session_check`) and its sockets are closed with 4401; a session that moved to a
+  new key (``update_session_auth_hash()``) keeps its sockets (:mod:`hypergen_ws.middleware`);
 * :func:`disconnect_user` closes every socket of a user (deactivation, "log out everywhere");
 * :func:`recheck_permissions` checks the sockets of a user, or all of them, against their consumer's ``perm``
   again and closes with 4403 those that no longer pass (4401 when the user is no longer authenticated).
 
+A close reaches the sockets that are open, and those whose connect was under way in the process when it arrived
+(:mod:`hypergen_ws.features.revocation`): a socket either is open when the close is handled, or it finds the
+close when it opens.
 The messages travel through :mod:`hypergen_ws.delivery.control`. The cap on a user's sockets
 (``MAX_CONNECTIONS_PER_USER``) is :mod:`hypergen_ws.features.connlimit`.
 """
@@ -18,21 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from ..core import conf, protocol
 from ..core import identity as identities
-from ..core.logs import fields
 from ..core.identity import user_key
-from ..core.sessions import live_sessions
+from ..core.logs import fields
+from ..core.sessions import SessionLogin, login_of, seal_key, session_tag
 from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
 from ..delivery import control
 from ..delivery.hub import Hub
+from . import session_check
 from .base import Connection, Feature, Option, Options, PerHub
+from .revocation import Admitted, Revocation, Revocations, follow, log_close, revoke
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -40,14 +45,23 @@ Table = dict[str, set[Connection]]  # identity key -> the open sockets of that i
 
 
 class Tables(PerHub[Table]):
-    """The sockets of each hub, by who they are, and each hub's session watcher."""
+    """The sockets of each hub, by who they are, each hub's recent closes and its session check."""
 
     def __init__(self) -> None:
         super().__init__(dict)
         self.watchers: dict[Hub, asyncio.Task[None]] = {}
+        self.revoked: dict[Hub, Revocations] = {}
+
+    def revocations(self, hub: Hub) -> Revocations:
+        found = self.revoked.get(hub)
+        if found is None:
+            self.of(hub)  # (drops the tables of closed event loops)
+            found = self.revoked[hub] = Revocations()
+        return found
 
     def forget(self, hub: Hub) -> None:
         self.watchers.pop(hub, None)
+        self.revoked.pop(hub, None)
 
 
 tables = Tables()
@@ -67,7 +81,8 @@ def configure(options: Options) -> AccessFeature:
 
 
 class AccessFeature(Feature):
-    """Counts a socket among its user's, and forgets it when it is gone."""
+    """Counts a socket among its user's, refuses one whose user was closed out while it connected, and forgets
+    it when it is gone."""
 
     name = "access"
 
@@ -78,10 +93,21 @@ class AccessFeature(Feature):
         if control.CONTROL_GROUP not in hub.listeners:  # in the background: a frozen Redis must not hold the connect
             _spawn(hub, control.listen(hub))
         tables.of(hub).setdefault(identity.key, set()).add(conn)
-        conn.state.extras[self.name] = True
+        login = login_of(conn.scope.get("user")) if identity.session is not None else None
+        conn.state.extras[self.name] = Admitted(login)
         if identity.session is not None:
             _watch(hub)
+        # Registered first, then the closes that arrived since the connect began: none falls between the two.
+        revocation = tables.revocations(hub).since(conn.state.created, identity)
+        if revocation is not None:
+            log_close(conn, revocation.reason, revocation.code, "while it connected")
+            return revocation.code, revocation.reason
         return None
+
+    async def connected(self, conn: Connection) -> None:
+        admitted = conn.state.extras.get(self.name)
+        if isinstance(admitted, Admitted) and admitted.revoked is not None:
+            await conn.close(admitted.revoked[0])
 
     async def disconnected(self, conn: Connection) -> None:
         identity = conn.state.identity
@@ -107,25 +133,27 @@ def _open(conns: set[Connection]) -> list[Connection]:
 
 # ---- control messages (in each hub's event loop) --------------------------------------------------------------
 def handle_control(hub: Hub, message: dict[str, Any]) -> None:
-    """Close or recheck this hub's sockets as a control message says."""
+    """Close, follow or recheck this hub's sockets as a control message says."""
     action = message.get("action")
-    table = tables.by_hub.get(hub)
-    if not table:
-        return
-    user = message.get("user")
+    user, session = message.get("user"), message.get("session")
     if action == "close":
         code = message.get("code")
         code = code if isinstance(code, int) else protocol.CLOSE_NOT_AUTHENTICATED
-        for key, conns in list(table.items()):
-            if user is not None and key != user:
-                continue
-            for conn in _open(conns):
-                assert conn.state.identity is not None
-                if identities.revoked_by(conn.state.identity, message):
-                    logger.info("Closing a socket of %s to %s (%s; close %s)", conn.state.identity.username,
-                                conn.label, message.get("reason") or "closed by the server", code,
-                                extra=fields("socket_closed", consumer=conn.label, state=conn.state, code=code))
-                    _spawn(hub, conn.close(code))
+        reason = str(message.get("reason") or "closed by the server")
+        revocation = Revocation(time.monotonic(), user if isinstance(user, str) else None,
+                                session if isinstance(session, str) else None, code, reason)
+        tables.revocations(hub).record(revocation)  # for the sockets still connecting, before they are counted
+        for conns in list(tables.by_hub.get(hub, {}).values()):
+            for conn in revoke(list(conns), revocation):
+                _spawn(hub, conn.close(revocation.code))
+        return
+    table = tables.by_hub.get(hub)
+    if not table:
+        return
+    if action == "follow" and isinstance(user, str) and isinstance(session, str):
+        sealed = message.get("key")
+        if isinstance(sealed, str):
+            _spawn(hub, follow(table.get(user, set()), session, sealed))
     elif action == "recheck":
         _spawn(hub, recheck_hub(hub, user if isinstance(user, str) else None))
 
@@ -168,45 +196,18 @@ async def recheck_hub(hub: Hub, user: str | None) -> int:
 def _watch(hub: Hub) -> None:
     task = tables.watchers.get(hub)
     if task is None or task.done():
-        tables.watchers[hub] = hub.loop.create_task(_watch_sessions(hub))
+        tables.watchers[hub] = hub.loop.create_task(session_check.check_sessions(
+            lambda: _sockets_of(hub), _login, lambda coro: _spawn(hub, coro)))
 
 
-async def _watch_sessions(hub: Hub) -> None:
-    """Every ``SESSION_CHECK_INTERVAL`` seconds, close the sockets whose session is gone; ends with the last one."""
-    failures = 0
-    while True:
-        interval = conf.get("SESSION_CHECK_INTERVAL")
-        await asyncio.sleep(float(interval) if interval else 5.0)
-        table = tables.by_hub.get(hub)
-        if not table:
-            return
-        if not interval:
-            continue
-        by_session: dict[str, list[Connection]] = {}
-        for conns in list(table.values()):
-            for conn in _open(conns):
-                key = identities.watched_session(conn.scope, conn.state.identity) if conn.state.identity else None
-                if key is not None:
-                    by_session.setdefault(key, []).append(conn)
-        if not by_session:
-            continue
-        try:
-            live = await database_sync_to_async(live_sessions)(list(by_session))
-        except Exception:
-            failures += 1
-            if failures == 1:
-                logger.warning("Checking the sessions of open sockets failed; trying again", exc_info=True,
-                               extra=fields("session_check_failed"))
-            continue
-        failures = 0
-        for key in set(by_session) - live:
-            for conn in by_session[key]:
-                logger.info("Closing a socket of %s to %s: its session ended (close %s)",
-                            conn.state.identity.username if conn.state.identity else None, conn.label,
-                            protocol.CLOSE_NOT_AUTHENTICATED,
-                            extra=fields("socket_closed", consumer=conn.label, state=conn.state,
-                                         code=protocol.CLOSE_NOT_AUTHENTICATED))
-                _spawn(hub, conn.close(protocol.CLOSE_NOT_AUTHENTICATED))
+def _sockets_of(hub: Hub) -> list[Connection] | None:
+    table = tables.by_hub.get(hub)
+    return [conn for conns in list(table.values()) for conn in conns] if table else None
+
+
+def _login(conn: Connection) -> SessionLogin | None:
+    admitted = conn.state.extras.get(AccessFeature.name)
+    return admitted.login if isinstance(admitted, Admitted) else None
 
 
 # ---- public API -------------------------------------------------------------------------------------------------
@@ -242,6 +243,24 @@ def recheck_permissions(user: Any = None) -> None:
     """Sync variant of :func:`arecheck_permissions`."""
     refuse_in_loop("recheck_permissions")
     control.send({"action": "recheck", "user": None if user is None else user_key(user)})
+
+
+def _follow_message(user_id: Any, old_key: str, new_key: str) -> dict[str, Any]:
+    return {"action": "follow", "user": user_key(user_id), "session": session_tag(old_key),
+            "key": seal_key(new_key, old_key)}
+
+
+async def afollow_session(user_id: Any, old_key: str, new_key: str) -> None:
+    """Tell every process that the session ``old_key`` of the user ``user_id`` moved to ``new_key``
+    (``update_session_auth_hash()``, ``login()``): its sockets follow it once the new session lets the user in.
+    Raises ``TimeoutError`` / ``ConnectionError`` like :func:`adisconnect_user`."""
+    await control.asend(_follow_message(user_id, old_key, new_key))
+
+
+def follow_session(user_id: Any, old_key: str, new_key: str) -> None:
+    """Sync variant of :func:`afollow_session`."""
+    refuse_in_loop("follow_session")
+    control.send(_follow_message(user_id, old_key, new_key))
 
 
 #: The values of ``LOGOUT_CLOSES``.

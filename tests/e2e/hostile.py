@@ -67,6 +67,13 @@ class Browser:
         status, _ = self.request("POST", "/accounts/logout/", {"csrfmiddlewaretoken": token})
         assert status == 302, f"logout failed ({status})"
 
+    def change_password(self, old: str, new: str) -> None:
+        """Django's PasswordChangeView: this browser stays logged in (its session moves to a new key)."""
+        token = self.csrf("/accounts/password_change/")
+        status, page = self.request("POST", "/accounts/password_change/", {
+            "old_password": old, "new_password1": new, "new_password2": new, "csrfmiddlewaretoken": token})
+        assert status == 302, f"password change failed ({status}): {page[:300]}"
+
     @property
     def session_key(self) -> str:
         return self.cookies["sessionid"]

@@ -24,6 +24,10 @@
   const SEQ_PARAM = "hgws_seq";
   const EPOCH_PARAM = "hgws_epoch";
   const HANDLER_OPTIONS = Object.freeze({ onMessage: "message", onState: "state", onError: "error" });
+  /** Connection tokens (docs/clients.rst): offered as the subprotocol "hypergen-ws.bearer.<base64url token>". */
+  const SUBPROTOCOL = "hypergen-ws";
+  const BEARER_SUBPROTOCOL = "hypergen-ws.bearer.";
+  const TOKEN_OPTIONS = Object.freeze(["getToken"]);
   const DEFAULTS = Object.freeze({
     callTimeout: 10000, // ms before a call without a reply rejects with code "timeout"; 0 disables
     queueLimit: 100, // calls kept while not open; one more rejects with code "queue_full"
@@ -106,10 +110,27 @@
     };
   }
 
+  /** A token as unpadded base64url of its UTF-8 bytes: RFC 6455 token characters, whatever the token holds. */
+  function base64url(text) {
+    let binary = "";
+    for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  /** Calls getToken() and checks what it resolves to. @returns {Promise<string>} */
+  function fetchToken(getToken) {
+    return new Promise((resolve) => resolve(getToken())).then((token) => {
+      if (typeof token !== "string" || !token) {
+        throw new TypeError(`getToken() must resolve to a token (a non-empty string), got ${describe(token)}`);
+      }
+      return token;
+    });
+  }
+
   function pickOptions(options, con) {
     const picked = Object.assign({}, DEFAULTS);
     for (const key of Object.keys(options)) {
-      if (has(HANDLER_OPTIONS, key)) continue;
+      if (has(HANDLER_OPTIONS, key) || TOKEN_OPTIONS.includes(key)) continue;
       if (!has(DEFAULTS, key)) con.warn(`hypergen: unknown websocket option ${JSON.stringify(key)} ignored`);
       else if (typeof options[key] === "number" && options[key] >= 0) picked[key] = options[key];
       else con.warn(`hypergen: option ${key} must be a number >= 0, got ${describe(options[key])}`);
@@ -147,6 +168,9 @@
       conn._emit("presence", frame);
       conn._ctx.dispatch("hypergen:websocket:presence", Object.assign({ url: conn.url }, frame));
     },
+    token(conn, frame) {
+      if (frame.event === "expiring") conn._refreshToken(); // "refreshed": the new token was taken
+    },
   });
 
   /**
@@ -173,6 +197,12 @@
       this._timer = null; // the pending reconnect
       this._openedAt = null;
       this._refusedWith = null; // 4401 or 4403 once the server refused the socket
+      const getToken = options && options.getToken;
+      if (getToken !== undefined && typeof getToken !== "function") {
+        throw new TypeError(`hypergen: option getToken must be an async function returning a token, got ${describe(getToken)}`);
+      }
+      this._getToken = getToken || null;
+      this._tokenRequest = null; // the getToken() call a connect waits for
       this._addHandlers(options);
     }
 
@@ -226,12 +256,38 @@
     }
 
     _connect() {
+      if (!this._getToken) return this._open(undefined);
+      const request = (this._tokenRequest = {});
+      fetchToken(this._getToken).then(
+        (token) => this._tokenRequest === request && this._open([SUBPROTOCOL, BEARER_SUBPROTOCOL + base64url(token)]),
+        (error) => {
+          if (this._tokenRequest !== request) return;
+          this._ctx.env().console.error(`hypergen: getToken() failed for ${this.url}; trying again:`, error);
+          this._onClose(1006, "getToken() failed");
+        },
+      );
+    }
+
+    /** The server says the token expires soon: send a new one ({"type": "token", "token": ...}). */
+    _refreshToken() {
+      const socket = this._socket;
+      if (!this._getToken) {
+        return this._ctx.env().console.warn(`hypergen: the token of ${this.url} expires soon; pass getToken to refresh it`);
+      }
+      fetchToken(this._getToken).then(
+        (token) => socket === this._socket && socket.readyState === OPEN && socket.send(JSON.stringify({ type: "token", token })),
+        (error) => this._ctx.env().console.error(`hypergen: getToken() failed; ${this.url} closes when its token expires:`, error),
+      );
+    }
+
+    _open(protocols) {
+      this._tokenRequest = null;
       const env = this._ctx.env();
       let socket;
       try {
         if (typeof env.WebSocket !== "function") throw new Error("no WebSocket implementation in this environment");
         this._synced = false; // until this socket's "sync"/"resync" frame
-        socket = new env.WebSocket(this._socketUrl());
+        socket = protocols ? new env.WebSocket(this._socketUrl(), protocols) : new env.WebSocket(this._socketUrl());
       } catch (error) {
         env.console.error(`hypergen: cannot open a websocket to ${this.url}:`, error);
         return this._finish(1006, String((error && error.message) || error));
@@ -244,6 +300,7 @@
 
     /** Forgets the socket (its late events are ignored) and the pending reconnect; returns the socket. */
     _detach() {
+      this._tokenRequest = null; // a getToken() still running opens nothing
       const socket = this._socket;
       if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
       if (this._timer !== null) this._ctx.env().clearTimeout(this._timer);
