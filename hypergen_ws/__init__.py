@@ -4,6 +4,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from django.core.checks import register as _register_check
+
+from .installed import check_installed as _check_installed
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "aget_history",
     "aget_position",
     "aget_presence",
+    "aredact_history",
     "clean_expired",
     "flush_groups",
     "flush_history",
@@ -33,6 +38,7 @@ __all__ = [
     "get_history",
     "get_position",
     "get_presence",
+    "redact_history",
     # live authorization (docs/security.rst)
     "adisconnect_user",
     "arecheck_permissions",
@@ -54,8 +60,8 @@ if TYPE_CHECKING:
     from .decorators import Consumer, consumer
     from .core.tokens import aissue_token, issue_token
     from .features.access import adisconnect_user, arecheck_permissions, disconnect_user, recheck_permissions
-    from .features.history import (aflush_history, aget_history, aget_position, flush_history, get_history,
-                                   get_position)
+    from .features.history import (aflush_history, aget_history, aget_position, aredact_history, flush_history,
+                                   get_history, get_position, redact_history)
     from .features.membership import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
                                       get_groups)
     from .features.presence import aget_presence, get_presence
@@ -76,7 +82,7 @@ _LAZY = {
     "autoconsumers": "routing",
     "model_changes": "changes",
     **dict.fromkeys(["get_history", "aget_history", "flush_history", "aflush_history", "get_position",
-                     "aget_position"], "features.history"),
+                     "aget_position", "redact_history", "aredact_history"], "features.history"),
     **dict.fromkeys(["get_presence", "aget_presence"], "features.presence"),
     **dict.fromkeys(["disconnect_user", "adisconnect_user", "recheck_permissions", "arecheck_permissions"],
                     "features.access"),
@@ -92,6 +98,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypergen_ws' has no attribute {name!r}")
+    _register_installed_check()
     value = getattr(import_module(f"hypergen_ws.{module}"), name)
     globals()[name] = value
     return value
+
+
+def _register_installed_check() -> None:
+    """Register ``hypergen_ws.E010`` (the package used without its app) once a public name is used: the app
+    config registers the other checks, which never run when the app is not installed."""
+    _register_check(_check_installed)

@@ -15,7 +15,7 @@ class HypergenWsConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the app registry is ready: the checks read settings and the registry of consumers, and
         # security's receivers reach the session store.
-        from . import checks, dashboard, security, setup_checks  # noqa: F401  (registering checks and a consumer)
+        from . import checks, code_checks, dashboard, security, setup_checks  # noqa: F401  (checks, a consumer)
         from .backends.layers import install_layer_hook
         from .stats import cluster, metrics  # wired together here, once
 

@@ -12,6 +12,10 @@ Every ``post_save`` and ``post_delete`` of ``Message`` calls ``message_groups(in
 and are dropped on a rollback; outside one they go out at once. Groups and payload are computed when the signal
 fires, while the instance and what it refers to are still in the database (a deleted row included); only the
 sending waits. See docs/transactions.rst.
+
+History keeps the current version of each row (docs/history.rst): every frame is tagged with the row and the
+change (:meth:`ModelChanges.revision`); an update replaces the kept frame of the row's creation with the creation
+frame of its new version and redacts its earlier updates, a delete redacts both.
 """
 from __future__ import annotations
 
@@ -21,7 +25,11 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 
-from .publish import consumer_command, group_send
+from .backends.base import Revision
+from .core import protocol
+from .core.groups import check_group_name
+from .core.sync import refuse_in_loop
+from .publish import publish_frame
 
 M = TypeVar("M", bound=models.Model)
 F = TypeVar("F")
@@ -99,19 +107,39 @@ class ModelChanges(Generic[M]):
         """Publish ``change`` of ``instance`` to its groups after the commit of ``using`` (at once outside one)."""
         if change not in self.changes:
             return
+        refuse_in_loop("consumer_command" if self.commands is not None else "group_send")
         names = self.group_names(instance, change)
         if not names:
             return
+        text = self.frame(instance, change)
+        if text is None:
+            return
+        revision = self.revision(instance, change)
+        for name in names:
+            publish_frame(check_group_name(name), text, history=self.history, on_commit=True, using=using,
+                          revision=revision)
+
+    def frame(self, instance: M, change: Change) -> str | None:
+        """The encoded frame of ``change`` (from ``commands``, ``data`` or :meth:`default_data`); None when the
+        function says to publish nothing."""
         if self.commands is not None:
             commands = self.commands(instance, change)
-            if commands:
-                for name in names:
-                    consumer_command(name, commands, history=self.history, on_commit=True, using=using)
-            return
+            return protocol.commands_frame(protocol.check_commands(commands)) if commands else None
         data = self.data(instance, change) if self.data is not None else self.default_data(instance, change)
-        if data is not None:
-            for name in names:
-                group_send(name, data, history=self.history, on_commit=True, using=using)
+        return protocol.message_frame(data) if data is not None else None
+
+    def revision(self, instance: M, change: Change) -> Revision:
+        """How ``change`` revises the history of its groups: its frame is tagged ``<model>:<pk>:<change>``; an
+        update replaces the kept frame of the row's creation with the creation frame of its new version (redacts
+        it when creations are not published) and redacts the row's earlier updates; a delete redacts both."""
+        row = f"{self.model._meta.label_lower}:{self.default_data(instance, change)['pk']}"
+        created, updated = f"{row}:created", f"{row}:updated"
+        if change == "created":
+            return Revision(created)
+        if change == "updated":
+            new = self.frame(instance, "created") if "created" in self.changes else None
+            return Revision(updated, {created: new, updated: None})
+        return Revision(f"{row}:deleted", {created: None, updated: None})
 
     def default_data(self, instance: M, change: Change) -> dict[str, Any]:
         """``{"model": "chat.message", "pk": 3, "change": "created"}``: sent without ``data=`` or ``commands=``."""

@@ -5,6 +5,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
@@ -14,6 +15,7 @@ from .core import conf, registry
 from .decorators import all_consumers
 from .stats import metrics
 from .features.access import LOGOUT_SCOPES
+from .features.ratelimit import anonymous_limits
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -48,7 +50,7 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                  "process, or channels_redis.core.RedisChannelLayer to run several.",
             id="hypergen_ws.E001",
         )]
-    if layers[alias].get("BACKEND") == IN_MEMORY and not settings.DEBUG:
+    if layers[alias].get("BACKEND") == IN_MEMORY and not settings.DEBUG and not _under_test_runner():
         return [Warning(
             "The in-memory channel layer is in use with DEBUG=False: publishers in other processes (workers, "
             "management commands, a second server) cannot reach websocket clients.",
@@ -57,6 +59,15 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="hypergen_ws.W002",
         )]
     return []
+
+
+def _under_test_runner() -> bool:
+    """Whether Django's test environment is set up (``manage.py test``, pytest-django): its runner sets
+    ``DEBUG=False`` for every test run, which says nothing about production. ``setup_test_environment()``
+    collects e-mail in ``django.core.mail.outbox`` for as long as it lasts."""
+    from django.core import mail
+
+    return hasattr(mail, "outbox")
 
 
 @register(Tags.compatibility)
@@ -125,22 +136,31 @@ def check_group_capacity(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 @register(Tags.compatibility)
 def check_daphne_first(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """E003 / W003: ``runserver`` serves websockets only when daphne comes first in INSTALLED_APPS."""
+    """E003 / W003: ``runserver`` serves websockets only when daphne comes first in INSTALLED_APPS; W004:
+    ``channels`` is not installed."""
     installed = list(settings.INSTALLED_APPS)
+    problems: list[Any] = []
+    if not apps.is_installed("channels"):
+        problems.append(Warning(
+            "'channels' is not in INSTALLED_APPS, although hypergen_ws is built on Django Channels: Channels' "
+            "commands (runworker) are missing, and so is the app that its documentation and hypergen_ws's assume.",
+            hint="Add 'channels' to INSTALLED_APPS, before 'hypergen_ws' (and after 'daphne', which comes first).",
+            id="hypergen_ws.W004",
+        ))
     if "daphne" not in installed:
-        return [Warning(
+        return [*problems, Warning(
             "'daphne' is not in INSTALLED_APPS, so `manage.py runserver` will not serve websockets.",
             hint="Put 'daphne' first in INSTALLED_APPS (or serve the ASGI app with daphne/uvicorn yourself).",
             id="hypergen_ws.W003",
         )]
     if installed[0] != "daphne":
-        return [Error(
+        return [*problems, Error(
             f"'daphne' is in INSTALLED_APPS at position {installed.index('daphne') + 1}, not first, so another "
             "app's runserver command may win and websockets will not be served.",
             hint="Move 'daphne' to the top of INSTALLED_APPS.",
             id="hypergen_ws.E003",
         )]
-    return []
+    return problems
 
 
 @register(Tags.compatibility)
@@ -172,15 +192,20 @@ def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     for spec in consumers:
         if spec.permission.missing:
             errors.append(Error(
-                f"{spec!r} has no perm=, so every connection is denied.",
+                "has no perm=, so every connection is denied.",
                 hint="Pass perm='app_label.codename', a list, a callable, or perm=NO_PERM_REQUIRED to @consumer.",
-                obj=spec.func, id="hypergen_ws.E004",
+                obj=_name(spec), id="hypergen_ws.E004",
             ))
     try:
         registry.check_unique([c for c in consumers if c.explicit_app_label is not None or _labelled(c)])
     except ImproperlyConfigured as exc:
         errors.append(Error(str(exc), id="hypergen_ws.E005"))
     return errors
+
+
+def _name(spec: Any) -> str:
+    """How a check message names a consumer: its label, or where it is defined when it has none."""
+    return str(spec.label) if _labelled(spec) else f"{spec.func.__module__}.{spec.func.__qualname__}"
 
 
 def _labelled(spec: Any) -> bool:
@@ -217,7 +242,8 @@ def check_publish_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 @needs_settings
 def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """E022: ``LOGOUT_CLOSES`` is not "user" or "session"; E023: ``MAX_CONNECTIONS_PER_USER`` is not None or a
-    positive integer; E024: ``MAX_BODY_SIZE`` is not None or a number of bytes (docs/security.rst)."""
+    positive integer; E024: ``MAX_BODY_SIZE`` is not None or a number of bytes; E025: ``ANONYMOUS_RATE_LIMIT`` or
+    ``ANONYMOUS_RATE_BURST`` is not a rate (docs/security.rst)."""
     errors: list[Any] = []
     scope = conf.get("LOGOUT_CLOSES")
     if scope not in LOGOUT_SCOPES:
@@ -243,6 +269,12 @@ def check_access_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"HYPERGEN_WS['MAX_BODY_SIZE'] is {body!r}; use None (Django's DATA_UPLOAD_MAX_MEMORY_SIZE) or a number "
             "of bytes, the largest request body BodyLimit lets through to a view without max_body_size().",
             hint="HYPERGEN_WS = {'MAX_BODY_SIZE': 10 * 2**20}", id="hypergen_ws.E024"))
+    try:
+        anonymous_limits()
+    except ImproperlyConfigured as exc:
+        errors.append(Error(f"{exc} Until then anonymous sockets fail to connect.",
+                            hint="HYPERGEN_WS = {'ANONYMOUS_RATE_LIMIT': '100/s', 'ANONYMOUS_RATE_BURST': 200}",
+                            id="hypergen_ws.E025"))
     return errors
 
 

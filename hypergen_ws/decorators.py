@@ -22,7 +22,7 @@ from .core.binding import Binder
 from .core.commands import collecting, stop_collecting
 from .core.permissions import MISSING, Permission
 from .core.protocol import check_commands
-from .core.urlspec import UrlValuesError, bind_url_values, compile_route, reverse_route
+from .core.urlspec import UrlValuesError, bind_url_values, canonical_url_value, compile_route, reverse_route
 from .features import Feature, Hook, aget_presence, get_presence
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ class Consumer:
         self.joiners = _overriding(self.features, "before_join")
         self.members = _overriding(self.features, "member")
         self.starters = _overriding(self.features, "connected")
+        self.arrivals = _overriding(self.features, "arrived")
         self.receivers = _overriding(self.features, "receive")
         self.leavers = _overriding(self.features, "disconnected")
         self.rejoiners = _overriding(self.features, "rejoined")
@@ -247,7 +248,9 @@ class Consumer:
         """The group that connections with these URL kwargs join (the same in every process).
 
         Values are given by name, ``group_name(room_name="vip")``, or by position in the route's order,
-        ``group_name("vip")``; a wrong count or name raises ``TypeError`` listing the URL kwargs.
+        ``group_name("vip")``; a wrong count or name raises ``TypeError`` listing the URL kwargs. Values are what a
+        route gives (a str, an int, a UUID, a project converter's value), taken as the URL spells them; ``None``,
+        a bool, a float or another object raises ``TypeError`` (docs/consumers.rst, "Groups").
         """
         kwargs = bind_url_values(self.label, "group_name", self.url_kwarg_names, args, kwargs)
         name = groups.group_name_for(self.label, self._canonical(kwargs))
@@ -283,11 +286,8 @@ class Consumer:
         return await aget_presence(self.group_name(*args, **kwargs))
 
     def _canonical(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for key, value in kwargs.items():
-            conv = self.converters.get(key)
-            out[key] = conv.to_python(conv.to_url(value)) if conv is not None else value
-        return out
+        return {key: canonical_url_value(self.label, key, value, self.converters.get(key))
+                for key, value in kwargs.items()}
 
     def groups_for(self, instance: HypergenConsumer) -> list[str]:
         """The groups a connection joins at connect."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from .backends.base import Revision
 from .core import protocol, registry
 from .core.groups import check_group_name
 from .core.sync import refuse_in_loop
@@ -32,10 +33,8 @@ def group_send(group: str, data: Any, *, history: bool | int | None = None, on_c
     ``None`` follows ``HYPERGEN_WS["PUBLISH_ON_COMMIT"]`` (docs/transactions.rst).
     """
     refuse_in_loop("group_send", "agroup_send")
-    name, text = _group(group), protocol.message_frame(data)
-    if _after_commit(name, text, history, on_commit, using):
-        return None
-    return publish_sync(name, text, history=history)
+    return publish_frame(_group(group), protocol.message_frame(data), history=history, on_commit=on_commit,
+                         using=using)
 
 
 async def agroup_send(group: str, data: Any, *, history: bool | int | None = None, on_commit: bool | None = None,
@@ -58,10 +57,8 @@ def consumer_command(group: str, commands: list[list[Any]], *, history: bool | i
     ``history``, ``on_commit`` and ``using`` work as in ``group_send``.
     """
     refuse_in_loop("consumer_command", "aconsumer_command")
-    name, text = _group(group), protocol.commands_frame(protocol.check_commands(commands))
-    if _after_commit(name, text, history, on_commit, using):
-        return None
-    return publish_sync(name, text, history=history)
+    return publish_frame(_group(group), protocol.commands_frame(protocol.check_commands(commands)),
+                         history=history, on_commit=on_commit, using=using)
 
 
 async def aconsumer_command(group: str, commands: list[list[Any]], *, history: bool | int | None = None,
@@ -73,16 +70,19 @@ async def aconsumer_command(group: str, commands: list[list[Any]], *, history: b
     return await apublish(name, text, history=history)
 
 
-def _after_commit(group: str, text: str, history: bool | int | None, on_commit: bool | None,
-                  using: str | None) -> bool:
-    """Leave the publish to the commit when it waits for one (``delivery.commit``); return whether it did."""
-    return commit.defer(partial(publish_sync, group, text, history=history), on_commit=on_commit, using=using,
-                        check=partial(registry.history_size, group, history))
+def publish_frame(group: str, text: str, *, history: bool | int | None, on_commit: bool | None,
+                  using: str | None, revision: Revision | None = None) -> int | None:
+    """``group_send`` and ``consumer_command`` of an encoded frame, from sync code: now, or at the commit when
+    it waits for one (``delivery.commit``; then None). ``revision``: ``@model_changes`` (``backends.base``)."""
+    if commit.defer(partial(publish_sync, group, text, history=history, revision=revision), on_commit=on_commit,
+                    using=using, check=partial(registry.history_size, group, history)):
+        return None
+    return publish_sync(group, text, history=history, revision=revision)
 
 
 async def _aafter_commit(group: str, text: str, history: bool | int | None, on_commit: bool | None,
                          using: str | None) -> bool:
-    """Async variant of ``_after_commit``."""
+    """Leave the publish to the commit when it waits for one (``delivery.commit``); return whether it did."""
     return await commit.adefer(partial(publish_sync, group, text, history=history), on_commit=on_commit,
                                using=using, check=partial(registry.history_size, group, history))
 

@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import re_path
 
 from .backends.servers import install_body_limit
@@ -15,6 +16,7 @@ from .core import protocol, registry
 from .core.bodies import daphne_rule_for, too_large_body
 from .core.logs import fields
 from .decorators import all_consumers
+from .installed import HINT, not_installed_message
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -48,6 +50,8 @@ def autoconsumers(*modules: ModuleType | str, not_found_route: bool | None = Non
     combined with others. ``not_found_route`` forces the last route on (``True``) or off (``False``); put routes
     of your own *before* a list that ends with it.
     """
+    if not apps.is_installed("hypergen_ws"):
+        raise ImproperlyConfigured(f"{not_installed_message()} {HINT}")
     if modules:
         names = set()
         for module in modules:

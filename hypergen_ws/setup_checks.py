@@ -13,28 +13,26 @@
 * W048 (``check --deploy``): an ``Origin`` check that lets cookie sockets in without an ``Origin`` header or from
   any origin (``SameOriginValidator(allow_missing=True)``, a ``"*"`` entry): clients without a browser
   authenticate with a connection token instead, which needs neither;
-* E046 (``check --database default``): a ``perm`` string naming a permission that does not exist.
+
+``hypergen_ws.code_checks`` has E046 (a ``perm`` naming a permission that does not exist) and W049 (a module with a
+``@consumer`` that nothing imports). The consumer of hypergen_ws's dashboard counts only where the project serves
+the dashboard (``hypergen_ws.urls`` in the URLconf); elsewhere it is routed but needs nothing.
 
 Whatever the walk cannot see through (a wrapper of your own) ends it quietly: these checks report only what they
 are sure of. Silence one with ``SILENCED_SYSTEM_CHECKS`` when your project does the same thing another way.
 """
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import OriginValidator
 from django.apps import AppConfig, apps
 from django.conf import settings
-from django.contrib.auth import get_permission_codename
-from django.contrib.auth.models import Permission
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.handlers.asgi import ASGIHandler
-from django.db import DatabaseError, connections, router
-from django.db.migrations.executor import MigrationExecutor
-from django.urls import URLPattern, URLResolver
+from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
 from django.utils.module_loading import import_string
 
 from .core import registry
@@ -42,10 +40,8 @@ from .core.identity import authenticates
 from .core.origins import SameOriginValidator
 from .decorators import Consumer
 from .routing import not_found
-from .core.permissions import NO_PERM_REQUIRED
 
-__all__ = ["Route", "Walk", "check_asgi_application", "check_origin_validator", "check_permissions_exist",
-           "walk_websocket_routes"]
+__all__ = ["Route", "Walk", "check_asgi_application", "check_origin_validator", "walk_websocket_routes"]
 
 ASGI_SNIPPET = (
     "application = ProtocolTypeRouter({'http': BodyLimit(get_asgi_application()), 'websocket': "
@@ -182,11 +178,28 @@ def _installed_consumers() -> list[Consumer]:
 DASHBOARD_LABEL = "hypergen_ws.dashboard"
 
 
+def _dashboard_served() -> bool:
+    """Whether the project serves the dashboard page (``hypergen_ws.urls`` in its URLconf), so that its consumer
+    matters; elsewhere it is routed, refuses everyone but staff, and is no concern of the project's setup."""
+    try:
+        reverse("hypergen_ws:dashboard")
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def _concerns(consumer: Consumer | None) -> bool:
+    """Whether a routed consumer is the project's business (every one, but an unserved dashboard's)."""
+    return consumer is not None and (consumer.label != DASHBOARD_LABEL or _dashboard_served())
+
+
 @register(Tags.compatibility)
 def check_asgi_application(app_configs: Sequence[AppConfig] | None = None, **kwargs: object) -> list[CheckMessage]:
     """W040, E041, E042, W043, E044: websockets reach the consumers, behind authentication where they need it."""
+    if getattr(settings, "ASGI_APPLICATION", None) and not _discovered():
+        return []  # importing the consumers failed: hypergen_ws.E007 says why, and asgi.py would fail the same way
     application, problems = _load_application()
-    if application is None or not _discovered():
+    if application is None:
         return problems
     path = settings.ASGI_APPLICATION
     walk = walk_websocket_routes(application)
@@ -212,14 +225,17 @@ def check_asgi_application(app_configs: Sequence[AppConfig] | None = None, **kwa
                      "'websocket' entry).",
                 id="hypergen_ws.W043",
             ))
-    needs_user = [route.consumer for route in walk.routes if route.consumer is not None
+    needs_user = [route.consumer for route in walk.routes if _concerns(route.consumer) and route.consumer is not None
                   and not route.consumer.permission.public and not route.consumer.permission.missing
                   and not route.has_auth()]
     if needs_user:
+        one = len(needs_user) == 1
+        why = (" (hypergen_ws.dashboard is the consumer of the dashboard page that hypergen_ws.urls serves to staff "
+               "users)" if any(c.label == DASHBOARD_LABEL for c in needs_user) else "")
         messages.append(Error(
-            f"{_labels(needs_user)} {'checks' if len(needs_user) == 1 else 'check'} the user's permissions, but no "
-            f"authentication middleware is in front of {'it' if len(needs_user) == 1 else 'them'} in "
-            f"ASGI_APPLICATION {path!r}: every user is anonymous, and every socket is refused with 4401.",
+            f"{_labels(needs_user)}{why} {'checks' if one else 'check'} the user's permissions, but no authentication "
+            f"middleware is in front of {'it' if one else 'them'} in ASGI_APPLICATION {path!r}: every user is "
+            "anonymous, and every socket is refused with 4401.",
             hint="Wrap the websocket routes in channels.auth.AuthMiddlewareStack(URLRouter(...)). If middleware of "
                  "your own sets scope['user'], silence this with SILENCED_SYSTEM_CHECKS = ['hypergen_ws.E044'].",
             id="hypergen_ws.E044",
@@ -233,7 +249,8 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None = None, **kwa
     application, _ = _load_application()
     if application is None:
         return []
-    routes = walk_websocket_routes(application).routes
+    routes = [route for route in walk_websocket_routes(application).routes
+              if route.consumer is None or _concerns(route.consumer)]
     unchecked = [route for route in routes if not route.has_origin_check()]
     hint = ("Wrap the websocket routes in hypergen_ws.security.SameOriginValidator(...), which accepts the server's "
             "own origin (scheme, host and port) and CSRF_TRUSTED_ORIGINS (docs/security.rst).")
@@ -269,76 +286,6 @@ def check_origin_validator(app_configs: Sequence[AppConfig] | None = None, **kwa
         "http://localhost:1234, can open websockets with your users' cookies.",
         hint=hint, id="hypergen_ws.W047",
     )]
-
-
-@register(Tags.database)
-def check_permissions_exist(app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None,
-                            **kwargs: object) -> list[CheckMessage]:
-    """E046 (``check --database default``): ``perm=`` names a permission that no model declares and the database
-    does not have."""
-    if not databases or not _discovered():
-        return []
-    alias = router.db_for_read(Permission)
-    if alias not in databases:
-        return []
-    declared = _declared_permissions()
-    try:
-        stored = {f"{app_label}.{codename}" for app_label, codename
-                  in Permission.objects.using(alias).values_list("content_type__app_label", "codename")}
-    except DatabaseError:  # not migrated yet: the tables do not exist
-        return []
-    known = declared | stored
-    labels = {config.label for config in apps.get_app_configs()}
-    errors: list[CheckMessage] = []
-    for spec in _consumers():
-        for perm in _perm_strings(spec):
-            if perm in known:
-                continue
-            if _may_come_from_a_migration(alias):
-                return []  # a data migration still to run may create it: check again after migrate
-            close = difflib.get_close_matches(perm, sorted(known), n=1, cutoff=0.8)
-            app_label = perm.partition(".")[0]
-            if close:
-                hint = f"Did you mean perm='{close[0]}'?"
-            elif app_label not in labels:
-                hint = (f"No installed app has the label {app_label!r}; the part before the dot is the app label "
-                        "of the model that declares the permission.")
-            else:
-                hint = ("Declare it in a model's Meta.permissions = [('codename', 'Description')], then run "
-                        "makemigrations and migrate; or fix the perm string.")
-            errors.append(Error(
-                f"{spec.label} requires the permission {perm!r}, which does not exist: every user except "
-                "superusers is refused (4403).",
-                hint=hint, obj=spec.func, id="hypergen_ws.E046",
-            ))
-    return errors
-
-
-def _perm_strings(spec: Consumer) -> Iterator[str]:
-    perm = spec.permission.spec
-    if perm is NO_PERM_REQUIRED or spec.permission.missing or callable(perm):
-        return
-    if isinstance(perm, str):
-        yield perm
-    elif isinstance(perm, (list, tuple)):
-        yield from (p for p in perm if isinstance(p, str))
-
-
-def _declared_permissions() -> set[str]:
-    """``app_label.codename`` of every permission the installed models declare (created by ``migrate``)."""
-    declared: set[str] = set()
-    for model in apps.get_models():
-        opts = model._meta
-        codenames = [get_permission_codename(action, opts) for action in opts.default_permissions]
-        codenames += [codename for codename, _ in opts.permissions]
-        declared.update(f"{opts.app_label}.{codename}" for codename in codenames)
-    return declared
-
-
-def _may_come_from_a_migration(alias: str) -> bool:
-    """Whether migrations are waiting to run, which may create permissions (as data migrations)."""
-    executor = MigrationExecutor(connections[alias])
-    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 def _labels(consumers: Iterable[Consumer], *, start: bool = True) -> str:

@@ -44,12 +44,27 @@ async def _staff_session(request: HttpRequest) -> bool:
     return auser is not None and is_staff(await auser())
 
 
+async def _not_staff(request: HttpRequest) -> str | None:
+    """The name of the logged-in user who is not staff, when the request brings no key: they get a message that
+    says so, rather than one about access keys they were never meant to have."""
+    auser = getattr(request, "auser", None)
+    if auser is None or request.headers.get("Authorization"):
+        return None
+    user = await auser()
+    return str(user.get_username()) if getattr(user, "is_authenticated", False) else None
+
+
 @csrf_exempt
 async def metrics_view(request: HttpRequest) -> HttpResponse:
     """``GET metrics/``: the Prometheus metrics (see the module docstring)."""
     try:
         _method(request, ("GET", "HEAD"))
         if not await _staff_session(request):
+            username = await _not_staff(request)
+            if username is not None:
+                raise HttpError(403, f"You are logged in as {username!r}, who is not an active staff user: the "
+                                     "metrics are for staff users (is_staff) and for scrapers with an access key "
+                                     "('Authorization: Bearer <key>', HYPERGEN_WS['PUBLISH_KEYS']).")
             authenticate(request)
         if not metrics.available():
             raise HttpError(501, f"Prometheus metrics need prometheus_client, which is not installed: "

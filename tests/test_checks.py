@@ -21,8 +21,12 @@ def test_no_channel_layer(settings):
     assert error.id == "hypergen_ws.E001" and "InMemoryChannelLayer" in error.hint
 
 
-def test_in_memory_layer_without_debug(settings):
+def test_in_memory_layer_without_debug(settings, monkeypatch):
+    from django.core import mail
+
     settings.DEBUG = False
+    assert checks.check_channel_layer() == [], "quiet under the test runner, which sets DEBUG=False"
+    monkeypatch.delattr(mail, "outbox")  # as outside the test environment, in production
     assert ids(checks.check_channel_layer()) == ["hypergen_ws.W002"]
     settings.DEBUG = True
     assert checks.check_channel_layer() == []
@@ -35,14 +39,23 @@ def test_daphne_not_first(settings):
     assert ids(checks.check_daphne_first()) == ["hypergen_ws.W003"]
 
 
+def test_channels_not_installed(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "channels"]
+    [warning] = checks.check_daphne_first()
+    assert warning.id == "hypergen_ws.W004" and "'channels' is not in INSTALLED_APPS" in warning.msg
+    assert "before 'hypergen_ws'" in warning.hint
+
+
 def test_consumer_without_perm_is_an_error():
     def no_perm_given(consumer, request):
         pass
 
     no_perm_given.__module__ = "tests.check_module"
     spec = consumer(app_label="tests")(no_perm_given)
-    errors = [m for m in checks.check_consumers() if m.obj is spec.func]
+    errors = [m for m in checks.check_consumers() if m.obj == spec.label]
     assert ids(errors) == ["hypergen_ws.E004"] and "NO_PERM_REQUIRED" in errors[0].hint
+    assert str(errors[0]).startswith("tests.no_perm_given: (hypergen_ws.E004) has no perm="), "named by its label"
+    assert "0x" not in str(errors[0]) and "<function" not in str(errors[0])
 
 
 def test_unknown_and_malformed_settings(settings):
@@ -152,3 +165,14 @@ def test_the_body_limit_must_be_none_or_a_number_of_bytes(settings):
         settings.HYPERGEN_WS = {"MAX_BODY_SIZE": wrong}
         [error] = checks.check_access_limits()
         assert error.id == "hypergen_ws.E024" and repr(wrong) in error.msg and "DATA_UPLOAD_MAX_MEMORY_SIZE" in error.msg
+
+
+def test_the_anonymous_rate_limit_must_be_a_rate(settings):
+    for right in ({}, {"ANONYMOUS_RATE_LIMIT": None}, {"ANONYMOUS_RATE_LIMIT": "10/min", "ANONYMOUS_RATE_BURST": 5}):
+        settings.HYPERGEN_WS = right
+        assert checks.check_access_limits() == [], right
+    for wrong in ({"ANONYMOUS_RATE_LIMIT": "fast"}, {"ANONYMOUS_RATE_LIMIT": 100},
+                  {"ANONYMOUS_RATE_BURST": 0}, {"ANONYMOUS_RATE_BURST": "lots"}):
+        settings.HYPERGEN_WS = wrong
+        [error] = checks.check_access_limits()
+        assert error.id == "hypergen_ws.E025" and "ANONYMOUS_RATE_LIMIT" in error.msg, wrong

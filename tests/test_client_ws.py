@@ -122,6 +122,20 @@ async def test_a_skipped_seq_reconnects_with_the_last_one_and_a_new_epoch_is_a_r
     assert parse_qs(urlsplit(server.paths[1]).query) == {"hgws_seq": ["1"], "hgws_epoch": ["7"]}
 
 
+async def test_a_redacted_frame_of_a_replay_counts_for_the_position_and_is_not_handed_on():
+    async def handler(ws, n):
+        await ws.send(json.dumps({"type": "sync", "seq": 0, "epoch": 7, "replayed": 3}))
+        await ws.send(msg(1))
+        await ws.send(json.dumps({"seq": 2, "epoch": 7, "type": "redacted"}))
+        await ws.send(msg(3))
+        await ws.wait_closed()
+
+    async with Script(handler) as server, connect(server.url) as conn:
+        frames = await take(conn, 2)
+        assert [(f["type"], f["seq"]) for f in frames] == [("message", 1), ("message", 3)]
+    assert len(server.paths) == 1, "no gap: the client did not reconnect to recover seq 2"
+
+
 async def test_pings_are_answered_a_reconnect_hint_is_honoured_and_a_token_is_refreshed():
     tokens = iter(["first", "second", "third"])
 

@@ -65,6 +65,8 @@ async def test_hypergen_custom_values_arrive_as_python_values():
     ({"_": ["set", [[1]]]}, "cannot be a set: unhashable type"),
     ({"_": ["range", ["a"]]}, "must hold [start, stop, step] integers"),
     ({"_": ["float", "x"]}, "is not a number"),
+    ({"_": ["float", 10**400]}, "holds a number of 401 digits, too large for a float"),
+    ({"_": ["float", -10**400]}, "holds a number of 401 digits, too large for a float"),
 ])
 async def test_bad_custom_values_become_a_console_error_and_the_socket_goes_on(value, error):
     a = await hypergen_socket("/ws/tests/hg_note/bad/")

@@ -267,7 +267,13 @@ async def test_endpoint_needs_a_key_or_a_staff_session():
     staff = await sync_to_async(User.objects.create_user)("m_staff", password="x", is_staff=True)
     plain = await sync_to_async(User.objects.create_user)("m_plain", password="x")
     await client.aforce_login(plain)
-    assert (await client.get(METRICS_URL)).status_code == 401, "a session without is_staff needs the key"
+    refused = await client.get(METRICS_URL)
+    assert refused.status_code == 403, "a session without is_staff is told so"
+    assert refused.json()["error"].startswith("You are logged in as 'm_plain', who is not an active staff user: the "
+                                              "metrics are for staff users (is_staff) and for scrapers with an access")
+    assert "No access key" not in refused.json()["error"]
+    keyed = await client.get(METRICS_URL, headers={"Authorization": f"Bearer {KEY}"})
+    assert keyed.status_code == 200, "with a key, whoever is logged in"
     await client.aforce_login(staff)
     assert (await client.get(METRICS_URL)).status_code == 200
 

@@ -73,6 +73,33 @@ async def test_a_refusal_is_logged_in_one_line(caplog):
     assert "'http://localhost:1234'" in record.getMessage() and "http://localhost:8000" in record.getMessage()
 
 
+@pytest.mark.parametrize("origin, host, scheme, reason", [
+    ("http://localhost:1234", "localhost:8000", "ws",
+     "it is not the server's own origin http://localhost:8000 nor a trusted one (trust it with "
+     "SameOriginValidator(app, trusted_origins=['http://localhost:1234']), or add it to CSRF_TRUSTED_ORIGINS)"),
+    ("https://app.example.com", "app.example.com", "ws",  # TLS ended at a proxy the server does not know of
+     "the page is https: but the socket reached the server as ws: (http://app.example.com); behind a proxy that "
+     "terminates TLS, start the server with --proxy-headers (daphne, uvicorn) so that it sees the scheme the browser "
+     "used, or set SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https') for a proxy that sends "
+     "X-Forwarded-Proto"),
+    ("http://evil.example:8000", "evil.example:8000", "ws",
+     "its Host header 'evil.example:8000' is not in ALLOWED_HOSTS, so the server's own origin is unknown (add "
+     "'evil.example' to ALLOWED_HOSTS)"),
+])
+def test_each_cause_of_a_refusal_gets_its_own_hint(origin, host, scheme, reason):
+    scope = {"type": "websocket", "scheme": scheme, "headers": headers(origin, host)}
+    assert SameOriginValidator(accept_all).allows(scope) == (False, reason)
+
+
+async def test_secure_proxy_ssl_header_tells_the_scheme_the_browser_used(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    app = SameOriginValidator(accept_all)
+    proxied = [*headers("https://app.example.com", "app.example.com"), (b"x-forwarded-proto", b"https")]
+    assert app.allows({"type": "websocket", "scheme": "ws", "headers": proxied}) == (True, "")
+    assert not app.allows({"type": "websocket", "scheme": "ws",
+                           "headers": headers("https://app.example.com", "app.example.com")})[0]
+
+
 def test_bad_trusted_origins_say_how_to_write_them():
     with pytest.raises(ValueError, match="write 'https://example.com'"):
         parse_pattern("example.com")

@@ -92,6 +92,23 @@ async def test_redis_layer_refuses_non_json_like_memory(redis_layer):
         await agroup_send(GROUP, {"when": datetime.date.today()})
 
 
+@pytest.mark.parametrize("layer", ["memory", "redis"])
+async def test_dict_keys_that_are_not_strings_fail_at_the_call_and_publish_nothing(
+        layer: str, request: pytest.FixtureRequest, hgws_communicator: CommunicatorFactory) -> None:
+    if layer == "redis":
+        request.getfixturevalue("redis_layer")
+    async with hgws_communicator(sc.echo, room="pub") as member:
+        for key in (1, None, 1.5, True):
+            for payload in ({key: "x"}, {"nested": [{"ok": 1, key: "x"}]}):
+                with pytest.raises(TypeError, match=f"dict key {key!r} \\({type(key).__name__}\\)"):
+                    await agroup_send(GROUP, payload)
+            with pytest.raises(TypeError, match="object keys are strings"):
+                await sync_to_async(consumer_command)(GROUP, [["render", {key: "x"}]])
+        await agroup_send(GROUP, {"1": "a string key"})
+        assert await member.receive() == {"type": "message", "data": {"1": "a string key"}}  # the only frame
+        await member.assert_nothing()
+
+
 async def test_redis_layer_async_and_threaded_sync_publishers(
         hgws_communicator: CommunicatorFactory, redis_layer: str, redis_server: Any) -> None:
     async with hgws_communicator(sc.echo, room="pub") as a, hgws_communicator(sc.echo, room="pub") as b:

@@ -110,14 +110,16 @@ def test_the_project_passes_the_checks_after_every_step(snapshots: dict[int, Pat
     assert "System check identified no issues" in output
 
 
-def test_a_misspelt_permission_is_reported_by_the_database_check(snapshots: dict[int, Path], tmp_path: Path) -> None:
+def test_a_misspelt_permission_is_reported_by_a_plain_check_before_any_migration(snapshots: dict[int, Path],
+                                                                                  tmp_path: Path) -> None:
     project = tmp_path / "mysite"
     shutil.copytree(snapshots[7], project)
+    (project / "db.sqlite3").unlink()  # nothing migrated: the model's Meta says which permissions there are
     consumers = project / "chat" / "consumers.py"
     consumers.write_text(consumers.read_text().replace('perm="chat.can_chat"', 'perm="chat.can_chatt"'))
-    result = run([sys.executable, "manage.py", "check", "--database", "default"], project, check=False)
+    result = run([sys.executable, "manage.py", "check"], project, check=False)
     assert result.returncode == 1
-    assert ("(hypergen_ws.E046) chat.send_message requires the permission 'chat.can_chatt', which does not exist"
+    assert ("chat.send_message: (hypergen_ws.E046) requires the permission 'chat.can_chatt', which does not exist"
             in result.stderr)
     assert "HINT: Did you mean perm='chat.can_chat'?" in result.stderr
 

@@ -59,9 +59,9 @@ async def test_a_burst_passes_the_next_call_is_refused_and_an_abuser_is_closed_w
     for n in range(4):
         await comm.send({"args": [n], "id": n})
     got = await frames(comm, 7)
-    assert [f["type"] for f in got[:6]] == ["commands", "reply"] * 3
-    refused = got[6]
-    assert refused["type"] == "error" and refused["code"] == "rate_limited" and refused["id"] == 3
+    assert sorted(f["id"] for f in got if f["type"] == "reply") == [0, 1, 2]
+    [refused] = [f for f in got if f["type"] == "error"]
+    assert refused["code"] == "rate_limited" and refused["id"] == 3
     assert "takes 5 per second (bursts of 3)" in refused["message"]
     clock.now += 0.2  # one token back: an honest client that waits is served again
     await comm.send({"args": [9], "id": 9})
@@ -95,10 +95,39 @@ async def test_the_settings_give_the_default_and_rate_none_switches_it_off(setti
 async def test_raw_frames_are_limited_too(clock):
     comm = await open_limited(module_with(rate="1/s", burst=1, frames="json"))
     await comm.send("1")
-    await comm.send("2")
+    await comm.send('{"id": 6, "x": 2}')  # raw frames carry no call id, even one that looks like it
     got = await frames(comm, 2)
-    assert got[0] == {"type": "commands", "commands": [["n", 1]]}
-    assert got[1]["code"] == "rate_limited" and "id" not in got[1]
+    assert {"type": "commands", "commands": [["n", 1]]} in got
+    [refused] = [f for f in got if f["type"] == "error"]
+    assert refused["code"] == "rate_limited" and "id" not in refused
+
+
+async def test_frames_are_counted_when_they_arrive_not_when_their_turn_comes(clock):
+    """Frames sent while a call runs are refused at once: they never wait behind it, and never run later."""
+    import asyncio
+    import types
+
+    gate = asyncio.Event()
+    module = types.ModuleType("tests.ratelimited_slow")
+
+    async def slow(consumer, request, n):
+        if n == 0:
+            await gate.wait()
+        return [["n", n]]
+
+    slow.__module__ = module.__name__
+    module.slow = consumer(perm=NO_PERM_REQUIRED, app_label="tests", send_to="caller", rate="1/s", burst=3)(slow)
+    comm = await opened(module.slow, application=URLRouter(autoconsumers(module)))
+    for n in range(5):
+        await comm.send({"args": [n], "id": n})
+    first = await frames(comm, 2)  # call 0 still waits at the gate: calls 3 and 4 are refused meanwhile
+    assert [(f["type"], f["code"], f["id"]) for f in first] == [("error", "rate_limited", 3),
+                                                                 ("error", "rate_limited", 4)]
+    gate.set()
+    rest = await frames(comm, 6)
+    assert [(f["type"], f.get("id")) for f in rest] == [("commands", None), ("reply", 0)] + [
+        ("commands", None), ("reply", 1), ("commands", None), ("reply", 2)]
+    await comm.assert_nothing()
 
 
 def test_rates_are_written_like_drf_throttles():

@@ -9,7 +9,7 @@ from django.core.checks import CheckMessage, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from hypergen_ws import NO_PERM_REQUIRED, Consumer, consumer, setup_checks
+from hypergen_ws import NO_PERM_REQUIRED, Consumer, code_checks, consumer, setup_checks
 from hypergen_ws.setup_checks import walk_websocket_routes
 from tests import asgi_apps
 
@@ -22,7 +22,9 @@ def asgi_messages(settings: Any, app: str) -> list[CheckMessage]:
 def test_the_demo_project_passes_every_check_including_deploy_and_database(db: None) -> None:
     assert setup_checks.check_asgi_application() == []
     assert setup_checks.check_origin_validator() == []
-    assert setup_checks.check_permissions_exist(databases=["default"]) == []
+    assert code_checks.check_permissions_exist(databases=["default"]) == []
+    assert code_checks.check_permissions_exist() == []
+    assert code_checks.check_consumer_modules() == []
 
 
 def test_a_complete_asgi_application_passes(settings: Any) -> None:
@@ -65,10 +67,21 @@ def test_consumers_that_need_a_user_without_auth_middleware(settings: Any) -> No
     assert error.id == "hypergen_ws.E044"
     # chat.send_message needs chat.can_chat and hypergen_ws's dashboard a staff user; counter.increment is
     # NO_PERM_REQUIRED: only the first two are named.
-    assert error.msg == ("The consumers chat.send_message, hypergen_ws.dashboard check the user's permissions, but no "
-                         "authentication middleware is in front of them in ASGI_APPLICATION 'tests.asgi_apps.no_auth': "
-                         "every user is anonymous, and every socket is refused with 4401.")
+    assert error.msg == ("The consumers chat.send_message, hypergen_ws.dashboard (hypergen_ws.dashboard is the "
+                         "consumer of the dashboard page that hypergen_ws.urls serves to staff users) check the user's "
+                         "permissions, but no authentication middleware is in front of them in ASGI_APPLICATION "
+                         "'tests.asgi_apps.no_auth': every user is anonymous, and every socket is refused with 4401.")
     assert "AuthMiddlewareStack(URLRouter(...))" in str(error.hint)
+
+
+def test_the_dashboards_consumer_counts_only_where_the_dashboard_is_served(settings: Any) -> None:
+    """A project that never included hypergen_ws.urls never asked for the dashboard: no check names it."""
+    settings.ROOT_URLCONF = "tests.commit_urls"  # no hypergen_ws.urls
+    [error] = asgi_messages(settings, "no_auth")
+    assert error.id == "hypergen_ws.E044" and error.msg.startswith("The consumer chat.send_message checks the user's")
+    assert "dashboard" not in error.msg
+    settings.ASGI_APPLICATION = "tests.asgi_apps.no_origin_check"
+    assert all("dashboard" not in m.msg for m in setup_checks.check_origin_validator())
 
 
 def test_authentication_middleware_of_ones_own_counts(settings: Any) -> None:
@@ -127,11 +140,12 @@ def test_deploy_check_warns_about_cookie_sockets_let_in_without_an_origin(settin
     assert "hypergen_ws.W048" not in {m.id for m in run_checks()}, "a deploy check only"
 
 
-def consumer_in_the_chat_app(perm: object) -> Consumer:
+def consumer_in_the_chat_app(perm: object, name: str = "misspelled") -> Consumer:
     def misspelled(consumer: Any, request: Any) -> None:
         pass
 
     misspelled.__module__ = "tests.perm_check"
+    misspelled.__name__ = misspelled.__qualname__ = name
     return consumer(perm=perm, app_label="chat")(misspelled)
 
 
@@ -140,26 +154,39 @@ def consumer_in_the_chat_app(perm: object) -> Consumer:
     (["chat.can_chat", "shop.buy"], "No installed app has the label 'shop'"),
     ("chat.frobnicate", "Declare it in a model's Meta.permissions"),
 ])
-def test_a_perm_that_does_not_exist_is_a_database_check(db: None, perm: str | list[str], hint: str) -> None:
+@pytest.mark.parametrize("databases", [None, ["default"]], ids=["plain", "database"])
+def test_a_perm_that_does_not_exist_is_reported_by_a_plain_check(db: None, perm: str | list[str], hint: str,
+                                                                 databases: list[str] | None) -> None:
+    """The models declare their permissions before any migration: no --database needed."""
     spec = consumer_in_the_chat_app(perm)
-    errors = [m for m in setup_checks.check_permissions_exist(databases=["default"]) if m.obj is spec.func]
+    errors = [m for m in code_checks.check_permissions_exist(databases=databases) if m.obj == spec.label]
     [error] = errors
     assert error.id == "hypergen_ws.E046"
     wrong = perm if isinstance(perm, str) else perm[1]
-    assert error.msg == (f"chat.misspelled requires the permission {wrong!r}, which does not exist: every user "
-                         "except superusers is refused (4403).")
+    assert str(error).startswith(f"chat.misspelled: (hypergen_ws.E046) requires the permission {wrong!r}, which "
+                                 "does not exist: every user except superusers is refused (4403).")
     assert hint in str(error.hint)
-    assert setup_checks.check_permissions_exist(databases=None) == [], "only with --database"
+    assert ("--database default' finds it there" in str(error.hint)) is (databases is None)
+    assert "0x" not in str(error), "the consumer is named by its label"
+
+
+def test_a_misspelt_perm_fails_manage_py_check(db: None) -> None:
+    consumer_in_the_chat_app("chat.can_chatt")
+    with pytest.raises(SystemCheckError, match=r"chat\.misspelled: \(hypergen_ws\.E046\) requires the permission "
+                                               r"'chat\.can_chatt'"):
+        call_command("check")
 
 
 def test_declared_and_stored_permissions_pass(db: None) -> None:
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
 
-    declared = consumer_in_the_chat_app(["chat.can_chat", "auth.view_user"])
+    declared = consumer_in_the_chat_app(["chat.can_chat", "auth.view_user"], "declared")
     Permission.objects.create(codename="made_by_hand", name="By hand",
                               content_type=ContentType.objects.get(app_label="chat", model="message"))
-    stored = consumer_in_the_chat_app("chat.made_by_hand")
-    public = consumer_in_the_chat_app(NO_PERM_REQUIRED)
-    objects = {m.obj for m in setup_checks.check_permissions_exist(databases=["default"])}
-    assert not objects & {declared.func, stored.func, public.func}
+    stored = consumer_in_the_chat_app("chat.made_by_hand", "stored")
+    public = consumer_in_the_chat_app(NO_PERM_REQUIRED, "public")
+    objects = {m.obj for m in code_checks.check_permissions_exist(databases=["default"])}
+    assert not objects & {declared.label, stored.label, public.label}
+    plain = {m.obj for m in code_checks.check_permissions_exist()}
+    assert stored.label in plain and not plain & {declared.label, public.label}, "the database, with --database only"

@@ -22,5 +22,7 @@ def test_consumer_url_takes_values_by_position():
 
 
 def test_unknown_label_lists_known_ones():
-    with pytest.raises(TemplateSyntaxError, match="Known consumers: .*chat.send_message"):
+    with pytest.raises(TemplateSyntaxError, match="Known consumers: .*chat.send_message") as raised:
         render('{% consumer_url "chat.nope" %}')
+    assert ("Consumers are found in the consumers and views modules of the installed apps (e.g. chat.consumers)"
+            in str(raised.value)), "it says where consumers are looked for"

@@ -285,6 +285,30 @@ async def test_disconnect_user_and_recheck_permissions_close_token_sockets():
     assert await second.closed() == 4403
 
 
+@pytest.mark.parametrize("change", ["password", "deactivated", "deleted"])
+async def test_an_open_token_socket_is_closed_when_its_user_changes_the_password_or_goes(change, settings, caplog):
+    settings.HYPERGEN_WS = {"SESSION_CHECK_INTERVAL": 0.2}
+    ann, bob = await viewer(f"tk_open_{change}"), await viewer(f"tk_stays_{change}")
+    socket, other = Socket(tc.whoami, bearer(issue_token(ann))), Socket(tc.whoami, bearer(issue_token(bob)))
+    assert await socket.open() is None and await other.open() is None
+
+    @database_sync_to_async
+    def apply():
+        user = User.objects.get(pk=ann.pk)
+        if change == "password":
+            user.set_password("new one")
+            user.save()
+        elif change == "deactivated":
+            User.objects.filter(pk=ann.pk).update(is_active=False)
+        else:
+            user.delete()
+    await apply()
+    assert await socket.closed() == 4401
+    assert "no longer authenticates it" in caplog.text
+    assert (await other.call("bob stays"))[0]["commands"][0][1] == f"tk_stays_{change}"
+    await other.close()
+
+
 async def test_a_logout_of_the_user_closes_its_token_sockets():
     from django.contrib.auth import logout
     from django.contrib.sessions.backends.db import SessionStore

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.browser import expect
 from tests.support import pages
-from tests.support.projects import HttpUser, PageProject, RunServer, manage_in, receive
+from tests.support.projects import HttpUser, PageProject, RunServer, manage_in, receive, run
 
 PAGE = "tutorial.rst"
 SOCKET = "/ws/tchat/send_message/lobby/"
@@ -131,9 +132,25 @@ def test_step_10_the_tutorials_own_tests_pass(snapshots: dict[int, Path]) -> Non
     """``python manage.py test tchat``: Django's runner, on hypergen_ws.testing."""
     output = manage(snapshots[10], "test", "tchat", "-v", "2")
     assert "Ran 3 tests" in output and "\nOK" in output and "FAILED" not in output
+    assert "System check identified no issues" in output, "W002 is quiet under the runner, which sets DEBUG=False"
     for name in ("ChatTests.test_a_message_reaches_everyone_in_the_room", "ChatTests.test_only_chatters_may_connect",
                  "AnnounceTests.test_the_view_publishes_to_the_room"):
         assert f"(tchat.tests.{name})" in output, name
+
+
+def test_the_tutorials_tests_run_under_pytest_with_the_configuration_testing_rst_shows(
+        snapshots: dict[int, Path], tmp_path: Path) -> None:
+    """docs/testing.rst's pyproject.toml (the settings module, asyncio_mode, the fixture loop scope) is all pytest
+    needs: the tutorial's Django TestCase tests pass with every warning an error (none from pytest-asyncio)."""
+    project = tmp_path / "mysite"
+    shutil.copytree(snapshots[10], project)
+    for block in pages.blocks("testing.rst"):
+        if block.path == "pyproject.toml":
+            pages.write(block, project)
+    result = run([sys.executable, "-m", "pytest", "-W", "error", "-p", "no:randomly", "-p", "no:cacheprovider",
+                  "tchat/tests.py"], project, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout and "warning" not in result.stdout.lower(), result.stdout
 
 
 # -- step 8: runserver ----------------------------------------------------------------------------------------

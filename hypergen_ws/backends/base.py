@@ -6,12 +6,15 @@ stored history was lost (a new process, a flushed or restarted Redis, an idle gr
 a client holding ``(seq, epoch)`` can tell "nothing missed" from "history gone".
 
 Entries are ``(seq, time, text)``: ``time`` in seconds since the epoch, ``text`` the encoded frame as published,
-without the ``seq``/``epoch`` stamp (see :func:`hypergen_ws.core.protocol.stamp`).
+without the ``seq``/``epoch`` stamp (see :func:`hypergen_ws.core.protocol.stamp`). An entry history may no longer
+replay keeps its seq and time, and its text becomes ``protocol.REDACTED``: recovery stays gap-free. A frame
+published with a :class:`Revision` carries a tag and rewrites the earlier entries it supersedes in the same step.
 """
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -41,14 +44,31 @@ class Snapshot:
     entries: list[Entry] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A frame that is a new version of something its group's history keeps (``@model_changes``).
+
+    ``tag`` names the frame among the group's entries (``"chat.message:3:updated"``); ``rewrites`` says what
+    becomes of the kept entries with those tags, in the same atomic step as the append: a new text, or None to
+    redact them (a redacted entry loses its tag).
+    """
+
+    tag: str
+    rewrites: Mapping[str, str | None] = field(default_factory=dict)
+
+
 class Store(Protocol):
     """What history, recovery and the admin functions need from a store."""
 
     @property
     def kind(self) -> Literal["memory", "redis"]: ...
 
-    async def append(self, group: str, text: str, size: int) -> tuple[int, int]:
-        """Give ``text`` the group's next seq, keep it (up to ``size`` entries); return ``(seq, epoch)``."""
+    async def append(self, group: str, text: str, size: int, revision: Revision | None = None) -> tuple[int, int]:
+        """Give ``text`` the group's next seq, keep it (up to ``size`` entries); return ``(seq, epoch)``. With a
+        ``revision``, the entry is tagged and the entries it supersedes are rewritten first."""
+
+    async def redact(self, group: str, seq: int) -> bool:
+        """Replace the kept entry ``seq`` with ``protocol.REDACTED``; False when no such entry is kept."""
 
     async def read(self, group: str, after: int | None) -> Snapshot:
         """The group's position and the entries with a seq above ``after`` (none when ``after`` is None)."""

@@ -7,16 +7,43 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-from .base import EMPTY_RECORD_TTL, Entry, Snapshot, history_ttl, new_epoch, sequence_ttl
+from ..core.protocol import REDACTED
+from .base import EMPTY_RECORD_TTL, Entry, Revision, Snapshot, history_ttl, new_epoch, sequence_ttl
+
 
 class _Log:
-    __slots__ = ("epoch", "seq", "entries", "touched")
+    __slots__ = ("epoch", "seq", "entries", "touched", "tags")
 
     def __init__(self, epoch: int, now: float) -> None:
         self.epoch = epoch
         self.seq = 0
         self.entries: deque[Entry] = deque(maxlen=1)
         self.touched = now
+        #: The tags of kept entries (``Revision.tag``), by seq.
+        self.tags: dict[int, str] = {}
+
+    def rewrite(self, change: dict[int, str | None]) -> bool:
+        """Give the kept entries in ``change`` (seq -> text, None: redacted) their new text; whether any was."""
+        found = False
+        for i, (seq, ts, _text) in enumerate(self.entries):
+            if seq in change:
+                text = change[seq]
+                self.entries[i] = (seq, ts, REDACTED if text is None else text)
+                if text is None:
+                    self.tags.pop(seq, None)
+                found = True
+        return found
+
+    def revise(self, revision: Revision) -> None:
+        """Rewrite the kept entries ``revision`` supersedes, by their tags."""
+        if self.tags and revision.rewrites:
+            self.rewrite({seq: revision.rewrites[tag] for seq, tag in self.tags.items() if tag in revision.rewrites})
+
+    def forget_tags(self) -> None:
+        """Drop the tags of entries that are no longer kept."""
+        first = self.entries[0][0] if self.entries else self.seq + 1
+        for seq in [seq for seq in self.tags if seq < first]:
+            del self.tags[seq]
 
 
 class MemoryStore:
@@ -43,19 +70,31 @@ class MemoryStore:
             log = self._logs[group] = _Log(new_epoch(), now)
         return log
 
-    def append_sync(self, group: str, text: str, size: int) -> tuple[int, int]:
+    def append_sync(self, group: str, text: str, size: int, revision: Revision | None = None) -> tuple[int, int]:
         """Synchronous :meth:`append` (any thread)."""
         now = time.time()
         with self.lock:
             log = self._log(group, now)
+            if revision is not None:
+                log.revise(revision)
             log.seq += 1
             log.touched = now
             if log.entries.maxlen != size:
                 log.entries = deque(log.entries, maxlen=max(1, size))
             log.entries.append((log.seq, now, text))
+            if revision is not None:
+                log.tags[log.seq] = revision.tag
+            if len(log.tags) > len(log.entries):
+                log.forget_tags()
             if now >= self._next_sweep:
                 self._sweep(now)
             return log.seq, log.epoch
+
+    def redact_sync(self, group: str, seq: int) -> bool:
+        """Synchronous :meth:`redact` (any thread)."""
+        with self.lock:
+            log = self._logs.get(group)
+            return log is not None and log.rewrite({seq: None})
 
     def read_sync(self, group: str, after: int | None) -> Snapshot:
         """Synchronous :meth:`read` (any thread)."""
@@ -117,10 +156,15 @@ class MemoryStore:
             while log.entries and now - log.entries[0][1] > ttl:
                 log.entries.popleft()
                 dropped += 1
+            if log.tags:
+                log.forget_tags()
         return dropped
 
-    async def append(self, group: str, text: str, size: int) -> tuple[int, int]:
-        return self.append_sync(group, text, size)
+    async def append(self, group: str, text: str, size: int, revision: Revision | None = None) -> tuple[int, int]:
+        return self.append_sync(group, text, size, revision)
+
+    async def redact(self, group: str, seq: int) -> bool:
+        return self.redact_sync(group, seq)
 
     async def read(self, group: str, after: int | None) -> Snapshot:
         return self.read_sync(group, after)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ..core import protocol
+from ..core.logs import fields
 from .errors import CallResult, ConnectionClosed, Disconnected, HypergenClientError, NoRoute, closed_for_good
 from .frames import RECOVERING, FrameHandler, TokenSource
 from .position import Position, backoff
@@ -243,7 +244,7 @@ class Connection(FrameHandler):
                         message = await ws.recv()
                 except TimeoutError:
                     logger.warning("hypergen_ws client: %s said nothing for %s s after pinging; reconnecting",
-                                   self.url, self._liveness)
+                                   self.url, self._liveness, extra=fields("client_server_silent"))
                     await ws.close(RECOVERING, "server silent")
                     return RECOVERING, "server silent"
                 if isinstance(message, str):

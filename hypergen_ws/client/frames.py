@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core import protocol
+from ..core.logs import fields
 from .errors import CallResult
 from .position import DROP, Position
 
@@ -41,7 +42,8 @@ class FrameHandler:
         try:
             frame = json.loads(text)
         except ValueError:
-            logger.warning("hypergen_ws client: ignoring a frame that is not JSON on %s: %.200s", self.url, text)
+            logger.warning("hypergen_ws client: ignoring a frame that is not JSON on %s: %.200s", self.url, text,
+                           extra=fields("client_bad_frame"))
             return True
         if not isinstance(frame, dict):
             return True
@@ -55,12 +57,13 @@ class FrameHandler:
             return True
         if isinstance(verdict, tuple) and verdict[0] == "recover":
             logger.warning("hypergen_ws client: frame %s missing on %s (got %s); recovering",
-                           (self.position.last_seq or 0) + 1, self.url, verdict[1])
+                           (self.position.last_seq or 0) + 1, self.url, verdict[1],
+                           extra=fields("client_recovering", code=verdict[1]))
             await ws.close(RECOVERING, "recovering")
             return False
         if isinstance(verdict, tuple):  # a new epoch: say so, then take the frame
             self._deliver(verdict[1])
-        if kind == "sync":
+        if kind in ("sync", "redacted"):  # (a redacted frame of the history only counts for the position)
             return True
         call = self._pending.get(frame["id"]) if kind in ("reply", "error") and "id" in frame else None
         if call is not None:
@@ -89,7 +92,7 @@ class FrameHandler:
             await ws.send(json.dumps({"type": "token", "token": token}))
         except Exception:
             logger.warning("hypergen_ws client: refreshing the token of %s failed; the server closes the socket "
-                           "with 4401 when it expires", self.url, exc_info=True)
+                           "with 4401 when it expires", self.url, exc_info=True, extra=fields("client_refresh_failed"))
 
     async def _current_token(self) -> str | None:
         if self._get_token is None:

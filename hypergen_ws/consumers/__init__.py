@@ -32,6 +32,7 @@ from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
 from ..stats import counters
+from .arrivals import Arrivals
 from .calls import CallsMixin
 from .closing import ClosingMixin
 from .joining import JoiningMixin
@@ -74,6 +75,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
     _stopped = False
     _leavers: list[Feature] | tuple[()] = ()
     _counted_closed = False
+    _arrivals: Arrivals | None = None
     _transport: Transport | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -122,8 +124,9 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         ends the connection from inside (a slow client), without a message through the layer.
         """
         self._task = asyncio.current_task()
+        arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, arrivals.receive if arrivals else receive, send)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -131,6 +134,8 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
                 self._task.uncancel()
         finally:
             self._task = None
+            if arrivals is not None:
+                arrivals.stop()
             await self._cleanup_to_the_end()
             if getattr(self, "channel_name", None):
                 release_channel(self.channel_layer, self.channel_name)

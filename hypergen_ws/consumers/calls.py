@@ -21,14 +21,40 @@ logger = logging.getLogger("hypergen_ws")
 class CallsMixin(ConsumerParts):
     """What the browser sends: calls (protocol v1), or raw frames for a feature that takes them."""
 
+    async def _on_arrival(self, message: dict[str, Any]) -> bool:
+        """A frame came from the server: the features that look at arrivals (the rate limit) see it at once,
+        before it waits behind the frames being handled; True when one of them answered it."""
+        if not self.state.is_open:
+            return False
+        for feature in self.hypergen.arrivals:
+            if await feature.arrived(self, message):
+                self._count_received(message)
+                return True
+        return False
+
+    def close_when_handled(self, code: int, reason: str) -> None:
+        """Close with ``code`` once the frames already let through were handled: the close waits behind them."""
+        if self._arrivals is not None:
+            self._arrivals.put({"type": "hypergen_ws.close", "code": code, "reason": reason})
+        else:
+            self.outbox.push({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def hypergen_ws_close(self, event: dict[str, Any]) -> None:
+        """The close ``close_when_handled`` queued: its turn came."""
+        await self.close(event["code"], event["reason"])
+
+    def _count_received(self, message: dict[str, Any]) -> None:
+        text = message.get("text")
+        data = message.get("bytes")
+        counters.received(self.label, self.state.groups,
+                          counters.text_size(text) if text is not None else len(data) if data is not None else 0)
+
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         """Decode a browser frame and run the consumer function, answering bad input with an error frame."""
         if not self.state.is_open:
             return
         text = message.get("text")
-        data = message.get("bytes")
-        counters.received(self.label, self.state.groups,
-                       counters.text_size(text) if text is not None else len(data) if data is not None else 0)
+        self._count_received(message)
         for feature in self.hypergen.receivers:
             if await feature.receive(self, message):
                 return

@@ -15,6 +15,7 @@ from ..core.state import ConnectionState
 from ..delivery.hub import Hub, Member
 from ..delivery.outbox import Outbox
 from ..features.base import Feature, Spec
+from .arrivals import Arrivals
 
 #: Seconds a slow client's close frame may wait for the server's write buffer before the connection is dropped.
 SLOW_CLOSE_TIMEOUT = 5.0
@@ -34,6 +35,7 @@ class ConsumerSpec(Spec, Protocol):
     joiners: tuple[Feature, ...]
     members: tuple[Feature, ...]
     starters: tuple[Feature, ...]
+    arrivals: tuple[Feature, ...]
     receivers: tuple[Feature, ...]
     leavers: tuple[Feature, ...]
     rejoiners: tuple[Feature, ...]
@@ -62,6 +64,7 @@ class ConsumerParts:
     _rejoining: asyncio.Task[Any] | None
     _leavers: list[Feature] | tuple[()]
     _counted_closed: bool
+    _arrivals: Arrivals | None
 
     if TYPE_CHECKING:
         channel_name: str
@@ -90,6 +93,8 @@ class ConsumerParts:
         def send_text(self, text: str) -> None: ...
 
         async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
+
+        def close_when_handled(self, code: int, reason: str) -> None: ...
 
         def _member(self, group: str) -> Member: ...
 

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # limit) and how many at once (None: twice the rate per second), for consumers that name no rate=.
     "RATE_LIMIT": "20/s",
     "RATE_BURST": None,
+    # What the anonymous sockets of one client address may send together, in one server process, to consumers with
+    # a rate limit (None: no such limit), and how much at once (None: twice the rate per second).
+    "ANONYMOUS_RATE_LIMIT": "100/s",
+    "ANONYMOUS_RATE_BURST": None,
     # Sockets one user may have open (None: no limit), counted across every server process on Redis; more are
     # closed with 1008.
     "MAX_CONNECTIONS_PER_USER": None,

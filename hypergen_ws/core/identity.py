@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from channels.auth import AuthMiddleware, get_user
+from channels.db import database_sync_to_async
 
 from . import conf, protocol, tokens
 from .permissions import forget_cached_permissions
@@ -213,6 +214,14 @@ async def _authenticate(token: str) -> tuple[Any, float | None]:
         return await tokens.authenticate_token(token)
     except tokens.TokenRefused as exc:
         raise NotAuthenticated(str(exc)) from None
+
+
+async def revoked_tokens(scopes: list[dict[str, Any]]) -> dict[int, str]:
+    """Which open token sockets (by the index of their scope) no longer authenticate their user, and why (their
+    user was deleted or deactivated, or changed their password); one query for all of them."""
+    revoked: dict[int, str] = await database_sync_to_async(tokens.revoked)(
+        [str(scope.get(TOKEN_KEY, "")) for scope in scopes])
+    return revoked
 
 
 def cross_origin(scope: dict[str, Any]) -> str | None:

@@ -41,6 +41,8 @@ EVENTS: dict[str, tuple[str, str]] = {
                                 "permission_denied"),
     "call_undeliverable": ("WARNING", "the result of a call could not be published; code: unavailable"),
     "consumer_error": ("ERROR", "a consumer function raised (with the traceback); code: server_error"),
+    "arrival_failed": ("ERROR", "a feature failed looking at an arriving frame (with the traceback); the frame is "
+                                "handled"),
     "cleanup_failed": ("ERROR", "a feature failed to clean up after a socket; code: the feature"),
     "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
     "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
@@ -102,6 +104,16 @@ EVENTS: dict[str, tuple[str, str]] = {
     "token_refused": ("WARNING", "a socket's token was refused (malformed, forged, expired, revoked, or its user deleted "
                                  "or inactive; the message says which) and the socket closed with 4401"),
     "token_refreshed": ("DEBUG", "an open socket took a new token (a {\"type\": \"token\"} frame)"),
+    "socket_followed_session": ("INFO", "a socket follows its session to the new key of update_session_auth_hash()"),
+    "session_follow_failed": ("WARNING", "the new key of a session could not reach every process (the session check "
+                                         "closes its sockets there)"),
+    "client_server_silent": ("WARNING", "the Python client heard nothing from a server that pings; it reconnects"),
+    "client_bad_frame": ("WARNING", "the Python client ignored a frame that is not JSON"),
+    "client_recovering": ("WARNING", "the Python client saw a seq skipped and reconnects with the last one; code: the "
+                                     "seq it got"),
+    "client_refresh_failed": ("WARNING", "the Python client's get_token() failed for a refresh (with the traceback)"),
+    "token_revoked": ("INFO", "an open token socket was closed with 4401: its user was deleted or deactivated, or "
+                              "changed their password"),
     "token_expired": ("INFO", "a socket's token expired without a refresh; closed with 4401"),
     "cross_origin_refused": ("WARNING", "a token socket from another site's page was refused: its consumer does not "
                                         "allow that origin (@consumer(cross_origin=...)); code: 4403"),

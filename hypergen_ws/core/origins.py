@@ -90,6 +90,18 @@ def _allowed_hosts() -> list[str]:
     return hosts
 
 
+def _secure_by_proxy(scope: Scope) -> bool:
+    """Whether Django's ``SECURE_PROXY_SSL_HEADER`` says the browser used TLS to the proxy in front of the server,
+    as ``request.is_secure()`` reads it: ``("HTTP_X_FORWARDED_PROTO", "https")`` and that header."""
+    setting = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if not setting:
+        return False
+    name, value = setting
+    header = name.removeprefix("HTTP_").lower().replace("_", "-").encode("latin-1")
+    given = _header(scope, header)
+    return given is not None and given.split(",", 1)[0].strip() == value
+
+
 def own_origin(scope: Scope) -> Origin | None:
     """The origin of the server as the client addressed it: the Host header (if it is in ``ALLOWED_HOSTS``), and
     ``https`` for a ``wss`` socket, ``http`` for ``ws``."""
@@ -99,7 +111,7 @@ def own_origin(scope: Scope) -> Origin | None:
     domain, port = split_domain_port(host)
     if not domain or not validate_host(domain, _allowed_hosts()):
         return None
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    scheme = "https" if scope.get("scheme") in ("wss", "https") or _secure_by_proxy(scope) else "http"
     try:
         number = int(port) if port else DEFAULT_PORTS[scheme]
     except ValueError:
@@ -164,8 +176,20 @@ class SameOriginValidator:
         if presents_token(scope):
             return True, "", str(origin)
         if own is None:
-            return False, "the Host header is missing or not in ALLOWED_HOSTS", None
-        return False, f"it is not the server's own origin {own} nor a trusted one", None
+            host = _header(scope, b"host")
+            if not host:
+                return False, "the handshake has no Host header", None
+            return False, (f"its Host header {host!r} is not in ALLOWED_HOSTS, so the server's own origin is unknown "
+                           f"(add {split_domain_port(host)[0]!r} to ALLOWED_HOSTS)"), None
+        if origin.host == own.host and origin.scheme != own.scheme:
+            return False, (f"the page is {origin.scheme}: but the socket reached the server as "
+                           f"{'wss' if own.scheme == 'https' else 'ws'}: ({own}); behind a proxy that terminates TLS, "
+                           "start the server with --proxy-headers (daphne, uvicorn) so that it sees the scheme the "
+                           "browser used, or set SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https') for "
+                           "a proxy that sends X-Forwarded-Proto"), None
+        return False, (f"it is not the server's own origin {own} nor a trusted one (trust it with "
+                       f"SameOriginValidator(app, trusted_origins=[{str(origin)!r}]), or add it to "
+                       "CSRF_TRUSTED_ORIGINS)"), None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "websocket":
@@ -175,8 +199,7 @@ class SameOriginValidator:
         if allowed:
             await self.application({**scope, CROSS_ORIGIN_KEY: foreign} if foreign else scope, receive, send)
             return
-        logger.warning("Refused a websocket to %s from origin %r: %s (trust more origins with "
-                       "SameOriginValidator(app, trusted_origins=[...]))", scope.get("path", ""),
+        logger.warning("Refused a websocket to %s from origin %r: %s", scope.get("path", ""),
                        _header(scope, b"origin"), reason, extra=fields("origin_refused", code=403))
         await refuse_handshake(receive, send)
 

@@ -95,14 +95,40 @@ def text_frame(text: str) -> bytes:
 
 
 def encode(obj: Any, what: str = "payload") -> str:
-    """Encode ``obj`` as compact JSON, raising ``TypeError`` that says what to change when it is not JSON."""
+    """Encode ``obj`` as compact JSON, raising ``TypeError`` that says what to change when it is not JSON (a dict
+    key that is not a string included: ``json.dumps`` would turn ``1``, ``None`` or ``True`` into a string)."""
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"The {what} must be JSON (dict, list, str, int, float, bool, None; finite numbers only): {exc}. "
             "Convert the value first, for example str(value), value.isoformat() or list(value)."
         ) from exc
+    key = _key_not_a_string(obj)
+    if key is not _NONE:
+        raise TypeError(
+            f"The {what} must be JSON, whose object keys are strings: it has a dict key {key!r} "
+            f"({type(key).__name__}). Convert the keys first, for example {{str(k): v for k, v in d.items()}}.")
+    return text
+
+
+_NONE = object()
+
+
+def _key_not_a_string(obj: Any) -> Any:
+    """The first dict key in ``obj`` (nested in dicts, lists and tuples) that is not a ``str``, else ``_NONE``."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if not isinstance(key, str):
+                    return key
+                if isinstance(value, (dict, list, tuple)):
+                    stack.append(value)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(value for value in item if isinstance(value, (dict, list, tuple)))
+    return _NONE
 
 
 def _refuse_constant(name: str) -> Any:
@@ -277,6 +303,11 @@ def unstamp(text: str) -> str:
     """``text`` without its stamp (unchanged when it has none)."""
     match = STAMP.match(text)
     return "{" + text[match.end():] if match else text
+
+
+#: What history keeps in place of a frame it may no longer replay (a deleted row, the earlier version of an edited
+#: one, ``redact_history()``): the frame keeps its seq, so recovery has no gap, and says nothing.
+REDACTED = '{"type":"redacted"}'
 
 
 def sync_frame(seq: int, epoch: int, replayed: int) -> str:

@@ -85,7 +85,12 @@ def get(label: str) -> Registered:
     if spec is not None:
         return spec
     known = ", ".join(sorted(_by_label())) or "none"
-    raise LookupError(f"No consumer is labelled {label!r}. Known consumers: {known}.")
+    searched = " and ".join(DISCOVERED_MODULES)
+    raise LookupError(
+        f"No consumer is labelled {label!r}. Known consumers: {known}. Consumers are found in the {searched} "
+        f"modules of the installed apps (e.g. {label.partition('.')[0]}.consumers); one defined in another module "
+        "is found only once one of those imports it."
+    )
 
 
 def discover() -> None:

@@ -30,7 +30,7 @@ from django.utils.module_loading import import_string
 from . import conf
 
 __all__ = ["SALT", "TokenRefused", "aissue_token", "authenticate_token", "check_token", "issue_token", "max_age_of",
-           "user_of"]
+           "revoked", "user_of"]
 
 #: The salt of hypergen_ws's tokens: a value signed for anything else never passes as one.
 SALT = "hypergen_ws.token"
@@ -128,6 +128,30 @@ def user_of(checked: Checked) -> Any:
     if not _hash_matches(user, checked.auth_hash):
         raise TokenRefused(f"the token of {user.get_username()!r} was issued before their password changed")
     return user
+
+
+def revoked(tokens: list[str]) -> dict[int, str]:
+    """The tokens (by index) among ``tokens`` of open sockets that no longer authenticate their user, with why:
+    the user was deleted or deactivated, or changed their password (sync: one query for all of them). Expiry is
+    not checked here (a socket is asked for a new token before it), nor tokens of ``TOKEN_AUTHENTICATOR``."""
+    checked: dict[int, Checked] = {}
+    for index, token in enumerate(tokens):
+        try:
+            checked[index] = check_token(token, now=0.0)
+        except TokenRefused:
+            continue
+    model = get_user_model()
+    users = {user.pk: user for user in model._default_manager.filter(pk__in={c.user_pk for c in checked.values()})}
+    out: dict[int, str] = {}
+    for index, token_data in checked.items():
+        user = next((u for pk, u in users.items() if str(pk) == str(token_data.user_pk)), None)
+        if user is None:
+            out[index] = "its user was deleted"
+        elif not getattr(user, "is_active", True):
+            out[index] = f"its user {user.get_username()!r} was deactivated"
+        elif not _hash_matches(user, token_data.auth_hash):
+            out[index] = f"the password of {user.get_username()!r} changed"
+    return out
 
 
 def _hash_matches(user: Any, digest: str) -> bool:

@@ -13,6 +13,7 @@ position (in the order they appear in the route), and says which URL kwargs ther
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +26,8 @@ from django.utils.regex_helper import normalize
 
 from .groups import ASCII_IDENTIFIER
 
-__all__ = ["UrlValuesError", "bind_url_values", "check_path", "check_re_path", "compile_route", "reverse_route"]
+__all__ = ["UrlValuesError", "bind_url_values", "canonical_url_value", "check_path", "check_re_path", "compile_route",
+           "reverse_route"]
 
 # The parameter syntax of django.urls.path(): <name> or <converter:name>.
 _PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -157,3 +159,27 @@ def compile_route(path: str, re_path: str | None, where: str) -> tuple[RoutePatt
         if not ASCII_IDENTIFIER.match(name):
             raise ImproperlyConfigured(f"{where}: URL kwarg {name!r} must be an ASCII identifier.")
     return pattern, names
+
+
+def canonical_url_value(label: str, key: str, value: Any, converter: Any) -> Any:
+    """``value`` of the URL kwarg ``key`` as a route would give it, for ``group_name()``; ``TypeError`` for a value
+    no route gives, whose string would name another value's group (``None`` and ``"None"``).
+
+    A value is taken as the URL spells it: ``5`` and ``"5"`` (or a ``UUID`` and its string) are the same URL and
+    so the same group. Routes give ``str`` values, an ``int`` for ``<int:...>``, a ``UUID`` for ``<uuid:...>``, and
+    whatever a converter of the project's own makes; anything else (``None``, ``True``, ``1.5``, a list, a model
+    instance) is refused: its ``str()`` would be taken for a string.
+    """
+    builtin = converter is None or type(converter).__module__ == "django.urls.converters"
+    if value is None or (builtin and (isinstance(value, bool) or not isinstance(value, (str, int, uuid.UUID)))):
+        spelled = "" if value is None else f" (the URL would spell it {str(value)!r}: pass that string if you mean it)"
+        raise TypeError(
+            f"{label}.group_name({key}={value!r}): a URL kwarg is a str, or an int or a UUID where the route "
+            f"converts to one, as a route gives it; not {type(value).__name__}{spelled}.")
+    if converter is None:
+        return value
+    try:
+        return converter.to_python(converter.to_url(value))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{label}.group_name({key}={value!r}): not a value the route's converter "
+                        f"{type(converter).__name__} takes ({exc}).") from None

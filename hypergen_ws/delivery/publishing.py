@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store, group_send
+from ..backends.base import Revision
 from ..backends.memory import memory_store
 from ..core import conf, observers, registry
 from ..core.protocol import stamp
@@ -41,10 +42,12 @@ def publish_timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
 
 
-async def apublish(group: str, text: str, *, history: bool | int | None = None) -> int | None:
+async def apublish(group: str, text: str, *, history: bool | int | None = None,
+                   revision: Revision | None = None) -> int | None:
     """Publish an encoded frame to ``group`` from async code; returns its seq when it is kept in history.
 
-    ``group`` must be a valid group name and ``text`` an encoded server frame (a JSON object).
+    ``group`` must be a valid group name and ``text`` an encoded server frame (a JSON object). A ``revision``
+    (``@model_changes``) tags the kept frame and rewrites the entries it supersedes (``backends.base.Revision``).
     """
     layer = get_layer()
     counters.event(counters.PUBLISHED, counters.consumer_label(group))
@@ -52,13 +55,13 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
     observers.published(group, text)
     if bypasses_layer(layer):
         if size:
-            return publish_memory(group, text, size)
+            return publish_memory(group, text, size, revision)
         _deliver_memory(group, text)
         return None
     timeout = publish_timeout()
     try:
         async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
-            return await _publish_layer(layer, group, text, size)
+            return await _publish_layer(layer, group, text, size, revision)
     except TimeoutError:
         raise TimeoutError(
             f"Publishing to group {group!r} did not finish within {timeout} s. Is Redis reachable? "
@@ -75,11 +78,11 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None) 
         ) from exc
 
 
-async def _publish_layer(layer: Any, group: str, text: str, size: int) -> int | None:
+async def _publish_layer(layer: Any, group: str, text: str, size: int, revision: Revision | None) -> int | None:
     seq = None
     message: dict[str, Any] = {"type": FRAME_TYPE, "text": text, "ts": time.time()}
     if size:
-        seq, epoch = await get_store(layer).append(group, text, size)
+        seq, epoch = await get_store(layer).append(group, text, size, revision)
         message = {"type": FRAME_TYPE, "text": stamp(text, seq, epoch), "seq": seq, "epoch": epoch,
                    "ts": message["ts"]}
     hub = current_hub()
@@ -90,7 +93,8 @@ async def _publish_layer(layer: Any, group: str, text: str, size: int) -> int | 
     return seq
 
 
-def publish_sync(group: str, text: str, *, history: bool | int | None = None) -> int | None:
+def publish_sync(group: str, text: str, *, history: bool | int | None = None,
+                 revision: Revision | None = None) -> int | None:
     """Sync variant of :func:`apublish`, for threads without a running event loop."""
     layer = get_layer()
     size = registry.history_size(group, history)
@@ -98,12 +102,13 @@ def publish_sync(group: str, text: str, *, history: bool | int | None = None) ->
         counters.event(counters.PUBLISHED, counters.consumer_label(group))
         observers.published(group, text)  # (over a layer, apublish() below shows it)
         if size:
-            return publish_memory(group, text, size)
+            return publish_memory(group, text, size, revision)
         now = time.time()
         for hub in local_hubs():
             hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, (), now)
         return None
-    return background_loop().run(apublish(group, text, history=history), f"Publishing to group {group!r}",
+    return background_loop().run(apublish(group, text, history=history, revision=revision),
+                                 f"Publishing to group {group!r}",
                                  publish_timeout() + 1)
 
 
@@ -117,7 +122,7 @@ def _deliver_memory(group: str, text: str) -> None:
             hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, (), now)
 
 
-def publish_memory(group: str, text: str, size: int) -> int:
+def publish_memory(group: str, text: str, size: int, revision: Revision | None = None) -> int:
     """Stamp and store a frame and queue it on every local hub in seq order (any thread); return its seq."""
     try:
         own = asyncio.get_running_loop()
@@ -127,7 +132,7 @@ def publish_memory(group: str, text: str, size: int) -> int:
     now = time.time()
     store = memory_store()
     with store.lock:
-        seq, epoch = store.append_sync(group, text, size)
+        seq, epoch = store.append_sync(group, text, size, revision)
         stamped = stamp(text, seq, epoch)
         for hub in local_hubs():
             hub.relay.append((group, seq, epoch, stamped, now))

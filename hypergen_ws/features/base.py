@@ -9,7 +9,9 @@ group membership). ``@consumer`` asks every feature module, once, whether its op
 2. ``member(conn, group)``: what stands for the socket among the group's members (the first feature that
    returns one wins; default: the consumer itself);
 3. ``connected(conn)``: accepted, before anything is written to the socket;
-4. ``receive(conn, message)``: a frame arrived; return True when the feature handled it;
+4. ``arrived(conn, message)``: a frame came from the server, at once, before it waits behind the frames still being
+   handled; return True when the feature answered it itself (it is then not handled at all);
+   ``receive(conn, message)``: a frame is handled, in order; return True when the feature handled it;
 5. ``disconnected(conn)``: once, after the socket left its groups (also for a socket a feature refused in
    ``admit``, and one refused before it was admitted, whose ``state.opened`` is False);
 6. ``rejoined(conn)``: the socket could not join its groups within its connect's budget (the channel layer was
@@ -113,6 +115,9 @@ class Connection(Protocol):
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
 
+    def close_when_handled(self, code: int, reason: str) -> None:
+        """Close with ``code`` once the frames let through before now were handled (from ``arrived``)."""
+
     async def handle_call(self, call: Call) -> None: ...
 
     def protocol_error(self, exc: ProtocolError) -> None: ...
@@ -169,8 +174,13 @@ class Feature:
     async def connected(self, conn: Connection) -> None:
         """Accepted; nothing was written to the socket yet."""
 
+    async def arrived(self, conn: Connection, message: Mapping[str, Any]) -> bool:
+        """A ``websocket.receive`` message came from the server (frames before it may still be handled); True when
+        this feature answered it itself, and it must not be handled."""
+        return False
+
     async def receive(self, conn: Connection, message: Mapping[str, Any]) -> bool:
-        """A ``websocket.receive`` message arrived; True when this feature handled it."""
+        """A ``websocket.receive`` message is handled (in order); True when this feature handled it."""
         return False
 
     async def disconnected(self, conn: Connection) -> None:

@@ -232,3 +232,19 @@ def flush_history(group: str | None = None) -> None:
     """Sync variant of :func:`aflush_history`."""
     refuse_in_loop("flush_history")
     run_sync(aflush_history(group), "Flushing history")
+
+
+async def aredact_history(group: str, seq: int) -> bool:
+    """Redact the frame ``seq`` of ``group``'s history: it keeps its seq (recovery stays gap-free) and is replayed
+    as ``{"type": "redacted"}``, which says nothing. Returns False when no frame ``seq`` is kept (never published,
+    or already gone); the clients that received it live keep what it did."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise TypeError(f"seq={seq!r}: pass the seq of a kept frame, a positive int (group_send() returns it; "
+                        "get_history() lists them).")
+    return await get_store().redact(check_group_name(group), seq)
+
+
+def redact_history(group: str, seq: int) -> bool:
+    """Sync variant of :func:`aredact_history`."""
+    refuse_in_loop("redact_history")
+    return run_sync(aredact_history(group, seq), f"Redacting frame {seq} of the history of {group!r}")

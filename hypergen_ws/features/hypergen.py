@@ -154,7 +154,11 @@ def _parsed(parse: Callable[[str], Any], kind: str, example: str) -> Callable[[A
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"Hypergen value {{'_': ['float', {value!r}]}} is not a number.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of more than 308 digits
+        raise ProtocolError(f"Hypergen value {{'_': ['float', ...]}} holds a number of {len(str(abs(value)))} digits, "
+                            "too large for a float; send a smaller number, or a string.") from None
 
 
 def _collection(make: Callable[[list[Any]], Any], kind: str) -> Callable[[Any], Any]:
@@ -209,7 +213,12 @@ def decode_values(value: Any) -> Any:
     decoder = DECODERS.get(kind) if isinstance(kind, str) else None
     if decoder is None:
         raise ProtocolError(f"Unknown Hypergen value type {kind!r}; known types: {', '.join(DECODERS)}.")
-    return decoder(inner)
+    try:
+        return decoder(inner)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:  # whatever else a client's value makes a decoder raise
+        raise ProtocolError(f"Hypergen value {{'_': [{kind!r}, ...]}} cannot be decoded: {exc}.") from None
 
 
 def to_hypergen(text: str) -> str | None:

@@ -6,6 +6,9 @@ honest while it is open:
 * **Origin.** A token socket that a page of another site opened (``SameOriginValidator`` let it in for its
   token) stays only if its consumer allows that origin: ``@consumer(cross_origin=True)`` for any site, or a list
   like ``["https://app.example.com", "https://*.example.com"]``. Others are closed with 4403.
+* **Revocation.** Every ``SESSION_CHECK_INTERVAL`` seconds a hub checks the tokens of its open token sockets in one
+  query: a socket whose user was deleted or deactivated, or changed their password since the token was issued, is
+  closed with 4401 (``disconnect_user`` and a logout close them at once, through ``features.access``).
 * **Expiry.** A token that expires while its socket is open: the socket is told
   ``{"type": "token", "event": "expiring", "expires_at": ...}`` shortly before (a quarter of the token's
   remaining life, at most a minute); the client answers with ``{"type": "token", "token": "<a new one>"}``,
@@ -22,11 +25,12 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..core import identity, protocol
+from ..core import conf, identity, protocol
 from ..core.logs import fields
 from ..core.origins import Pattern, parse_origin, parse_pattern
 from ..core.state import Lifecycle
-from .base import Connection, Feature, Option, Options
+from ..delivery.hub import Hub
+from .base import Connection, Feature, Option, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -34,6 +38,22 @@ logger = logging.getLogger("hypergen_ws")
 NOTICE = 60.0
 
 _tasks: set[asyncio.Task[None]] = set()
+#: Seconds between checks while ``SESSION_CHECK_INTERVAL`` is None (off; it may be switched on).
+IDLE_INTERVAL = 5.0
+
+
+class Sockets(PerHub[set[Connection]]):
+    """The open sockets of each hub that a hypergen_ws token authenticated, and each hub's check of them."""
+
+    def __init__(self) -> None:
+        super().__init__(set)
+        self.checks: dict[Hub, asyncio.Task[None]] = {}
+
+    def forget(self, hub: Hub) -> None:
+        self.checks.pop(hub, None)
+
+
+sockets = Sockets()
 
 
 #: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
@@ -90,6 +110,12 @@ class TokenFeature(Feature):
 
     async def connected(self, conn: Connection) -> None:
         self._arm(conn)
+        who, hub = conn.state.identity, conn.hub
+        if who is not None and who.via == "token" and hub is not None:
+            sockets.of(hub).add(conn)
+            task = sockets.checks.get(hub)
+            if task is None or task.done():
+                sockets.checks[hub] = hub.loop.create_task(_check_tokens(hub))
 
     def _arm(self, conn: Connection) -> None:
         self._disarm(conn)
@@ -133,6 +159,8 @@ class TokenFeature(Feature):
 
     async def disconnected(self, conn: Connection) -> None:
         self._disarm(conn)
+        if conn.hub is not None:
+            sockets.of(conn.hub).discard(conn)
 
 
 def _current(conn: Connection, expires_at: float) -> bool:
@@ -156,3 +184,37 @@ def _expire(conn: Connection, expires_at: float) -> None:
     task = asyncio.get_running_loop().create_task(conn.close(protocol.CLOSE_NOT_AUTHENTICATED))
     _tasks.add(task)  # referenced until done: an unreferenced task may be garbage-collected mid-way
     task.add_done_callback(_tasks.discard)
+
+
+async def _check_tokens(hub: Hub) -> None:
+    """Close the token sockets of ``hub`` whose token no longer authenticates its user; ends with the last one."""
+    failures = 0
+    while True:
+        interval = conf.get("SESSION_CHECK_INTERVAL")
+        await asyncio.sleep(float(interval) if interval else IDLE_INTERVAL)
+        conns = [c for c in sockets.by_hub.get(hub, ()) if c.state.lifecycle is Lifecycle.OPEN]
+        if not conns:
+            if not sockets.by_hub.get(hub):
+                return
+            continue
+        if not interval:
+            continue
+        try:
+            revoked = await identity.revoked_tokens([conn.scope for conn in conns])
+        except Exception:
+            failures += 1
+            if failures == 1:
+                logger.warning("Checking the tokens of open sockets failed; trying again", exc_info=True,
+                               extra=fields("session_check_failed"))
+            continue
+        failures = 0
+        for index, why in revoked.items():
+            conn = conns[index]
+            logger.info("Closing a socket of %s to %s: its token no longer authenticates it (%s; close %s)",
+                        conn.state.identity.username if conn.state.identity else None, conn.label, why,
+                        protocol.CLOSE_NOT_AUTHENTICATED,
+                        extra=fields("token_revoked", consumer=conn.label, state=conn.state,
+                                     code=protocol.CLOSE_NOT_AUTHENTICATED))
+            task = hub.loop.create_task(conn.close(protocol.CLOSE_NOT_AUTHENTICATED))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)

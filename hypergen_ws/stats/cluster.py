@@ -25,6 +25,7 @@ the ``consumers``, ``groups`` and ``events`` of each process to its row.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -73,7 +74,11 @@ def _by_connections(groups: dict[str, dict[str, int]]) -> list[tuple[str, dict[s
 
 
 async def aget_stats(*, per_process: bool = False) -> Stats:
-    """The counters of every live server process, summed (see the module docstring); async."""
+    """The counters of every live server process, summed (see the module docstring); async.
+
+    Raises ``TimeoutError`` when Redis does not answer within ``PUBLISH_TIMEOUT``, and redis-py's
+    ``ConnectionError`` when it cannot be reached.
+    """
     layer = get_layer()
     if layer_kind(layer) != "redis":
         return _local_stats(per_process)
@@ -83,7 +88,14 @@ async def aget_stats(*, per_process: bool = False) -> Stats:
     ttl = float(conf.get("PROCESS_TTL"))
     rows: list[tuple[str, float, Stats]] = []
     fresh: Stats | None = None
-    for node_id, expires, report in await keys.process_reports(cast("RedisStore", store)):
+    timeout = float(conf.get("PUBLISH_TIMEOUT"))
+    try:
+        async with asyncio.timeout(timeout):  # a frozen Redis must not hold the answer (or the dashboard)
+            reports = await keys.process_reports(cast("RedisStore", store))
+    except TimeoutError:
+        raise TimeoutError(f"Redis did not answer within {timeout} s (HYPERGEN_WS['PUBLISH_TIMEOUT']) while the "
+                           "stats of every process were read") from None
+    for node_id, expires, report in reports:
         if node_id in own:
             fresh = fresh or local_report()
             rows.append((node_id, 0.0, fresh))

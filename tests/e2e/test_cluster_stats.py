@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -79,3 +81,48 @@ async def test_two_processes_are_summed_and_a_dead_one_drops_out(redis_layer, se
         assert result["totals"]["connections"] == 2
     finally:
         await asyncio.gather(*(ws.close() for ws in on_a + on_b), return_exceptions=True)
+
+
+def stats_status(server) -> tuple[int, dict, Any]:
+    """``(status, body, headers)`` of ``GET hypergen_ws/stats/``, error answers included."""
+    request = urllib.request.Request(f"{server.url}/hypergen_ws/stats/",
+                                     headers={"Authorization": f"Bearer {MONITORING_KEY}"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:  # a bound: a hung read fails the test
+            return response.status, json.loads(response.read()), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), error.headers
+
+
+async def test_with_redis_frozen_the_stats_and_the_dashboard_answer_within_publish_timeout(redis_server,
+                                                                                          live_server_factory):
+    import sqlite3
+
+    from tests.e2e.hostile import Browser, frames_until
+
+    env = {**SETTINGS, "HYPERGEN_WS_OVERRIDES": json.dumps({"PUBLISH_TIMEOUT": 1.0, "PROCESS_TTL": 30.0})}
+    server = live_server_factory(server="uvicorn", redis_url=redis_server.url, env=env)
+    with sqlite3.connect(server.env["HYPERGEN_WS_DB"]) as db:
+        db.execute("UPDATE auth_user SET is_staff = 1 WHERE username = 'alice'")
+    dashboard = await Browser(server).login("alice").socket("/ws/hypergen_ws/dashboard/")
+    first = await frames_until(dashboard, lambda f: f.get("type") == "commands")
+    assert "error" not in first[-1]["commands"][0][1]
+    assert (await asyncio.to_thread(stats_status, server))[0] == 200
+    redis_server.freeze()
+    try:
+        status, body, headers = await asyncio.to_thread(stats_status, server)
+        assert status == 503 and headers.get("Retry-After") == "5", (status, body)
+        assert "PUBLISH_TIMEOUT" in body["error"] and "is Redis reachable?" in body["error"], body
+        # The open dashboard keeps getting updates: this process's counters, saying why.
+        partial = await frames_until(dashboard, lambda f: f.get("type") == "commands"
+                                     and "error" in f["commands"][0][1], timeout=15)
+        update = partial[-1]["commands"][0][1]
+        assert update["scope"] == "process" and "PUBLISH_TIMEOUT" in update["error"], update
+    finally:
+        redis_server.thaw()
+
+    async def answers():
+        return (await asyncio.to_thread(stats_status, server))[0] == 200
+
+    await until(answers, "the stats answer again once Redis is back")
+    await dashboard.close()

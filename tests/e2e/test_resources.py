@@ -72,6 +72,59 @@ async def test_a_client_flooding_calls_is_refused_then_closed_with_1008(server_k
         assert frame["id"] == "after"
 
 
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+async def test_a_flood_from_many_anonymous_sockets_is_refused_as_it_arrives(server_kind, live_server_factory):
+    """30 anonymous sockets send 100 calls each at once: the frames are counted as they arrive, so all but the
+    burst their address shares are refused at once (none waits to run later), each flooder is closed with 1008, and
+    a logged-in client's call still completes."""
+    import json
+
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.e2e.hostile import Browser
+    from tests.e2e.wsclients import _origin
+
+    burst = 10  # of the bucket every anonymous socket from 127.0.0.1 shares; it refills once an hour
+    env = {"HYPERGEN_WS_OVERRIDES": json.dumps({"ANONYMOUS_RATE_LIMIT": "1/h", "ANONYMOUS_RATE_BURST": burst})}
+    server = live_server_factory(server=server_kind, env=env)
+    path = "/ws/counter/increment/"
+    honest = await Browser(server).login("alice").socket(path)
+    flooders = [await ws_connect(server.ws_url + path, origin=_origin(server.ws_url + path), open_timeout=30,
+                                 max_queue=None) for _ in range(30)]
+
+    async def send_all(ws) -> None:
+        for n in range(100):
+            await ws.send(json.dumps({"args": [], "id": n}))
+
+    async def answers(ws) -> tuple[int, list[str], int | None]:
+        replies, errors = 0, []
+        try:
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame["type"] == "reply":
+                    replies += 1
+                elif frame["type"] == "error":
+                    errors.append(frame["code"])
+        except ConnectionClosed:
+            pass
+        return replies, errors, ws.close_code
+
+    readers = [asyncio.ensure_future(answers(ws)) for ws in flooders]
+    await asyncio.gather(*(send_all(ws) for ws in flooders))
+    await honest.send(json.dumps({"args": [], "id": "honest"}))
+    while (frame := json.loads(await asyncio.wait_for(honest.recv(), 60))).get("id") != "honest":
+        pass
+    assert frame["type"] == "reply", frame
+    results = await asyncio.wait_for(asyncio.gather(*readers), 60)
+    ran = sum(replies for replies, _errors, _code in results)
+    assert ran <= burst + 1, f"{ran} of 3,000 flooded calls ran"
+    # Each flooder: 40 refusals (its own burst), then closed; what it sent after that was dropped unanswered.
+    assert [errors for _replies, errors, _code in results] == [["rate_limited"] * 40] * 30
+    assert [code for _replies, _errors, code in results] == [1008] * 30
+    await honest.close()
+
+
 def redis_keys(url: str) -> dict[str, tuple[int, int]]:
     """Every key of the redis-server: name -> (type initial, milliseconds to live, -1 for none)."""
     from redis import Redis

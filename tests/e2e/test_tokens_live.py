@@ -191,3 +191,18 @@ async def test_the_listen_command_prints_frames_as_json_lines(redis_server, live
     refused = subprocess.run([sys.executable, "-m", "hypergen_ws", "listen", server.ws_url + LOBBY, "--token", "x"],
                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "4401" in refused.stderr
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_token_for_alice_never_acts_as_the_browser_session_of_bob(kind, live_server_factory):
+    server = live_server_factory(server=kind)
+    bob = Browser(server).login("bob")
+    cookie = "; ".join(f"{k}={v}" for k, v in bob.cookies.items())
+    async with ws_connect(server.ws_url + LOBBY, open_timeout=30, origin=server.url, additional_headers={
+            "Authorization": f"Bearer {token_of(server, 'alice')}", "Cookie": cookie}) as ws:
+        await ws.send(json.dumps({"args": ["who am i"], "id": 1}))
+        frames = await frames_until(ws, lambda f: f.get("type") == "reply")
+    posted = [json.dumps(f) for f in frames if f.get("type") == "commands"]
+    assert posted and all("alice" in text and "bob" not in text for text in posted), frames
+    presence = [f for f in frames if f.get("type") == "presence"]
+    assert all(u["username"] == "alice" for f in presence for u in f.get("users", [])), presence

@@ -62,6 +62,15 @@ describe("recovery position", () => {
     assert.deepEqual(messages, ["a", "b", "c", "d"]);
   });
 
+  test("a redacted frame in a replay counts for the position, does nothing and warns of nothing", () => {
+    const { conn, sockets, messages, warnings } = setup();
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 3 }).serverSend(msg(1, "a"));
+    sockets[0].serverSend({ type: "redacted", seq: 2, epoch: 77 }).serverSend(msg(3, "c"));
+    assert.deepEqual(messages, ["a", "c"]);
+    assert.deepEqual([conn.lastSeq, sockets.length], [3, 1], "no gap: nothing to recover");
+    assert.deepEqual(warnings, []);
+  });
+
   test("a page-rendered position in the URL is replaced by the newer one on reconnect", () => {
     const { client, sockets, timers } = setup();
     const conn = client.websocket.open("/ws/x/?hgws_seq=5&hgws_epoch=9");

@@ -133,7 +133,32 @@ describe("state and events", () => {
     assert.deepEqual(states.map((s) => s.slice(0, 2)), [["open", null], ["reconnecting", 1006], ["open", null]]);
     const domStates = domEvents.filter(([type]) => type === "hypergen:websocket:state").map(([, d]) => d);
     assert.deepEqual(domStates.map((d) => d.state), ["connecting", "open", "reconnecting", "open"]);
-    assert.deepEqual(domStates[2], { url: "wss://example.com/ws/a/", state: "reconnecting", code: 1006, reason: "gone" });
+    assert.deepEqual(domStates[2], {
+      url: "wss://example.com/ws/a/", state: "reconnecting", code: 1006, reason: "gone", beforeOpen: false,
+    });
+  });
+
+  test("a socket refused at the handshake is said once in the console, and the page is told it never opened", () => {
+    const { ws, sockets, timers, logs, domEvents } = setup();
+    const closes = [];
+    const conn = ws.open("/ws/a/", { onState: () => {} });
+    conn.on("close", (d) => closes.push(d));
+    sockets[0].serverClose(1006, "");  // what a browser sees of a handshake answered with 403
+    assert.equal(conn.state, "reconnecting");
+    const [, detail] = domEvents.filter(([type]) => type === "hypergen:websocket:state").at(-1);
+    assert.equal(detail.beforeOpen, true);
+    assert.equal(logs.warn.length, 1);
+    assert.match(logs.warn[0][0], /^hypergen: the websocket to wss:\/\/example\.com\/ws\/a\/ closed before it opened \(code 1006\): the server refused the handshake \(an Origin it does not trust, a Host not in ALLOWED_HOSTS, a path with no consumer\) or cannot be reached\. The server's log says which; reconnecting meanwhile\.$/);
+    timers.advance(1000);
+    sockets[1].serverClose(1006, "");
+    assert.equal(logs.warn.length, 1, "once");
+    assert.deepEqual(closes.map((d) => d.beforeOpen), [true, true]);
+    timers.advance(5000);
+    sockets.at(-1).serverOpen().serverClose(1006, "");  // a socket that opened, then dropped: a plain reconnect
+    timers.advance(60000);
+    sockets.at(-1).serverClose(1006, "");  // a server down for a restart, after the page had been open
+    assert.equal(logs.warn.length, 1, "nothing said once the connection had been open");
+    assert.deepEqual(closes.slice(2).map((d) => d.beforeOpen), [false, true]);
   });
 
   test("open and close events carry the close code and the reconnect decision", () => {
@@ -508,7 +533,7 @@ describe("reconnect policy", () => {
       await flush();
       assert.equal(sockets.length, 1);
       assert.equal(conn.state, "closed");
-      assert.deepEqual(states.at(-1), { url: conn.url, state: "closed", code, reason: "denied" });
+      assert.deepEqual(states.at(-1), { url: conn.url, state: "closed", code, reason: "denied", beforeOpen: false });
       assert.equal(domEvents.at(-1)[1].code, code);
       assert.equal(call.error.code, "refused");
       assert.equal(ws.connection("/ws/a/"), undefined);

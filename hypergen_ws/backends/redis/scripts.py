@@ -1,20 +1,71 @@
 """The Lua scripts hypergen_ws runs in Redis, each one atomic step (docs/history.rst, docs/presence.rst,
 docs/security.rst)."""
+from ...core.protocol import REDACTED
 
-# History (hypergen_ws.redis_store). KEYS: <p>:seq:<group>, <p>:hist:<group>.
-# ARGV: epoch candidate, frame, time (ms), max entries, history TTL (ms), sequence TTL (ms). Returns {seq, epoch}.
-APPEND = """
+# History (hypergen_ws.redis_store). A stream entry cannot be changed in place: REWRITE rebuilds the stream with
+# the changed entries (same ids, times and order, TTL kept) when any entry matched. ``change`` maps a tag or an
+# entry id to the new text ('' redacts the entry, which then loses its tag). Returns how many entries changed.
+REWRITE = """
+local function rewrite(key, change, by_id)
+  local kept, changed = {}, 0
+  for _, entry in ipairs(redis.call('XRANGE', key, '-', '+')) do
+    local fields = {}
+    for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
+    local new = change[by_id and entry[1] or (fields['g'] or false)]
+    if new ~= nil then
+      changed = changed + 1
+      if new == '' then fields['t'] = '%s'; fields['g'] = nil else fields['t'] = new end
+    end
+    kept[#kept + 1] = {entry[1], fields}
+  end
+  if changed > 0 then
+    local ttl = redis.call('PTTL', key)
+    redis.call('DEL', key)
+    for _, entry in ipairs(kept) do
+      local fields = entry[2]
+      if fields['g'] then
+        redis.call('XADD', key, entry[1], 't', fields['t'], 'ts', fields['ts'], 'g', fields['g'])
+      else
+        redis.call('XADD', key, entry[1], 't', fields['t'], 'ts', fields['ts'])
+      end
+    end
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  end
+  return changed
+end
+""" % REDACTED.replace("'", "\\'")
+
+# KEYS: <p>:seq:<group>, <p>:hist:<group>. ARGV: epoch candidate, frame, time (ms), max entries, history TTL
+# (ms), sequence TTL (ms), the frame's tag ('' for none), then tag, text pairs of the entries it rewrites ('' to
+# redact them). Returns {seq, epoch}.
+APPEND = REWRITE + """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
+if #ARGV > 7 then
+  local change = {}
+  for i = 8, #ARGV, 2 do change[ARGV[i]] = ARGV[i + 1] end
+  rewrite(KEYS[2], change, false)
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 't', ARGV[2], 'ts', ARGV[3])
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 't', ARGV[2], 'ts', ARGV[3], 'g', ARGV[7])
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 't', ARGV[2], 'ts', ARGV[3])
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {seq, epoch}
+"""
+
+# KEYS: <p>:hist:<group>. ARGV: the entry id ("<seq>-0"). Returns 1 when the entry was kept (and is now redacted).
+REDACT = REWRITE + """
+local change = {}
+change[ARGV[1]] = ''
+return rewrite(KEYS[1], change, true)
 """
 
 # ARGV: epoch candidate, first stream id to return ('' for none), TTL (ms) of a record nothing was published to.

@@ -4,11 +4,13 @@ Keys per group (``<p>`` is ``HYPERGEN_WS["REDIS_PREFIX"]``, ``hgws`` by default)
 
     <p>:seq:<group>    hash {"epoch": random id, "seq": last sequence number}; expires SEQUENCE_TTL after the
                        last publish
-    <p>:hist:<group>   stream of the last N frames, entry id "<seq>-0", fields "t" (the frame) and "ts" (ms);
-                       XADD MAXLEN N; expires HISTORY_TTL after the last publish
+    <p>:hist:<group>   stream of the last N frames, entry id "<seq>-0", fields "t" (the frame), "ts" (ms) and,
+                       for a frame published with a revision, "g" (its tag); XADD MAXLEN N; expires
+                       HISTORY_TTL after the last publish
 
 A Lua script assigns the seq and appends the entry in one atomic step (so a seq is never visible before its
-entry); the epoch is written only when the hash is missing, the equivalent of ``SET NX``: a restarted or flushed
+entry, and rewrites the entries it supersedes: a stream entry cannot change, so the stream is rebuilt with
+the same ids then); the epoch is written only when the hash is missing, the equivalent of ``SET NX``: a restarted or flushed
 Redis, or an expired record, gives the group a new epoch. Groups are spread over the layer's hosts like
 ``channels_redis`` spreads its groups.
 """
@@ -30,8 +32,8 @@ except ImportError:  # redis-py before 7 has no maintenance notifications, and a
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 
 from ...core import conf
-from ..base import EMPTY_RECORD_TTL, Snapshot, history_ttl, new_epoch, sequence_ttl
-from .scripts import APPEND, KEEP, READ
+from ..base import EMPTY_RECORD_TTL, Revision, Snapshot, history_ttl, new_epoch, sequence_ttl
+from .scripts import APPEND, KEEP, READ, REDACT
 
 T = TypeVar("T")
 
@@ -169,12 +171,20 @@ class RedisStore:
         """``[<p>:seq:<group>, <p>:hist:<group>]``."""
         return [f"{self.prefix}:seq:{group}", f"{self.prefix}:hist:{group}"]
 
-    async def append(self, group: str, text: str, size: int) -> tuple[int, int]:
+    async def append(self, group: str, text: str, size: int, revision: Revision | None = None) -> tuple[int, int]:
         client = self.clients.get(self.clients.index(group))
         args: list[str | int] = [new_epoch(), text, int(time.time() * 1000), max(1, size), int(history_ttl() * 1000),
-                int(sequence_ttl() * 1000)]
+                int(sequence_ttl() * 1000), revision.tag if revision is not None else ""]
+        for tag, new in (revision.rewrites.items() if revision is not None else ()):
+            args += [tag, new or ""]
         seq, epoch = await client.eval(APPEND, 2, *self.keys(group), *args)
         return int(seq), int(epoch)
+
+    async def redact(self, group: str, seq: int) -> bool:
+        # (it may run twice: a redacted entry is redacted again)
+        changed = await self.clients.retrying(self.clients.index(group), lambda client: client.eval(
+            REDACT, 1, self.keys(group)[1], f"{seq}-0"))
+        return bool(changed)
 
     async def read(self, group: str, after: int | None) -> Snapshot:
         start = "" if after is None else f"{after + 1}-0"

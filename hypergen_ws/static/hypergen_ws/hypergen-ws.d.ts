@@ -37,6 +37,8 @@ declare namespace hypergen {
     state: ConnectionState;
     code: number | null;
     reason: string | null;
+    /** The socket closed before its handshake completed: refused by the server, or the server unreachable. */
+    beforeOpen: boolean;
   }
 
   interface CloseDetail {
@@ -46,6 +48,8 @@ declare namespace hypergen {
     /** Whether the client reconnects, after `delay` ms. */
     reconnect: boolean;
     delay: number | null;
+    /** Set when the client reconnects: the socket closed before its handshake completed. */
+    beforeOpen?: boolean;
   }
 
   interface ResyncDetail {

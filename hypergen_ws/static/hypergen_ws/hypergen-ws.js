@@ -161,6 +161,7 @@
       else conn._reportError(error);
     },
     sync() {}, // the position is taken in _track(); replayed frames follow
+    redacted() {}, // a replayed frame history no longer keeps: its seq counts (in _track()), it does nothing
     resync(conn, frame) {
       conn._resync(frame);
     },
@@ -197,6 +198,8 @@
       this._timer = null; // the pending reconnect
       this._openedAt = null;
       this._refusedWith = null; // 4401 or 4403 once the server refused the socket
+      this._everOpened = false; // whether a socket of this connection ever opened
+      this._toldHandshake = false; // the console was told once that the handshake may have been refused
       const getToken = options && options.getToken;
       if (getToken !== undefined && typeof getToken !== "function") {
         throw new TypeError(`hypergen: option getToken must be an async function returning a token, got ${describe(getToken)}`);
@@ -310,6 +313,7 @@
 
     _onOpen() {
       this._openedAt = this._ctx.env().now();
+      this._everOpened = true;
       for (const call of this._queue.splice(0)) this._transmit(call); // before anyone can send
       this._setState("open", null, null);
       this._emit("open", { url: this.url });
@@ -317,6 +321,7 @@
 
     _onClose(code, reason, immediate) {
       const env = this._ctx.env();
+      const beforeOpen = this._openedAt === null; // closed before the handshake completed
       this._detach();
       if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
       if (code === CLOSE_EXPIRED) this._attempt = 0;
@@ -328,8 +333,14 @@
         this._timer = null;
         this._connect();
       }, delay);
-      this._emit("close", { url: this.url, code, reason, reconnect: true, delay });
-      this._setState("reconnecting", code, reason);
+      if (beforeOpen && !this._everOpened && !this._toldHandshake) {
+        this._toldHandshake = true;
+        env.console.warn(`hypergen: the websocket to ${this.url} closed before it opened (code ${code}): the server ` +
+          "refused the handshake (an Origin it does not trust, a Host not in ALLOWED_HOSTS, a path with no " +
+          "consumer) or cannot be reached. The server's log says which; reconnecting meanwhile.");
+      }
+      this._emit("close", { url: this.url, code, reason, reconnect: true, delay, beforeOpen });
+      this._setState("reconnecting", code, reason, beforeOpen);
     }
 
     /** Final close: reject what is outstanding, forget the connection, announce "closed". */
@@ -501,14 +512,15 @@
       if (!listened) this._ctx.env().console.error(`hypergen: error from ${this.url}: ${error.code}: ${error.message}`);
     }
 
-    _setState(state, code, reason) {
+    _setState(state, code, reason, beforeOpen = false) {
       if (this.state === state) return;
       this.state = state;
-      this._announceState(code, reason);
+      this._announceState(code, reason, beforeOpen);
     }
 
-    _announceState(code, reason) {
-      const detail = { url: this.url, state: this.state, code, reason };
+    /** "beforeOpen": the socket closed before its handshake completed (refused by the server, or unreachable). */
+    _announceState(code, reason, beforeOpen = false) {
+      const detail = { url: this.url, state: this.state, code, reason, beforeOpen };
       this._emit("state", detail);
       this._ctx.dispatch("hypergen:websocket:state", detail);
     }
