@@ -244,8 +244,12 @@ async def stats_view(request: HttpRequest) -> JsonResponse:
         # Redis down or frozen is an outage, not a bug: a WARNING without a traceback.
         outage = isinstance(exc, (TimeoutError, ConnectionError)) or type(exc).__name__ in ("TimeoutError",
                                                                                              "ConnectionError")
-        (logger.warning if outage else logger.exception)("Reading the stats failed: %s: %s", type(exc).__name__, exc,
-                                                         extra=fields("stats_read_failed", code=503))
+        if outage:
+            logger.warning("Reading the stats failed: %s: %s", type(exc).__name__, exc,
+                           extra=fields("stats_unavailable", code=503))
+        else:
+            logger.exception("Reading the stats failed: %s: %s", type(exc).__name__, exc,
+                             extra=fields("stats_read_failed", code=503))
         return error_response(HttpError(503, f"Reading the stats failed ({type(exc).__name__}: {exc}); is Redis "
                                              "reachable? Retry later.", {"Retry-After": "5"}))
     response = JsonResponse(result)

@@ -143,6 +143,8 @@ EVENTS: dict[str, tuple[str, str]] = {
                                        "code: 403"),
     "http_publish_failed": ("ERROR", "an HTTP publish failed in the channel layer (with the traceback); code: 503"),
     "http_published": ("DEBUG", "an HTTP publish was done; code: message or commands"),
+    "stats_unavailable": ("WARNING", "reading the stats for stats/ failed because Redis is down or did not answer "
+                                     "within PUBLISH_TIMEOUT; code: 503"),
     "stats_read_failed": ("ERROR", "reading the stats for stats/ failed (with the traceback); code: 503"),
     "dashboard_update_failed": ("WARNING", "publishing a dashboard update failed"),
     "dashboard_stats_failed": ("WARNING", "reading every process's stats for the dashboard failed (WARNING at the "
