@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -49,11 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop")
     ap.add_argument("--uvicorn-ws", choices=["auto", "websockets", "websockets-sansio", "wsproto"], default="auto",
                     help="uvicorn's websocket implementation (default auto: websockets-sansio)")
-    ap.add_argument("--name", help="results file name (default connect-<server>-<layer>[-quick])")
+    ap.add_argument("--stack", choices=["bare", "auth", "quickstart"], default="bare",
+                    help="what wraps the Django variants' websocket router: nothing (bare), AuthMiddlewareStack "
+                         "(auth), or the quickstart's asgi.py: SameOriginValidator(AuthMiddlewareStack(...)) and "
+                         "BodyLimit for HTTP (quickstart)")
+    ap.add_argument("--name", help="results file name (default connect-<server>-<layer>[-<stack>][-quick])")
     ap.add_argument("--no-save", action="store_true", help="print only, write no JSON")
     args = ap.parse_args(argv)
     args.clients = args.clients or ([200] if args.quick else [1000])
-    args.name = args.name or f"connect-{args.server}-{args.layer}" + ("-quick" if args.quick else "")
+    args.name = args.name or (f"connect-{args.server}-{args.layer}" + ("" if args.stack == "bare" else f"-{args.stack}")
+                              + ("-quick" if args.quick else ""))
     return args
 
 
@@ -108,6 +114,7 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
 
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
+    os.environ["BENCH_AUTH"] = {"bare": "0", "auth": "1", "quickstart": "quickstart"}[args.stack]
     machine = machine_info()  # before the runs: the load average at start means something
     variants, skipped = available_variants(args.variants)
     runs = await run_matrix(args.clients, variants, one_run, args, lambda k, v: f"{k} connections, {v}")
@@ -137,7 +144,8 @@ def report(result: dict) -> str:
         else:
             rows.append([r["clients"], r["variant"], r["connected"], r["failed"], r["connections_per_s"],
                          r["cpu_us_per_connection"], r["rss_before_mb"], r["rss_after_mb"], r["kb_per_connection"]])
-    lines = [f"connect: server={p['server']} layer={p['layer']} concurrency={p['concurrency']}", "",
+    lines = [f"connect: server={p['server']} layer={p['layer']} stack={p.get('stack', 'bare')} "
+             f"concurrency={p['concurrency']}", "",
              format_table(["K", "variant", "connected", "failed", "conn/s", "srv CPU us/conn", "RSS before MB",
                            "RSS after MB", "KB/conn"], rows)]
     if result["ratios"]:

@@ -31,6 +31,7 @@ from .core.groups import check_group_name
 from .core.identity import MalformedCredential, bearer_credential, matches_any_key
 from .core.logs import fields
 from .decorators import get_consumer
+from .delivery import outage
 from .stats.cluster import aget_stats
 from .publish import aconsumer_command, agroup_send
 
@@ -192,8 +193,11 @@ async def handle_publish(request: HttpRequest) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError) as exc:
         raise HttpError(400, f"The payload cannot be published: {exc}") from None
     except Exception as exc:
-        logger.exception("HTTP publish to group %s failed", group,
-                         extra=fields("http_publish_failed", group=group, code=503))
+        # An outage of the channel layer is logged once, as such (hypergen_ws.delivery.outage); anything else is a
+        # bug, with its traceback.
+        log = logger.debug if outage.is_outage(exc) else logger.error
+        log("HTTP publish to group %s failed", group, exc_info=True,
+            extra=fields("http_publish_failed", group=group, code=503))
         raise HttpError(503, f"Publishing failed ({type(exc).__name__}: {exc}); is the channel layer (Redis) "
                              "reachable? Retry later.") from None
     kind = "commands" if commands is not None else "message"
@@ -242,14 +246,10 @@ async def stats_view(request: HttpRequest) -> JsonResponse:
         result = await aget_stats(per_process=per_process)
     except Exception as exc:
         # Redis down or frozen is an outage, not a bug: a WARNING without a traceback.
-        outage = isinstance(exc, (TimeoutError, ConnectionError)) or type(exc).__name__ in ("TimeoutError",
-                                                                                             "ConnectionError")
-        if outage:
-            logger.warning("Reading the stats failed: %s: %s", type(exc).__name__, exc,
-                           extra=fields("stats_unavailable", code=503))
-        else:
-            logger.exception("Reading the stats failed: %s: %s", type(exc).__name__, exc,
-                             extra=fields("stats_read_failed", code=503))
+        down = outage.is_outage(exc)
+        log = logger.warning if down else logger.error
+        log("Reading the stats failed: %s: %s", type(exc).__name__, exc, exc_info=not down,
+            extra=fields("stats_read_failed", code=503))
         return error_response(HttpError(503, f"Reading the stats failed ({type(exc).__name__}: {exc}); is Redis "
                                              "reachable? Retry later.", {"Retry-After": "5"}))
     response = JsonResponse(result)

@@ -67,3 +67,32 @@ def test_forget_drops_a_gone_socket():
     feed.floors["a"] = (1, 7)
     feed.forget("a")
     assert feed.holds == {} and feed.floors == {}
+
+
+async def test_a_late_frame_of_an_epoch_the_feed_left_is_dropped_unless_the_history_went_back_to_it():
+    """After a loss or a failover the feed moves to a new epoch; a channel-layer message of the old history that a
+    promoted replica still had comes late: it is no live frame. If the history itself went back to that epoch
+    (a replica promoted with an old copy), its frames are live again."""
+    from hypergen_ws.backends.layers import get_store
+    from hypergen_ws.delivery.feed import deliver_sequenced
+
+    store = get_store()
+    group = "feed.retired.test"
+    await store.flush(group)
+    seq, old = await store.append(group, '{"type":"message","data":1}', 10)
+    hub = FakeHub({"a"})
+    hub.members[group] = {"a"}
+    feed = Feed(hub, group)
+    await deliver_sequenced(feed, {"seq": seq, "epoch": old, "text": frame(seq, old)})
+    feed.move_to(old + 1, 1)  # the history was lost: a new epoch
+    assert feed.retired == [old]
+    await store.flush(group)
+    await store.append(group, '{"type":"message","data":1}', 10)  # the store is in a new epoch now
+    await deliver_sequenced(feed, {"seq": seq + 1, "epoch": old, "text": frame(seq + 1, old)})
+    assert [text for text, _ in hub.written] == [frame(seq, old)], "the late frame was dropped"
+    await store.flush(group)
+    seq, again = await store.append(group, '{"type":"message","data":1}', 10)
+    feed.retired.append(again)  # as if the store went back to an epoch the feed had left
+    await deliver_sequenced(feed, {"seq": seq, "epoch": again, "text": frame(seq, again)})
+    assert hub.written[-1][0] == frame(seq, again) and again not in feed.retired and feed.epoch == again
+    await store.flush(group)

@@ -109,3 +109,35 @@ async def test_a_call_whose_delivery_fails_gets_an_unavailable_error_frame_and_t
         finally:
             redis_server.thaw()
         assert (await client.call("back")).reply == {"type": "reply", "id": 2}
+
+
+@pytest.mark.parametrize("sync", [False, True])
+async def test_a_publish_that_timed_out_says_its_outcome_is_unknown_and_may_still_arrive(sync, settings,
+                                                                                         redis_server):
+    import asyncio
+
+    from hypergen_ws import aget_history, group_send
+
+    use_layer("redis", settings, redis_server.url)
+    settings.HYPERGEN_WS = {"PUBLISH_TIMEOUT": 0.5}
+    group = rc.rec_feed.group_name(room="unknown")
+    await agroup_send(group, {"text": "before"})  # connections to Redis are open: the next append is sent on one
+    await asyncio.to_thread(group_send, group, {"text": "before"})
+    redis_server.freeze()
+    try:
+        with pytest.raises(TimeoutError) as timed_out:
+            if sync:
+                await asyncio.to_thread(group_send, group, {"text": "lost?"})
+            else:
+                await agroup_send(group, {"text": "lost?"})
+    finally:
+        redis_server.thaw()
+    message = str(timed_out.value)
+    assert "outcome is unknown" in message and "PUBLISH_TIMEOUT" in message and "twice" in message, message
+    # As it says: the frame's append was already on its way to Redis, which runs it once it answers again, so
+    # clients that recover from the history get the frame the publisher was told had timed out.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(kept := await aget_history(group)) < 3 and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert [frame["data"] for frame in kept] == [{"text": "before"}] * 2 + [{"text": "lost?"}]

@@ -26,7 +26,13 @@ if settings.BENCH_HYPERGEN:
     websocket_urlpatterns += autoconsumers()
 
 websocket_app = URLRouter(websocket_urlpatterns)
+http_app = django_asgi_app
 if settings.BENCH_AUTH:
     websocket_app = AuthMiddlewareStack(websocket_app)
+if settings.BENCH_QUICKSTART:
+    from hypergen_ws.security import BodyLimit, SameOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})
+    websocket_app = SameOriginValidator(websocket_app)
+    http_app = BodyLimit(django_asgi_app)
+
+application = ProtocolTypeRouter({"http": http_app, "websocket": websocket_app})

@@ -5,7 +5,9 @@
 ``BENCH_REDIS_URL``  the redis-server of the redis layers, e.g. ``redis://127.0.0.1:6390/0``.
 ``BENCH_CAPACITY``   channel ``capacity`` of the layer; unset keeps the library default (100).
 ``BENCH_HYPERGEN``   ``1`` installs ``hypergen_ws`` and routes its ``@consumer``.
-``BENCH_AUTH``       ``1`` wraps the websocket router in ``AuthMiddlewareStack`` (both Django variants).
+``BENCH_AUTH``       ``1`` wraps the websocket router in ``AuthMiddlewareStack`` (both Django variants);
+                     ``quickstart``: the stack of the quickstart's ``asgi.py`` (``SameOriginValidator``,
+                     ``AuthMiddlewareStack``, and ``BodyLimit`` for HTTP).
 ``BENCH_METRICS``    ``1`` turns hypergen_ws's Prometheus metrics on (``HYPERGEN_WS["METRICS"]``); off otherwise.
 """
 from __future__ import annotations
@@ -17,7 +19,8 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 BENCH_HYPERGEN = os.environ.get("BENCH_HYPERGEN") == "1"
-BENCH_AUTH = os.environ.get("BENCH_AUTH") == "1"
+BENCH_AUTH = os.environ.get("BENCH_AUTH", "") in ("1", "quickstart")
+BENCH_QUICKSTART = os.environ.get("BENCH_AUTH") == "quickstart"
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
+import string
 import time
+import uuid
 from copy import deepcopy
 from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Awaitable, Callable, Coroutine
@@ -148,6 +151,32 @@ def _memory_queues(layer: Any) -> dict[str, asyncio.Queue[tuple[float, dict[str,
                       "InMemoryChannelLayer has no 'channels' dict")
         return None
     return queues
+
+
+def names_channels_at_once(layer: Any) -> bool:
+    """Whether :func:`channel_name_now` makes the channels of ``layer`` (no ``await layer.new_channel()``)."""
+    return type(layer) is InMemoryChannelLayer or _is_redis_core(layer)
+
+
+def _is_redis_core(layer: Any) -> bool:
+    return (type(layer).__module__ == "channels_redis.core" and type(layer).__name__ == "RedisChannelLayer"
+            and isinstance(getattr(layer, "client_prefix", None), str))
+
+
+def channel_name_now(layer: Any) -> str | None:
+    """A new name for a socket's own channel, made at once as ``await layer.new_channel()`` would make it, or None.
+
+    The exact in-memory layer and ``channels_redis``'s ``RedisChannelLayer`` only make up a name in
+    ``new_channel()`` (no queue, no subscription: the first ``receive()`` or ``send()`` makes the queue), so a
+    socket can take its channel when something first asks for it. Every other layer (``RedisPubSubChannelLayer``
+    subscribes in ``new_channel()``; subclasses may do anything) gets None: its sockets make their channel at
+    connect, as in Channels.
+    """
+    if type(layer) is InMemoryChannelLayer:
+        return "specific..inmemory!" + "".join(random.choice(string.ascii_letters) for _ in range(12))
+    if _is_redis_core(layer):
+        return f"specific.{layer.client_prefix}!{uuid.uuid4().hex}"
+    return None
 
 
 async def receive_channel(layer: Any, channel: str) -> dict[str, Any]:

@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 from channels.consumer import get_handler_name
 from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.asgi import ASGIRequest
 
 from ..backends import framelimit
-from ..backends.layers import receive_channel, release_channel
+from ..backends.layers import channel_name_now, names_channels_at_once, receive_channel, release_channel
 from ..backends.servers import transport_for
 from ..backends.transport import Transport
 from ..core import conf, protocol
@@ -27,7 +29,7 @@ from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..core.state import ConnectionState, Lifecycle, end_connect, start_connect
-from ..delivery import heartbeats
+from ..delivery import heartbeats, outage
 from ..delivery.hub import RESERVED_PREFIXES, Hub, get_hub
 from ..delivery.outbox import Outbox
 from ..features.base import Feature
@@ -77,6 +79,9 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
     _counted_closed = False
     _arrivals: Arrivals | None = None
     _transport: Transport | None = None
+    _channel_name: str | None = None
+    _channel_reader: asyncio.Task[None] | None = None
+    _dispatching: asyncio.Lock | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,16 +122,24 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         return str(conf.get("CHANNEL_LAYER"))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Serve one connection with Channels' own ``AsyncConsumer.__call__``, then clean up whatever ended it.
+        """Serve one connection, then clean up whatever ended it.
 
-        Channels gets the layer of ``channel_layer_alias``, makes the socket's own channel and dispatches the
-        server's events and that channel's messages (through :attr:`channel_receive`) one at a time. :meth:`stop`
-        ends the connection from inside (a slow client), without a message through the layer.
+        A class with layer handlers (or on a layer that makes its channels only in ``new_channel()``, such as
+        ``RedisPubSubChannelLayer``) is served by Channels' own ``AsyncConsumer.__call__``: it makes the socket's
+        own channel at once and dispatches the server's events and that channel's messages (through
+        :attr:`channel_receive`) one at a time. Any other is served by one task that dispatches the server's
+        events; its own channel is made when something first reads :attr:`channel_name`, and from then on its
+        messages are dispatched by a second task, still one message at a time (:meth:`_serve`). :meth:`stop` ends
+        the connection from inside (a slow client), without a message through the layer.
         """
         self._task = asyncio.current_task()
         arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
+        layer = get_channel_layer(self.channel_layer_alias)
         try:
-            await super().__call__(scope, arrivals.receive if arrivals else receive, send)
+            if self.layer_handlers or (layer is not None and not names_channels_at_once(layer)):
+                await super().__call__(scope, arrivals.receive if arrivals else receive, send)
+            else:
+                await self._serve(scope, arrivals.receive if arrivals else receive, send, layer)
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -136,9 +149,70 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
             self._task = None
             if arrivals is not None:
                 arrivals.stop()
+            reader = self._channel_reader
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
             await self._cleanup_to_the_end()
-            if getattr(self, "channel_name", None):
-                release_channel(self.channel_layer, self.channel_name)
+            if self._channel_name is not None:
+                release_channel(self.channel_layer, self._channel_name)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, layer: Any) -> None:
+        """Channels' ``AsyncConsumer.__call__`` in one task, for a class without layer handlers."""
+        self.scope = scope
+        self.channel_layer = layer
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                lock = self._dispatching
+                if lock is None:
+                    await self.dispatch(message)
+                else:
+                    async with lock:
+                        await self.dispatch(message)
+        except StopConsumer:
+            pass
+
+    @property
+    def channel_name(self) -> str:
+        """This socket's own channel on :attr:`channel_layer` (``channel_layer.send(name, ...)`` reaches it).
+
+        Made at connect for a class with layer handlers, as in Channels; for any other, when first read.
+        """
+        name = self._channel_name
+        if name is None:
+            layer = getattr(self, "channel_layer", None)
+            name = channel_name_now(layer) if layer is not None else None
+            if name is None:
+                raise AttributeError(f"{self.label} has no channel layer, so its sockets have no channel_name")
+            self._channel_name = name
+            self._dispatching = asyncio.Lock()
+            self._channel_reader = asyncio.get_running_loop().create_task(self._read_own_channel())
+        return name
+
+    @channel_name.setter
+    def channel_name(self, value: str) -> None:
+        self._channel_name = value
+
+    async def _read_own_channel(self) -> None:
+        """Dispatch the messages of a channel made on first use, one at a time with the server's events."""
+        lock = self._dispatching
+        assert lock is not None
+        try:
+            while True:
+                message = await self._receive_own_channel()
+                async with lock:
+                    await self.dispatch(message)
+        except StopConsumer:
+            self.stop()
+        except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                return  # the socket closed while the layer's receive cleaned up after itself
+            logger.exception("A channel-layer message for %s failed; closing the socket", self.label,
+                             extra=fields("layer_message_failed", consumer=self.label, state=self.state))
+            self.stop()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' ``dispatch``: run the handler of ``message``'s type. Django's ``close_old_connections()``
@@ -191,15 +265,20 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
                 message = await receive_channel(self.channel_layer, self.channel_name)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the layer's own clean-up on cancel failed (channels_redis); the socket is going anyway
                 failures += 1
                 counters.event(counters.LAYER_ERROR, "", "receive")
-                if failures == 1:
+                if not outage.failed("receive", exc) and failures == 1:  # (an outage is logged once, as such)
                     logger.warning("Receiving on the channel of a %s socket failed; retrying every second",
                                    self.label, exc_info=True,
                                    extra=fields("layer_receive_failed", consumer=self.label, state=self.state))
                 await asyncio.sleep(1)
                 continue
+            if failures:
+                outage.answered()
             return {"type": _LAYER_EVENT, "message": message}
 
     async def hypergen_ws_layer_event(self, event: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
 from ..core.permissions import describe_user
+from ..delivery import outage
 from ..delivery.publishing import apublish
 from ..stats import counters
 from .parts import ConsumerParts
@@ -118,9 +119,10 @@ class CallsMixin(ConsumerParts):
             self.send_error(protocol.PERMISSION_DENIED, str(exc) or f"You may not call {self.label}.", call.id)
             return
         except (TimeoutError, ConnectionError) as exc:
-            logger.warning("Delivering the result of a call to %s failed: %s", self.label, exc,
-                           extra=fields("call_undeliverable", consumer=self.label, state=self.state,
-                                        code=protocol.UNAVAILABLE))
+            # (an outage of the channel layer is logged once, as such: hypergen_ws.delivery.outage)
+            log = logger.debug if outage.is_outage(exc) else logger.warning
+            log("Delivering the result of a call to %s failed: %s", self.label, exc, exc_info=True,
+                extra=fields("call_undeliverable", consumer=self.label, state=self.state, code=protocol.UNAVAILABLE))
             self.send_error(
                 protocol.UNAVAILABLE, "The server could not deliver the result right now (its channel layer is "
                 "unavailable); try again in a moment.", call.id)

@@ -9,6 +9,7 @@ from ..core import protocol
 from ..core.groups import check_group_name
 from ..core.logs import fields
 from ..core.state import Lifecycle, time_left
+from ..delivery import outage
 from ..delivery.hub import Member, get_hub
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, ConsumerParts
 
@@ -25,10 +26,12 @@ class JoiningMixin(ConsumerParts):
             try:
                 await self.join(group)
             except (TimeoutError, ConnectionError) as exc:
-                logger.warning("A socket of %s could not join %s (%s); it is accepted and joins when the channel "
-                               "layer is back", self.label, group, exc,
-                               extra=fields("group_join_deferred", consumer=self.label, group=group,
-                                            state=self.state, code="unavailable"))
+                # (an outage of the channel layer is logged once, as such: hypergen_ws.delivery.outage)
+                log = logger.debug if outage.is_outage(exc) else logger.warning
+                log("A socket of %s could not join %s (%s); it is accepted and joins when the channel layer is back",
+                    self.label, group, exc, exc_info=not outage.is_outage(exc),
+                    extra=fields("group_join_deferred", consumer=self.label, group=group, state=self.state,
+                                 code="unavailable"))
                 if self.hub is not None:
                     self.hub.forget(group, self._member(group))
                 failed.append(group)

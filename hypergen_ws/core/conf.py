@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a connect may wait for Redis in all (the per-user cap, joining the group, the history, presence)
     # before the socket is accepted and told "unavailable" (at most PUBLISH_TIMEOUT); below the server's
     # handshake timeout (daphne: 5 s), or the server drops the handshake while Redis is frozen.
-    "CONNECT_TIMEOUT": 3.0,
+    "CONNECT_TIMEOUT": 2.5,
     # Whether group_send / consumer_command (and the async variants) called inside transaction.atomic() wait for
     # the commit when they are not given on_commit= (docs/transactions.rst).
     "PUBLISH_ON_COMMIT": False,

@@ -26,6 +26,9 @@ logger = logging.getLogger(LOGGER_NAME)
 #: The attributes :func:`fields` gives every record.
 FIELDS = ("event", "consumer", "group", "user_id", "code")
 
+#: What the lines of a failure that is part of an outage of the channel layer say about their level.
+_OUT = " (DEBUG while the channel layer is out)"
+
 #: Every event: its level and when it is logged.
 EVENTS: dict[str, tuple[str, str]] = {
     # connections and calls
@@ -39,7 +42,7 @@ EVENTS: dict[str, tuple[str, str]] = {
     "bad_frame": ("WARNING", "a client sent a frame that is not valid; code: bad_request, or the close code (1009)"),
     "call_refused": ("WARNING", "the permission check refused a call, or the function raised PermissionDenied; code: "
                                 "permission_denied"),
-    "call_undeliverable": ("WARNING", "the result of a call could not be published; code: unavailable"),
+    "call_undeliverable": ("WARNING", "the result of a call could not be published; code: unavailable" + _OUT),
     "consumer_error": ("ERROR", "a consumer function raised (with the traceback); code: server_error"),
     "arrival_failed": ("ERROR", "a feature failed looking at an arriving frame (with the traceback); the frame is "
                                 "handled"),
@@ -50,7 +53,7 @@ EVENTS: dict[str, tuple[str, str]] = {
     "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
     # the channel layer
     "layer_receive_failed": ("WARNING", "receiving from the channel layer failed (ERROR for a group's channel); "
-                                        "retried every second"),
+                                        "retried every second" + _OUT),
     "layer_message_ignored": ("WARNING", "a channel-layer message with a reserved or missing type was ignored; "
                                          "code: its type"),
     "layer_message_unhandled": ("WARNING", "a channel-layer message reached a consumer without a handler for it; "
@@ -59,8 +62,8 @@ EVENTS: dict[str, tuple[str, str]] = {
                                                "code: its type"),
     "local_message_dropped": ("WARNING", "a message for a local socket was dropped: its channel is full; code: its "
                                          "type"),
-    "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)"),
-    "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed"),
+    "group_leave_failed": ("WARNING", "leaving a group on the channel layer failed (the membership expires)" + _OUT),
+    "group_subscribe_failed": ("WARNING", "subscribing to a group on the channel layer again failed" + _OUT),
     "layer_capacity_failed": ("WARNING", "the capacity of hypergen_ws's channels could not be set on a layer"),
     "server_frame_limit": ("WARNING", "the server reads larger websocket messages than MAX_MESSAGE_SIZE, or its "
                                       "limit cannot be read (once per process); code: its limit in bytes, none, or "
@@ -69,8 +72,9 @@ EVENTS: dict[str, tuple[str, str]] = {
                                       "code: the package"),
     "daphne_producer_failed": ("DEBUG", "registering the write backpressure on a daphne connection failed"),
     # history, presence, Redis
-    "history_gap_unfilled": ("WARNING", "the history to fill a gap in a group's frames could not be read"),
-    "history_unavailable": ("WARNING", "the history could not be read for a reconnecting client (it gets a resync)"),
+    "history_gap_unfilled": ("WARNING", "the history to fill a gap in a group's frames could not be read" + _OUT),
+    "history_unavailable": ("WARNING", "the history could not be read for a connecting client (it gets a resync)"
+                                       + _OUT),
     "resync": ("INFO", "a reconnecting client gets a resync frame; code: the reason"),
     "history_not_shared": ("WARNING", "history runs on a layer that cannot share seq numbers across processes"),
     "presence_write_failed": ("WARNING", "a presence entry could not be written (retried at a later heartbeat)"),
@@ -78,7 +82,12 @@ EVENTS: dict[str, tuple[str, str]] = {
     "presence_list_failed": ("WARNING", "the presence list for a new socket could not be read"),
     "presence_frame_failed": ("WARNING", "a presence join/leave frame could not be published"),
     "heartbeat_failed": ("WARNING", "a heartbeat to Redis failed (WARNING at the 1st, 10th and every 100th in a "
-                                    "row, else DEBUG); code: the number in a row"),
+                                    "row, else DEBUG); code: the number in a row" + _OUT),
+    "layer_unavailable": ("WARNING", "the channel layer (Redis) failed an operation: an outage starts; what fails "
+                                     "until it ends is counted, not logged above DEBUG (once per outage and "
+                                     "process); code: what failed first"),
+    "layer_available": ("INFO", "the channel layer (Redis) answers again: the outage is over, with its length and "
+                                "the count of what failed, by kind; code: how many failed"),
     "redis_data_lost": ("WARNING", "Redis lost its data: subscriptions are restored, followers get a resync"),
     "redis_server_changed": ("WARNING", "another Redis server answers (a Sentinel failover or a restart): histories "
                                         "start a new epoch and followers get a resync"),
@@ -124,12 +133,16 @@ EVENTS: dict[str, tuple[str, str]] = {
                                          "at the next connect)"),
     "control_failed": ("ERROR", "a control message (close, recheck) could not be handled (with the traceback)"),
     "group_join_deferred": ("WARNING", "a socket could not join its group at connect (the channel layer is down): "
-                                       "accepted with a resync, it joins later; code: unavailable"),
+                                       "accepted with a resync, it joins later; code: unavailable" + _OUT),
     "group_join_pending": ("DEBUG", "a socket's join was not done within its connect's budget (CONNECT_TIMEOUT): "
                                     "accepted with a resync, the join goes on in the background"),
     "group_joined_late": ("INFO", "a socket joined its group once the channel layer was back"),
     "group_join_failed": ("ERROR", "joining a socket's groups in the background raised an unexpected error (with "
                                    "the traceback); the socket is closed with 1011 and reconnects"),
+    "layer_message_failed": ("ERROR", "a channel-layer message to a socket's own channel failed in its handler (with "
+                                      "the traceback); the socket is closed"),
+    "frame_of_retired_epoch": ("INFO", "a late frame of a history the group's feed left (an epoch before a loss "
+                                       "of data) was dropped; code: its seq"),
     "frame_out_of_sequence": ("WARNING", "a frame with a seq the group's history never reached was skipped; the "
                                          "followers get a resync; code: its seq"),
     "dead_process_cleanup_failed": ("WARNING", "a dead process could not be taken out of a group on the channel "
@@ -141,11 +154,12 @@ EVENTS: dict[str, tuple[str, str]] = {
     # HTTP and operations
     "publish_key_refused": ("WARNING", "an HTTP request to publish/, stats/ or metrics/ had a wrong access key; "
                                        "code: 403"),
-    "http_publish_failed": ("ERROR", "an HTTP publish failed in the channel layer (with the traceback); code: 503"),
+    "http_publish_failed": ("ERROR", "an HTTP publish failed in the channel layer (with the traceback); code: 503"
+                                     + _OUT),
     "http_published": ("DEBUG", "an HTTP publish was done; code: message or commands"),
-    "stats_unavailable": ("WARNING", "reading the stats for stats/ failed because Redis is down or did not answer "
-                                     "within PUBLISH_TIMEOUT; code: 503"),
-    "stats_read_failed": ("ERROR", "reading the stats for stats/ failed (with the traceback); code: 503"),
+    "stats_read_failed": ("WARNING", "reading the stats for stats/ failed because Redis is down or did not answer "
+                                     "within PUBLISH_TIMEOUT (ERROR with the traceback for any other failure); "
+                                     "code: 503"),
     "dashboard_update_failed": ("WARNING", "publishing a dashboard update failed"),
     "dashboard_stats_failed": ("WARNING", "reading every process's stats for the dashboard failed (WARNING at the "
                                           "1st and every 60th in a row, else DEBUG); code: the number in a row"),

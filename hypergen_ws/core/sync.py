@@ -58,8 +58,8 @@ class BackgroundLoop:
         except TimeoutError:
             future.cancel()
             raise TimeoutError(
-                f"{what} did not finish within {timeout} s. Is the channel layer (Redis) reachable? "
-                "HYPERGEN_WS['PUBLISH_TIMEOUT'] sets the limit."
+                f"{what} did not finish within {timeout} s (HYPERGEN_WS['PUBLISH_TIMEOUT']); it may still take "
+                "effect, so its outcome is unknown. Is the channel layer (Redis) reachable?"
             ) from None
 
 

@@ -105,7 +105,8 @@ async def asend(message: dict[str, Any]) -> None:
             await layer.group_send(CONTROL_GROUP, {**message, "type": CONTROL_TYPE, "origin": process_token()})
     except TimeoutError:
         raise TimeoutError(f"Sending a control message to the other server processes did not finish within "
-                           f"{timeout} s; is Redis reachable?") from None
+                           f"{timeout} s (HYPERGEN_WS['PUBLISH_TIMEOUT']); it may still reach them, so its outcome "
+                           "is unknown. Is Redis reachable?") from None
     except Exception as exc:
         raise ConnectionError(f"Sending a control message to the other server processes failed: "
                               f"{type(exc).__name__}: {exc}. Is Redis reachable?") from exc

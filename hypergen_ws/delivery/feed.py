@@ -18,10 +18,13 @@ from ..backends.layers import get_store
 from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame, stamp
+from . import outage
 
 logger = logging.getLogger("hypergen_ws")
 
 Held = list[tuple[int, int, str]]
+#: How many left epochs a feed remembers.
+RETIRED_KEPT = 8
 
 
 class FeedHub(Protocol):
@@ -38,7 +41,7 @@ class FeedHub(Protocol):
 class Feed:
     """Stamped frames of one group for the local members of one hub, in seq order and once."""
 
-    __slots__ = ("hub", "group", "members", "epoch", "expected", "floors", "holds")
+    __slots__ = ("hub", "group", "members", "epoch", "expected", "floors", "holds", "retired")
 
     def __init__(self, hub: FeedHub, group: str) -> None:
         self.hub = hub
@@ -50,6 +53,19 @@ class Feed:
         self.floors: dict[Any, tuple[int, int]] = {}
         #: Stamped frames for members that are catching up: member -> [(seq, epoch, text)].
         self.holds: dict[Any, Held] = {}
+        #: Epochs this feed has left, newest last (at most :data:`RETIRED_KEPT`): a frame of one of them is a late
+        #: copy from before a loss or a failover (a channel-layer message a promoted replica still had).
+        self.retired: list[int] = []
+
+    def move_to(self, epoch: int, expected: int) -> None:
+        """Go on from ``expected`` in ``epoch``; the epoch left behind is retired."""
+        if self.epoch is not None and self.epoch != epoch:
+            if self.epoch in self.retired:
+                self.retired.remove(self.epoch)
+            self.retired = [*self.retired, self.epoch][-RETIRED_KEPT:]
+        if epoch in self.retired:
+            self.retired.remove(epoch)
+        self.epoch, self.expected = epoch, expected
 
     def is_behind(self, seq: int, epoch: int) -> bool:
         """Whether frames between the last one delivered and ``seq`` are missing."""
@@ -60,7 +76,7 @@ class Feed:
         publish, for the latency)."""
         if epoch == self.epoch and self.expected is not None and seq < self.expected:
             return
-        self.epoch, self.expected = epoch, seq + 1
+        self.move_to(epoch, seq + 1)
         if not self.floors and not self.holds:
             self.hub.deliver_text(self.group, text, published=published)
             return
@@ -101,15 +117,20 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
     if not isinstance(seq, int) or not isinstance(epoch, int):
         feed.hub.deliver_text(feed.group, text, published=published)
         return
+    if epoch in feed.retired and not await _store_went_back(feed, epoch):
+        logger.info("Dropped a late frame of %s from a history it left (seq %s of epoch %s)", feed.group, seq, epoch,
+                    extra=fields("frame_of_retired_epoch", group=feed.group, code=seq))
+        return
     fresh = feed.expected is None and seq > 1
     if fresh or feed.is_behind(seq, epoch):
         after = seq - 1 if feed.expected is None else feed.expected - 1
         try:
             async with asyncio.timeout(float(conf.get("PUBLISH_TIMEOUT"))):
                 snapshot = await get_store(feed.hub.layer).read(feed.group, None if fresh else after)
-        except Exception:
-            logger.warning("Could not read the history of %s to fill a gap before seq %s", feed.group, seq,
-                           exc_info=True, extra=fields("history_gap_unfilled", group=feed.group))
+        except Exception as exc:
+            log = logger.debug if outage.failed("history read", exc) else logger.warning
+            log("Could not read the history of %s to fill a gap before seq %s", feed.group, seq, exc_info=True,
+                extra=fields("history_gap_unfilled", group=feed.group))
         else:
             if snapshot.epoch == epoch and snapshot.seq < seq or fresh and snapshot.epoch != epoch:
                 skip_unknown(feed, seq, epoch, snapshot.seq, snapshot.epoch)
@@ -122,12 +143,23 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
     feed.deliver(seq, epoch, text, published)
 
 
+async def _store_went_back(feed: Feed, epoch: int) -> bool:
+    """Whether the group's history is in ``epoch`` again (a replica promoted with an old copy): then its frames
+    are live again. When the store cannot be read, the frame is dropped like any late copy."""
+    try:
+        async with asyncio.timeout(float(conf.get("PUBLISH_TIMEOUT"))):
+            snapshot = await get_store(feed.hub.layer).read(feed.group, None)
+    except Exception:
+        return False
+    return snapshot.epoch == epoch
+
+
 def skip_unknown(feed: Feed, seq: int, epoch: int, current: int, current_epoch: int) -> None:
     """A frame the history does not know: drop it, go on from the history's position, tell the followers."""
     logger.warning("Skipped a frame of %s with seq %s/%s: the group's history is at %s/%s (a forged frame, or a "
                    "history lost meanwhile); its followers get a resync", feed.group, seq, epoch, current,
                    current_epoch, extra=fields("frame_out_of_sequence", group=feed.group, code=seq))
-    feed.epoch, feed.expected = current_epoch, current + 1
+    feed.move_to(current_epoch, current + 1)
     text = resync_frame("out_of_sequence", current, current_epoch)
     for member in tuple(feed.hub.member_set(feed.group) or ()):
         if member.keeps_history and member.state.primary_group == feed.group:

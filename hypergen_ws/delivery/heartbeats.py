@@ -27,6 +27,7 @@ from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame
 from ..stats import counters
+from . import outage
 from .hub import Hub
 
 if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
@@ -105,11 +106,15 @@ class ProcessHeartbeat:
                 async with asyncio.timeout(3 * float(conf.get("PUBLISH_TIMEOUT"))):  # a frozen Redis: try again
                     await self.beat()
                 failures = 0
+                outage.answered()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
+                if outage.failed("heartbeat", exc):  # logged once, as the outage
+                    log = logger.debug
+                else:
+                    log = logger.warning if failures in (1, 10) or failures % 100 == 0 else logger.debug
                 log("hypergen_ws heartbeat of %s failed (%s in a row)", self.id, failures, exc_info=True,
                     extra=fields("heartbeat_failed", code=failures))
                 await drop_idle_connections(self.hub.layer)  # none is left to fail once Redis is back
@@ -136,7 +141,12 @@ class ProcessHeartbeat:
     async def beat(self) -> None:
         """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
         run_id = await keys.server_run_id(self.store)
-        if run_id is not None and self.run_id is not None and run_id != self.run_id and self.instance is not None:
+        if run_id is not None and self.run_id is not None and run_id != self.run_id and self.instance is not None \
+                and (await keys.read_instance(self.store))[0] == self.instance:
+            # Another server, with the data of the last one (a promoted replica, or a restart from a dump): what
+            # was written just before may be missing, so no history can be trusted. (A server that lost the data
+            # has a new instance id: its histories are new already, and flushing them again would give each
+            # group a second new epoch, and each client a second resync, within a beat.)
             logger.warning("Another Redis server answers (a failover or a restart): histories start a new epoch "
                            "and clients resync", extra=fields("redis_server_changed"))
             await keys.declare_lost(self.store, self.instance)
@@ -167,9 +177,14 @@ class ProcessHeartbeat:
         await sweep(self.store, now, self.hub.layer)
 
     async def recover(self, instance: bytes | None) -> None:
-        """Redis lost its data: subscribe again, then tell history followers to resync (once per loss).
+        """Redis lost its data: subscribe again, then tell every local socket, once per loss, that it may have
+        missed frames (until now this process was in none of its groups on the channel layer).
 
-        Raises when a subscription could not be restored, so that the next beat tries again.
+        A socket that follows a group's history gets a ``resync`` (``history_lost``) with the group's new position,
+        unless a frame of the new history has reached it already (its client then resynced on its own, as for
+        any frame of a new epoch: one resync per loss, not two). Every other socket (groups without history) gets a
+        ``resync`` (``rejoined``) without a position. Raises when a subscription could not be restored or a
+        position not read, before any socket was told, so that the next beat tries again.
         """
         logger.warning("Redis lost its data (new instance id): restoring the subscriptions of %s", self.id,
                        extra=fields("redis_data_lost"))
@@ -183,18 +198,36 @@ class ProcessHeartbeat:
             raise ConnectionError(f"could not restore the subscriptions to {', '.join(failed)}")
         if self.resynced == instance:
             return
+        snapshots = {}
         for group, members in list(self.hub.members.items()):
-            followers = [m for m in members if m.keeps_history and m.state.primary_group == group]
-            if not followers:
-                continue
-            snapshot = await self.store.read(group, None)
+            if any(_follows(m, group) for m in members):
+                snapshots[group] = await self.store.read(group, None)
+        # Nothing below awaits: every socket is told once, or none is (and the next beat tries again).
+        told: set[int] = set()  # the connections told, by their state (a socket stands in several groups)
+        for group, snapshot in snapshots.items():
+            followers = [m for m in self.hub.members.get(group, ()) if _follows(m, group)]
+            told.update(id(m.state) for m in followers)
             current = self.hub.feed(group)
-            current.epoch, current.expected = snapshot.epoch, snapshot.seq + 1
+            if current.epoch == snapshot.epoch:
+                continue  # a frame of the new history reached them: each client resynced then (epoch_changed)
+            current.move_to(snapshot.epoch, snapshot.seq + 1)
             text = resync_frame("history_lost", snapshot.seq, snapshot.epoch)
             for member in followers:
                 counters.event(counters.RECOVERY, member.label, "resynced.history_lost")
                 member.send_text(text)
+        rejoined = resync_frame("rejoined", None, None)
+        for members in list(self.hub.members.values()):
+            for member in list(members):
+                if id(member.state) not in told:
+                    told.add(id(member.state))
+                    counters.event(counters.RECOVERY, member.label, "resynced.rejoined")
+                    member.send_text(rejoined)
         self.resynced = instance
+
+
+def _follows(member: Any, group: str) -> bool:
+    """Whether ``member`` follows the history of ``group`` (its frames carry the group's seq)."""
+    return bool(member.keeps_history) and member.state.primary_group == group
 
 
 async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) -> int:

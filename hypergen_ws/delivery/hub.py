@@ -25,6 +25,7 @@ from ..core import conf
 from ..core.protocol import text_frame
 from ..core.logs import fields
 from ..stats import counters
+from . import outage
 from .feed import Feed, deliver_sequenced
 from .members import FRAME_TYPE, RESERVED_PREFIXES, Member, Outgoing, Push
 
@@ -130,11 +131,13 @@ class Hub:
         except BaseException as exc:
             if isinstance(exc, Exception):
                 counters.event(counters.LAYER_ERROR, "", "group_add")
+                outage.failed("join", exc)
             self._remove(group, members, member)
             if self.members.get(group) is members:  # members waiting for this subscription fail too
                 del self.members[group]
             raise
         else:
+            outage.answered()
             self.subscriptions[group] = (channel, self.loop.create_task(self._read(group, channel)))
             self._ensure_refresher()
         finally:
@@ -198,10 +201,11 @@ class Hub:
         try:
             async with asyncio.timeout(layer_timeout()):
                 await group_discard(self.layer, group, channel)
-        except Exception:  # the layer may be down; the membership expires on its own
+        except Exception as exc:  # the layer may be down; the membership expires on its own
             counters.event(counters.LAYER_ERROR, "", "group_discard")
-            logger.warning("Could not leave group %s on the channel layer", group, exc_info=True,
-                           extra=fields("group_leave_failed", group=group))
+            log = logger.debug if outage.failed("leave", exc) else logger.warning
+            log("Could not leave group %s on the channel layer", group, exc_info=True,
+                extra=fields("group_leave_failed", group=group))
 
     # ---- delivering --------------------------------------------------------------------------------------
     def deliver_text(self, group: str, text: str, skip: Iterable[Member] = (), published: float | None = None) -> int:
@@ -282,12 +286,14 @@ class Hub:
                 message = await receive_channel(layer, channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 counters.event(counters.LAYER_ERROR, "", "receive")
-                logger.exception("Receiving group %s from the channel layer failed; retrying in 1 s", group,
-                                 extra=fields("layer_receive_failed", group=group))
+                log = logger.debug if outage.failed("receive", exc) else logger.error
+                log("Receiving group %s from the channel layer failed; retrying in 1 s", group, exc_info=True,
+                    extra=fields("layer_receive_failed", group=group))
                 await asyncio.sleep(1)
                 continue
+            outage.answered()
             listener = self.listeners.get(group)
             if listener is not None:
                 try:
@@ -319,10 +325,11 @@ class Hub:
             try:
                 async with asyncio.timeout(layer_timeout()):
                     await group_add(self.layer, group, channel)
-            except Exception:
+            except Exception as exc:
                 counters.event(counters.LAYER_ERROR, "", "group_add")
-                logger.warning("Could not subscribe to group %s on the channel layer again", group, exc_info=True,
-                               extra=fields("group_subscribe_failed", group=group))
+                log = logger.debug if outage.failed("join", exc) else logger.warning
+                log("Could not subscribe to group %s on the channel layer again", group, exc_info=True,
+                    extra=fields("group_subscribe_failed", group=group))
                 failed.append(group)
         return failed
 

@@ -10,7 +10,7 @@ once for all of them:
   gets the commands of its own call before the call's ``reply``, on every layer. The copy that comes back over the
   layer carries this hub's id and is skipped;
 * **the timeout**: every layer and store operation of one publish together take at most ``PUBLISH_TIMEOUT``
-  seconds; then ``TimeoutError`` is raised;
+  seconds; then ``TimeoutError`` is raised, saying that the outcome is unknown (the frame may still arrive);
 * **errors**: a failing layer or Redis raises :class:`LayerUnavailable` (a ``ConnectionError``) that says what
   to check.
 
@@ -30,6 +30,7 @@ from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
 from ..stats import counters
+from . import outage
 from .hub import FRAME_TYPE, current_hub, local_hubs
 
 
@@ -61,21 +62,25 @@ async def apublish(group: str, text: str, *, history: bool | int | None = None,
     timeout = publish_timeout()
     try:
         async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
-            return await _publish_layer(layer, group, text, size, revision)
+            seq = await _publish_layer(layer, group, text, size, revision)
     except TimeoutError:
-        raise TimeoutError(
-            f"Publishing to group {group!r} did not finish within {timeout} s. Is Redis reachable? "
-            "HYPERGEN_WS['PUBLISH_TIMEOUT'] sets the limit."
-        ) from None
+        error = unknown_outcome(group, timeout)
+        outage.failed("publish", error)
+        raise error from None
     except (TypeError, ValueError):
         raise
     except Exception as exc:
         counters.event(counters.LAYER_ERROR, "", "send")
         await drop_idle_connections(layer)  # a restarted Redis: no dead pooled connection fails a later publish
-        raise LayerUnavailable(
+        unavailable = LayerUnavailable(
             f"Publishing to group {group!r} failed: {type(exc).__name__}: {exc}. Is the channel layer (Redis) "
             "reachable? Retry later."
-        ) from exc
+        )
+        unavailable.__cause__ = exc
+        outage.failed("publish", unavailable)
+        raise unavailable from exc
+    outage.answered()
+    return seq
 
 
 async def _publish_layer(layer: Any, group: str, text: str, size: int, revision: Revision | None) -> int | None:
@@ -107,9 +112,21 @@ def publish_sync(group: str, text: str, *, history: bool | int | None = None,
         for hub in local_hubs():
             hub.loop.call_soon_threadsafe(hub.deliver_text, group, text, (), now)
         return None
-    return background_loop().run(apublish(group, text, history=history, revision=revision),
-                                 f"Publishing to group {group!r}",
-                                 publish_timeout() + 1)
+    try:
+        return background_loop().run(apublish(group, text, history=history, revision=revision),
+                                     f"Publishing to group {group!r}", publish_timeout() + 1)
+    except TimeoutError as exc:
+        if "outcome is unknown:" in str(exc):
+            raise
+        raise unknown_outcome(group, publish_timeout()) from None  # (the publisher loop gave up first)
+
+
+def unknown_outcome(group: str, timeout: float) -> TimeoutError:
+    """The error of a publish that did not finish in time: it says that the frame may still arrive."""
+    return TimeoutError(
+        f"Publishing to group {group!r} did not finish within {timeout} s (HYPERGEN_WS['PUBLISH_TIMEOUT']), so its "
+        "outcome is unknown: what Redis had received may still be stored and delivered once it answers, and "
+        "publishing again may deliver the payload twice. Is Redis reachable?")
 
 
 def _deliver_memory(group: str, text: str) -> None:

@@ -28,6 +28,7 @@ from ..core.groups import check_group_name
 from ..core.logs import fields
 from ..core.state import time_left
 from ..core.sync import refuse_in_loop
+from ..delivery import outage
 from ..stats import counters
 from ..delivery.hub import local_hubs
 from .base import Connection, Feature, Option, Options
@@ -148,10 +149,11 @@ async def catch_up(conn: Connection, group: str, position: tuple[int, int] | Non
             position = position or (snapshot.seq, snapshot.epoch)
             async with asyncio.timeout(timeout):
                 snapshot = await store.read(group, position[0])
-    except Exception:
-        logger.warning("Could not read the history of %s; the client gets a resync", group, exc_info=True,
-                       extra=fields("history_unavailable", consumer=conn.label, group=group, state=conn.state,
-                                    code="unavailable"))
+    except Exception as exc:
+        log = logger.debug if outage.failed("history read", exc) else logger.warning  # (an outage: logged once)
+        log("Could not read the history of %s; the client gets a resync", group, exc_info=True,
+            extra=fields("history_unavailable", consumer=conn.label, group=group, state=conn.state,
+                         code="unavailable"))
         counters.event(counters.RECOVERY, conn.label, "resynced.unavailable")
         conn.send_text(protocol.resync_frame("unavailable", None, None))
         for _seq, _epoch, text in feed.release(conn) if feed is not None else []:

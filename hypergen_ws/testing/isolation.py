@@ -2,7 +2,8 @@
 
 Django resets the database between tests; hypergen_ws keeps state of its own in the process, outside it: the
 channel layer objects (the in-memory layer's queues belong to the event loop of the test that made them), the
-group memberships of every event loop, the in-memory history, presence entries and traffic counters.
+group memberships of every event loop, the in-memory history, presence entries, traffic counters and an outage
+of the channel layer under way.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from channels.layers import channel_layers
 
 from ..backends.memory import memory_store
 from ..core import registry
-from ..delivery import hub
+from ..delivery import hub, outage
 from ..stats import counters
 from ..features import connlimit, presence
 
@@ -32,3 +33,4 @@ def reset() -> None:
     presence.tables.clear()
     connlimit.tables.clear()
     counters.clear()
+    outage.forget()

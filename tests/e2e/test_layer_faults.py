@@ -99,7 +99,7 @@ async def test_with_redis_frozen_everything_answers_within_the_publish_timeout(s
     assert reply == {"type": "reply", "id": 3}
 
 
-#: Seconds a connect may take to be answered while Redis is frozen: CONNECT_TIMEOUT (3 s) and some slack. Less than
+#: Seconds a connect may take to be answered while Redis is frozen: CONNECT_TIMEOUT (2.5 s) and some slack. Less than
 #: PUBLISH_TIMEOUT (10 s, each of the cap, the join, the history and presence waited it before) and, for the
 #: handshake itself, daphne's handshake timeout (5 s; it dropped every handshake of such a connect).
 ANSWERED_WITHIN = 7.0

@@ -83,3 +83,37 @@ async def test_failover_gives_resync_publishers_error_then_publishing_resumes(
         assert server.running, "the server did not stop or restart"
     finally:
         await asyncio.gather(*(c.stop() for c in [*clients, *([late] if late else [])]))
+
+
+async def test_a_planned_failover_is_noticed_though_no_connection_broke(redis_sentinel, live_server_factory, settings):
+    """SENTINEL FAILOVER demotes a master that keeps answering: pooled connections to it stay open and its INFO
+    names the old server. The server still notices (the old master says it is a replica now), starts a new epoch
+    and resyncs its clients, so no seq of the old history is handed out twice."""
+    from tests.support.servers import redis_command
+
+    env = {"REDIS_SENTINELS": f"127.0.0.1:{redis_sentinel.sentinel.port}",
+           "REDIS_MASTER_NAME": redis_sentinel.master_name}
+    server = live_server_factory(APP, server="uvicorn", env=env, settings=SETTINGS, migrate=True)
+    settings.CHANNEL_LAYERS = {"default": redis_sentinel.layer_config()}
+    settings.HYPERGEN_WS = {"PUBLISH_TIMEOUT": PUBLISH_TIMEOUT}
+    channel_layers.backends.clear()
+    path, group = rc.rec_feed.reverse(room="planned"), rc.rec_feed.group_name(room="planned")
+    clients = [RecoveringClient([server.ws_url], path).start() for _ in range(2)]
+    try:
+        await wait_for(lambda: all(c.synced for c in clients), 20, "every client connected")
+        for i in range(10):
+            await agroup_send(group, i)
+        await wait_for(lambda: all(len(c.messages) == 10 for c in clients), 10, "the first 10")
+        assert redis_command(redis_sentinel.sentinel.port, "SENTINEL", "FAILOVER",
+                             redis_sentinel.master_name).startswith(b"+OK")
+        await wait_for(lambda: redis_sentinel.sentinel.master_port() == redis_sentinel.replica.port, 30,
+                       "the sentinel promoting the replica")
+        await wait_for(lambda: all(c.resyncs for c in clients), 30, lambda: f"every client got a resync: {clients}")
+        for i in range(100, 110):
+            await publish_retrying(group, i)
+        await wait_for(lambda: all(c.messages[-1:] == [109] for c in clients), 20, lambda: f"resumed: {clients}")
+        for client in clients:
+            assert [m for m in client.messages if isinstance(m, int) and m >= 100] == list(range(100, 110))
+            assert client.duplicates == 0 and client.gaps == 0, client
+    finally:
+        await asyncio.gather(*(c.stop() for c in clients))

@@ -147,6 +147,20 @@ describe("resync", () => {
     assert.equal(conn.state, "open");
   });
 
+  test("a socket without history is told that frames may be missing: 'unavailable', then 'rejoined'", () => {
+    // A consumer without history, connected while Redis was down (or connected when Redis restarted): its frames
+    // carry no seq, and these resyncs are the only word that some may have been missed.
+    const { conn, sockets, resyncs, domEvents, messages } = setup();
+    sockets[0].serverOpen().serverSend({ type: "resync", reason: "unavailable", seq: null, epoch: null });
+    sockets[0].serverSend({ type: "resync", reason: "rejoined", seq: null, epoch: null });
+    sockets[0].serverSend({ type: "message", data: "after" });
+    assert.deepEqual(resyncs.map((r) => r.reason), ["unavailable", "rejoined"]);
+    assert.deepEqual(domEvents.map(([name, detail]) => [name, detail.reason, detail.seq]),
+      [["resync", "unavailable", null], ["resync", "rejoined", null]]);
+    assert.deepEqual(messages, ["after"]);
+    assert.deepEqual([conn.lastSeq, conn.epoch, conn.state], [null, null, "open"]);
+  });
+
   test("a resync without a position (history unavailable) takes the next frame as the start", () => {
     const { conn, sockets, resyncs, messages } = setup();
     sockets[0].serverOpen().serverSend({ type: "resync", reason: "unavailable", seq: null, epoch: null });

@@ -111,7 +111,7 @@
   }
 
   /** A token as unpadded base64url of its UTF-8 bytes: RFC 6455 token characters, whatever the token holds. */
-  function base64url(text) {
+  function unpaddedBase64(text) {
     let binary = "";
     for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
     return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -262,7 +262,7 @@
       if (!this._getToken) return this._open(undefined);
       const request = (this._tokenRequest = {});
       fetchToken(this._getToken).then(
-        (token) => this._tokenRequest === request && this._open([SUBPROTOCOL, BEARER_SUBPROTOCOL + base64url(token)]),
+        (token) => this._tokenRequest === request && this._open([SUBPROTOCOL, BEARER_SUBPROTOCOL + unpaddedBase64(token)]),
         (error) => {
           if (this._tokenRequest !== request) return;
           this._ctx.env().console.error(`hypergen: getToken() failed for ${this.url}; trying again:`, error);
