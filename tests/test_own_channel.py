@@ -14,6 +14,7 @@ from tests import sample_consumers as sc
 from tests.wsutil import application
 
 LAYERS = ["memory", "redis"]
+pytestmark = pytest.mark.django_db(transaction=True)  # the sync consumer closes stale database connections
 
 
 @pytest.fixture(params=LAYERS)
