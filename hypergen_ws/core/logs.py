@@ -139,6 +139,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_joined_late": ("INFO", "a socket joined its group once the channel layer was back"),
     "group_join_failed": ("ERROR", "joining a socket's groups in the background raised an unexpected error (with "
                                    "the traceback); the socket is closed with 1011 and reconnects"),
+    "layer_message_failed": ("ERROR", "a channel-layer message to a socket's own channel failed in its handler (with "
+                                      "the traceback); the socket is closed"),
     "frame_of_retired_epoch": ("INFO", "a late frame of a history the group's feed left (an epoch before a loss "
                                        "of data) was dropped; code: its seq"),
     "frame_out_of_sequence": ("WARNING", "a frame with a seq the group's history never reached was skipped; the "
