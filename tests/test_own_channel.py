@@ -14,6 +14,7 @@ from tests import sample_consumers as sc
 from tests.wsutil import application
 
 LAYERS = ["memory", "redis"]
+pytestmark = pytest.mark.django_db(transaction=True)  # the sync consumer closes stale database connections
 
 
 @pytest.fixture(params=LAYERS)
@@ -64,16 +65,21 @@ async def test_the_in_memory_layer_keeps_no_queue_for_a_socket_nothing_can_send_
     layer = get_channel_layer()
     first = await connect(sc.counter)
     queues = set(layer.channels)
+    earlier = set(get_hub().members[sc.counter.group_name()])
     second = await connect(sc.counter)
     await asyncio.sleep(0.05)
     assert set(layer.channels) == queues, "a second plain socket made a queue"
-    name = member(sc.counter, 2).channel_name  # reading it makes the channel, and its queue once waited on
+    (instance,) = set(get_hub().members[sc.counter.group_name()]) - earlier
+    name = instance.channel_name  # reading it makes the channel, and its queue once waited on
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while name not in layer.channels and loop.time() < deadline:
         await asyncio.sleep(0.01)
     assert name in layer.channels
     await second.disconnect()
+    deadline = loop.time() + 5
+    while name in layer.channels and loop.time() < deadline:
+        await asyncio.sleep(0.01)  # the socket's coroutine ends after the disconnect is handed to it
     assert name not in layer.channels, "the queue went with its socket"
     await first.disconnect()
 
