@@ -305,3 +305,19 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="hypergen_ws.E050",
         )]
     return []
+
+
+@register(Tags.compatibility)
+@needs_settings
+def check_liveness(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E060: ``PING_INTERVAL``, ``PING_TIMEOUT`` or ``RECONNECT_SPREAD`` is not a number of seconds
+    (docs/protocol.rst, "Heartbeat"; docs/scaling.rst, "Deploys")."""
+    errors: list[Any] = []
+    for name in ("PING_INTERVAL", "PING_TIMEOUT", "RECONNECT_SPREAD"):
+        try:
+            conf.liveness(only=name)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), hint="HYPERGEN_WS = {'PING_INTERVAL': 25, 'PING_TIMEOUT': 10, "
+                                               "'RECONNECT_SPREAD': 5}; PING_INTERVAL=None turns the heartbeat off.",
+                                id="hypergen_ws.E060"))
+    return errors

@@ -85,6 +85,8 @@ class Consumer:
     expires: Any
     frames: str
     protocol: str
+    #: Whether the clients answer the protocol heartbeat (not those of frames= and protocol="hypergen").
+    pings: bool
 
     def __init__(self, func: Callable[..., Any], *, perm: Any, any_perm: bool, path: str, re_path: str | None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,

@@ -56,7 +56,7 @@ OPTIONS: dict[str, Option] = {
                                     "that call the consumer with ``callback(url, ...)`` (docs/hypergen.rst)."),
 }
 #: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
-EXPOSES: dict[str, Any] = {"protocol": HYPERGEN_WS}
+EXPOSES: dict[str, Any] = {"protocol": HYPERGEN_WS, "pings": True}
 
 
 def configure(options: Options) -> HypergenFeature | None:
@@ -84,7 +84,7 @@ class HypergenFeature(Feature):
     name = "hypergen"
 
     def declares(self) -> dict[str, Any]:
-        return {"protocol": HYPERGEN}
+        return {"protocol": HYPERGEN, "pings": False}  # Hypergen's client knows no ping
 
     async def connected(self, conn: Connection) -> None:
         conn.outbox.wrap_send(translating)

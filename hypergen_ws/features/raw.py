@@ -36,7 +36,7 @@ OPTIONS: dict[str, Option] = {
                                "``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`)."),
 }
 #: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
-EXPOSES: dict[str, Any] = {"frames": PROTOCOL}
+EXPOSES: dict[str, Any] = {"frames": PROTOCOL, "pings": True}
 
 
 def configure(options: Options) -> RawFeature | None:
@@ -51,7 +51,7 @@ class RawFeature(Feature):
     name = "raw"
 
     def declares(self) -> dict[str, Any]:
-        return {"frames": self.frames}
+        return {"frames": self.frames, "pings": False}  # a raw client cannot tell a ping from a payload
 
     def __init__(self, frames: str) -> None:
         self.frames = frames
