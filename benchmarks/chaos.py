@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import os
 import platform
@@ -44,10 +45,16 @@ def main() -> int:
     os.chdir(REPO)
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hypergen_ws-chaos-"))
     log_dir.mkdir(parents=True, exist_ok=True)
+    # The run bounds each of its phases; this bounds the whole, a blocked event loop included: past it, the stack
+    # of every thread is printed (where it stalled) and the process exits.
+    faulthandler.dump_traceback_later(args.duration + 900, exit=True)
+    started = time.monotonic()
     report, faults = asyncio.run(chaos_run(seed=args.seed, duration=args.duration, log_dir=log_dir,
                                            clients_per_group=args.clients, faults=args.faults, cycle=args.cycle))
+    faulthandler.cancel_dump_traceback_later()
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{args.duration:.0f} s, {args.clients * 3} clients, {len(faults)} faults")
+          f"{args.duration:.0f} s, {args.clients * 3} clients, {len(faults)} faults; "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {time.monotonic() - started:.0f} s in all")
     print(f"command: python benchmarks/chaos.py --duration {args.duration:.0f} --seed {args.seed}\n")
     print(table(report, args.seed))
     for problem in report.problems[:50]:

@@ -12,7 +12,15 @@ the server's ``101`` answer arrived, i.e. after the consumer accepted it (and jo
 * connections/s = K / time from the first connect to the last ``101`` (measured in the client process);
 * server CPU microseconds per connection over the same phase;
 * memory per idle connection = (server RSS with K idle connections - RSS before) / K, read ``--settle``
-  seconds after the last connection.
+  seconds after the last connection;
+* with ``--idle SECONDS``, an idle phase after that: the K connections stay open and quiet for that long, and the
+  server's CPU over it is reported as a percentage of one core (``idle CPU %``), with the protocol pings the
+  clients received per second (they answer each with a pong). The server's own websocket pings (uvicorn every
+  20 s, daphne every 20 s of silence) are part of that floor for every variant. ``--ping-interval`` sets
+  hypergen_ws's ``PING_INTERVAL`` (``off``: ``None``) to tell the heartbeat's cost from the rest:
+
+    python benchmarks/connect.py --clients 10000 --variants hypergen --idle 60 --client-procs 2
+    python benchmarks/connect.py --clients 10000 --variants hypergen --idle 60 --client-procs 2 --ping-interval off
 """
 from __future__ import annotations
 
@@ -46,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=100, help="handshakes in flight at most (default 100)")
     ap.add_argument("--client-procs", type=int, default=1, help="client processes (default 1)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between the last connection and the RSS read")
+    ap.add_argument("--idle", type=float, default=0.0,
+                    help="seconds of an idle phase with every connection open (server CPU %%; default 0: none)")
+    ap.add_argument("--ping-interval", help="hypergen_ws's PING_INTERVAL in seconds, or off (default 25)")
     ap.add_argument("--capacity", type=int, help="channel layer capacity (default: the layer's default)")
     ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop")
     ap.add_argument("--uvicorn-ws", choices=["auto", "websockets", "websockets-sansio", "wsproto"], default="auto",
@@ -86,6 +97,18 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
         cpu1 = server.cpu_seconds()
         await asyncio.sleep(args.settle)
         rss1 = server.rss()
+        idle: dict = {}
+        if args.idle > 0:
+            before = await pool.status()
+            cpu2, t2 = server.cpu_seconds(), asyncio.get_running_loop().time()
+            await asyncio.sleep(args.idle)
+            cpu3, t3 = server.cpu_seconds(), asyncio.get_running_loop().time()
+            after = await pool.status()
+            pings = after["other"].get("ping", 0) - before["other"].get("ping", 0)
+            idle = {"idle_seconds": t3 - t2, "idle_cpu_percent": (cpu3 - cpu2) / (t3 - t2) * 100,
+                    "idle_pings_per_s": pings / (t3 - t2), "idle_closed": after["closed"] - before["closed"]}
+            log(f"  {variant}: idle {idle['idle_seconds']:.0f} s: server CPU {idle['idle_cpu_percent']:.2f} % of "
+                f"one core, {idle['idle_pings_per_s']:.0f} pings/s")
         st = await pool.status()
         ok = conn["ok"]
         result = {
@@ -95,7 +118,7 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
             "cpu_us_per_connection": (cpu1 - cpu0) * 1e6 / ok if ok else None,
             "rss_before_mb": rss0 / 2**20, "rss_after_mb": rss1 / 2**20,
             "kb_per_connection": (rss1 - rss0) / 1024 / ok if ok else None,
-            "open_after_settle": st["open"], "closed_after_settle": st["closed"],
+            "open_after_settle": st["open"], "closed_after_settle": st["closed"], **idle,
         }
         log(f"  {variant}: {ok}/{k} in {conn['seconds']:.2f}s = {result['connections_per_s'] or 0:,.0f}/s, "
             f"{result['kb_per_connection'] or 0:.1f} KB/conn")
@@ -114,6 +137,8 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
 
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
+    if args.ping_interval:
+        os.environ["BENCH_PING_INTERVAL"] = args.ping_interval  # read by benchproject.settings in the server
     os.environ["BENCH_AUTH"] = {"bare": "0", "auth": "1", "quickstart": "quickstart"}[args.stack]
     machine = machine_info()  # before the runs: the load average at start means something
     variants, skipped = available_variants(args.variants)
@@ -140,14 +165,16 @@ def report(result: dict) -> str:
     rows = []
     for r in result["runs"]:
         if "error" in r:
-            rows.append([r["clients"], r["variant"], "error: " + r["error"][:60]] + [None] * 6)
+            rows.append([r["clients"], r["variant"], "error: " + r["error"][:60]] + [None] * 8)
         else:
             rows.append([r["clients"], r["variant"], r["connected"], r["failed"], r["connections_per_s"],
-                         r["cpu_us_per_connection"], r["rss_before_mb"], r["rss_after_mb"], r["kb_per_connection"]])
+                         r["cpu_us_per_connection"], r["rss_before_mb"], r["rss_after_mb"], r["kb_per_connection"],
+                         r.get("idle_cpu_percent"), r.get("idle_pings_per_s")])
     lines = [f"connect: server={p['server']} layer={p['layer']} stack={p.get('stack', 'bare')} "
-             f"concurrency={p['concurrency']}", "",
+             f"concurrency={p['concurrency']} idle={p.get('idle', 0):g}s "
+             f"PING_INTERVAL={p.get('ping_interval') or 'default'}", "",
              format_table(["K", "variant", "connected", "failed", "conn/s", "srv CPU us/conn", "RSS before MB",
-                           "RSS after MB", "KB/conn"], rows)]
+                           "RSS after MB", "KB/conn", "idle CPU %", "pings/s"], rows)]
     if result["ratios"]:
         out = []
         for row in result["ratios"]:

@@ -11,6 +11,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .backends.versions import redis_py_version
 from .core import conf, registry
 from .decorators import all_consumers
 from .stats import metrics
@@ -77,17 +78,14 @@ def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[A
     layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(conf.get("CHANNEL_LAYER")) or {}
     if not str(layer.get("BACKEND", "")).startswith("channels_redis."):
         return []
-    try:
-        import redis
-    except ImportError:
-        return []
-    if int(redis.__version__.split(".")[0]) < 8:
+    version = redis_py_version()
+    if version is None or int(version.split(".")[0]) < 8:
         return []
     hosts = (layer.get("CONFIG") or {}).get("hosts") or [None]
     if all(isinstance(h, dict) and "socket_timeout" in h for h in hosts):
         return []
     return [Warning(
-        f"redis-py {redis.__version__} times out socket reads after 5 s by default, so the channel layer's "
+        f"redis-py {version} times out socket reads after 5 s by default, so the channel layer's "
         "blocking receive fails and idle websockets are closed every few seconds.",
         hint="Give each host a socket_timeout: CONFIG = {'hosts': [{'address': 'redis://...', "
              "'socket_timeout': None}]}.",
@@ -307,3 +305,19 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="hypergen_ws.E050",
         )]
     return []
+
+
+@register(Tags.compatibility)
+@needs_settings
+def check_liveness(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E060: ``PING_INTERVAL``, ``PING_TIMEOUT`` or ``RECONNECT_SPREAD`` is not a number of seconds
+    (docs/protocol.rst, "Heartbeat"; docs/scaling.rst, "Deploys")."""
+    errors: list[Any] = []
+    for name in ("PING_INTERVAL", "PING_TIMEOUT", "RECONNECT_SPREAD"):
+        try:
+            conf.liveness(only=name)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), hint="HYPERGEN_WS = {'PING_INTERVAL': 25, 'PING_TIMEOUT': 10, "
+                                               "'RECONNECT_SPREAD': 5}; PING_INTERVAL=None turns the heartbeat off.",
+                                id="hypergen_ws.E060"))
+    return errors

@@ -23,10 +23,7 @@ from .core.commands import collecting, stop_collecting
 from .core.permissions import MISSING, Permission
 from .core.protocol import check_commands
 from .core.urlspec import UrlValuesError, bind_url_values, canonical_url_value, compile_route, reverse_route
-from .features.base import Feature, Options
-from .features.hooks import Hook
-from .features.presence import aget_presence, get_presence
-from .features.ratelimit import DEFAULT as DEFAULT_RATE
+from .features import Feature, Hook, aget_presence, get_presence
 
 if TYPE_CHECKING:
     from django.urls import URLPattern
@@ -37,12 +34,8 @@ SEND_TO = ("group", "caller")
 def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_path: str | None = None,
              target_id: str | None = None, group_name: Callable[[HypergenConsumer], str] | None = None,
              send_to: str = "group", receive: bool = True, app_label: str | None = None,
-             history: bool | int = 0, presence: bool = False,
-             expires: float | Callable[[HypergenConsumer], float | None] | None = None,
              consumer_class_base: type[HypergenConsumer] = HypergenConsumer,
-             frames: str = "protocol", protocol: str = "hypergen_ws", rate: str | None = DEFAULT_RATE,
-             burst: int | None = None, cross_origin: bool | list[str] = False
-             ) -> Callable[[Callable[..., Any]], Consumer]:
+             **options: Any) -> Callable[[Callable[..., Any]], Consumer]:
     """Turn ``func(consumer, request, *browser_args, **url_kwargs)`` into a websocket consumer.
 
     ``perm`` is required: a permission string, a list of them (all needed, or any one with ``any_perm=True``),
@@ -51,26 +44,19 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
     ``target_id`` makes a returned ``str`` a ``["hypergen.morph", target_id, html]`` command. ``group_name`` is a
     callable taking the consumer instance and returning the group to join instead of the derived one.
     ``send_to`` is ``"group"`` (default) or ``"caller"``. ``receive=False`` makes a listen-only consumer.
-    ``history=N`` keeps the last N frames of each group for clients that reconnect (docs/history.rst);
-    ``presence=True`` tracks who is connected (docs/presence.rst); ``expires`` (seconds, or a callable taking
-    the consumer) closes a connection with 4408 when its lifetime is over.
     ``app_label`` is needed only for functions outside an installed app. ``consumer_class_base`` is a subclass of
-    ``HypergenConsumer`` whose methods handle plain channel-layer messages. ``frames`` is ``"protocol"`` (protocol
-    v1 calls, the default) or a raw mode, ``"json"``, ``"text"`` or ``"bytes"``: every frame is passed as one
-    argument, ``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`).
-    ``rate`` (``"20/s"``, ``"100/min"``) and ``burst`` limit the frames one connection may send (default:
-    ``HYPERGEN_WS["RATE_LIMIT"]``; ``rate=None``: no limit); see :mod:`hypergen_ws.features.ratelimit`.
-    ``protocol`` is ``"hypergen_ws"`` (this package's client, the default) or ``"hypergen"``: the frames of
-    django-hypergen's own client, for liveviews that call the consumer with ``callback(url, ...)``
-    (docs/hypergen.rst). ``cross_origin`` lets token sockets from other sites' pages in: True for any site, or a
-    list of origins like ``["https://app.example.com"]`` (docs/clients.rst; cookie sockets never).
+    ``HypergenConsumer`` whose methods handle plain channel-layer messages.
+
+    The other options belong to the features (:mod:`hypergen_ws.features`), which validate them:
+
+{options}
     """
+    features.check_names(options)
+
     def decorate(func: Callable[..., Any]) -> Consumer:
         return Consumer(func, perm=perm, any_perm=any_perm, path=path, re_path=re_path, target_id=target_id,
-                        history=history, presence=presence, expires=expires,
                         group_name=group_name, send_to=send_to, receive=receive, app_label=app_label,
-                        consumer_class_base=consumer_class_base, frames=frames, protocol=protocol, rate=rate,
-                        burst=burst, cross_origin=cross_origin)
+                        consumer_class_base=consumer_class_base, **options)
 
     if callable(perm) and inspect.isfunction(perm) and _looks_like_consumer(perm):
         raise ImproperlyConfigured(
@@ -78,6 +64,11 @@ def consumer(perm: Any = MISSING, *, any_perm: bool = False, path: str = "", re_
             "@consumer(perm='app.codename') or @consumer(perm=NO_PERM_REQUIRED)."
         )
     return decorate
+
+
+# What help() and the docs show: every feature option, with its default and its sentence.
+consumer.__doc__ = (consumer.__doc__ or "").replace("{options}", features.options_doc())
+setattr(consumer, "__signature__", features.with_options(inspect.signature(consumer)))  # noqa: B010
 
 
 def _looks_like_consumer(func: Callable[..., Any]) -> bool:
@@ -88,12 +79,19 @@ def _looks_like_consumer(func: Callable[..., Any]) -> bool:
 class Consumer:
     """A decorated consumer function: still callable, plus its route, group names and consumer class."""
 
+    # What the features expose (``features.Selection.exposes``), set in ``__init__``.
+    history: int
+    presence_enabled: bool
+    expires: Any
+    frames: str
+    protocol: str
+    #: Whether the clients answer the protocol heartbeat (not those of frames= and protocol="hypergen").
+    pings: bool
+
     def __init__(self, func: Callable[..., Any], *, perm: Any, any_perm: bool, path: str, re_path: str | None,
-                 history: bool | int = 0, presence: bool = False, expires: Any = None,
                  target_id: str | None, group_name: Callable[[HypergenConsumer], str] | None, send_to: str,
                  receive: bool, app_label: str | None, consumer_class_base: type[HypergenConsumer],
-                 frames: str = "protocol", protocol: str = "hypergen_ws", rate: str | None = DEFAULT_RATE,
-                 burst: int | None = None, cross_origin: bool | list[str] = False) -> None:
+                 **options: Any) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.name = func.__name__
@@ -124,20 +122,12 @@ class Consumer:
         self.url_kwarg_names = tuple(kwarg_names)
         self.converters = getattr(self._pattern, "converters", {})
         self.binder = Binder(func, kwarg_names, where)
-        #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`).
-        self.features = features.select(Options(history=history, presence=presence, expires=expires,
-                                                frames=frames, protocol=protocol, receive=receive, rate=rate,
-                                                burst=burst, binder=self.binder, where=where,
-                                                cross_origin=cross_origin))
-        declared: dict[str, Any] = {"history": 0, "presence_enabled": False, "expires": None, "frames": "protocol",
-                                    "protocol": "hypergen_ws"}
-        for feature in self.features:
-            declared.update(feature.declares())
-        self.history: int = declared["history"]
-        self.presence_enabled: bool = declared["presence_enabled"]
-        self.expires: Any = declared["expires"]
-        self.frames: str = declared["frames"]
-        self.protocol: str = declared["protocol"]
+        #: The features this consumer uses, chosen once, here (:mod:`hypergen_ws.features`), from the options
+        #: ``@consumer`` forwarded.
+        selection = features.select(options, receive=receive, binder=self.binder, where=where)
+        self.features = selection.features
+        for name, value in selection.exposes.items():
+            setattr(self, name, value)
         # The features that take part in each step of a connection (the others are not even called).
         self.admitters = _overriding(self.features, "admit")
         self.joiners = _overriding(self.features, "before_join")

@@ -16,6 +16,7 @@ from .core import protocol, registry
 from .core.bodies import daphne_rule_for, too_large_body
 from .core.logs import fields
 from .decorators import all_consumers
+from .delivery.shutdown import drain_all
 from .installed import HINT, not_installed_message
 
 logger = logging.getLogger("hypergen_ws")
@@ -70,3 +71,20 @@ def autoconsumers(*modules: ModuleType | str, not_found_route: bool | None = Non
         app: Any = not_found  # an ASGI app, as URLRouter expects (Django's stubs know only views)
         patterns.append(re_path(r"", app, name="hypergen_ws.not_found"))
     return patterns
+
+
+async def lifespan(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """An ASGI lifespan application (``ProtocolTypeRouter({..., "lifespan": lifespan})``): at the lifespan shutdown,
+    every socket of the process is told to reconnect within ``RECONNECT_SPREAD`` and closed with 1012, for servers
+    that send the shutdown before they close their sockets (docs/scaling.rst, "Deploys"). uvicorn and daphne are
+    told by SIGTERM without it."""
+    if scope.get("type") != "lifespan":
+        return
+    while True:
+        message = await receive()
+        if message.get("type") == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message.get("type") == "lifespan.shutdown":
+            await drain_all()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

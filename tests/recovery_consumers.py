@@ -39,4 +39,15 @@ def rec_plain(consumer, request, *, room):
     pass
 
 
+@consumer(perm=NO_PERM_REQUIRED, path="<slug:room>/", app_label="tests", history=1000)
+def rec_deploy(consumer, request, *, room):
+    """Keeps 1,000 frames per room: enough for a publisher that goes on while the clients reconnect."""
+
+
+@consumer(perm=NO_PERM_REQUIRED, path="<slug:room>/", app_label="tests", frames="json")
+def rec_raw(consumer, request, payload, *, room):
+    """A raw JSON consumer: its clients cannot answer pings, so it gets none."""
+    command("raw", payload)
+
+
 application = URLRouter(autoconsumers(__name__))

@@ -176,3 +176,14 @@ def test_the_anonymous_rate_limit_must_be_a_rate(settings):
         settings.HYPERGEN_WS = wrong
         [error] = checks.check_access_limits()
         assert error.id == "hypergen_ws.E025" and "ANONYMOUS_RATE_LIMIT" in error.msg, wrong
+
+
+def test_the_heartbeat_and_reconnect_settings_must_be_seconds(settings):
+    settings.HYPERGEN_WS = {"PING_INTERVAL": None, "PING_TIMEOUT": 0.5, "RECONNECT_SPREAD": 0}
+    assert checks.check_liveness() == [], "None turns the heartbeat off; 0 s of spread is allowed"
+    for name, wrong in [("PING_INTERVAL", 0), ("PING_INTERVAL", "25"), ("PING_TIMEOUT", None), ("PING_TIMEOUT", -1),
+                        ("RECONNECT_SPREAD", -0.5), ("RECONNECT_SPREAD", True), ("PING_INTERVAL", float("inf"))]:
+        settings.HYPERGEN_WS = {name: wrong}
+        [error] = checks.check_liveness()
+        assert error.id == "hypergen_ws.E060" and f"HYPERGEN_WS['{name}'] is {wrong!r}" in error.msg, error.msg
+        assert "number of seconds" in error.msg and "PING_INTERVAL=None" in error.hint

@@ -196,3 +196,22 @@ def test_returned_values():
         sc.echo.result_commands(42)
     with pytest.raises(TypeError, match="first item is the command name"):
         sc.echo.result_commands([[1, 2]])
+
+
+def test_options_belong_to_the_features_and_an_unknown_one_is_refused():
+    import inspect
+
+    from hypergen_ws import features
+
+    shown = inspect.signature(consumer).parameters
+    for name, option in features.OPTIONS.items():
+        assert shown[name].default == option.default and shown[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert option.doc in (consumer.__doc__ or ""), f"{name} is explained in help(consumer)"
+    assert {"history", "presence", "expires", "rate", "burst", "frames", "protocol", "cross_origin"} <= set(shown)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'histroy'.*history"):
+        consumer(perm=NO_PERM_REQUIRED, histroy=10)
+    def watch(consumer, request):
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="presence='yes'; pass True or False"):
+        consumer(perm=NO_PERM_REQUIRED, app_label="tests", presence="yes")(watch)

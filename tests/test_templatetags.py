@@ -13,6 +13,14 @@ def test_script_tag():
     assert render("{% hypergen_ws_script %}") == '<script src="/static/hypergen_ws/hypergen-ws.js"></script>'
 
 
+def test_script_tag_tells_the_client_a_heartbeat_that_is_not_the_default(settings):
+    settings.HYPERGEN_WS = {"PING_INTERVAL": 60}
+    assert render("{% hypergen_ws_script %}") == ('<script src="/static/hypergen_ws/hypergen-ws.js" '
+                                                  'data-ping-interval="60" data-ping-timeout="10"></script>')
+    settings.HYPERGEN_WS = {"PING_INTERVAL": None, "PING_TIMEOUT": 2.5}
+    assert 'data-ping-interval="off" data-ping-timeout="2.5"' in render("{% hypergen_ws_script %}")
+
+
 def test_consumer_url_by_label_and_kwargs():
     assert render('{% consumer_url "chat.send_message" room_name=slug %}', slug="vip") == "/ws/chat/send_message/vip/"
 

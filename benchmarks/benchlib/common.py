@@ -268,9 +268,9 @@ def django_env(variant: str, layer: str, redis_url: str = "", capacity: int | No
 
 
 def start_server(variant: str, server: str, layer: str, redis_url: str = "", capacity: int | None = None,
-                 baseline_loop: str = "uvloop", uvicorn_ws: str = "auto") -> ServerProcess:
-    """Start one server for ``variant`` on a free port and wait until it listens."""
-    port = free_port()
+                 baseline_loop: str = "uvloop", uvicorn_ws: str = "auto", port: int | None = None) -> ServerProcess:
+    """Start one server for ``variant`` on ``port`` (default: a free one) and wait until it listens."""
+    port = port or free_port()
     cmd = server_command(variant, server, port, baseline_loop, uvicorn_ws)
     proc = ServerProcess(variant, cmd, port, django_env(variant, layer, redis_url, capacity))
     try:

@@ -2,7 +2,8 @@
 
 The benchmarks need thousands of clients on the same small machine as the server, so the client side must cost
 as little CPU as possible: this one does the opening handshake by hand, parses unmasked server frames straight
-out of the receive buffer and answers pings. It offers no extension (no ``permessage-deflate``), so every server
+out of the receive buffer and answers pings: the server's websocket pings, and hypergen_ws's protocol pings
+(``{"type": "ping"}``, answered with ``{"type": "pong"}`` before the frame is handed on). It offers no extension (no ``permessage-deflate``), so every server
 under test sends plain frames. It is a measuring instrument, not a general-purpose client.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 from collections.abc import Callable
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+PROTOCOL_PING, PROTOCOL_PONG = b'{"type":"ping"}', b'{"type":"pong"}'
 
 
 def encode_frame(opcode: int, payload: bytes) -> bytes:
@@ -116,6 +118,8 @@ class WSClient(asyncio.Protocol):
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> None:
         if opcode == OP_TEXT or opcode == OP_BINARY:
+            if payload == PROTOCOL_PING:
+                self.transport.write(encode_frame(OP_TEXT, PROTOCOL_PONG))  # type: ignore[union-attr]
             if fin:
                 self.on_message(payload)
             else:

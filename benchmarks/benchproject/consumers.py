@@ -12,3 +12,9 @@ async def fanout(consumer, request, payload):
     per-connection rate limit (``RATE_LIMIT``, 20 calls/s) would refuse, as it should for a browser.
     """
     await agroup_send(fanout.group_name(), payload)
+
+
+@consumer(perm=NO_PERM_REQUIRED, path="", rate=None, history=2000)
+async def storm(consumer, request):
+    """storm.py's group (route ``/ws/benchproject/storm/``): a publisher outside the server sends to it, and its
+    last 2,000 frames are kept in Redis, so a client that reconnects catches up from its last seq."""

@@ -53,6 +53,13 @@ else:
     raise ValueError(f"BENCH_LAYER={_layer!r}: use memory, redis or pubsub")
 
 HYPERGEN_WS: dict = {"METRICS": os.environ.get("BENCH_METRICS") == "1"}
+# ``BENCH_PING_INTERVAL`` (seconds, or ``off``) and ``BENCH_RECONNECT_SPREAD`` (seconds): the heartbeat and the
+# reconnect spread of connect.py's idle phase and of storm.py; unset keeps the defaults (25 s, 5 s).
+if os.environ.get("BENCH_PING_INTERVAL"):
+    HYPERGEN_WS["PING_INTERVAL"] = None if os.environ["BENCH_PING_INTERVAL"] == "off" else \
+        float(os.environ["BENCH_PING_INTERVAL"])
+if os.environ.get("BENCH_RECONNECT_SPREAD"):
+    HYPERGEN_WS["RECONNECT_SPREAD"] = float(os.environ["BENCH_RECONNECT_SPREAD"])
 
 LOGGING = {
     "version": 1,

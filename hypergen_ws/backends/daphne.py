@@ -13,8 +13,8 @@ empty write buffer; what the kernel does not take goes into Twisted's buffer (``
 counts towards the producer's pause below. Otherwise it returns ``False`` and the frame goes through the ASGI
 ``send``.
 
-**Backpressure.** uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an outbox sees a
-client that stops reading as a send that does not finish. daphne's ``send`` hands every frame to Twisted at
+**Backpressure.** uvicorn's ``send`` waits while the connection's write buffer is above its high-water mark, so an
+outbox sees a client that stops reading as a send that does not finish. daphne's ``send`` hands every frame to Twisted at
 once, and Twisted buffers without limit unless a *streaming producer* is registered on the connection: then it
 calls ``pauseProducing()`` when more than 64 KiB wait and ``resumeProducing()`` when the buffer is empty.
 ``report_backpressure`` registers such a producer that pauses and resumes the socket's outbox, so frames wait
@@ -45,11 +45,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.logs import fields
 from .layers import warn_fallback
+from .signals import on_terminate
 from .transport import Pausable, Transport, Writer
 
 logger = logging.getLogger("hypergen_ws")
@@ -137,6 +139,23 @@ class DaphneTransport(Transport):
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
+
+    def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
+        """daphne stops on SIGTERM: ``callback`` runs before daphne's own handler
+        (:mod:`hypergen_ws.backends.signals`), and daphne stops listening first."""
+        return on_terminate(loop, callback, self._stop_listening)
+
+    def _stop_listening(self, handler: Any) -> None:
+        """Stop daphne's listening ports: its ``Server.listeners`` are the Deferreds of Twisted's ``listen()``,
+        whose results are the ports (daphne's own shutdown stops them again, which does nothing)."""
+        listeners = getattr(getattr(self.protocol, "server", None), "listeners", None)
+        if not isinstance(listeners, list):
+            warn_fallback("refusing new connections while shutting down", "daphne", "its Server has no listeners")
+            return
+        for deferred in listeners:
+            stop = getattr(getattr(deferred, "result", None), "stopListening", None)
+            if callable(stop):
+                stop()
 
     @property
     def pings(self) -> bool:

@@ -8,8 +8,9 @@ the caller then uses the ASGI message instead: nothing is lost, only a fast path
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar, Protocol
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Protocol
 
 __all__ = ["ASGI", "Pausable", "Transport", "Writer"]
 
@@ -57,6 +58,12 @@ class Transport:
         """Close at once, without waiting for the write buffer: the close frame goes behind what is buffered, and
         the connection is dropped ``grace`` seconds later unless the client answered it. False when only the ASGI
         close (which may wait for the buffer) can do it."""
+        return False
+
+    def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
+        """Run ``await callback()`` in ``loop`` when the server is told to stop, before it closes its sockets
+        (once per process). False when the server's stop cannot be seen (then only the ASGI lifespan shutdown
+        tells)."""
         return False
 
 

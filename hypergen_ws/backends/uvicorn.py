@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .layers import warn_fallback
+from .signals import on_terminate
 from .transport import Pausable, Transport, Writer
 
 logger = logging.getLogger("hypergen_ws")
@@ -91,6 +93,11 @@ class UvicornTransport(Transport):
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
 
+    def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
+        """uvicorn stops on SIGTERM: ``callback`` runs before uvicorn's own handler
+        (:mod:`hypergen_ws.backends.signals`), and uvicorn stops listening first."""
+        return on_terminate(loop, callback, _stop_listening)
+
     @property
     def pings(self) -> bool:
         """uvicorn pings every ``--ws-ping-interval`` seconds (20 by default; 0 or None: never)."""
@@ -139,6 +146,17 @@ class UvicornTransport(Transport):
                           "its websockets-sansio connection has an unexpected shape")
             return False
         return True
+
+
+def _stop_listening(handler: Any) -> None:
+    """Close uvicorn's listening sockets: its SIGTERM handler is ``Server.handle_exit``, and the ``Server`` keeps
+    them in ``servers`` (asyncio servers; uvicorn's own shutdown closes them again, which does nothing)."""
+    servers = getattr(getattr(handler, "__self__", None), "servers", None)
+    if not isinstance(servers, list):
+        warn_fallback("refusing new connections while shutting down", "uvicorn", "its Server has no servers list")
+        return
+    for server in servers:
+        server.close()
 
 
 class _SansIOWriter:

@@ -40,7 +40,7 @@ def _websockets() -> Any:
 def connect(url: str, token: str | None = None, *, get_token: TokenSource | None = None,
             headers: Mapping[str, str] | None = None, backoff_base: float = 0.5, backoff_factor: float = 2.0,
             backoff_max: float = 30.0, healthy_after: float = 5.0, open_timeout: float = 10.0,
-            call_timeout: float | None = 30.0, ping_interval: float = 25.0, ping_timeout: float = 10.0,
+            call_timeout: float | None = 30.0, ping_interval: float | None = 25.0, ping_timeout: float = 10.0,
             frame_limit: int = 10_000) -> Connection:
     """A connection to the consumer at ``url`` (``ws://`` or ``wss://``), to use as ``async with``.
 
@@ -48,16 +48,18 @@ def connect(url: str, token: str | None = None, *, get_token: TokenSource | None
     a token) is asked for one before every connect and when the server says the token expires. ``headers`` are
     sent with every handshake (an ``Origin`` for a consumer that needs no token). The backoff is
     ``min(backoff_max, backoff_base * backoff_factor ** attempt)`` seconds, half of it random, and starts over
-    once a socket stayed open ``healthy_after`` seconds. A socket on which the server pings and then says
-    nothing for ``ping_interval + ping_timeout`` seconds is taken as lost. At most ``frame_limit`` frames wait
-    for :meth:`Connection.frames`; beyond that they are dropped for a ``resync`` frame.
+    once a socket stayed open ``healthy_after`` seconds. A socket on which nothing arrives for ``ping_interval +
+    ping_timeout`` seconds (the server's ``PING_INTERVAL`` and ``PING_TIMEOUT``) is taken as lost;
+    ``ping_interval=None`` (a server with ``PING_INTERVAL = None``) watches no silence. At most ``frame_limit`` frames
+    wait for :meth:`Connection.frames`; beyond that they are dropped for a ``resync`` frame.
     """
     if not url.startswith(("ws://", "wss://")):
         raise ValueError(f"url={url!r}: give the consumer's websocket URL, ws://host/ws/app/name/ or wss://...")
     return Connection(url, token=token, get_token=get_token, headers=dict(headers or {}),
                       backoff=(backoff_base, backoff_factor, backoff_max), healthy_after=healthy_after,
                       open_timeout=open_timeout, call_timeout=call_timeout,
-                      liveness=ping_interval + ping_timeout, frame_limit=frame_limit)
+                      liveness=None if ping_interval is None else ping_interval + ping_timeout,
+                      frame_limit=frame_limit)
 
 
 class Connection(FrameHandler):
@@ -65,7 +67,7 @@ class Connection(FrameHandler):
 
     def __init__(self, url: str, *, token: str | None, get_token: TokenSource | None, headers: dict[str, str],
                  backoff: tuple[float, float, float], healthy_after: float, open_timeout: float,
-                 call_timeout: float | None, liveness: float, frame_limit: int) -> None:
+                 call_timeout: float | None, liveness: float | None, frame_limit: int) -> None:
         self.url = url
         #: ``"connecting"``, ``"open"``, ``"reconnecting"`` or ``"closed"``.
         self.state = "connecting"
@@ -233,22 +235,20 @@ class Connection(FrameHandler):
         self.position.reset_socket()
         self.state = "open"
         self._opened.set()
-        server_pings = False
         try:
             while self._queue:
                 call_id, text = self._queue.pop(0)
                 await self._send(call_id, text)
             while True:
                 try:
-                    async with asyncio.timeout(self._liveness if server_pings else None):
+                    async with asyncio.timeout(self._liveness):
                         message = await ws.recv()
                 except TimeoutError:
-                    logger.warning("hypergen_ws client: %s said nothing for %s s after pinging; reconnecting",
+                    logger.warning("hypergen_ws client: %s said nothing for %s s; reconnecting",
                                    self.url, self._liveness, extra=fields("client_server_silent"))
                     await ws.close(RECOVERING, "server silent")
                     return RECOVERING, "server silent"
                 if isinstance(message, str):
-                    server_pings |= message == protocol.PING
                     if not await self._on_text(ws, message):
                         return RECOVERING, "recovering a missed frame"
         except exceptions.ConnectionClosed:

@@ -38,6 +38,7 @@ from .arrivals import Arrivals
 from .calls import CallsMixin
 from .closing import ClosingMixin
 from .joining import JoiningMixin
+from .liveness import LivenessMixin
 from .parts import MAX_REJOIN_DELAY, REJOIN_DELAY, SLOW_CLOSE_TIMEOUT, ConsumerSpec, identity_of
 
 __all__ = ["MAX_REJOIN_DELAY", "REJOIN_DELAY", "SLOW_CLOSE_TIMEOUT", "ConsumerSpec", "HypergenConsumer",
@@ -48,7 +49,8 @@ logger = logging.getLogger("hypergen_ws")
 _LAYER_EVENT = "hypergen_ws.layer_event"
 
 
-class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
+                       AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Runs one ``@consumer`` function for one websocket connection.
 
     Subclass it and pass ``consumer_class_base=`` to ``@consumer`` to add handlers for plain channel-layer
@@ -57,8 +59,8 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
     ``HYPERGEN_WS["CHANNEL_LAYER"]``).
 
     The class is built from parts, each in a module of this package: :mod:`.calls` (the browser's frames and
-    calls), :mod:`.joining` (joining and leaving groups), :mod:`.closing` (sending, closing, cleaning up); this module
-    holds the ASGI plumbing and the connect.
+    calls), :mod:`.joining` (joining and leaving groups), :mod:`.closing` (sending, closing, cleaning up),
+    :mod:`.liveness` (the heartbeat and the reconnect hint); this module holds the ASGI plumbing and the connect.
     """
 
     hypergen: ClassVar[ConsumerSpec]
@@ -133,6 +135,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         the connection from inside (a slow client), without a message through the layer.
         """
         self._task = asyncio.current_task()
+        receive = self._receiving(receive)  # pings and pongs are answered and taken out first
         arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
         layer = get_channel_layer(self.channel_layer_alias)
         try:
@@ -372,6 +375,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, AsyncJsonWebsocke
         self.outbox.start()
         if state.pending_groups:
             self._rejoining = asyncio.get_running_loop().create_task(self._rejoin(joining))
+        self._start_liveness()
 
     async def _refuse(self, code: int, reason: str | None = None) -> None:
         """Accept only to close with ``code`` (a browser sees only 1006 for a socket refused before the accept)."""

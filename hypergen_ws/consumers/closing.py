@@ -33,9 +33,15 @@ class ClosingMixin(ConsumerParts):
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         """Close the socket after the frames queued before it (does nothing once it is closing)."""
+        message = self._queue_close(code, reason)
+        if message is not None:  # not accepted yet: nothing is queued
+            await self.base_send(message)
+
+    def _queue_close(self, code: int | bool | None, reason: str | None = None) -> dict[str, Any] | None:
+        """Queue the close of an open socket behind its frames; the close message to send when it was not open."""
         state = self.state
         if state.lifecycle in (Lifecycle.CLOSING, Lifecycle.CLOSED):
-            return
+            return None
         message: dict[str, Any] = {"type": "websocket.close"}
         if code is not None and code is not True:
             message["code"] = code
@@ -46,32 +52,33 @@ class ClosingMixin(ConsumerParts):
         state.advance(Lifecycle.CLOSING)
         if was_open:
             self.outbox.push(message)
-        else:
-            await self.base_send(message)
+            return None
+        return message
 
     def _on_overflow(self) -> None:
         logger.warning("Closing a client of %s: it fell %s frames behind", self.label, conf.get("SEND_QUEUE_LIMIT"),
                        extra=fields("slow_client_closed", consumer=self.label, state=self.state,
                                     code=protocol.CLOSE_TRY_AGAIN_LATER))
         counters.event(counters.SLOW_CLOSE, self.label, protocol.CLOSE_TRY_AGAIN_LATER)
-        self._closing = asyncio.get_running_loop().create_task(self._close_slow())
+        self._closing = asyncio.get_running_loop().create_task(
+            self._cut_off(protocol.CLOSE_TRY_AGAIN_LATER, SLOW_CLOSE_TIMEOUT))
 
-    async def _close_slow(self) -> None:
-        """Cut off a client that stopped reading: leave its groups, drop its frames, close with 1013, stop."""
+    async def _cut_off(self, code: int, grace: float) -> None:
+        """Cut off a client that stopped reading (1013) or answering (4410): leave its groups, drop its frames, close
+        with ``code`` at once, stop (every clean-up runs now, not when the server notices the connection is gone)."""
         if self.state.is_open:
             self.state.advance(Lifecycle.CLOSING)
-            self.state.close_code = protocol.CLOSE_TRY_AGAIN_LATER
+            self.state.close_code = code
         await self._leave_all()
         await self.outbox.flush_and_stop()
         # The close frame goes behind what the server buffered: the client gets it if it reads again within
-        # SLOW_CLOSE_TIMEOUT; then the server drops the connection (neither daphne nor uvicorn would on its own).
-        code = protocol.CLOSE_TRY_AGAIN_LATER
-        if not self.transport.close_now(code, SLOW_CLOSE_TIMEOUT):
+        # ``grace``; then the server drops the connection (neither daphne nor uvicorn would on its own).
+        if not self.transport.close_now(code, grace):
             try:
-                async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
+                async with asyncio.timeout(grace):
                     await self.base_send({"type": "websocket.close", "code": code})
             except Exception:  # timed out, or the connection is already gone
-                logger.debug("Closing a slow client of %s failed", self.label, exc_info=True,
+                logger.debug("Cutting off a client of %s failed", self.label, exc_info=True,
                              extra=fields("slow_close_failed", consumer=self.label, state=self.state))
         self.stop()
 
@@ -96,6 +103,7 @@ class ClosingMixin(ConsumerParts):
 
     async def _cleanup(self) -> None:
         state = self.state
+        self._stop_liveness()
         if state.lifecycle is not Lifecycle.CLOSED:
             if self._rejoining is not None and not self._rejoining.done():
                 self._rejoining.cancel()

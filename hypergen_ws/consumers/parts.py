@@ -30,6 +30,7 @@ class ConsumerSpec(Spec, Protocol):
     permission: Permission
     receive: bool
     send_to: str
+    pings: bool
     features: tuple[Feature, ...]
     admitters: tuple[Feature, ...]
     joiners: tuple[Feature, ...]
@@ -93,6 +94,12 @@ class ConsumerParts:
         def send_text(self, text: str) -> None: ...
 
         async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
+
+        def _queue_close(self, code: int | bool | None, reason: str | None = None) -> dict[str, Any] | None: ...
+
+        async def _cut_off(self, code: int, grace: float) -> None: ...
+
+        def _stop_liveness(self) -> None: ...
 
         def close_when_handled(self, code: int, reason: str) -> None: ...
 

@@ -82,6 +82,13 @@ DEFAULTS: dict[str, Any] = {
     "METRICS": None,
     "STATS_TOP_GROUPS": 100,
     "DASHBOARD_INTERVAL": 1.0,
+    # The protocol heartbeat (docs/protocol.rst): seconds a socket may be quiet before the server sends it a ping
+    # (None: no pings), and seconds the client has to answer before the server closes it with 4410.
+    "PING_INTERVAL": 25.0,
+    "PING_TIMEOUT": 10.0,
+    # Deploys (docs/scaling.rst): the window, in seconds, over which clients of a server that shuts down spread
+    # their reconnects (0: all at once).
+    "RECONNECT_SPREAD": 5.0,
 }
 
 
@@ -119,6 +126,27 @@ def renamed_keys() -> list[tuple[str, str]]:
     """``(old name, new name)`` of each setting that ``settings.HYPERGEN_WS`` gives by an old name."""
     user = getattr(settings, "HYPERGEN_WS", None) or {}
     return [(old, new) for old, new in RENAMED.items() if old in user] if isinstance(user, dict) else []
+
+
+def _seconds(name: str, value: Any, *, zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 0 if zero else value > 0) \
+            or value == float("inf"):
+        raise ImproperlyConfigured(
+            f"HYPERGEN_WS[{name!r}] is {value!r}; use a number of seconds{' (0 or more)' if zero else ' above 0'}, "
+            f"or remove the key for the default, {DEFAULTS[name]}.")
+    return float(value)
+
+
+def liveness(only: str | None = None) -> tuple[float | None, float, float]:
+    """``(PING_INTERVAL or None, PING_TIMEOUT, RECONNECT_SPREAD)``; raises ``ImproperlyConfigured`` naming the fix
+    for a value that is not a number of seconds (with ``only``, checks that one setting and returns the defaults
+    for the others)."""
+    def read(name: str, zero: bool = False) -> float:
+        return _seconds(name, get(name) if only in (None, name) else DEFAULTS[name], zero=zero)
+
+    interval = get("PING_INTERVAL") if only in (None, "PING_INTERVAL") else DEFAULTS["PING_INTERVAL"]
+    return (None if interval is None else _seconds("PING_INTERVAL", interval), read("PING_TIMEOUT"),
+            read("RECONNECT_SPREAD", zero=True))
 
 
 def error_details() -> bool:

@@ -49,7 +49,17 @@ EVENTS: dict[str, tuple[str, str]] = {
     "cleanup_failed": ("ERROR", "a feature failed to clean up after a socket; code: the feature"),
     "connection_expired": ("INFO", "a connection's lifetime (expires=) is over; code: 4408"),
     "slow_client_closed": ("WARNING", "a client fell SEND_QUEUE_LIMIT frames behind and is closed; code: 1013"),
-    "slow_close_failed": ("DEBUG", "the close frame to a slow client could not be written"),
+    "slow_close_failed": ("DEBUG", "the close frame to a slow client (or one that answers no ping) could not be "
+                                   "written"),
+    "ping_unanswered": ("INFO", "a socket answered no ping within PING_TIMEOUT and is closed; code: 4410"),
+    "sockets_restarted": ("INFO", "the server shuts down: every socket was told to reconnect within "
+                                  "RECONNECT_SPREAD and closed; code: 1012"),
+    "shutdown_failed": ("ERROR", "telling the sockets to reconnect before a shutdown failed (with the traceback); "
+                                 "the server shuts down as it would without it"),
+    "stop_listening_failed": ("DEBUG", "the server could not stop listening at SIGTERM: it takes new connections "
+                                       "until its own shutdown starts"),
+    "setting_invalid": ("ERROR", "a setting is not valid, so what it configures is off (once per value; the "
+                                 "system check hypergen_ws.E060 says the same); code: the setting"),
     "send_failed": ("DEBUG", "writing to a socket failed (the client went away); its queued frames are dropped"),
     # the channel layer
     "layer_receive_failed": ("WARNING", "receiving from the channel layer failed (ERROR for a group's channel); "
@@ -116,7 +126,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "socket_followed_session": ("INFO", "a socket follows its session to the new key of update_session_auth_hash()"),
     "session_follow_failed": ("WARNING", "the new key of a session could not reach every process (the session check "
                                          "closes its sockets there)"),
-    "client_server_silent": ("WARNING", "the Python client heard nothing from a server that pings; it reconnects"),
+    "client_server_silent": ("WARNING", "the Python client heard nothing for ping_interval + ping_timeout; it "
+                                        "reconnects"),
     "client_bad_frame": ("WARNING", "the Python client ignored a frame that is not JSON"),
     "client_recovering": ("WARNING", "the Python client saw a seq skipped and reconnects with the last one; code: the "
                                      "seq it got"),

@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -69,6 +70,13 @@ class Hub:
         self.on_change: Callable[[Hub], None] | None = None
         #: Groups this process listens to for messages to the process itself (``listen``), and their handlers.
         self.listeners: dict[str, Callable[[dict[str, Any]], None]] = {}
+        #: ``time.monotonic()`` of the last frame delivered to each group (the heartbeat reads it).
+        self.sent_at: dict[str, float] = {}
+        #: The protocol heartbeat's wheels, per ``(PING_INTERVAL, PING_TIMEOUT)`` (``delivery.heartbeat.wheel``).
+        self.heartbeats: dict[tuple[float, float], Any] = {}
+        #: Every open socket of this hub, and whether the server began to shut down (``delivery.shutdown``).
+        self.sockets: dict[Any, None] = {}  # in the order they opened
+        self.draining = False
 
     def member_set(self, group: str) -> set[Member] | None:
         """The set of local members of ``group`` (None when there are none)."""
@@ -185,6 +193,7 @@ class Hub:
             return
         del self.members[group]
         self.feeds.pop(group, None)
+        self.sent_at.pop(group, None)
         await self._unsubscribe(group)
 
     async def _unsubscribe(self, group: str) -> None:
@@ -216,6 +225,7 @@ class Hub:
         members = self.members.get(group)
         if not members:
             return 0
+        self.sent_at[group] = time.monotonic()
         pushes = self._pushes.get(group)
         if pushes is None:
             pushes = self._pushes[group] = tuple((member, member.outbox.push_encoded) for member in members)

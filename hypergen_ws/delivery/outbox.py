@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -22,6 +23,7 @@ from ..core.logs import LOGGER_NAME, fields
 logger = logging.getLogger(LOGGER_NAME)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+_now = time.monotonic
 
 
 @types.coroutine
@@ -55,7 +57,7 @@ class Outbox:
     """
 
     __slots__ = ("_send", "_limit", "_on_overflow", "_frames", "_task", "_started", "_busy", "_paused",
-                 "closed", "overflowed", "direct")
+                 "closed", "overflowed", "direct", "sent_at")
 
     def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
         self._send = send
@@ -74,6 +76,9 @@ class Outbox:
         #: Writes encoded text frames to the server's transport when it would accept them at once, else returns
         #: ``False`` (``hypergen_ws.fastpath``); ``None`` where the server offers nothing of the kind.
         self.direct: Callable[[bytes], bool] | None = None
+        #: ``time.monotonic()`` of the last frame pushed through ``push`` or ``push_first`` (a group frame the hub
+        #: wrote directly is noted by the hub, once per publish); the heartbeat reads it.
+        self.sent_at = 0.0
 
     def __len__(self) -> int:
         """Frames waiting (not counting one being sent)."""
@@ -105,6 +110,7 @@ class Outbox:
         """Send an ASGI message now if the socket is idle, else queue it behind the ones waiting."""
         if self.closed or self.overflowed:
             return
+        self.sent_at = _now()
         if self._busy or self._paused or not self._started:
             if (self._busy or self._paused) and self._started and len(self._frames) >= self._limit:
                 self._overflow()
@@ -129,6 +135,7 @@ class Outbox:
         """Queue an ASGI message ahead of every queued frame (a new socket's initial state)."""
         if self.closed or self.overflowed:
             return
+        self.sent_at = _now()
         if self._busy or self._paused or not self._started:
             self._queue().appendleft(message)
             return

@@ -36,7 +36,7 @@ from ..core.sync import refuse_in_loop
 from ..delivery import control
 from ..delivery.hub import Hub
 from . import session_check
-from .base import Connection, Feature, Options, PerHub
+from .base import Connection, Feature, Option, Options, PerHub
 from .revocation import Admitted, Revocation, Revocations, follow, log_close, revoke
 
 logger = logging.getLogger("hypergen_ws")
@@ -66,6 +66,12 @@ class Tables(PerHub[Table]):
 
 tables = Tables()
 _tasks: set[asyncio.Task[Any]] = set()
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def configure(options: Options) -> AccessFeature:

@@ -33,20 +33,30 @@ from ..delivery.hub import Hub, Member, Outgoing
 
 
 @dataclass(frozen=True, slots=True)
-class Options:
-    """The ``@consumer`` arguments features read, as given."""
+class Option:
+    """A ``@consumer`` option that a feature declares: its default, and how the decorator's docstring explains it."""
 
-    history: Any
-    presence: Any
-    expires: Any
-    frames: Any
-    protocol: Any
-    receive: bool
-    rate: Any
-    burst: Any
-    binder: Binder
-    where: str
-    cross_origin: Any = False
+    default: Any
+    doc: str
+
+
+class Options:
+    """The ``@consumer`` options as given (each one's default where it was not), and what every feature may read:
+    ``receive``, the function's ``binder`` and ``where`` (for error messages). An option reads as an attribute:
+    ``options.history``."""
+
+    def __init__(self, values: Mapping[str, Any], *, receive: bool, binder: Binder, where: str) -> None:
+        self.values = dict(values)
+        self.receive = receive
+        self.binder = binder
+        self.where = where
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(f"@consumer has no option {name!r}: a feature declares the options it reads in its "
+                                 "module's OPTIONS (hypergen_ws.features)") from None
 
 
 class Spec(Protocol):
@@ -180,4 +190,4 @@ class Feature:
         """The socket joined its groups late (the channel layer was down at connect); it is open."""
 
 
-__all__ = ["Connection", "Feature", "Member", "Options", "Outgoing", "Spec"]
+__all__ = ["Connection", "Feature", "Member", "Option", "Options", "Outgoing", "Spec"]

@@ -30,7 +30,7 @@ from ..core.logs import fields
 from ..core.state import time_left
 from ..delivery import heartbeats
 from ..delivery.hub import Hub
-from .base import Connection, Feature, Options, PerHub
+from .base import Connection, Feature, Option, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -94,6 +94,12 @@ class Tables(PerHub[Table]):
 
 
 tables = Tables()
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def configure(options: Options) -> ConnectionLimit:

@@ -13,11 +13,20 @@ from django.core.exceptions import ImproperlyConfigured
 from ..core import protocol
 from ..core.logs import fields
 from ..core.state import ConnectionState, Lifecycle
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Option, Options
 
 logger = logging.getLogger("hypergen_ws")
 
 Expires = float | Callable[[Any], float | None]
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "expires": Option(None, "``expires`` (seconds, or a callable taking the consumer) closes a connection with 4408 "
+                            "when its lifetime is over."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {"expires": None}
 
 
 def configure(options: Options) -> ExpiryFeature | None:

@@ -31,9 +31,18 @@ from ..core.sync import refuse_in_loop
 from ..delivery import outage
 from ..stats import counters
 from ..delivery.hub import local_hubs
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Option, Options
 
 logger = logging.getLogger("hypergen_ws")
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "history": Option(0, "``history=N`` keeps the last N frames of each group for clients that reconnect "
+                         "(``True``: ``HYPERGEN_WS['HISTORY_SIZE']``; docs/history.rst)."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {"history": 0}
 
 
 def configure(options: Options) -> HistoryFeature | None:

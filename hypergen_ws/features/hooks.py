@@ -31,11 +31,17 @@ from ..core.logs import fields
 from ..core.permissions import describe_user
 from ..stats import counters
 from ..delivery.publishing import apublish
-from .base import Connection, Feature, Options, Spec
+from .base import Connection, Feature, Option, Options, Spec
 
 logger = logging.getLogger("hypergen_ws")
 
 CLOSE_INTERNAL_ERROR = protocol.CLOSE_INTERNAL_ERROR
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def configure(options: Options) -> HooksFeature:

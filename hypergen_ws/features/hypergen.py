@@ -42,11 +42,21 @@ from django.utils.dateparse import parse_date, parse_datetime, parse_time
 from ..core import conf, protocol
 from ..core.protocol import ProtocolError, encode, unstamp
 from ..delivery.outbox import Send
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Option, Options
 
 HYPERGEN_WS = "hypergen_ws"
 HYPERGEN = "hypergen"
 PROTOCOLS = (HYPERGEN_WS, HYPERGEN)
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "protocol": Option(HYPERGEN_WS, "``protocol`` is ``\"hypergen_ws\"`` (this package's client, the default) or "
+                                    "``\"hypergen\"``: the frames of django-hypergen's own client, for liveviews "
+                                    "that call the consumer with ``callback(url, ...)`` (docs/hypergen.rst)."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {"protocol": HYPERGEN_WS, "pings": True}
 
 
 def configure(options: Options) -> HypergenFeature | None:
@@ -74,7 +84,7 @@ class HypergenFeature(Feature):
     name = "hypergen"
 
     def declares(self) -> dict[str, Any]:
-        return {"protocol": HYPERGEN}
+        return {"protocol": HYPERGEN, "pings": False}  # Hypergen's client knows no ping
 
     async def connected(self, conn: Connection) -> None:
         conn.outbox.wrap_send(translating)

@@ -24,7 +24,13 @@ from ..core.sync import refuse_in_loop
 from ..delivery import heartbeats
 from ..delivery.hub import Member, local_hubs
 from . import expiry, presence
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Option, Options
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def configure(options: Options) -> MembershipFeature:

@@ -32,7 +32,7 @@ from ..core.sync import refuse_in_loop
 from ..delivery import heartbeats
 from ..delivery.hub import Hub, local_hubs
 from ..delivery.publishing import apublish
-from .base import Connection, Feature, Options, PerHub
+from .base import Connection, Feature, Option, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -97,6 +97,14 @@ class Tables(PerHub[Table]):
 
 
 tables = Tables()
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "presence": Option(False, "``presence=True`` tracks who is connected (docs/presence.rst)."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {"presence_enabled": False}
 
 
 def configure(options: Options) -> PresenceFeature | None:

@@ -28,7 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from ..core import conf, protocol
 from ..core.logs import fields
 from ..delivery.hub import Hub
-from .base import Connection, Feature, Options, PerHub
+from .base import Connection, Feature, Option, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -63,6 +63,18 @@ def limits(rate: Any, burst: Any, where: str) -> tuple[float, float] | None:
         raise ImproperlyConfigured(f"{where}: burst={burst!r}; pass how many frames may arrive at once, a number "
                                    ">= 1 (default: twice the rate per second).")
     return per_second, float(burst)
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "rate": Option(DEFAULT, "``rate`` (``\"20/s\"``, ``\"100/min\"``) and ``burst`` limit the frames one connection "
+                            "may send (default: ``HYPERGEN_WS['RATE_LIMIT']``; ``rate=None``: no limit); see "
+                            ":mod:`hypergen_ws.features.ratelimit`."),
+    "burst": Option(None, "``burst``: the frames a connection may send at once (default: "
+                          "``HYPERGEN_WS['RATE_BURST']``, or twice the rate per second)."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def anonymous_limits() -> tuple[float, float] | None:

@@ -23,10 +23,20 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..core import conf, protocol
 from ..core.binding import Binder
-from .base import Connection, Feature, Options
+from .base import Connection, Feature, Option, Options
 
 PROTOCOL = "protocol"
 FRAMES = (PROTOCOL, "json", "text", "bytes")
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "frames": Option(PROTOCOL, "``frames`` is ``\"protocol\"`` (protocol v1 calls, the default) or a raw mode, "
+                               "``\"json\"``, ``\"text\"`` or ``\"bytes\"``: every frame is passed as one argument, "
+                               "``func(consumer, request, payload, **url_kwargs)`` (see :mod:`hypergen_ws.features.raw`)."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {"frames": PROTOCOL, "pings": True}
 
 
 def configure(options: Options) -> RawFeature | None:
@@ -41,7 +51,7 @@ class RawFeature(Feature):
     name = "raw"
 
     def declares(self) -> dict[str, Any]:
-        return {"frames": self.frames}
+        return {"frames": self.frames, "pings": False}  # a raw client cannot tell a ping from a payload
 
     def __init__(self, frames: str) -> None:
         self.frames = frames

@@ -30,7 +30,7 @@ from ..core.logs import fields
 from ..core.origins import Pattern, parse_origin, parse_pattern
 from ..core.state import Lifecycle
 from ..delivery.hub import Hub
-from .base import Connection, Feature, Options, PerHub
+from .base import Connection, Feature, Option, Options, PerHub
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -54,6 +54,16 @@ class Sockets(PerHub[set[Connection]]):
 
 
 sockets = Sockets()
+
+
+#: The ``@consumer`` options this feature reads, with their defaults (``hypergen_ws.features``).
+OPTIONS: dict[str, Option] = {
+    "cross_origin": Option(False, "``cross_origin`` lets token sockets from other sites' pages in: True for any "
+                                  "site, or a list of origins like ``[\"https://app.example.com\"]`` "
+                                  "(docs/clients.rst; cookie sockets never)."),
+}
+#: What ``@consumer`` exposes about this feature while it is off (``declares()`` says it while on).
+EXPOSES: dict[str, Any] = {}
 
 
 def configure(options: Options) -> TokenFeature:

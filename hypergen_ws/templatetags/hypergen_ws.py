@@ -8,7 +8,7 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
-from ..core import registry
+from ..core import conf, registry
 from ..core.tokens import issue_token
 from ..decorators import get_consumer
 
@@ -29,8 +29,19 @@ def hypergen_ws_token(context: template.Context, max_age: float | None = None) -
 
 @register.simple_tag
 def hypergen_ws_script() -> str:
-    """The ``<script>`` tag that loads the JavaScript client."""
-    return format_html('<script src="{}"></script>', static("hypergen_ws/hypergen-ws.js"))
+    """The ``<script>`` tag that loads the JavaScript client; with ``data-ping-interval`` and ``data-ping-timeout``
+    (seconds, or ``off``) when ``PING_INTERVAL`` or ``PING_TIMEOUT`` differ from their defaults, so that the
+    client expects the server's pings when the server sends them (docs/javascript.rst)."""
+    interval, timeout = conf.get("PING_INTERVAL"), conf.get("PING_TIMEOUT")
+    if interval == conf.DEFAULTS["PING_INTERVAL"] and timeout == conf.DEFAULTS["PING_TIMEOUT"]:
+        return format_html('<script src="{}"></script>', static("hypergen_ws/hypergen-ws.js"))
+    return format_html('<script src="{}" data-ping-interval="{}" data-ping-timeout="{}"></script>',
+                       static("hypergen_ws/hypergen-ws.js"), "off" if interval is None else _seconds(interval),
+                       _seconds(timeout))
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 @register.simple_tag

@@ -45,6 +45,8 @@ CLOSE_REASONS = {
     protocol.CLOSE_NOT_AUTHENTICATED: "not authenticated: pass user=... or log in",
     protocol.CLOSE_PERMISSION_DENIED: "permission denied: the user lacks the consumer's perm",
     protocol.CLOSE_EXPIRED: "the connection's lifetime is over",
+    protocol.CLOSE_PING_TIMEOUT: "the client answered no ping within PING_TIMEOUT",
+    protocol.CLOSE_SERVICE_RESTART: "the server shuts down (service restart)",
 }
 
 NO_ROUTE = ("The websocket application has no route for {path} ({label}). autoconsumers() routes the consumers of "
@@ -91,13 +93,16 @@ class ConsumerCommunicator:
     middleware, origin check: the communicator sends ``Origin: http://testserver``). ``user=`` puts that user
     into the scope, over whatever the session says; without it the middleware decides (anonymous, unless
     ``headers`` carry a session cookie). ``query`` is added to the URL; ``timeout`` bounds every wait.
+    The server's heartbeat ``{"type": "ping"}`` frames are answered with a ``pong`` by the communicator and never
+    reach ``receive()``; ``answer_pings=False`` hands them to the test instead, unanswered (docs/testing.rst).
     """
 
     def __init__(self, consumer: Consumer | str, *, user: User | None = None,
                  application: ASGIApplication | None = None,
                  headers: Headers | None = None, query: str | Mapping[str, Any] | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, **url_kwargs: Any) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, answer_pings: bool = True, **url_kwargs: Any) -> None:
         self.consumer = resolve(consumer)
+        self.answer_pings = answer_pings
         self.label = self.consumer.label
         self.url_kwargs = url_kwargs
         self.path = self.consumer.reverse(**url_kwargs)
@@ -278,17 +283,22 @@ class ConsumerCommunicator:
         return frames
 
     async def assert_nothing(self, timeout: float = 0.1) -> None:
-        """Fail if a frame (or the close) arrives within ``timeout`` seconds, or a received one is waiting."""
+        """Fail if a frame (or the close) arrives within ``timeout`` seconds, or a received one is waiting. A ping
+        the communicator answers is not a frame of the test's."""
         if not self._pending:
-            with self._explained():
-                if await self.comm.receive_nothing(timeout):
-                    return
-            output = self.comm.output_queue.get_nowait()
-            if output.get("type") == "websocket.close":
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while not self._pending:
+                remaining = deadline - loop.time()
+                with self._explained():
+                    if remaining <= 0 or await self.comm.receive_nothing(remaining):
+                        return
+                output = self.comm.output_queue.get_nowait()
+                if output.get("type") == "websocket.close":
+                    self._take(output)
+                    raise AssertionError(f"Expected nothing from {self.label}, but it closed the socket with code "
+                                         f"{self.close_code}.")
                 self._take(output)
-                raise AssertionError(f"Expected nothing from {self.label}, but it closed the socket with code "
-                                     f"{self.close_code}.")
-            self._take(output)
         raise AssertionError(f"Expected nothing from {self.label}, but it sent {self._pending.popleft()!r}.")
 
     async def wait_closed(self, timeout: float | None = None) -> int:
@@ -341,6 +351,9 @@ class ConsumerCommunicator:
             if text is None:
                 raise AssertionError(f"{self.label} sent a binary frame ({output.get('bytes')!r}); protocol v1 "
                                      "frames are JSON text.")
+            if text == protocol.PING and self.answer_pings:
+                self.comm.input_queue.put_nowait({"type": "websocket.receive", "text": protocol.PONG})
+                return None
             self._pending.append(json.loads(text))
             return None
         raise AssertionError(f"{self.label} sent an unexpected ASGI message {output!r}.")

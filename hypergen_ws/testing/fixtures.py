@@ -67,9 +67,10 @@ def hgws_communicator(request: pytest.FixtureRequest, hgws_reset: None,
 
     def make(consumer: Consumer | str, *, user: User | None = None, application: ASGIApplication | None = None,
              headers: Headers | None = None, query: str | Mapping[str, Any] | None = None,
-             timeout: float = DEFAULT_TIMEOUT, **url_kwargs: Any) -> ConsumerCommunicator:
+             timeout: float = DEFAULT_TIMEOUT, answer_pings: bool = True, **url_kwargs: Any) -> ConsumerCommunicator:
         return ConsumerCommunicator(consumer, user=user, application=application or hgws_application,
-                                    headers=headers, query=query, timeout=timeout, **url_kwargs)
+                                    headers=headers, query=query, timeout=timeout, answer_pings=answer_pings,
+                                    **url_kwargs)
 
     return make
 

@@ -2,7 +2,9 @@
 
 It reconnects with ``?hgws_seq=<last seq>&hgws_epoch=<epoch>``, trying the next server of its list after a
 failure (fail-over), drops frames it already handled, reconnects at once when a seq is skipped, and records
-``resync`` frames (and live frames of a new epoch) as resync events.
+``resync`` frames (and live frames of a new epoch) as resync events. It answers the server's pings, waits the
+delay of a ``reconnect`` frame before it reconnects, and with ``liveness`` gives a socket up that said nothing for
+that many seconds (docs/protocol.rst, "Heartbeat").
 """
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ from websockets.exceptions import WebSocketException
 
 
 class RecoveringClient:
-    def __init__(self, servers: list[str], path: str) -> None:
+    def __init__(self, servers: list[str], path: str, liveness: float | None = None) -> None:
         self.servers = servers
         self.path = path
+        self.liveness = liveness
+        #: the delays of the reconnect frames, the close codes of the sockets, and the commands of commands frames
+        self.hints: list[float] = []
+        self.closes: list[int | None] = []
+        self.commands: list[Any] = []
+        self.pings = 0
+        self._hint: float | None = None
         self.index = 0
         self.last_seq: int | None = None
         self.epoch: int | None = None
@@ -59,12 +68,22 @@ class RecoveringClient:
                 async with connect(url, open_timeout=5, ping_interval=None, close_timeout=1) as ws:
                     self.connects.append(url)
                     self.synced = False
-                    async for raw in ws:
-                        if not self._on_frame(json.loads(raw)):
-                            break  # a skipped seq: reconnect now, the server replays
+                    try:
+                        while True:
+                            async with asyncio.timeout(self.liveness):
+                                raw = await ws.recv()
+                            frame = json.loads(raw)
+                            if frame.get("type") == "ping":
+                                self.pings += 1
+                                await ws.send('{"type":"pong"}')
+                            elif not self._on_frame(frame):
+                                break  # a skipped seq: reconnect now, the server replays
+                    finally:
+                        self.closes.append(ws.close_code)
             except (OSError, asyncio.TimeoutError, WebSocketException):
                 self.index += 1  # fail over to the next server
-            await asyncio.sleep(0.05)
+            hint, self._hint = self._hint, None
+            await asyncio.sleep(0.05 if hint is None else hint)
 
     def _on_frame(self, frame: dict[str, Any]) -> bool:
         kind = frame.get("type")
@@ -86,8 +105,13 @@ class RecoveringClient:
                     self.gaps += 1
                     return False
             self.last_seq, self.epoch = seq, epoch
-        if kind == "message":
+        if kind == "reconnect":
+            self.hints.append(frame["delay"])
+            self._hint = frame["delay"]
+        elif kind == "message":
             self.messages.append(frame["data"])
+        elif kind == "commands":
+            self.commands.extend(frame["commands"])
         elif kind == "presence":
             self.presence.append(frame)
         return True

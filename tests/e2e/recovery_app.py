@@ -17,10 +17,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
-from django.templatetags.static import static  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from hypergen_ws import autoconsumers  # noqa: E402
+from hypergen_ws.templatetags.hypergen_ws import hypergen_ws_script  # noqa: E402
 from tests import recovery_consumers  # noqa: E402
 
 PAGE = """<!doctype html>
@@ -28,7 +28,7 @@ PAGE = """<!doctype html>
 <body data-resyncs="0">
 <p id="state">connecting</p>
 <ol id="messages"></ol>
-<script src="{script}"></script>
+{script_tag}
 <script>
   const conn = hypergen.websocket.open("{url}");
   conn.on("state", (detail) => {{ document.getElementById("state").textContent = detail.state; }});
@@ -45,7 +45,7 @@ PAGE = """<!doctype html>
 
 def recovery_page(request, room: str) -> HttpResponse:
     url = recovery_consumers.rec_feed.reverse(room=room)
-    return HttpResponse(PAGE.format(script=static("hypergen_ws/hypergen-ws.js"), url=url))
+    return HttpResponse(PAGE.format(script_tag=hypergen_ws_script(), url=url))
 
 
 urlpatterns = [path("recovery/<slug:room>/", recovery_page), *staticfiles_urlpatterns()]

@@ -56,11 +56,15 @@ async def test_tokens_open_sockets_without_an_origin_and_bad_ones_close_with_440
                              "tokens.time = type('T', (), {'time': staticmethod(lambda: real() - 7200)})\n"
                              "print(issue_token(alice, max_age=60))")
     replayed = issued(server, "t = issue_token(alice)\nalice.set_password('changed'); alice.save()\nprint(t)")
-    for bad in (forged, expired, replayed, "garbage"):
+    gone, inactive = issued(server, "carol = User.objects.create_user('carol'); dave = User.objects.create_user('dave')\n"
+                                    "print(issue_token(carol), issue_token(dave))\ncarol.delete()\n"
+                                    "dave.is_active = False; dave.save()").split()
+    for bad in (forged, expired, replayed, "garbage", gone, inactive):
         assert await refused_code(url, additional_headers={"Authorization": f"Bearer {bad}"}) == 4401, bad
     assert await refused_code(url + f"?hgws_token={token_of(server, 'bob')}") == 4401  # the query string is off
     log = server.log_path.read_text()
-    for reason in ("forged", "expired at", "before their password changed", "TOKEN_QUERY_STRING"):
+    for reason in ("forged", "expired at", "before their password changed", "TOKEN_QUERY_STRING",
+                   "does not exist (deleted?)", "'dave' is inactive"):
         assert reason in log, f"{reason!r} is not in the server's log"
     # A browser on another site: the subprotocol form, selected in the accept; the consumer does not allow it.
     protocol = "hypergen-ws.bearer." + base64.urlsafe_b64encode(token_of(server, "bob").encode()).decode().rstrip("=")

@@ -45,7 +45,7 @@ describe("recovery position", () => {
     sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a")).serverSend(msg(2, "b"));
     assert.deepEqual([conn.lastSeq, conn.epoch], [2, 77]);
     sockets[0].serverClose(1006);
-    timers.advance(60000);
+    timers.advance(30000);
     assert.equal(sockets.length, 2);
     assert.deepEqual(params(sockets[1].url), { team: "red", hgws_seq: "2", hgws_epoch: "77" });
     assert.equal(conn.url, "wss://example.com/ws/chat/feed/lobby/?team=red", "the connection's URL stays the same");
@@ -55,7 +55,7 @@ describe("recovery position", () => {
     const { sockets, timers, messages } = setup();
     sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a"));
     sockets[0].serverClose();
-    timers.advance(60000);
+    timers.advance(30000);
     sockets[1].serverOpen().serverSend({ type: "sync", seq: 1, epoch: 77, replayed: 2 });
     sockets[1].serverSend(msg(2, "b")).serverSend(msg(3, "c")).serverSend(msg(3, "c again")).serverSend(msg(2, "b again"));
     sockets[1].serverSend(msg(4, "d"));
@@ -78,7 +78,7 @@ describe("recovery position", () => {
     assert.deepEqual(params(socket.url), { hgws_seq: "5", hgws_epoch: "9" });
     socket.serverOpen().serverSend({ type: "sync", seq: 5, epoch: 9, replayed: 0 }).serverSend(msg(6, "x", 9));
     socket.serverClose();
-    timers.advance(60000);
+    timers.advance(30000);
     assert.deepEqual(params(sockets.at(-1).url), { hgws_seq: "6", hgws_epoch: "9" });
     assert.equal(conn.lastSeq, 6);
   });
@@ -176,9 +176,9 @@ describe("expiry and presence", () => {
     const { conn, sockets, timers } = setup();
     sockets[0].serverOpen().serverSend({ type: "sync", seq: 3, epoch: 77, replayed: 0 });
     sockets[0].serverClose(1006);
-    timers.advance(60000);
+    timers.advance(30000);
     sockets[1].serverClose(1006);
-    timers.advance(60000);
+    timers.advance(30000);
     sockets[2].serverOpen().serverClose(4408, "expired");
     assert.equal(conn.state, "reconnecting");
     assert.deepEqual(timers.pending(), [375], "backoff starts over: 500 ms with equal jitter at random() = 0.5");

@@ -155,7 +155,7 @@ describe("state and events", () => {
     assert.deepEqual(closes.map((d) => d.beforeOpen), [true, true]);
     timers.advance(5000);
     sockets.at(-1).serverOpen().serverClose(1006, "");  // a socket that opened, then dropped: a plain reconnect
-    timers.advance(60000);
+    timers.advance(30000);
     sockets.at(-1).serverClose(1006, "");  // a server down for a restart, after the page had been open
     assert.equal(logs.warn.length, 1, "nothing said once the connection had been open");
     assert.deepEqual(closes.slice(2).map((d) => d.beforeOpen), [false, true]);
@@ -331,14 +331,14 @@ describe("calls", () => {
 
   test("callTimeout 0 disables the timeout; replies clear their timer", async () => {
     const { ws, sockets, timers } = setup();
-    const conn = ws.open("/ws/a/", { callTimeout: 0 });
+    const conn = ws.open("/ws/a/", { callTimeout: 0, pingInterval: 0 }); // no silence timer either
     sockets[0].serverOpen();
     const call = track(conn.send());
     assert.equal(timers.timers.size, 0);
     timers.advance(60000);
     await flush();
     assert.equal(call.settled, false);
-    const other = ws.open("/ws/b/");
+    const other = ws.open("/ws/b/", { pingInterval: 0 });
     sockets[1].serverOpen();
     track(other.send());
     assert.equal(timers.timers.size, 1);
@@ -358,7 +358,7 @@ describe("calls", () => {
 
   test("a call in flight when the socket drops rejects with 'disconnected' and is not resent", async () => {
     const { ws, sockets, timers } = setup();
-    const conn = ws.open("/ws/a/");
+    const conn = ws.open("/ws/a/", { pingInterval: 0 });
     sockets[0].serverOpen();
     const call = track(conn.send("charge card"));
     sockets[0].serverClose(1006);
@@ -458,7 +458,7 @@ describe("send queue", () => {
 describe("reconnect policy", () => {
   test("backoff(): base 500, factor 2, cap 30 s, equal jitter", () => {
     const { backoff, DEFAULTS } = hypergen.websocket;
-    assert.deepEqual(DEFAULTS, { callTimeout: 10000, queueLimit: 100, backoffBase: 500, backoffFactor: 2, backoffMax: 30000, healthyAfter: 5000 });
+    assert.deepEqual(DEFAULTS, { callTimeout: 10000, queueLimit: 100, backoffBase: 500, backoffFactor: 2, backoffMax: 30000, healthyAfter: 5000, pingInterval: 25000, pingTimeout: 10000 });
     const high = () => 1;
     assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 20].map((n) => backoff(n, {}, high)), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
     assert.deepEqual([0, 1, 6].map((n) => backoff(n, {}, () => 0)), [250, 500, 15000]);
@@ -607,7 +607,7 @@ describe("reconnect policy", () => {
     assert.equal(ws.connection("wss://example.com/ws/b/").options.callTimeout, 5);
     sockets[0].serverSend({ type: "commands", commands: [["hypergen.websocket.close", "/ws/a/"]] });
     assert.equal(conn.state, "closed");
-    timers.advance(60000);
+    timers.advance(30000);
     assert.equal(sockets.length, 2);
     client.commands.execute([["hypergen.websocket.close", "/ws/b/"]]);
     assert.equal(ws.connections().length, 0);

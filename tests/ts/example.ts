@@ -44,3 +44,12 @@ hypergen.websocket.open("/ws/x/", { getToken: () => 42 });
 conn.on("ping", () => undefined);
 // @ts-expect-error: options are numbers
 hypergen.websocket.open("/ws/y/", { callTimeout: "5s" });
+
+// The heartbeat and offline detection: the server's settings, a probe, the "offline" state.
+const watched = hypergen.websocket.open("/ws/z/", { pingInterval: 25000, pingTimeout: 10000 });
+const probed: boolean = watched.probe();
+const offline: boolean = watched.state === "offline" && probed;
+const quiet: hypergen.Client = hypergen.createClient({ window: null, navigator: { onLine: offline } });
+// @ts-expect-error: "asleep" is no state
+const asleep: boolean = watched.state === "asleep";
+console.log(quiet, asleep);

@@ -10,7 +10,7 @@ declare namespace hypergen {
   type Command = [name: string, ...args: unknown[]];
 
   /** Where a connection is: it reconnects until closed (or refused with 4401/4403). */
-  type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+  type ConnectionState = "connecting" | "open" | "reconnecting" | "offline" | "closed";
 
   type ConnectionEvent = "state" | "message" | "error" | "commands" | "open" | "close" | "resync" | "presence";
 
@@ -18,7 +18,7 @@ declare namespace hypergen {
   interface WebSocketError extends Error {
     name: "HypergenWebSocketError";
     /** "permission_denied", "bad_request", "server_error", "unavailable", "rate_limited" (error frames), or the
-     * client's own: "timeout", "disconnected", "closed", "refused", "queue_full", "encode_error". */
+     * client's own: "timeout", "disconnected", "closed", "refused", "queue_full", "encode_error", "offline". */
     code: string;
     /** The id of the call it belongs to (null for an error frame without one). */
     id?: number | string | null;
@@ -91,6 +91,10 @@ declare namespace hypergen {
     backoffMax: number;
     /** ms a socket must stay open for the backoff to start over (default 5000). */
     healthyAfter: number;
+    /** ms, the server's PING_INTERVAL (default 25000; 0: the server does not ping, no silence is watched). */
+    pingInterval: number;
+    /** ms, the server's PING_TIMEOUT (default 10000): silence of pingInterval + pingTimeout gives a socket up. */
+    pingTimeout: number;
   }
 
   interface OpenOptions extends Partial<NumericOptions> {
@@ -130,6 +134,9 @@ declare namespace hypergen {
     sendWithMeta(meta: Record<string, unknown> | null | undefined, ...args: unknown[]): Promise<ReplyFrame>;
     /** Closes for good: no reconnect. */
     close(): void;
+    /** Sends {"type": "ping"}; without a frame within pingTimeout the socket is given up. False without an open
+     * socket, or while a probe waits. */
+    probe(): boolean;
   }
 
   interface WebSocketApi {
@@ -172,6 +179,9 @@ declare namespace hypergen {
     now: () => number;
     location: { href: string; assign?: (url: string) => void } | null;
     document: Document | EventTarget | null;
+    /** Where the "online" and "offline" events come from. */
+    window: Pick<EventTarget, "addEventListener"> | null;
+    navigator: { onLine?: boolean } | null;
     console: Pick<Console, "log" | "warn" | "error">;
     CustomEvent: typeof CustomEvent;
     alert: (message: string) => void;

@@ -20,6 +20,11 @@
   const EVENTS = Object.freeze(["state", "message", "error", "commands", "open", "close", "resync", "presence"]);
   /** Close code of a connection whose lifetime is over (@consumer(expires=...)): reconnect at once. */
   const CLOSE_EXPIRED = 4408;
+  /** Close code the client uses for a socket it gave up on: no frame came in time, or the page went offline. */
+  const CLOSE_SILENT = 4000;
+  /** The heartbeat frames (docs/protocol.rst): a ping is answered with a pong, both ways. */
+  const PING = '{"type":"ping"}';
+  const PONG = '{"type":"pong"}';
   /** Query parameters that carry the recovery position on a reconnect (docs/delivery.rst). */
   const SEQ_PARAM = "hgws_seq";
   const EPOCH_PARAM = "hgws_epoch";
@@ -35,10 +40,26 @@
     backoffFactor: 2, // growth per failed attempt
     backoffMax: 30000, // ms, cap of the delay before jitter
     healthyAfter: 5000, // ms a socket must stay open for the backoff to start over
+    pingInterval: 25000, // ms, the server's PING_INTERVAL: it pings a socket quiet for that long; 0: it never does
+    pingTimeout: 10000, // ms, the server's PING_TIMEOUT: how late a ping may be, and how long a probe waits
   });
+  /** Defaults the page's script tag sets from the server's settings ({% hypergen_ws_script %}): data-ping-*. */
+  const PAGE_DEFAULTS = scriptDefaults(globalThis.document);
   const MARKER = Symbol.for("hypergen_ws.client");
 
   const has = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+
+  /** pingInterval/pingTimeout from the data-ping-interval/-timeout (seconds, or "off") of the loading script tag. */
+  function scriptDefaults(doc) {
+    const data = (doc && doc.currentScript && doc.currentScript.dataset) || {};
+    const found = {};
+    for (const [attribute, option] of [["pingInterval", "pingInterval"], ["pingTimeout", "pingTimeout"]]) {
+      const value = data[attribute];
+      if (value === "off") found[option] = 0;
+      else if (value !== undefined && Number(value) >= 0) found[option] = Number(value) * 1000;
+    }
+    return Object.freeze(found);
+  }
   const describe = (value) => (typeof value === "string" ? JSON.stringify(value) : value === null ? "null" : typeof value);
 
   /** Builds the Error used for every rejection and error event: it carries `.code`. */
@@ -97,6 +118,7 @@
     const [setTimer, clearTimer, alertFn] = [pick("setTimeout"), pick("clearTimeout"), pick("alert")];
     const [random, now] = [env.random || Math.random, env.now || Date.now];
     return {
+      hasTimers: typeof setTimer === "function",
       WebSocket: pick("WebSocket"),
       CustomEvent: pick("CustomEvent"),
       setTimeout: (fn, ms) => setTimer.call(undefined, fn, ms),
@@ -105,6 +127,8 @@
       now: () => now.call(undefined),
       location: pick("location"),
       document: pick("document"),
+      window: pick("window"),
+      navigator: pick("navigator"),
       console: pick("console"),
       alert: typeof alertFn === "function" ? (message) => alertFn.call(undefined, message) : null,
     };
@@ -128,7 +152,7 @@
   }
 
   function pickOptions(options, con) {
-    const picked = Object.assign({}, DEFAULTS);
+    const picked = Object.assign({}, DEFAULTS, PAGE_DEFAULTS);
     for (const key of Object.keys(options)) {
       if (has(HANDLER_OPTIONS, key) || TOKEN_OPTIONS.includes(key)) continue;
       if (!has(DEFAULTS, key)) con.warn(`hypergen: unknown websocket option ${JSON.stringify(key)} ignored`);
@@ -169,6 +193,14 @@
       conn._emit("presence", frame);
       conn._ctx.dispatch("hypergen:websocket:presence", Object.assign({ url: conn.url }, frame));
     },
+    ping(conn) {
+      conn._sendRaw(PONG);
+    },
+    pong() {}, // the answer to a probe: any frame counts, see _onFrame()
+    reconnect(conn, frame) {
+      // The server shuts down and closes with 1012 next: reconnect after its delay, not after the backoff.
+      if (typeof frame.delay === "number" && frame.delay >= 0) conn._hint = Math.min(frame.delay, 3600) * 1000;
+    },
     token(conn, frame) {
       if (frame.event === "expiring") conn._refreshToken(); // "refreshed": the new token was taken
     },
@@ -176,13 +208,13 @@
 
   /**
    * One websocket per URL that reconnects until closed. Create it with hypergen.websocket.open().
-   * Public: url, state, lastSeq, epoch, options, on(), send(), sendWithMeta(), close().
+   * Public: url, state, lastSeq, epoch, options, on(), send(), sendWithMeta(), probe(), close().
    */
   class Connection {
     constructor(ctx, url, options) {
       /** @type {string} the resolved ws(s) URL */
       this.url = url;
-      /** @type {"connecting"|"open"|"reconnecting"|"closed"} */
+      /** @type {"connecting"|"open"|"reconnecting"|"offline"|"closed"} */
       this.state = "connecting";
       /** Last "seq" / "epoch" numbers seen on a server frame (null until one arrives). */
       this.lastSeq = null;
@@ -198,6 +230,10 @@
       this._timer = null; // the pending reconnect
       this._openedAt = null;
       this._refusedWith = null; // 4401 or 4403 once the server refused the socket
+      this._heardAt = null; // when the open socket last received a frame
+      this._silence = null; // the timer that checks for silence (pingInterval + pingTimeout)
+      this._probe = null; // the timer of an unanswered probe ping
+      this._hint = null; // ms the server said to wait before reconnecting (a "reconnect" frame)
       this._everOpened = false; // whether a socket of this connection ever opened
       this._toldHandshake = false; // the console was told once that the handshake may have been refused
       const getToken = options && options.getToken;
@@ -296,6 +332,8 @@
         return this._finish(1006, String((error && error.message) || error));
       }
       this._socket = socket;
+      this._heardAt = env.now(); // a socket that does not even open is given up like a silent one
+      this._watchSilence();
       socket.onopen = () => socket === this._socket && this._onOpen();
       socket.onmessage = (event) => socket === this._socket && this._onFrame(event.data);
       socket.onclose = (event) => socket === this._socket && this._onClose(event.code, event.reason);
@@ -306,14 +344,92 @@
       this._tokenRequest = null; // a getToken() still running opens nothing
       const socket = this._socket;
       if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
-      if (this._timer !== null) this._ctx.env().clearTimeout(this._timer);
-      this._socket = this._timer = null;
+      const env = this._ctx.env();
+      for (const timer of [this._timer, this._silence, this._probe]) if (timer !== null) env.clearTimeout(timer);
+      this._socket = this._timer = this._silence = this._probe = null;
       return socket;
     }
 
+    /** Sends a frame that is not a call (a pong, a probe); false when the socket is not open. */
+    _sendRaw(text) {
+      const socket = this._socket;
+      if (!socket || socket.readyState !== OPEN) return false;
+      try {
+        socket.send(text);
+        return true;
+      } catch (_) {
+        return false;
+      }
+    }
+
+    /** Checks, pingInterval + pingTimeout after the last frame, that another one came; else gives up the socket. */
+    _watchSilence() {
+      const limit = this.options.pingInterval > 0 ? this.options.pingInterval + this.options.pingTimeout : 0;
+      const env = this._ctx.env();
+      if (!limit || this._silence !== null || !env.hasTimers) return;
+      const wait = Math.max(0, this._heardAt + limit - env.now());
+      this._silence = env.setTimeout(() => {
+        this._silence = null;
+        if (env.now() - this._heardAt >= limit) this._giveUp(`no frame for ${limit} ms`);
+        else this._watchSilence();
+      }, wait);
+    }
+
+    /**
+     * Asks the server whether the socket still works: a ping, which any frame within pingTimeout answers.
+     * Without an answer the socket is given up (and a new one opened, unless the page is offline).
+     */
+    probe() {
+      if (this._probe !== null || !this._sendRaw(PING)) return false;
+      this._probe = this._ctx.env().setTimeout(() => { // any frame clears this timer (_onFrame): none came
+        this._probe = null;
+        this._giveUp(`no answer to a ping within ${this.options.pingTimeout} ms`);
+      }, this.options.pingTimeout);
+      return true;
+    }
+
+    /** The socket is known dead (silence, an unanswered probe): close it and go on as after a close. */
+    _giveUp(why) {
+      const socket = this._detach();
+      if (socket && (socket.readyState === CONNECTING || socket.readyState === OPEN)) socket.close(CLOSE_SILENT, why);
+      this._ctx.env().console.warn(`hypergen: the websocket to ${this.url} is silent (${why}); reconnecting`);
+      this._onClose(CLOSE_SILENT, why, this.state !== "offline");
+    }
+
+    /** The page went offline: no reconnects, calls fail at once; an open socket is asked whether it still works. */
+    _offline() {
+      if (this.state === "closed" || this.state === "offline") return;
+      const env = this._ctx.env();
+      if (this._timer !== null) env.clearTimeout(this._timer);
+      this._timer = null;
+      this._setState("offline", null, "offline");
+      this._failQueued("offline", "the page is offline");
+      if (this._socket && this._socket.readyState === OPEN) this.probe();
+    }
+
+    /** The page is back online, or visible again: probe an open socket, or connect now instead of after the backoff. */
+    _wake(why) {
+      if (this.state === "closed") return;
+      const nav = this._ctx.env().navigator;
+      if (why !== "online" && this.state === "offline" && nav && nav.onLine === false) return;
+      if (this._socket && this._socket.readyState === OPEN) {
+        if (this.state === "offline") this._setState("open", null, null);
+        this.probe();
+        return;
+      }
+      if (this._socket && this._socket.readyState === CONNECTING) return;
+      const env = this._ctx.env();
+      if (this._timer !== null) env.clearTimeout(this._timer);
+      this._timer = null;
+      this._attempt = 0;
+      this._setState("reconnecting", null, why);
+      this._connect();
+    }
+
     _onOpen() {
-      this._openedAt = this._ctx.env().now();
+      this._openedAt = this._heardAt = this._ctx.env().now();
       this._everOpened = true;
+      this._watchSilence();
       for (const call of this._queue.splice(0)) this._transmit(call); // before anyone can send
       this._setState("open", null, null);
       this._emit("open", { url: this.url });
@@ -325,10 +441,18 @@
       this._detach();
       if (this._openedAt !== null && env.now() - this._openedAt >= this.options.healthyAfter) this._attempt = 0;
       if (code === CLOSE_EXPIRED) this._attempt = 0;
-      this._openedAt = null;
+      this._openedAt = this._heardAt = null;
       this._rejectPending(code);
       if (NO_RECONNECT_CODES.includes(code)) return this._finish(code, reason);
-      const delay = immediate ? 0 : backoff(this._attempt++, this.options, env.random);
+      if (this.state === "offline") {
+        // No reconnect while offline: the "online" event (or the page becoming visible) connects again.
+        this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null, beforeOpen });
+        return;
+      }
+      const hint = this._hint;
+      this._hint = null;
+      if (hint !== null) this._attempt = 0; // a server that restarts: its delay spreads the reconnects
+      const delay = hint !== null ? hint : immediate ? 0 : backoff(this._attempt++, this.options, env.random);
       this._timer = env.setTimeout(() => {
         this._timer = null;
         this._connect();
@@ -352,13 +476,17 @@
           "The server's log says which consumer refused which user, and why.");
       }
       this._rejectPending(code);
-      for (const call of this._queue.slice()) {
-        this._settle(call, this._refused(call.id) ||
-          wsError("closed", `connection to ${this.url} closed (code ${code}); call ${call.id} was not sent`, { id: call.id }));
-      }
+      this._failQueued("closed", `connection to ${this.url} closed (code ${code})`);
       this._ctx.forget(this);
       this._emit("close", { url: this.url, code, reason, reconnect: false, delay: null });
       this._setState("closed", code, reason);
+    }
+
+    /** Rejects every call that waits in the queue (never sent) with `code`. */
+    _failQueued(code, why) {
+      for (const call of this._queue.slice()) {
+        this._settle(call, this._refused(call.id) || wsError(code, `${why}; call ${call.id} was not sent`, { id: call.id }));
+      }
     }
 
     _rejectPending(code) {
@@ -386,6 +514,10 @@
       return new Promise((resolve, reject) => {
         if (this.state === "closed") {
           return reject(this._refused(undefined) || wsError("closed", `connection to ${this.url} is closed; open it again`));
+        }
+        if (this.state === "offline") {
+          return reject(wsError("offline", `the page is offline, so the call to ${this.url} was not sent; ` +
+            'try again on the "online" state (the connection reconnects by itself)'));
         }
         const id = this._nextId++;
         const frame = meta === undefined || meta === null ? { args, id } : { args, id, meta };
@@ -434,6 +566,12 @@
     }
 
     _onFrame(data) {
+      this._heardAt = this._ctx.env().now(); // any frame shows the socket works: silence and probes count from here
+      if (this._probe !== null) {
+        this._ctx.env().clearTimeout(this._probe);
+        this._probe = null;
+        if (this.state === "offline") this._setState("open", null, null);
+      }
       const warn = (what, text) => this._ctx.env().console.warn(`hypergen: ignoring ${what} on ${this.url}`, text);
       if (typeof data !== "string") return warn("a binary frame", "");
       let frame;
@@ -749,6 +887,24 @@
       },
     };
     const find = (url) => connections.get(resolveUrl(url, getEnv().location));
+    let watching = false;
+    /** Listens, once, to the page's offline/online events and to its becoming visible again. */
+    function watchNetwork() {
+      if (watching) return;
+      watching = true;
+      const { window, document } = getEnv();
+      const each = (method, why) => () => {
+        for (const conn of Array.from(connections.values())) conn[method](why);
+      };
+      if (window && typeof window.addEventListener === "function") {
+        window.addEventListener("offline", each("_offline", "offline"));
+        window.addEventListener("online", each("_wake", "online"));
+      }
+      if (document && typeof document.addEventListener === "function") {
+        const wake = each("_wake", "visible");
+        document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && wake());
+      }
+    }
 
     const websocket = {
       DEFAULTS,
@@ -771,6 +927,13 @@
         }
         conn = new Connection(ctx, resolvedUrl, options || {});
         connections.set(resolvedUrl, conn);
+        watchNetwork();
+        const nav = getEnv().navigator;
+        if (nav && nav.onLine === false) {
+          conn.state = "offline"; // opened in an offline page: it connects on the "online" event
+          conn._announceState(null, "offline");
+          return conn;
+        }
         conn._announceState(null, null); // "connecting"
         conn._connect();
         return conn;

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ..servers import REPO_ROOT, AsgiServer, RedisSentinel, RedisServer, redis_command, replication_info
@@ -30,6 +31,17 @@ PUBLISH_KEY = "chaos-publish-key-0123456789abcdef"  # tests/e2e/chaos_settings.p
 GROUPS = ("feed/r0", "feed/r1", "room/r2")  # room/ has presence
 INFRASTRUCTURE = [k for k in KINDS if k not in ("blackhole", "stalled_reader")]
 CLIENT_FAULTS = ["blackhole", "stalled_reader"]
+
+
+@contextlib.asynccontextmanager
+async def phase(name: str, seconds: float) -> AsyncIterator[None]:
+    """Bound one phase of the run: a phase that stalls ends the run with an error naming it, not a hang."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise RuntimeError(f"chaos run: the phase '{name}' stalled (not done within {seconds:.0f} s); the logs "
+                           "of every process are in the run's log directory") from exc
 
 
 def _path(group: str) -> str:
@@ -129,7 +141,8 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
-        await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
+        async with phase("starting the servers", 120):
+            await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers))
         ports = [s.port for s in servers]
         for g, group in enumerate(GROUPS):
             for n in range(clients_per_group):
@@ -149,18 +162,22 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
         until = time.time() + duration
         infra = [k for k in kinds if k in INFRASTRUCTURE]
         client_faults = [k for k in kinds if k in CLIENT_FAULTS]
-        await asyncio.gather(
-            inject(cluster, rng, infra, until, cycle, record) if infra else asyncio.sleep(duration),
-            inject(cluster, random.Random(seed + 1), client_faults, until, cycle, record, (2.0, 6.0))
-            if client_faults else asyncio.sleep(0))
+        async with phase("publishing and injecting faults", duration + 180):
+            await asyncio.gather(
+                inject(cluster, rng, infra, until, cycle, record) if infra else asyncio.sleep(duration),
+                inject(cluster, random.Random(seed + 1), client_faults, until, cycle, record, (2.0, 6.0))
+                if client_faults else asyncio.sleep(0))
         stop.set()
         stopped = time.time()
         for client in clients:
             client.caller = False
-        await asyncio.gather(*tasks)
-        await _drain(clients, publishes, drain)
-        for client in clients:
-            await client.stop()
+        async with phase("stopping the publishers", 60):
+            await asyncio.gather(*tasks)
+        async with phase("draining", drain + 30):
+            await _drain(clients, publishes, drain)
+        async with phase("stopping the clients", 60):
+            for client in clients:
+                await client.stop()
         report = check([ClientLog(c.name, c.group, c.events) for c in clients],
                        publishes + [p for c in clients for p in c.publishes], record, until=stopped)
         return report, record
