@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from .authstack import inner_of_auth_stack, with_session_and_user
 from .identity import CROSS_ORIGIN_KEY, presents_token
 from .logs import fields
 
@@ -148,6 +149,9 @@ class SameOriginValidator:
         self.any_origin = "*" in entries
         self.trusted = [parse_pattern(entry) for entry in entries if entry != "*"]
         self.allow_missing = allow_missing
+        #: The application inside ``application`` when that is exactly channels' ``AuthMiddlewareStack``: an
+        #: accepted websocket then gets its cookies, session and user here, in one step (:mod:`.authstack`).
+        self.past_auth_stack = inner_of_auth_stack(application)
 
     def allows(self, scope: Scope) -> tuple[bool, str]:
         """Whether the handshake in ``scope`` may go on, and why not."""
@@ -197,7 +201,14 @@ class SameOriginValidator:
             return
         allowed, reason, foreign = self.judge(scope)
         if allowed:
-            await self.application({**scope, CROSS_ORIGIN_KEY: foreign} if foreign else scope, receive, send)
+            extra = {CROSS_ORIGIN_KEY: foreign} if foreign else None
+            inner = self.past_auth_stack
+            if inner is not None:
+                filled = await with_session_and_user(scope, extra)
+                if filled is not None:
+                    await inner(filled, receive, send)
+                    return
+            await self.application({**scope, **extra} if extra else scope, receive, send)
             return
         logger.warning("Refused a websocket to %s from origin %r: %s", scope.get("path", ""),
                        _header(scope, b"origin"), reason, extra=fields("origin_refused", code=403))
