@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import OriginValidator
 from django.apps import AppConfig, apps
 from django.conf import settings
@@ -35,6 +34,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
 from django.utils.module_loading import import_string
 
+from .backends.routers import as_asgi_class, protocol_mapping, url_routes, wrapped_app
 from .core import registry
 from .core.identity import authenticates
 from .core.origins import SameOriginValidator
@@ -97,8 +97,9 @@ def walk_websocket_routes(application: object) -> Walk:
     walk = Walk()
     if isinstance(application, ASGIHandler):
         return walk  # Django's own handler: HTTP only
-    if isinstance(application, ProtocolTypeRouter):
-        branch = application.application_mapping.get("websocket")
+    mapping = protocol_mapping(application)
+    if mapping is not None:
+        branch = mapping.get("websocket")
         if branch is None:
             return walk
         walk.websocket = True
@@ -113,13 +114,14 @@ def _walk(node: object, wrappers: tuple[object, ...], walk: Walk, seen: set[int]
     if id(node) in seen:
         return
     seen.add(id(node))
-    consumer_class = getattr(node, "consumer_class", None)
+    consumer_class = as_asgi_class(node)
     if consumer_class is not None:  # Consumer.as_asgi()
         spec = getattr(consumer_class, "hypergen", None)
         walk.routes.append(Route(spec if isinstance(spec, Consumer) else None, wrappers))
         return
-    if isinstance(node, URLRouter):
-        for route in node.routes:
+    routes = url_routes(node)
+    if routes is not None:
+        for route in routes:
             if getattr(route, "callback", None) is not_found:  # autoconsumers()' last route: refuses, routes nothing
                 continue
             if isinstance(route, (URLPattern, URLResolver)) and getattr(route, "callback", None) is not None:
@@ -127,11 +129,10 @@ def _walk(node: object, wrappers: tuple[object, ...], walk: Walk, seen: set[int]
             else:
                 walk.complete = False
         return
-    for attribute in ("inner", "application", "app"):  # Channels' middleware, OriginValidator, other wrappers
-        inner = getattr(node, attribute, None)
-        if inner is not None and callable(inner):
-            _walk(inner, (*wrappers, node), walk, seen)
-            return
+    inner = wrapped_app(node)  # Channels' middleware, OriginValidator, other wrappers
+    if inner is not None:
+        _walk(inner, (*wrappers, node), walk, seen)
+        return
     walk.complete = False
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from hypergen_ws.core.permissions import MISSING, NO_PERM_REQUIRED, Permission, forget_cached_permissions
+from hypergen_ws.backends.django_auth import forget_cached_permissions
+from hypergen_ws.core.permissions import MISSING, NO_PERM_REQUIRED, Permission
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from channels.consumer import get_handler_name
@@ -20,6 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.handlers.asgi import ASGIRequest
 
 from ..backends import framelimit
+from ..backends.channels_hooks import OwnChannelReceive
 from ..backends.layers import channel_name_now, names_channels_at_once, receive_channel, release_channel
 from ..backends.servers import transport_for
 from ..backends.transport import Transport
@@ -234,16 +234,10 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
             self._stopped = True
             task.cancel()
 
-    @property
-    def channel_receive(self) -> Callable[[], Any]:
-        """What Channels' ``__call__`` waits on for this socket's own channel: :meth:`_receive_own_channel`."""
-        return self._receive_own_channel
-
-    @channel_receive.setter
-    def channel_receive(self, value: Any) -> None:
-        # Channels sets a plain ``layer.receive`` partial here; the getter replaces it with one that survives a
-        # layer outage and waits on the in-memory layer without its scan of every channel.
-        pass
+    #: What Channels' ``__call__`` waits on for this socket's own channel: :meth:`_receive_own_channel`, which
+    #: survives a layer outage and waits on the in-memory layer without its scan of every channel (Channels'
+    #: own assignment is ignored: ``backends.channels_hooks``).
+    channel_receive = OwnChannelReceive("_receive_own_channel")
 
     @property
     def transport(self) -> Transport:

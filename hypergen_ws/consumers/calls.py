@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
+from ..backends.django_auth import forget_cached_permissions
 from ..core import conf, protocol
 from ..core import identity as identities
 from ..core.logs import fields
@@ -158,7 +159,10 @@ class CallsMixin(ConsumerParts):
     async def current_user(self) -> Any:
         """The user as of now (``core.identity.current_user``: a logout or a deactivation since the connect counts),
         also set on the function's ``request``."""
-        user = await identities.current_user(self.scope, public=self.hypergen.permission.public)
+        public = self.hypergen.permission.public
+        user = await identities.current_user(self.scope, public=public)
+        if not public:
+            forget_cached_permissions(user)  # a scope's user object lives as long as the socket
         if self._request is not None:
             self._request.user = user
         return user

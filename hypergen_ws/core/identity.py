@@ -28,7 +28,6 @@ from channels.db import database_sync_to_async
 from . import protocol, tokens
 from .credentials import (MalformedCredential, NotAuthenticated, authenticates, bearer_credential, credential_of,
                           matches_any_key, presents_token, subprotocol)
-from .permissions import forget_cached_permissions
 from .sessions import (SessionLogin, changed_passwords, follow_login, live_sessions, login_of, open_key, seal_key,
                        session_key_of, session_tag, store_class)
 from .tokens import aissue_token, issue_token, max_age_of
@@ -137,7 +136,7 @@ async def current_user(scope: dict[str, Any], *, public: bool = False) -> Any:
     """The user of a connection as of now, for a call or a permission check.
 
     A socket authenticated by a session reads its session again (a logout, a flush or a deactivation since the
-    connect count); any other gets its scope's user with no stale permission cache. ``public`` consumers
+    connect count); any other gets its scope's user (whose permission cache the consumer drops). ``public`` consumers
     (``NO_PERM_REQUIRED``) read nothing. The scope's ``"user"`` is updated.
     """
     if public:
@@ -157,9 +156,7 @@ async def current_user(scope: dict[str, Any], *, public: bool = False) -> Any:
         user = await get_user({**scope, "session": fresh})
         scope["user"] = user
         return user
-    user = scope.get("user") or anonymous()
-    forget_cached_permissions(user)
-    return user
+    return scope.get("user") or anonymous()  # (its stale permission cache the consumer drops: backends.django_auth)
 
 
 async def _authenticate(token: str) -> tuple[Any, float | None]:

@@ -127,13 +127,3 @@ def describe_user(user: Any) -> str:
     name = get_username() if callable(get_username) else str(user)
     pk = getattr(user, "pk", None)
     return f"user {name!r}" + (f" (id {pk})" if pk is not None else "")
-
-
-def forget_cached_permissions(user: Any) -> None:
-    """Drop the permission caches Django's ModelBackend keeps on a user object, so a check sees revocations."""
-    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        if hasattr(user, attr):
-            try:
-                delattr(user, attr)
-            except AttributeError:
-                pass

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.typing import ASGIApplication
-from channels.routing import ProtocolTypeRouter, get_default_application
+from channels.routing import get_default_application
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.functional import LazyObject
 
+from ..backends.routers import protocol_mapping
 from ..core import registry
 
 if TYPE_CHECKING:
@@ -74,8 +75,8 @@ def websocket_application() -> ASGIApplication:
         raise ImproperlyConfigured(
             f"{exc} ConsumerCommunicator connects through ASGI_APPLICATION: set it, or pass "
             "application=URLRouter(autoconsumers(...)).") from exc
-    if isinstance(application, ProtocolTypeRouter):
-        mapping = application.application_mapping
+    mapping = protocol_mapping(application)
+    if mapping is not None:
         if "websocket" not in mapping:
             raise ImproperlyConfigured(
                 "ASGI_APPLICATION has no 'websocket' entry; add 'websocket': "

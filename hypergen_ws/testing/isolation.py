@@ -7,8 +7,7 @@ of the channel layer under way.
 """
 from __future__ import annotations
 
-from channels.layers import channel_layers
-
+from ..backends.channels_hooks import forget_channel_layers
 from ..backends.memory import memory_store
 from ..core import registry
 from ..delivery import hub, outage
@@ -26,7 +25,7 @@ def reset() -> None:
     never reused. What lives outside the process (Redis) is not touched: a test on Redis flushes its own
     keys, or uses a new redis-server.
     """
-    channel_layers.backends.clear()
+    forget_channel_layers()
     hub.forget_hubs()
     memory_store().flush_sync()
     registry.forget_groups()
