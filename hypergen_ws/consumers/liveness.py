@@ -82,7 +82,8 @@ class LivenessMixin(ConsumerParts):
                 logger.error("The heartbeat is off: %s", exc, extra=fields("setting_invalid", code="PING_INTERVAL"))
             return
         if interval is not None:
-            self._beat = wheel(hub, interval, timeout).add(self, strict=self.hypergen.presence_enabled)
+            beat = self._beat = wheel(hub, interval, timeout).add(self, strict=self.hypergen.presence_enabled)
+            self.transport.take_pongs(protocol.PONG, beat.heard)  # the server drops them: no task wakes
 
     def _stop_liveness(self) -> None:
         if self._beat is not None:
