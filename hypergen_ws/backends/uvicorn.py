@@ -13,6 +13,8 @@ changes for it.
 
 ``take_pongs`` makes the heartbeat's pongs end where uvicorn parses them: a pong frame is not queued for the
 application, whose task does not wake for it (and uvicorn does not pause and resume reading for it).
+``replace_pings`` stops uvicorn's own keepalive pings on a connection the heartbeat pings: they would come every
+``--ws-ping-interval`` seconds however busy the connection, and the heartbeat finds a dead client already.
 
 ``close_now`` closes a connection whose client stopped reading: uvicorn's ``send`` waits until the write buffer
 drains, which it never does, and closing the transport waits for the same; so the close frame is written behind
@@ -125,6 +127,19 @@ class UvicornTransport(Transport):
             handle_text(event)
 
         protocol.handle_text = take
+        return True
+
+    def replace_pings(self) -> bool:
+        """uvicorn pings every connection every ``--ws-ping-interval`` seconds, busy or not; on a connection the
+        heartbeat pings, those pings stop (``stop_keepalive``, and no interval for its ``start_keepalive``)."""
+        protocol = self.protocol
+        stop = getattr(protocol, "stop_keepalive", None)
+        if not callable(stop) or not hasattr(protocol, "ping_interval"):
+            warn_fallback("leaving the pings to the heartbeat", "uvicorn",
+                          "its websockets-sansio connection has no stop_keepalive")
+            return False
+        protocol.ping_interval = None
+        stop()
         return True
 
     def report_backpressure(self, outbox: Pausable) -> bool:

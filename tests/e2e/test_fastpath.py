@@ -25,6 +25,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["path"] == "/pongs":
         await take_pongs(transport, receive, send)
         return
+    if scope["path"] in ("/replace-pings", "/keep-pings"):
+        replaced = transport.replace_pings() if scope["path"] == "/replace-pings" else None
+        await asyncio.sleep(1.0)  # five of uvicorn's ping intervals in the fixture below
+        pinged = transport.protocol.ping_sent_at > 0  # uvicorn notes when it sent its last keepalive ping
+        await send({"type": "websocket.send", "text": f"replaced={replaced} pinged={pinged}"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
     await send({"type": "websocket.send", "text": f"{transport.name} pings={transport.pings}"})
     writer = transport.writer()
     if writer is None:
@@ -81,6 +89,14 @@ async def test_uvicorn_takes_the_heartbeats_pongs_out_before_the_application(uvi
         assert await ws.recv() == 'taken=True heard=3 got={"type": "pong"}'
         await ws.send(PONG + " ")
         assert await ws.recv() == f"taken=True heard=3 got={PONG} "
+
+
+@pytest.mark.parametrize("uvicorn_url", [0.2], indirect=True)
+@pytest.mark.parametrize(("path", "said"), [("replace-pings", "replaced=True pinged=False"),
+                                            ("keep-pings", "replaced=None pinged=True")])
+async def test_uvicorn_stops_its_own_pings_on_a_connection_the_heartbeat_pings(uvicorn_url, path, said):
+    async with ws_connect(uvicorn_url + path, compression=None) as ws:
+        assert await ws.recv() == said
 
 
 @pytest.mark.parametrize("uvicorn_url", [0.0], indirect=True)
