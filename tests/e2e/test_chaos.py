@@ -3,6 +3,8 @@ publishers, faults cycled from a fixed seed; the run fails on any silent gap, du
 acknowledged message that reached no client and no resync. ``benchmarks/chaos.py`` runs it long."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.chaos.checker import table
@@ -28,6 +30,11 @@ async def test_a_short_chaos_run_keeps_the_promise(tmp_path):
     assert {f.kind for f in faults} == set(SHORT_RUN), text
     assert report.acknowledged > 500 and report.deliveries > 1000, text
     assert report.kept_the_promise, text
+    rolling = [f for f in report.faults if f["fault"] == "rolling_restart"]
+    assert any(f["told_to_reconnect"] > 0 for f in rolling), f"the deploy path (hint + 1012): {text}"
+    for name in ("p0.0", "p1.0", "p2.0"):  # the Python clients (hypergen_ws.client) took part, and were checked
+        events = [json.loads(line) for line in (tmp_path / "clients" / f"{name}.jsonl").read_text().splitlines()]
+        assert sum(1 for e in events if e["kind"] == "deliver") > 100, f"{name}: {events[-20:]}"
     assert report.silent_gaps == report.duplicates == report.out_of_order == 0, text
 
 

@@ -15,7 +15,8 @@ frames it ``passed``: dropped as handed over once under the same (epoch, seq), w
 Across clients, an **acknowledged publish that reached no one** is one whose publisher was told it succeeded but
 that no client of its group received, with no resync in that group after it was sent; ``missed_uncovered`` counts
 the same per client (a message acknowledged while the client followed its group, neither received nor followed by
-a resync of that client).
+a resync of that client). Per fault, ``hint+1012`` counts the clients that got a ``reconnect`` frame and then the
+close with 1012 (a server that shut down on SIGTERM: the deploy path).
 """
 from __future__ import annotations
 
@@ -186,9 +187,11 @@ def _count_missed(member: ClientLog, times: _Times, publish: Publish, got_it: bo
 def _survival(fault: Fault, faults: list[Fault], logs: list[ClientLog], publishes: list[Publish]) -> dict[str, Any]:
     later = [f.start for f in faults if f.start > fault.start]
     window_end = min(later) if later else float("inf")
-    lost, recovered_after, reasons = 0, 0.0, Counter[str]()
+    lost, recovered_after, reasons, told = 0, 0.0, Counter[str](), 0
     for log in logs:
         window = [e for e in log.events if fault.start <= e.t < window_end]
+        hints = [e.t for e in window if e.kind == "hint"]
+        told += any(e.kind == "lost" and e.reason == "close 1012" and hints and e.t >= hints[0] for e in window)
         losses = [e for e in window if e.kind in ("lost", "silence")]
         if losses:
             lost += 1
@@ -199,7 +202,7 @@ def _survival(fault: Fault, faults: list[Fault], logs: list[ClientLog], publishe
     failed = sum(1 for p in publishes if fault.start <= p.sent < window_end and p.acked is not True)
     return {"fault": fault.kind, "detail": fault.detail, "at": fault.start, "lasted": fault.end - fault.start,
             "clients_reconnected": lost, "all_back_after": round(recovered_after, 2),
-            "resyncs": dict(reasons), "publishes_not_acknowledged": failed}
+            "resyncs": dict(reasons), "publishes_not_acknowledged": failed, "told_to_reconnect": told}
 
 
 def table(report: Report, seed: int | None = None) -> str:
@@ -216,9 +219,11 @@ def table(report: Report, seed: int | None = None) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     if report.faults:
-        lines += ["", f"{'fault':<22}{'lasted s':>9}{'clients back':>14}{'all back s':>12}{'not acked':>11}  resyncs"]
+        lines += ["", f"{'fault':<22}{'lasted s':>9}{'clients back':>14}{'all back s':>12}{'not acked':>11}"
+                      f"{'hint+1012':>11}  resyncs"]
         for f in report.faults:
             resyncs = ", ".join(f"{k} {v}" for k, v in sorted(f["resyncs"].items())) or "-"
             lines.append(f"{f['fault']:<22}{f['lasted']:>9.1f}{f['clients_reconnected']:>14}"
-                         f"{f['all_back_after']:>12.2f}{f['publishes_not_acknowledged']:>11}  {resyncs}")
+                         f"{f['all_back_after']:>12.2f}{f['publishes_not_acknowledged']:>11}"
+                         f"{f.get('told_to_reconnect', 0):>11}  {resyncs}")
     return "\n".join(lines)

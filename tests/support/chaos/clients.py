@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from .proxy import BlackholeProxy
 
@@ -27,7 +27,7 @@ from .proxy import BlackholeProxy
 @dataclass
 class Event:
     t: float
-    kind: str  # connect, lost, sync, resync, deliver, passed, silence
+    kind: str  # connect, lost, sync, resync, deliver, passed, hint (a reconnect frame), silence
     seq: int | None = None
     epoch: int | None = None
     ids: tuple[str, ...] = ()
@@ -129,7 +129,8 @@ class ChaosClient:
             except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
                 failures += 1
                 self.index += 1  # fail over to the next server
-                self.log("lost", reason=type(exc).__name__)
+                code = exc.rcvd.code if isinstance(exc, ConnectionClosed) and exc.rcvd is not None else None
+                self.log("lost", reason=type(exc).__name__ if code is None else f"close {code}")
             finally:
                 self._ws = None
                 self.synced = False
@@ -156,10 +157,10 @@ class ChaosClient:
         if kind == "ping":
             self._pending_pongs.append('{"type":"pong"}')
             return True
-        if kind == "reconnect":
+        if kind == "reconnect":  # a server that shuts down: the close with 1012 follows (hypergen-ws.js waits)
             self._delay = float(frame.get("delay", 0) or 0)
-            self.log("lost", reason="reconnect_hint")
-            return False
+            self.log("hint", reason=f"reconnect in {self._delay:.2f} s")
+            return True
         if kind in ("reply", "error") and isinstance(frame.get("id"), int):
             publish = self._calls.pop(frame["id"], None)
             if publish is not None:
