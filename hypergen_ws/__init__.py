@@ -58,11 +58,11 @@ if TYPE_CHECKING:
     from .core.permissions import NO_PERM_REQUIRED
     from .changes import model_changes
     from .decorators import Consumer, consumer
-    from .core.tokens import aissue_token, issue_token
+    from .core.identity import aissue_token, issue_token
     from .features.access import adisconnect_user, arecheck_permissions, disconnect_user, recheck_permissions
     from .features.history import (aflush_history, aget_history, aget_position, aredact_history, flush_history,
                                    get_history, get_position, redact_history)
-    from .features.membership import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
+    from .features.operations import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
                                       get_groups)
     from .features.presence import aget_presence, get_presence
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
@@ -87,9 +87,9 @@ _LAZY = {
     **dict.fromkeys(["disconnect_user", "adisconnect_user", "recheck_permissions", "arecheck_permissions"],
                     "features.access"),
     **dict.fromkeys(["get_stats", "aget_stats"], "stats.cluster"),
-    **dict.fromkeys(["issue_token", "aissue_token"], "core.tokens"),
+    **dict.fromkeys(["issue_token", "aissue_token"], "core.identity"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
-                     "aclean_expired"], "features.membership"),
+                     "aclean_expired"], "features.operations"),
 }
 
 

@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from .core import conf
-from .core.tokens import aissue_token, max_age_of
+from .core.identity import aissue_token, max_age_of
 from .dashboard import COMMAND, dashboard, is_staff
 from .stats import metrics
 from .http import HttpError, _method, authenticate, error_response

@@ -7,7 +7,7 @@ import pytest
 from django.test import AsyncClient
 
 from hypergen_ws import http as endpoint
-from hypergen_ws.core import identity
+from hypergen_ws.core import credentials
 from hypergen_ws.testing import Publishes
 from hypergen_ws.testing.fixtures import CommunicatorFactory
 from tests import feature_consumers as fc
@@ -170,13 +170,13 @@ async def test_wrong_key_is_403(key, hgws_published):
 
 async def test_keys_are_compared_with_compare_digest_against_every_key(monkeypatch, hgws_published):
     compared = []
-    real = identity.hmac.compare_digest
+    real = credentials.hmac.compare_digest
 
     def spy(a, b):
         compared.append(a)
         return real(a, b)
 
-    monkeypatch.setattr(identity.hmac, "compare_digest", spy)  # the identity room compares the keys
+    monkeypatch.setattr(credentials.hmac, "compare_digest", spy)  # behind the identity room, the keys are compared here
     assert (await post({"group": LOBBY, "data": 1}, key=KEY)).status_code == 200
     assert compared == [KEY.encode(), NEW_KEY.encode()], "a match on the first key must not skip the others"
 

@@ -17,7 +17,6 @@ from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.asgi import ASGIRequest
 
 from ..backends import framelimit
@@ -332,8 +331,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
             await self._refuse(protocol.CLOSE_NOT_AUTHENTICATED)
             return
         if not await spec.permission.allows(user, self.url_kwargs):
-            code = (protocol.CLOSE_PERMISSION_DENIED if getattr(user, "is_authenticated", False)
-                    else protocol.CLOSE_NOT_AUTHENTICATED)
+            code = identities.refusal_code(user)
             if spec.permission.missing:
                 logger.error("%s has no perm= and denies every connection; pass perm=... to @consumer", self.label,
                              extra=fields("consumer_without_perm", consumer=self.label, user=user, code=code))
@@ -406,7 +404,7 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
     def _build_request(self) -> ASGIRequest:
         scope = {**self.scope, "type": "http", "method": "GET"}
         request = ASGIRequest(scope, io.BytesIO())
-        request.user = self.scope.get("user") or AnonymousUser()
+        request.user = self.scope.get("user") or identities.anonymous()
         if "session" in self.scope:
             request.session = self.scope["session"]
         return request

@@ -8,30 +8,35 @@ middleware authenticates) and ``http`` (the ``Authorization: Bearer`` credential
 A connection's :class:`Identity` is fixed at connect: ``key`` names the user (``u:<pk>``; every anonymous socket
 is a user of its own, ``a:<random>``), ``session`` a digest of the session that authenticated it. Revocation is
 addressed to identities: a close message names a user key and, optionally, a session digest
-(:func:`revocation`, :func:`revoked_by`).
+(:func:`revocation`, :func:`revoked_by`); the sessions behind sockets are checked again (:func:`ended_sessions`)
+and followed to a new key (:func:`session_move`, :func:`followed`); tokens are issued here too (``issue_token``).
+
+Behind this room, and imported by nothing else (an import-linter contract): ``core.credentials`` (what a
+handshake or a request presents), ``core.sessions`` (which sessions still let their user in) and ``core.tokens``
+(signed connection tokens).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import hmac
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import Any, TypeVar
 
-from channels.auth import AuthMiddleware, get_user
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 
-from . import conf, protocol, tokens
+from . import protocol, tokens
+from .credentials import (MalformedCredential, NotAuthenticated, authenticates, bearer_credential, credential_of,
+                          matches_any_key, presents_token, subprotocol)
 from .permissions import forget_cached_permissions
-from .sessions import session_key_of, session_tag, store_class
+from .sessions import (SessionLogin, changed_passwords, follow_login, live_sessions, login_of, open_key, seal_key,
+                       session_key_of, session_tag, store_class)
+from .tokens import aissue_token, issue_token, max_age_of
 
-__all__ = ["Identity", "MalformedCredential", "NotAuthenticated", "authenticates", "bearer_credential",
-           "cross_origin", "current_user", "identify", "identity_of", "matches_any_key", "presents_token", "refresh",
-           "revocation", "revoked_by", "subprotocol", "user_key", "watched_session"]
+__all__ = ["Identity", "MalformedCredential", "NotAuthenticated", "SessionLogin", "admitted_login", "aissue_token",
+           "authenticates", "bearer_credential", "cross_origin", "current_user", "ended_sessions", "followed",
+           "identify", "identity_of", "issue_token", "matches_any_key", "max_age_of", "presents_token", "refresh",
+           "refusal_code", "revocation", "revoked_by", "session_move", "subprotocol", "user_key", "watched_session"]
 
 #: Scope keys: the token a socket connected with (``current_user`` checks it again), and the origin of a token
 #: socket that ``SameOriginValidator`` let in from another site (the consumer decides whether it may stay).
@@ -85,8 +90,10 @@ def identity_of(user: Any, session_key: str | None = None) -> Identity:
     return Identity(f"a:{secrets.token_hex(6)}", None, None)
 
 
-class NotAuthenticated(Exception):
-    """A connection presented a credential that authenticates no one; ``str()`` says why (for the log)."""
+def refusal_code(user: Any) -> int:
+    """The close code for a socket whose user fails a permission: 4403 for a user, 4401 when no one is logged in."""
+    authenticated = bool(getattr(user, "is_authenticated", False))
+    return protocol.CLOSE_PERMISSION_DENIED if authenticated else protocol.CLOSE_NOT_AUTHENTICATED
 
 
 async def identify(scope: dict[str, Any]) -> tuple[Any, Identity]:
@@ -155,60 +162,6 @@ async def current_user(scope: dict[str, Any], *, public: bool = False) -> Any:
     return user
 
 
-# ---- tokens ----------------------------------------------------------------------------------------------------
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def credential_of(scope: dict[str, Any]) -> tuple[str, str] | None:
-    """The token a handshake presents, and where: the ``Authorization: Bearer`` header, the subprotocol form
-    (``hypergen-ws.bearer.<base64url>``), or the query string (``?hgws_token=``, only with
-    ``TOKEN_QUERY_STRING``); None when it presents none. :class:`NotAuthenticated` when it presents one in a
-    form that is refused."""
-    try:
-        token = bearer_credential(_header(scope, b"authorization"))
-    except MalformedCredential:
-        raise NotAuthenticated("the Authorization header is not 'Bearer <token>'") from None
-    if token is not None:
-        return token, "Authorization header"
-    for offered in scope.get("subprotocols") or ():
-        if isinstance(offered, str) and offered.startswith(protocol.BEARER_SUBPROTOCOL):
-            encoded = offered[len(protocol.BEARER_SUBPROTOCOL):]
-            try:
-                decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
-            except (binascii.Error, ValueError):
-                raise NotAuthenticated("the subprotocol token is not unpadded base64url") from None
-            return decoded, "subprotocol"
-    query = bytes(scope.get("query_string", b"")).decode("latin-1")
-    if protocol.TOKEN_PARAM in query:
-        for name, value in parse_qsl(query):
-            if name == protocol.TOKEN_PARAM:
-                if not conf.get("TOKEN_QUERY_STRING"):
-                    raise NotAuthenticated(
-                        f"tokens in the query string (?{protocol.TOKEN_PARAM}=) are off, as they land in access "
-                        "logs: send 'Authorization: Bearer <token>', or set HYPERGEN_WS['TOKEN_QUERY_STRING'] = True")
-                return value, "query string"
-    return None
-
-
-def presents_token(scope: dict[str, Any]) -> bool:
-    """Whether a handshake presents a token (in a form that is accepted or not): then the consumer authenticates
-    it, or refuses the socket with 4401; a cookie never stands in for it."""
-    try:
-        return credential_of(scope) is not None
-    except NotAuthenticated:
-        return True
-
-
-def subprotocol(scope: dict[str, Any]) -> str | None:
-    """The subprotocol the server selects in its accept: ``hypergen-ws`` when the client offered it."""
-    offered = scope.get("subprotocols") or ()
-    return protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None
-
-
 async def _authenticate(token: str) -> tuple[Any, float | None]:
     try:
         return await tokens.authenticate_token(token)
@@ -260,37 +213,48 @@ def logout_session(request: Any) -> str | None:
     return session_tag(getattr(getattr(request, "session", None), "session_key", None))
 
 
-# ---- middleware and HTTP credentials ------------------------------------------------------------------------------
-_AUTH_NAME = "auth"
+def admitted_login(scope: dict[str, Any], identity: Identity) -> SessionLogin | None:
+    """What a socket a session authenticated was let in with (its user's password and session auth hash), for the
+    session check; None for a socket no session authenticated."""
+    return login_of(scope.get("user")) if identity.session is not None else None
 
 
-def authenticates(middleware: object) -> bool:
-    """Whether an ASGI middleware in front of a consumer sets ``scope["user"]``: Channels' ``AuthMiddleware`` (and
-    so ``AuthMiddlewareStack``), or a class of the project's whose name says *Auth*."""
-    return isinstance(middleware, AuthMiddleware) or _AUTH_NAME in type(middleware).__name__.lower()
+_T = TypeVar("_T")
 
 
-class MalformedCredential(ValueError):
-    """An ``Authorization`` header that is not ``Bearer <credential>``."""
+def ended_sessions(sockets: dict[_T, tuple[str, SessionLogin | None]]) -> dict[_T, str]:
+    """The sockets among ``sockets`` (each with the session key it watches, :func:`watched_session`, and its
+    :func:`admitted_login`) whose session Django no longer accepts, with why (sync: it queries the session store
+    and the users)."""
+    live = live_sessions([key for key, _login in sockets.values()])
+    changed = changed_passwords({login for _key, login in sockets.values() if login is not None})
+    out: dict[_T, str] = {}
+    for conn, (key, login) in sockets.items():
+        if key not in live:
+            out[conn] = "its session ended"
+        elif login is not None and login in changed:
+            out[conn] = "its user's password changed"
+    return out
 
 
-def bearer_credential(header: str | None) -> str | None:
-    """The credential of an ``Authorization: Bearer <credential>`` header; None when there is no header,
-    :class:`MalformedCredential` when it is not of that form."""
-    if not header:
+# ---- a session that moved to a new key -------------------------------------------------------------------------
+def session_move(user_id: Any, old_key: str, new_key: str) -> dict[str, Any]:
+    """Whom a "the session moved" message is for (the sockets of ``user_id``'s session ``old_key``), and the new
+    key sealed so that only those sockets can read it."""
+    return {"user": user_key(user_id), "session": session_tag(old_key), "key": seal_key(new_key, old_key)}
+
+
+async def followed(scope: dict[str, Any], identity: Identity, session: str, sealed: str) -> \
+        tuple[Any, SessionLogin, Identity] | None:
+    """For a socket of ``identity`` authenticated by the session tagged ``session``: the session it moves to (the
+    key ``sealed`` carries, :func:`session_move`), what it is let in with there and its new :class:`Identity`;
+    None when the socket is not of that session, or the new session does not let its user in as Django would."""
+    old_key = watched_session(scope, identity)
+    if identity.session != session or old_key is None:
         return None
-    scheme, _, given = header.strip().partition(" ")
-    given = given.strip()
-    if scheme.lower() != "bearer" or not given:
-        raise MalformedCredential("Malformed Authorization header: send 'Authorization: Bearer <key>'.")
-    return given
-
-
-def matches_any_key(candidate: str, keys: Iterable[bytes]) -> bool:
-    """Whether ``candidate`` is one of ``keys``, compared in constant time against every key (the time taken does
-    not depend on which one matched)."""
-    given = candidate.encode("latin-1", "replace")
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(key, given)
-    return matched
+    new_key = open_key(sealed, old_key)
+    found = await database_sync_to_async(follow_login)(new_key, identity.user_id) if new_key else None
+    if found is None or new_key is None:
+        return None
+    new_session, login = found
+    return new_session, login, dataclasses.replace(identity, session=session_tag(new_key))

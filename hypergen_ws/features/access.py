@@ -28,9 +28,8 @@ from typing import Any
 
 from ..core import conf, protocol
 from ..core import identity as identities
-from ..core.identity import user_key
+from ..core.identity import SessionLogin, user_key
 from ..core.logs import fields
-from ..core.sessions import SessionLogin, login_of, seal_key, session_tag
 from ..core.state import Lifecycle
 from ..core.sync import refuse_in_loop
 from ..delivery import control
@@ -100,7 +99,7 @@ class AccessFeature(Feature):
         if control.CONTROL_GROUP not in hub.listeners:  # in the background: a frozen Redis must not hold the connect
             _spawn(hub, control.listen(hub))
         tables.of(hub).setdefault(_key(identity), set()).add(conn)
-        login = login_of(conn.scope.get("user")) if identity.session is not None else None
+        login = identities.admitted_login(conn.scope, identity)
         conn.state.extras[self.name] = NO_LOGIN if login is None else Admitted(login)
         if identity.session is not None:
             _watch(hub)
@@ -189,8 +188,7 @@ async def recheck_hub(hub: Hub, user: str | None) -> int:
                     users[who] = current
             if await permission.allows(current, conn.url_kwargs):
                 continue
-            authenticated = bool(getattr(current, "is_authenticated", False))
-            code = protocol.CLOSE_PERMISSION_DENIED if authenticated else protocol.CLOSE_NOT_AUTHENTICATED
+            code = identities.refusal_code(current)
             logger.info("Closing a socket of %s to %s: it no longer passes perm=%s (close %s)",
                         conn.state.identity.username if conn.state.identity else None, conn.label,
                         permission.describe(), code,
@@ -254,8 +252,7 @@ def recheck_permissions(user: Any = None) -> None:
 
 
 def _follow_message(user_id: Any, old_key: str, new_key: str) -> dict[str, Any]:
-    return {"action": "follow", "user": user_key(user_id), "session": session_tag(old_key),
-            "key": seal_key(new_key, old_key)}
+    return {"action": "follow", **identities.session_move(user_id, old_key, new_key)}
 
 
 async def afollow_session(user_id: Any, old_key: str, new_key: str) -> None:

@@ -14,14 +14,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-
-from channels.db import database_sync_to_async
+from dataclasses import dataclass
 
 from ..core import identity as identities
-from ..core.identity import Identity
+from ..core.identity import Identity, SessionLogin
 from ..core.logs import fields
-from ..core.sessions import SessionLogin, follow_login, open_key, session_tag
 from ..core.state import Lifecycle
 from .base import Connection
 
@@ -129,18 +126,14 @@ async def follow(conns: Iterable[Connection], session: str, sealed: str) -> int:
     moved = 0
     for conn in list(conns):
         identity = conn.state.identity
-        old_key = identities.watched_session(conn.scope, identity) if identity is not None else None
-        if conn.state.lifecycle is not Lifecycle.OPEN or identity is None or identity.session != session \
-                or old_key is None:
+        if conn.state.lifecycle is not Lifecycle.OPEN or identity is None:
             continue
-        new_key = open_key(sealed, old_key)
-        found = await database_sync_to_async(follow_login)(new_key, identity.user_id) if new_key else None
-        if found is None or new_key is None or conn.state.identity is not identity:
+        found = await identities.followed(conn.scope, identity, session, sealed)
+        if found is None or conn.state.identity is not identity:
             continue
-        new_session, login = found
+        new_session, login, conn.state.identity = found
         conn.scope["session"] = new_session
         conn.request.session = new_session
-        conn.state.identity = replace(identity, session=session_tag(new_key))
         conn.state.extras["access"] = Admitted(login)
         logger.info("A socket of %s to %s follows its session to a new key", identity.username, conn.label,
                     extra=fields("socket_followed_session", consumer=conn.label, state=conn.state))

@@ -2,8 +2,8 @@
 (docs/security.rst).
 
 Every half ``SESSION_CHECK_INTERVAL`` a hub asks, for the sessions behind its open sockets, whether each still
-exists (flushed, expired: :func:`~hypergen_ws.core.sessions.live_sessions`) and whether its user's password is still
-the one the socket was let in with (:func:`~hypergen_ws.core.sessions.changed_passwords`): one query each. A socket
+exists (flushed, expired) and whether its user's password is still the one the socket was let in with
+(:func:`~hypergen_ws.core.identity.ended_sessions`): one query each. A socket
 that fails two checks in a row is closed, within ``SESSION_CHECK_INTERVAL`` of the change. The second check leaves
 room for a session that moved to a new key in the same moment (``update_session_auth_hash()`` after a password
 change): its sockets follow it (:mod:`hypergen_ws.middleware`) and pass.
@@ -18,9 +18,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..core import conf, protocol
-from ..core.identity import watched_session
+from ..core.identity import SessionLogin, ended_sessions, watched_session
 from ..core.logs import fields
-from ..core.sessions import SessionLogin, changed_passwords, live_sessions
 from ..core.state import Lifecycle
 from .base import Connection
 
@@ -28,20 +27,6 @@ logger = logging.getLogger("hypergen_ws")
 
 #: Seconds between checks while ``SESSION_CHECK_INTERVAL`` is None (the check is off; it may be switched on).
 IDLE_INTERVAL = 5.0
-
-
-def failing(sockets: dict[Connection, tuple[str, SessionLogin | None]]) -> dict[Connection, str]:
-    """The sockets among ``sockets`` (each with its session key and login) whose session Django no longer
-    accepts, with why (sync: it queries the session store and the users)."""
-    live = live_sessions([key for key, _login in sockets.values()])
-    changed = changed_passwords({login for _key, login in sockets.values() if login is not None})
-    out: dict[Connection, str] = {}
-    for conn, (key, login) in sockets.items():
-        if key not in live:
-            out[conn] = "its session ended"
-        elif login is not None and login in changed:
-            out[conn] = "its user's password changed"
-    return out
 
 
 async def check_sessions(sockets: Callable[[], Iterable[Connection] | None],
@@ -69,7 +54,7 @@ async def check_sessions(sockets: Callable[[], Iterable[Connection] | None],
             suspects.clear()
             continue
         try:
-            found = await database_sync_to_async(failing)(mine)
+            found = await database_sync_to_async(ended_sessions)(mine)
         except Exception:
             failures += 1
             if failures == 1:

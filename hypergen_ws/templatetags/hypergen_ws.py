@@ -9,7 +9,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 
 from ..core import conf, registry
-from ..core.tokens import issue_token
+from ..core.identity import issue_token
 from ..decorators import get_consumer
 
 register = template.Library()
