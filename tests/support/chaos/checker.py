@@ -1,7 +1,8 @@
 """The checker of the chaos run: reads what every client received and what every publisher was told.
 
 The promise (docs/delivery.rst): a client gets what it missed, in order and once, or an explicit resync; never a
-silent gap. Per client, the checker walks the frames the client handed to its application, in order:
+silent gap. Per client, the checker walks the frames the client handed to its application, in order (and the
+frames it ``passed``: dropped as handed over once under the same (epoch, seq), which only move its position):
 
 * a **silent gap** is a stamped frame whose seq is not the one after the last position (a frame, a ``sync`` or a
   ``resync``) in the same epoch, a frame of another epoch with no resync before it, or a ``sync`` that moves the
@@ -89,7 +90,7 @@ def check_client(log: ClientLog, report: Report, acked: set[str] | None = None) 
                                        f"{(event.epoch, event.seq)} at {event.t:.3f}")
             position = (event.epoch, event.seq)
             continue
-        if event.kind != "deliver":
+        if event.kind not in ("deliver", "passed"):  # (passed: the position moved past a frame handed over once)
             continue
         if event.seq is not None:
             if position is not None and position[1] is not None and (
@@ -98,7 +99,7 @@ def check_client(log: ClientLog, report: Report, acked: set[str] | None = None) 
                 report.problems.append(f"{log.name}: seq {(event.epoch, event.seq)} after {position} "
                                        f"at {event.t:.3f}")
             position = (event.epoch, event.seq)
-        for message_id in event.ids:
+        for message_id in event.ids if event.kind == "deliver" else ():
             report.deliveries += 1
             if message_id in seen:
                 report.duplicates += 1

@@ -178,8 +178,9 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
         async with phase("stopping the clients", 60):
             for client in clients:
                 await client.stop()
-        report = check([ClientLog(c.name, c.group, c.events) for c in clients],
-                       publishes + [p for c in clients for p in c.publishes], record, until=stopped)
+        everything = publishes + [p for c in clients for p in c.publishes]
+        _dump(log_dir, clients, everything, record)
+        report = check([ClientLog(c.name, c.group, c.events) for c in clients], everything, record, until=stopped)
         return report, record
     finally:
         stop.set()
@@ -190,6 +191,18 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
             await client.proxy.close()
         for process in (*servers, sentinel, replica, master):
             await asyncio.to_thread(process.stop, 5)
+
+
+def _dump(log_dir: Path, clients: list[ChaosClient], publishes: list[Publish], faults: list[Fault]) -> None:
+    """Write what every client saw (``clients/<name>.jsonl``, one event a line), what every publisher was told
+    (``publishes.jsonl``) and the faults (``faults.jsonl``), so that a broken promise can be read event by event."""
+    (log_dir / "clients").mkdir(parents=True, exist_ok=True)
+    for client in clients:
+        with open(log_dir / "clients" / f"{client.name}.jsonl", "w") as out:
+            out.writelines(json.dumps(vars(e)) + "\n" for e in client.events)
+    for name, rows in (("publishes", publishes), ("faults", faults)):
+        with open(log_dir / f"{name}.jsonl", "w") as out:
+            out.writelines(json.dumps(vars(r)) + "\n" for r in rows)
 
 
 async def _drain(clients: list[ChaosClient], publishes: list[Publish], seconds: float) -> None:
