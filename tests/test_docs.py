@@ -96,6 +96,10 @@ def test_every_install_of_an_extra_works_without_an_index(page: Path) -> None:
     """hypergen-ws is not on PyPI: an extra is installed from a clone or a wheel, whose name has the version."""
     text = page.read_text(encoding="utf-8")
     assert "hypergen-ws[" not in text, f"{page.name}: pip install \"hypergen-ws[...]\" needs an index that has it"
+    for requirement in re.findall(r"pip install\s+(?:-e\s+)?\"?([^\s\"`]*\[[\w,-]+\])", text):
+        assert requirement.startswith(("/", ".", "git+")) or ".whl[" in requirement, (
+            f"{page.name}: pip install {requirement} names the project, which needs an index; install the extra "
+            "from a clone (\"/path/to/hypergen_ws[extra]\") or a wheel")
     for version in re.findall(r"hypergen_ws-(\d[^-\s]*)-py3-none-any\.whl", text):
         assert version == hypergen_ws.__version__, f"{page.name} names the wheel of version {version}"
 

@@ -51,20 +51,25 @@ class LivenessMixin(ConsumerParts):
         async def receive_frames() -> dict[str, Any]:
             while True:
                 message = await receive()
-                beat = self._beat
-                if beat is not None:
-                    beat.heard()
-                if message.get("type") == "websocket.receive":
-                    kind = protocol.liveness(message.get("text"))
-                    if kind == "pong":
-                        continue
-                    if kind == "ping":
-                        if self.state.is_open:
-                            self.outbox.push_text(protocol.PONG)
-                        continue
-                return message
+                if not self._heard(message):
+                    return message
 
         return receive_frames
+
+    def _heard(self, message: dict[str, Any]) -> bool:
+        """The client is alive; True when ``message`` was its ping (answered here) or pong, nothing to dispatch."""
+        beat = self._beat
+        if beat is not None:
+            beat.heard()
+        if message.get("type") == "websocket.receive":
+            kind = protocol.liveness(message.get("text"))
+            if kind == "pong":
+                return True
+            if kind == "ping":
+                if self.state.is_open:
+                    self.outbox.push_text(protocol.PONG)
+                return True
+        return False
 
     def _start_liveness(self) -> None:
         """The socket is open: put it on the heartbeat's wheel, and let a server's stop tell it to reconnect."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from channels.layers import channel_layers
 
-from ..backends.memory import memory_store
+from ..backends.layers import forget_local_state
 from ..core import registry
 from ..delivery import hub, outage
 from ..stats import counters
@@ -28,7 +28,7 @@ def reset() -> None:
     """
     channel_layers.backends.clear()
     hub.forget_hubs()
-    memory_store().flush_sync()
+    forget_local_state()
     registry.forget_groups()
     presence.tables.clear()
     connlimit.tables.clear()
