@@ -53,7 +53,7 @@ def main() -> int:
                                            clients_per_group=args.clients, faults=args.faults, cycle=args.cycle))
     faulthandler.cancel_dump_traceback_later()
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{args.duration:.0f} s, {args.clients * 3} clients, {len(faults)} faults; "
+          f"{args.duration:.0f} s, {args.clients * 3} JS-protocol clients and 3 Python clients, {len(faults)} faults; "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {time.monotonic() - started:.0f} s in all")
     print(f"command: python benchmarks/chaos.py --duration {args.duration:.0f} --seed {args.seed}\n")
     print(table(report, args.seed))

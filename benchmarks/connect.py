@@ -19,8 +19,7 @@ the server's ``101`` answer arrived, i.e. after the consumer accepted it (and jo
   20 s, daphne every 20 s of silence) are part of that floor for every variant. ``--ping-interval`` sets
   hypergen_ws's ``PING_INTERVAL`` (``off``: ``None``) to tell the heartbeat's cost from the rest:
 
-    python benchmarks/connect.py --clients 10000 --variants hypergen --idle 60 --client-procs 2
-    python benchmarks/connect.py --clients 10000 --variants hypergen --idle 60 --client-procs 2 --ping-interval off
+    python benchmarks/connect.py --clients 10000 --variants hypergen --idle 60 --client-procs 2 --ping-interval 25 off
 """
 from __future__ import annotations
 
@@ -56,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between the last connection and the RSS read")
     ap.add_argument("--idle", type=float, default=0.0,
                     help="seconds of an idle phase with every connection open (server CPU %%; default 0: none)")
-    ap.add_argument("--ping-interval", help="hypergen_ws's PING_INTERVAL in seconds, or off (default 25)")
+    ap.add_argument("--ping-interval", nargs="+", default=[],
+                    help="hypergen_ws's PING_INTERVAL in seconds, or off (default 25); several values: the whole "
+                         "matrix once per value, in the same run (e.g. 25 off)")
     ap.add_argument("--capacity", type=int, help="channel layer capacity (default: the layer's default)")
     ap.add_argument("--baseline-loop", choices=["uvloop", "asyncio"], default="uvloop")
     ap.add_argument("--uvicorn-ws", choices=["auto", "websockets", "websockets-sansio", "wsproto"], default="auto",
@@ -137,15 +138,23 @@ async def one_run(variant: str, k: int, args: argparse.Namespace) -> dict:
 
 async def main(args: argparse.Namespace) -> dict:
     raise_nofile_limit()
-    if args.ping_interval:
-        os.environ["BENCH_PING_INTERVAL"] = args.ping_interval  # read by benchproject.settings in the server
     os.environ["BENCH_AUTH"] = {"bare": "0", "auth": "1", "quickstart": "quickstart"}[args.stack]
     machine = machine_info()  # before the runs: the load average at start means something
     variants, skipped = available_variants(args.variants)
-    runs = await run_matrix(args.clients, variants, one_run, args, lambda k, v: f"{k} connections, {v}")
+    runs: list[dict] = []
+    pings = args.ping_interval or [None]
+    for ping in pings:
+        if ping is None:
+            os.environ.pop("BENCH_PING_INTERVAL", None)
+        else:
+            os.environ["BENCH_PING_INTERVAL"] = ping  # read by benchproject.settings in the server
+        label = "" if ping is None else f", PING_INTERVAL={ping}"
+        for r in await run_matrix(args.clients, variants, one_run, args, lambda k, v: f"{k} connections, {v}{label}"):
+            runs.append({**r, "ping_interval": ping})
     ratios = []
     for k in args.clients:
-        by = {r["variant"]: r for r in runs if r["clients"] == k and "error" not in r}
+        by = {r["variant"]: r for r in runs
+              if r["clients"] == k and "error" not in r and r["ping_interval"] == pings[0]}
         if "hypergen" not in by:
             continue
         row: dict = {"clients": k}
@@ -165,15 +174,16 @@ def report(result: dict) -> str:
     rows = []
     for r in result["runs"]:
         if "error" in r:
-            rows.append([r["clients"], r["variant"], "error: " + r["error"][:60]] + [None] * 8)
+            rows.append([r["clients"], r["variant"], r.get("ping_interval") or "default",
+                         "error: " + r["error"][:60]] + [None] * 8)
         else:
-            rows.append([r["clients"], r["variant"], r["connected"], r["failed"], r["connections_per_s"],
+            rows.append([r["clients"], r["variant"], r.get("ping_interval") or "default", r["connected"], r["failed"],
+                         r["connections_per_s"],
                          r["cpu_us_per_connection"], r["rss_before_mb"], r["rss_after_mb"], r["kb_per_connection"],
                          r.get("idle_cpu_percent"), r.get("idle_pings_per_s")])
     lines = [f"connect: server={p['server']} layer={p['layer']} stack={p.get('stack', 'bare')} "
-             f"concurrency={p['concurrency']} idle={p.get('idle', 0):g}s "
-             f"PING_INTERVAL={p.get('ping_interval') or 'default'}", "",
-             format_table(["K", "variant", "connected", "failed", "conn/s", "srv CPU us/conn", "RSS before MB",
+             f"concurrency={p['concurrency']} idle={p.get('idle', 0):g}s", "",
+             format_table(["K", "variant", "PING_INTERVAL", "connected", "failed", "conn/s", "srv CPU us/conn", "RSS before MB",
                            "RSS after MB", "KB/conn", "idle CPU %", "pings/s"], rows)]
     if result["ratios"]:
         out = []

@@ -5,6 +5,11 @@ wait for the presence list, close. The script prints the server's RSS before and
 the keys left and how many of them have no expiry. With ``--kill`` a second server process with sockets in every
 room is killed with ``kill -9``, and the script reports what it left in Redis once a live process swept it.
 
+The server runs the test project with ``DEBUG=False`` (``DJANGO_DEBUG=0``), as in production, unless ``--debug``
+is given: with ``DEBUG=True`` Django also keeps a log of every SQL query (``connection.queries``, up to 9,000
+queries per database connection, one connection per worker thread), which grows with the rooms opened until it is
+full. The output says which one was measured (``"debug"``).
+
 .. code-block:: shell
 
    python benchmarks/rooms.py --rooms 10000 --layer memory
@@ -84,13 +89,17 @@ async def main() -> None:
                         help="open N new rooms this many times; RSS is reported after each pass")
     parser.add_argument("--baseline", action="store_true",
                         help="first open and close as many sockets of one room (what a connection costs anyway)")
+    parser.add_argument("--debug", action="store_true",
+                        help="run the server with DEBUG=True (adds Django's SQL query log to the figures)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hgws-rooms-"))
     db = migrated_db(work)
     redis = RedisServer(log_dir=work / "redis") if args.layer == "redis" else None
     url = redis.url if redis else None
-    server = AsgiServer(server=args.server, redis_url=url, db=db, log_dir=work / "server")
-    result: dict[str, object] = {"rooms": args.rooms, "layer": args.layer, "server": args.server}
+    env = {"DJANGO_DEBUG": "1" if args.debug else "0"}
+    server = AsgiServer(server=args.server, redis_url=url, db=db, log_dir=work / "server", env=env)
+    result: dict[str, object] = {"rooms": args.rooms, "layer": args.layer, "server": args.server,
+                                 "debug": args.debug}
     try:
         assert server.process is not None
         browser = Browser(server).login("alice")
@@ -116,7 +125,7 @@ async def main() -> None:
             keys, without, kinds = redis_keys(url)
             result.update(redis_keys=keys, redis_keys_without_expiry=without, redis_kinds=kinds)
             if args.kill:
-                victim = AsgiServer(server=args.server, redis_url=url, db=db, log_dir=work / "victim")
+                victim = AsgiServer(server=args.server, redis_url=url, db=db, log_dir=work / "victim", env=env)
                 assert victim.process is not None
                 sockets = await open_rooms(Browser(victim).login("bob"), victim,
                                            [f"room-0-{n}" for n in range(min(args.rooms, 1000))], keep=True)

@@ -15,7 +15,10 @@ as it has exited, a new one is started on the same port. Figures, from the SIGTE
 * ``failed``: handshakes that failed (refused while no server listened, no ``101``, no answer within 10 s);
 * ``lost``: messages published after a client's first one that it never received (summed over the clients),
   counted once the publisher stopped and the clients went quiet; ``resyncs``: frames telling a client it missed
-  frames for good.
+  frames for good; ``gaps``: sockets a hypergen client closed because a seq was skipped (as hypergen-ws.js does,
+  it reconnects at once from the last seq it handled and the server replays the rest, so a gap is not a loss);
+  ``unavailable``: history reads of the new server that failed or ran out of ``CONNECT_TIMEOUT``
+  (``--connect-timeout``), each answered with a resync (counted from its log).
 
 Variants: ``hypergen`` (a ``@consumer(history=2000)`` on the Redis layer; its clients wait the delay of the
 ``reconnect`` frame, a random share of ``RECONNECT_SPREAD``, given with ``--spread``), ``channels`` (a hand-written
@@ -63,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=200, help="handshakes in flight at the first connect")
     ap.add_argument("--before", type=float, default=3.0, help="seconds of publishing before the restart")
     ap.add_argument("--deadline", type=float, default=90.0, help="seconds after the SIGTERM to give up waiting")
+    ap.add_argument("--connect-timeout", type=float,
+                    help="hypergen_ws's CONNECT_TIMEOUT in seconds for the hypergen variant (default 2.5)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 200 clients")
     ap.add_argument("--name", help="results file name (default storm-<server>[-quick])")
     ap.add_argument("--no-save", action="store_true", help="print only, write no JSON")
@@ -97,6 +102,8 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
     layer = "memory" if variant == "channelbox" else "redis"
     redis = start_redis() if layer == "redis" else None
     os.environ["BENCH_RECONNECT_SPREAD"] = str(spread if spread is not None else 5.0)
+    if args.connect_timeout is not None:
+        os.environ["BENCH_CONNECT_TIMEOUT"] = str(args.connect_timeout)
     url = f"redis://{HOST}:{redis.port}/0" if redis else ""
     server = start_server(variant, kind, layer, url)
     port = server.port
@@ -136,6 +143,7 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
         stop.set()
         await sampler
         await old_exit
+        unavailable = new.log_text().count("Could not read the history")  # the client got a resync
         shutdown = server.exited_at - t0 if getattr(server, "exited_at", None) else None
         server.stop()
         recovered = st["recovered"]
@@ -156,7 +164,8 @@ async def one_run(variant: str, n: int, spread: float | None, args: argparse.Nam
                   "recovered": recovered, "recovered_s": recovered_s, "peak_accepts_per_s": peak_per_second(accepts),
                   "accepts": len(accepts), "peak_rss_mb": peak[0] / 2**20, "failed_handshakes": final["failures"],
                   "failure_kinds": final["failure_kinds"], "published": published, "lost": final["lost"],
-                  "clients_with_loss": final["clients_with_loss"], "resyncs": final["resyncs"]}
+                  "clients_with_loss": final["clients_with_loss"], "resyncs": final["resyncs"],
+                  "gaps": final["gaps"], "history_unavailable": unavailable}
         log(f"  {variant} spread={spread}: {recovered}/{n} recovered in "
             f"{recovered_s if recovered_s is not None else float('nan'):.2f} s, peak {result['peak_accepts_per_s']}"
             f" accepts/s, {result['failed_handshakes']} failed, {final['lost']} lost of {published} published")
@@ -196,10 +205,10 @@ async def wait_port_free(port: int, server, bound: float) -> None:
 
 async def status(pool: ClientPool, published: int | None = None) -> dict:
     replies = await pool.all(120, cmd="status", **({"published": published} if published is not None else {}))
-    out: dict = {"open": 0, "recovered": 0, "failures": 0, "resyncs": 0, "received": 0, "lost": 0,
+    out: dict = {"open": 0, "recovered": 0, "failures": 0, "resyncs": 0, "received": 0, "lost": 0, "gaps": 0,
                  "clients_with_loss": 0, "last_recovered": 0.0, "failure_kinds": {}}
     for r in replies:
-        for key in ("open", "recovered", "failures", "resyncs", "received", "lost", "clients_with_loss"):
+        for key in ("open", "recovered", "failures", "resyncs", "received", "lost", "clients_with_loss", "gaps"):
             out[key] += r.get(key, 0)
         out["last_recovered"] = max(out["last_recovered"], r["last_recovered"])
         for key, count in r["failure_kinds"].items():
@@ -232,15 +241,15 @@ def report(result: dict) -> str:
     for r in result["runs"]:
         name = r["variant"] + (f" spread {r['spread']:g}" if r.get("spread") is not None else "")
         if "error" in r:
-            rows.append([r["clients"], name, "error: " + r["error"][:70]] + [None] * 9)
+            rows.append([r["clients"], name, "error: " + r["error"][:70]] + [None] * 11)
             continue
         rows.append([r["clients"], name, f"{r['recovered']}/{r['clients']}", r["recovered_s"],
                      r["peak_accepts_per_s"], r["peak_rss_mb"], r["failed_handshakes"], r["published"], r["lost"],
-                     r["resyncs"], r["new_server_listening_s"], r["old_server_exited_s"]])
+                     r["resyncs"], r.get("history_unavailable"), r.get("gaps"), r["new_server_listening_s"], r["old_server_exited_s"]])
     p = result["params"]
     return "\n".join([f"storm: server={p['server']} rate={p['rate']:g}/s", "", format_table(
         ["N", "variant", "recovered", "recovered s", "peak accepts/s", "peak RSS MB", "failed", "published", "lost",
-         "resyncs", "new server up s", "old exit s"], rows)])
+         "resyncs", "unavailable", "gaps", "new server up s", "old exit s"], rows)])
 
 
 if __name__ == "__main__":

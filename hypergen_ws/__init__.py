@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from .features.access import adisconnect_user, arecheck_permissions, disconnect_user, recheck_permissions
     from .features.history import (aflush_history, aget_history, aget_position, aredact_history, flush_history,
                                    get_history, get_position, redact_history)
-    from .features.membership import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
+    from .features.operations import (aclean_expired, aflush_groups, aget_groups, clean_expired, flush_groups,
                                       get_groups)
     from .features.presence import aget_presence, get_presence
     from .publish import aconsumer_command, agroup_send, consumer_command, group_send
@@ -89,7 +89,7 @@ _LAZY = {
     **dict.fromkeys(["get_stats", "aget_stats"], "stats.cluster"),
     **dict.fromkeys(["issue_token", "aissue_token"], "core.identity"),
     **dict.fromkeys(["get_groups", "aget_groups", "flush_groups", "aflush_groups", "clean_expired",
-                     "aclean_expired"], "features.membership"),
+                     "aclean_expired"], "features.operations"),
 }
 
 

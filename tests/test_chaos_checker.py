@@ -63,3 +63,23 @@ def test_each_fault_reports_who_reconnected_and_when_all_were_back():
     assert report.faults[0]["clients_reconnected"] == 1 and report.faults[0]["all_back_after"] == 2.5
     assert report.faults[0]["publishes_not_acknowledged"] == 1 and report.longest_without_group == 1.5
     assert "kill_server" in table(report, 1)
+
+
+def test_frames_passed_move_the_position_without_counting_as_deliveries():
+    """A client drops frames it handed over once (the same (epoch, seq)) but moves its position over them."""
+    log = ClientLog("c", "feed/r0", frames((1, "sync", 0, 7, ()), (2, "deliver", 1, 7, ["p:1"]),
+                                           (3, "deliver", 2, 7, ["p:2"]), (4, "resync", 1, 7, ()),
+                                           (5, "passed", 2, 7, ()), (6, "resync", 2, 7, ()),
+                                           (7, "deliver", 3, 7, ["p:3"])))
+    report = check([log], [])
+    assert report.kept_the_promise and report.deliveries == 3, report.problems
+
+
+def test_a_rolling_restart_counts_the_clients_told_to_reconnect_then_closed_with_1012():
+    told = ClientLog("a", "feed/r0", [Event(1, "sync", 0, 7), Event(11, "hint", reason="reconnect in 1.00 s"),
+                                      Event(11.1, "lost", reason="close 1012"), Event(12.2, "sync", 0, 7)])
+    cut = ClientLog("b", "feed/r0", [Event(1, "sync", 0, 7), Event(11, "lost", reason="ConnectionClosedError"),
+                                     Event(12, "sync", 0, 7)])
+    report = check([told, cut], [], [Fault("rolling_restart", 10, 13, "daphne then uvicorn")])
+    assert report.faults[0]["told_to_reconnect"] == 1 and report.faults[0]["clients_reconnected"] == 2
+    assert "hint+1012" in table(report, 1)

@@ -75,6 +75,30 @@ def test_the_position_rules_are_the_js_clients():
     assert backoff(3, 0.5, 2, 30, lambda: 0.0) == 2.0  # "equal jitter": half of it at least
 
 
+def test_the_same_epoch_and_seq_is_never_handled_twice_across_resyncs_and_epochs():
+    """The rules of hypergen-ws.js (tests/js/recovery.test.mjs has the same cases)."""
+    p = Position()
+    p.track({"type": "sync", "seq": 0, "epoch": 77})
+    assert [p.track({"type": "message", "seq": n, "epoch": 77}) for n in (1, 2, 3)] == ["handle"] * 3
+    # a late frame of an epoch left: dropped, not taken as a second resync
+    assert p.track({"type": "message", "seq": 1, "epoch": 88})[0] == "resync"
+    assert p.track({"type": "message", "seq": 2, "epoch": 77}) == "drop"
+    assert (p.last_seq, p.epoch) == (1, 88)
+    # the history went back in epoch 77 (a resync to seq 1), then forward: 2-3 are replayed again
+    p.reset_socket()
+    p.track({"type": "resync", "reason": "unknown_position", "seq": 1, "epoch": 77})
+    p.reset_socket()
+    p.track({"type": "sync", "seq": 1, "epoch": 77})
+    assert [p.track({"type": "message", "seq": n, "epoch": 77}) for n in (2, 3)] == ["drop", "drop"]
+    assert (p.last_seq, p.epoch) == (3, 77)  # the position moved: no gap, no reconnect
+    assert p.track({"type": "message", "seq": 4, "epoch": 77}) == (
+        "resync", {"type": "resync", "reason": "rolled_back", "seq": 4, "epoch": 77})
+    assert p.track({"type": "message", "seq": 5, "epoch": 77}) == "handle"
+    for epoch in range(100, 110):  # only the last 8 epochs are remembered
+        p.track({"type": "message", "seq": 1, "epoch": epoch})
+    assert sorted(p.handled) == list(range(102, 110))
+
+
 def test_publish_client_is_still_importable_where_it_was():
     assert PublishClient.__module__ == "hypergen_ws.client.publish"
     with pytest.raises(ValueError, match="websocket URL"):

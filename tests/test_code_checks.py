@@ -54,6 +54,23 @@ def test_a_consumer_in_a_module_nothing_imports_is_reported(app: Path) -> None:
                                 "('from . import sockets  # noqa: F401').")
 
 
+def test_looking_up_a_consumer_of_a_module_nothing_imports_says_which_modules_are_searched(app: Path) -> None:
+    """``manage.py hypergen_ws_publish --consumer``, the publish endpoint and the test helpers look consumers up by
+    label: for one in ``roomsapp/sockets.py`` the error says where consumers are found, and how to be found."""
+    from hypergen_ws.core import registry
+
+    (app / "sockets.py").write_text(SOCKETS)
+    [warning] = code_checks.check_consumer_modules()
+    assert warning.id == "hypergen_ws.W049" and warning.obj == "roomsapp.sockets"
+    with pytest.raises(LookupError) as excinfo:
+        registry.get("roomsapp.ping")
+    message = str(excinfo.value)
+    assert message.startswith("No consumer is labelled 'roomsapp.ping'. Known consumers: ")
+    assert message.endswith("Consumers are found in the consumers and views modules of the installed apps (e.g. "
+                            "roomsapp.consumers); one defined in another module is found only once one of those "
+                            "imports it.")
+
+
 def test_an_imported_module_a_decorator_of_another_name_and_tests_are_not_reported(app: Path) -> None:
     (app / "sockets.py").write_text(SOCKETS)
     (app / "consumers.py").write_text("from . import sockets  # noqa: F401\n")

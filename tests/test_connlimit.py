@@ -188,7 +188,7 @@ async def test_a_socket_that_closes_while_the_counts_are_written_again_gives_its
         node = node_of(get_hub())
         assert node is not None
         # A rewrite of this process's counts ({sam: 2}) is on its way to the frozen Redis when both sockets close.
-        rewrite = asyncio.create_task(connlimit.listener.reassert(node))
+        rewrite = asyncio.create_task(connlimit.listener.reassert(node.hub, node.id))
         await asyncio.sleep(0.1)
         for comm in (first, second):
             await comm.disconnect()

@@ -4,6 +4,7 @@ paths in the API reference, a ``@consumer`` signature that matches the code, cli
 documents outside the repository."""
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
@@ -64,11 +65,41 @@ def test_what_a_page_shows_of_the_demo_project_is_its_code(block: pages.Block) -
         assert pages.merge_python(current, block) == current, f"{block.where} differs from {block.path}"
 
 
+def test_what_hypergen_rst_says_of_the_demos_asgi_py_is_what_it_does() -> None:
+    """The paragraph above hypergen.rst's asgi.py: what the demo keeps and what it puts in place of Hypergen's
+    wrappers are the wrappers ``testproject/asgi.py`` applies, and what it replaces is not applied."""
+    [block] = [b for b in pages.blocks("hypergen.rst") if b.path == "testproject/asgi.py"]
+    lines = (DOCS / "hypergen.rst").read_text(encoding="utf-8").splitlines()
+    directive = next(i for i in range(block.line - 1, 0, -1) if lines[i].lstrip().startswith(".. code-block::"))
+    end = max(i for i in range(directive) if lines[i].strip()) + 1
+    start = max(i for i in range(end) if not lines[i].strip()) + 1
+    prose = " ".join(lines[start:end])
+    demo = prose[prose.index("The demo's"):]
+    tree = ast.parse((REPO_ROOT / block.path).read_text(encoding="utf-8"))
+    [application] = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "application" for t in node.targets)]
+    applied = {node.func.id for node in ast.walk(application)
+               if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    wrappers = applied - {"ProtocolTypeRouter", "URLRouter"}
+    assert "SameOriginValidator" in wrappers, "the walk of asgi.py's application found no wrapper"
+    named = set(re.findall(r"``(\w+)``", demo))
+    assert wrappers <= named, f"hypergen.rst does not say that the demo applies {wrappers - named}"
+    replaced = set(re.findall(r"in place of\s+``(\w+)``", demo))
+    kept = set(re.findall(r"keeps\s+``(\w+)``", demo))
+    assert replaced and not replaced & applied, f"hypergen.rst says the demo replaces {replaced}, which it applies"
+    assert kept and kept <= applied, f"hypergen.rst says the demo keeps {kept - applied}, which it does not apply"
+    assert named - replaced <= applied, f"hypergen.rst names {named - replaced - applied} as the demo's"
+
+
 @pytest.mark.parametrize("page", pages.pages(), ids=lambda p: p.name)
 def test_every_install_of_an_extra_works_without_an_index(page: Path) -> None:
     """hypergen-ws is not on PyPI: an extra is installed from a clone or a wheel, whose name has the version."""
     text = page.read_text(encoding="utf-8")
     assert "hypergen-ws[" not in text, f"{page.name}: pip install \"hypergen-ws[...]\" needs an index that has it"
+    for requirement in re.findall(r"pip install\s+(?:-e\s+)?\"?([^\s\"`]*\[[\w,-]+\])", text):
+        assert requirement.startswith(("/", ".", "git+")) or ".whl[" in requirement, (
+            f"{page.name}: pip install {requirement} names the project, which needs an index; install the extra "
+            "from a clone (\"/path/to/hypergen_ws[extra]\") or a wheel")
     for version in re.findall(r"hypergen_ws-(\d[^-\s]*)-py3-none-any\.whl", text):
         assert version == hypergen_ws.__version__, f"{page.name} names the wheel of version {version}"
 

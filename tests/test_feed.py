@@ -17,6 +17,12 @@ class FakeHub:
         self.members = {"g": members}
         self.written: list[tuple[str, frozenset[Any]]] = []
 
+    @property
+    def engine(self) -> Any:
+        from hypergen_ws.backends.layers import get_engine
+
+        return get_engine(self.layer)
+
     def member_set(self, group: str) -> set[Any] | None:
         return self.members.get(group)
 

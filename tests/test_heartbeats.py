@@ -1,4 +1,4 @@
-"""Server processes sharing Redis (hypergen_ws.delivery.heartbeats, backends.redis.heartbeats): beats and the dead."""
+"""Server processes sharing Redis (hypergen_ws.delivery.heartbeats, the Redis engine's processes): beats and the dead."""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hypergen_ws.backends.layers import get_store
+from hypergen_ws.backends.layers import get_engine, get_store
 from hypergen_ws.backends.redis import heartbeats as keys
 from hypergen_ws.delivery import heartbeats
 from hypergen_ws.delivery.hub import get_hub
@@ -22,10 +22,10 @@ class RecordingListener:
     def needs_reassert(self, hub: Any) -> bool:
         return False
 
-    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
+    async def reassert(self, hub: Any, process: str) -> None:
         self.reasserted += 1
 
-    async def process_died(self, store: Any, node_id: str) -> None:
+    async def process_died(self, engine: Any, node_id: str) -> None:
         self.died.append(node_id)
 
 
@@ -49,7 +49,7 @@ async def test_a_process_beats_and_is_listed_live(settings, redis_url):
     deadline = loop.time() + 5
     while node.beats == 0 and loop.time() < deadline:
         await asyncio.sleep(0.02)
-    assert node.id in await heartbeats.live_processes(node.store)
+    assert node.id in await node.engine.processes.live()
     node.task.cancel()
 
 
@@ -58,10 +58,10 @@ async def test_a_dead_process_is_swept_once_and_the_listeners_clean_up(settings,
     store: Any = get_store()
     await keys.beat(store, "gone:1", {"g": 3}, ttl=30.0, now=time.time() - 60)  # its last beat ran out
     assert await keys.group_counts(store, "gone:1") == {"g": 3}
-    assert await heartbeats.sweep(store) == 1
+    assert await heartbeats.sweep(get_engine()) == 1
     assert listener.died == ["gone:1"]
-    assert await heartbeats.sweep(store) == 0, "claimed once"
-    assert "gone:1" not in await heartbeats.live_processes(store)
+    assert await heartbeats.sweep(get_engine()) == 0, "claimed once"
+    assert "gone:1" not in await get_engine().processes.live()
 
 
 async def test_in_memory_hubs_have_no_heartbeat(settings):
@@ -76,7 +76,7 @@ async def test_another_redis_server_answering_starts_new_epochs_and_a_new_instan
     run_id = await keys.server_run_id(store)
     assert run_id and len(run_id) == 40
     seq, epoch = await store.append("failover.group", '{"type":"message","data":1}', 10)
-    node = heartbeats.ProcessHeartbeat(get_hub(), store)
+    node = heartbeats.ProcessHeartbeat(get_hub(), get_engine())
     node.task.cancel()  # beats are driven by hand below
     await node.beat()
     instance = node.instance

@@ -141,3 +141,22 @@ async def test_clean_expired_removes_dead_processes_on_redis(settings, redis_url
     assert (await aclean_expired())["processes"] == 1
     assert await redis.exists(f"{store.prefix}:pg:dead-one") == 0
     assert (await aclean_expired())["processes"] == 0
+
+
+async def test_flush_groups_in_memory_writes_every_live_socket_again(settings):
+    from hypergen_ws.backends.layers import get_engine
+
+    use_layer("memory", settings)
+    a = await opened(rc.rec_room, room="flushed")
+    b = await opened(rc.rec_room, room="flushed")
+    group = rc.rec_room.group_name(room="flushed")
+    before = await aget_presence(group)
+    assert len(before) == 2, before  # two anonymous sockets: two users
+    await get_engine().presence.join(group, "ghost:1", "u:ghost", json.dumps(
+        {"id": "u:ghost", "user_id": None, "username": "ghost", "count": 1, "since": 0.0}))  # left by a bug
+    assert len(await aget_presence(group)) == len(before) + 1
+    await aflush_groups()
+    assert await aget_presence(group) == before, "the ghost is gone, the live sockets are back at once"
+    await a.disconnect()
+    await b.disconnect()
+    assert await aget_presence(group) == []

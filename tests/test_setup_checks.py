@@ -84,6 +84,18 @@ def test_the_dashboards_consumer_counts_only_where_the_dashboard_is_served(setti
     assert all("dashboard" not in m.msg for m in setup_checks.check_origin_validator())
 
 
+def test_a_project_that_never_asked_for_the_dashboard_hears_nothing_of_it(settings: Any) -> None:
+    """No AuthMiddlewareStack and no hypergen_ws.urls: no check of any kind, deploy checks included, names the
+    dashboard's consumer, which autoconsumers() routes all the same."""
+    settings.ROOT_URLCONF = "tests.commit_urls"  # no hypergen_ws.urls
+    settings.ASGI_APPLICATION = "tests.asgi_apps.no_auth"
+    assert setup_checks.DASHBOARD_LABEL in {r.consumer.label for r in walk_websocket_routes(asgi_apps.no_auth).routes
+                                            if r.consumer is not None}, "routed"
+    messages = run_checks(include_deployment_checks=True)
+    assert "hypergen_ws.E044" in {m.id for m in messages}, "chat.send_message still needs a user"
+    assert [m for m in messages if "dashboard" in f"{m.msg} {m.hint} {m.obj}"] == []
+
+
 def test_authentication_middleware_of_ones_own_counts(settings: Any) -> None:
     assert asgi_messages(settings, "own_auth") == []
 

@@ -197,13 +197,16 @@ class ServerProcess:
         """Resident set size in bytes."""
         return self.ps.memory_info().rss
 
-    def log_tail(self, lines: int = 25) -> str:
+    def log_text(self) -> str:
+        """Everything the process logged so far."""
         self.log.flush()
         try:
-            text = Path(self.log.name).read_text(errors="replace")
+            return Path(self.log.name).read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+
+    def log_tail(self, lines: int = 25) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def stop(self) -> None:
         """Terminate (then kill after 5 s) this process only, and remove its log."""

@@ -3,6 +3,9 @@
 Driven with JSON lines on stdin like ``benchlib.clientproc``. Each client keeps the last ``seq``/``epoch`` of its
 group's frames and reconnects with ``?hgws_seq=&hgws_epoch=``; after a close it waits the delay of the server's
 ``{"type": "reconnect"}`` frame, or else the JavaScript client's backoff (250-500 ms, doubling, equal jitter).
+Like the JavaScript client, it drops a frame whose seq it already handled, and when a seq is skipped it closes the
+socket and reconnects at once with the last seq it handled, so the server replays what is missing (``gaps``
+counts those).
 Handshakes that fail (refused, no ``101``, no answer within 10 s) are counted and retried with the backoff. Every
 ``message`` frame carries ``{"i": n}``; a client records which ``n`` it saw.
 """
@@ -13,6 +16,7 @@ import json
 import random
 import sys
 import time
+from typing import Any
 
 from benchlib.common import raise_nofile_limit, run
 from benchlib.wsclient import PROTOCOL_PING, connect
@@ -27,7 +31,7 @@ def backoff(attempt: int) -> float:
 
 class Client:
     __slots__ = ("rec", "seq", "epoch", "seen", "hint", "attempt", "open", "recovered_at", "accepted_at",
-                 "resyncs", "first", "received")
+                 "resyncs", "first", "received", "proto", "gaps", "synced")
 
     def __init__(self, rec: Storm) -> None:
         self.rec = rec
@@ -42,15 +46,36 @@ class Client:
         self.resyncs = 0
         self.first: int | None = None
         self.received = 0
+        self.proto: Any = None
+        self.gaps = 0
+        self.synced = False  # this socket had its sync
 
     def on_message(self, payload: bytes) -> None:
         if payload == PROTOCOL_PING:
             return
         frame = json.loads(payload)
+        kind = frame.get("type")
+        if kind in ("sync", "resync"):  # the position the frames after it continue from
+            self.synced = True
+            self.seq, self.epoch = frame.get("seq"), frame.get("epoch")
+            self.recovered_at = time.time()
+            if kind == "resync":
+                self.resyncs += 1
+            return
         seq = frame.get("seq")
         if seq is not None:
-            self.seq, self.epoch = seq, frame.get("epoch")
-        kind = frame.get("type")
+            epoch = frame.get("epoch")
+            if self.synced and self.seq is not None and epoch == self.epoch:
+                if seq <= self.seq:
+                    return  # already handled
+                if seq > self.seq + 1:  # skipped: reconnect now from the last seq handled
+                    if self.proto is not None:  # once per socket
+                        self.gaps += 1
+                        self.hint = 0.0
+                        self.proto.close()
+                        self.proto = None
+                    return
+            self.seq, self.epoch = seq, epoch
         if kind == "message":
             i = frame["data"]["i"]
             if 0 <= i < MAX_MESSAGES and not self.seen[i]:
@@ -58,11 +83,6 @@ class Client:
                 self.received += 1
                 if self.first is None:
                     self.first = i
-        elif kind == "sync":
-            self.recovered_at = time.time()
-        elif kind == "resync":
-            self.resyncs += 1
-            self.recovered_at = time.time()
         elif kind == "reconnect":
             self.hint = float(frame["delay"])
 
@@ -102,6 +122,7 @@ class Storm:
                 client.attempt += 1
                 continue
             initial = False
+            client.proto, client.synced = proto, False
             client.open = True
             client.accepted_at = now = time.time()
             if self.mark:
@@ -110,7 +131,7 @@ class Storm:
                 client.recovered_at = now
             client.attempt = 0
             await proto.closed
-            client.open = False
+            client.open, client.proto = False, None
             hint, client.hint = client.hint, None
             await asyncio.sleep(hint if hint is not None else backoff(client.attempt))
             if hint is None:
@@ -123,7 +144,8 @@ class Storm:
                "recovered": recovered if mark else sum(1 for c in self.clients if c.open),
                "last_recovered": max((c.recovered_at for c in self.clients), default=0.0),
                "failures": self.failures, "failure_kinds": self.failure_kinds,
-               "resyncs": sum(c.resyncs for c in self.clients), "received": sum(c.received for c in self.clients)}
+               "resyncs": sum(c.resyncs for c in self.clients), "received": sum(c.received for c in self.clients),
+               "gaps": sum(c.gaps for c in self.clients)}
         if published is not None:
             lost, losers = 0, 0
             for c in self.clients:

@@ -60,6 +60,9 @@ if os.environ.get("BENCH_PING_INTERVAL"):
         float(os.environ["BENCH_PING_INTERVAL"])
 if os.environ.get("BENCH_RECONNECT_SPREAD"):
     HYPERGEN_WS["RECONNECT_SPREAD"] = float(os.environ["BENCH_RECONNECT_SPREAD"])
+# ``BENCH_CONNECT_TIMEOUT`` (seconds): storm.py's ``--connect-timeout``; unset keeps the default (2.5 s).
+if os.environ.get("BENCH_CONNECT_TIMEOUT"):
+    HYPERGEN_WS["CONNECT_TIMEOUT"] = float(os.environ["BENCH_CONNECT_TIMEOUT"])
 
 LOGGING = {
     "version": 1,

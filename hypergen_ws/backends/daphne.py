@@ -38,7 +38,9 @@ keepalive ping goes unanswered (``--ping-interval`` + ``--ping-timeout``, 20 + 3
 as on uvicorn.
 
 **Pings.** daphne pings a connection that sent nothing for ``--ping-interval`` seconds (20 by default) and drops
-it when the pong does not come within ``--ping-timeout`` (30).
+it when the pong does not come within ``--ping-timeout`` (30). ``take_pongs`` makes the protocol heartbeat's
+pongs end where autobahn hands over each message: they are not queued for the application, whose task does not
+wake for them.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ import functools
 import logging
 import math
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -162,6 +165,28 @@ class DaphneTransport(Transport):
         """daphne pings a connection idle for ``--ping-interval`` seconds (its ``Server.ping_interval``)."""
         interval = getattr(getattr(self.protocol, "server", None), "ping_interval", None)
         return isinstance(interval, (int, float)) and interval > 0
+
+    def take_pongs(self, text: str, heard: Callable[[], None]) -> bool:
+        """autobahn hands each message to the connection's ``onMessage``; its own ``onMessage`` calls ``heard()``
+        for a pong (and notes the sign of life, as daphne does, so daphne's own ping waits) and passes every other
+        message on to daphne's."""
+        protocol = self.protocol
+        on_message = getattr(protocol, "onMessage", None)
+        if not callable(on_message) or not hasattr(protocol, "last_ping"):
+            warn_fallback("taking the heartbeat's pongs out as they arrive", "daphne",
+                          "its protocol has no onMessage or last_ping")
+            return False
+        payload = text.encode()
+
+        def take(data: bytes, is_binary: bool) -> None:
+            if not is_binary and data == payload:
+                protocol.last_ping = time.time()
+                heard()
+                return
+            on_message(data, is_binary)
+
+        protocol.onMessage = take
+        return True
 
     def close_with_code(self, code: object, grace: float) -> bool:
         """Close with a code autobahn refuses to send through its ``sendClose`` (1001-2999: 1008 policy violation,

@@ -24,7 +24,8 @@ from ..core import conf
 from ..core.logs import fields
 from ..core.sync import background_loop, run_inline
 from .base import Store
-from .memory import memory_store
+from .engine import Engine, LocalStore
+from .memory import memory_engine
 
 logger = logging.getLogger("hypergen_ws")
 
@@ -364,15 +365,16 @@ def install_layer_hook() -> None:
 
 
 def run_sync(coro: Coroutine[Any, Any, T], what: str) -> T:
-    """Run a store or layer coroutine from sync code: in this thread on the in-memory store (it never waits), else
+    """Run a store or layer coroutine from sync code: in this thread on the memory engine (it never waits), else
     on the process's background loop, for ``PUBLISH_TIMEOUT`` seconds at most."""
-    if get_store().kind == "memory":
+    if get_engine().kind == "memory":
         return run_inline(coro, what)
     return background_loop().run(coro, what, float(conf.get("PUBLISH_TIMEOUT")))
 
 
-def get_store(layer: Any = None) -> Store:
-    """The history store that goes with the channel layer: Redis for ``channels_redis``, else memory."""
+def get_engine(layer: Any = None) -> Engine:
+    """The engine that goes with the channel layer (the default one when None), chosen once per layer: Redis for
+    ``channels_redis``, else this process's memory engine."""
     if layer is None:
         layer = get_channel_layer(conf.get("CHANNEL_LAYER"))
     kind = layer_kind(layer)
@@ -382,11 +384,27 @@ def get_store(layer: Any = None) -> Store:
             logger.warning("History keeps its seq numbers in each process with %s: they are consistent only in a "
                            "single process. Use channels_redis (or the in-memory layer) for history.",
                            type(layer).__name__, extra=fields("history_not_shared", code=type(layer).__name__))
-        return memory_store()
-    store: Store | None = getattr(layer, "_hypergen_ws_store", None)
-    if store is None:
-        from .redis.store import RedisStore  # channels_redis is an optional extra: imported only when in use
+        return memory_engine()
+    engine: Engine | None = getattr(layer, "_hypergen_ws_engine", None)
+    if engine is None:
+        from .redis.engine import RedisEngine  # channels_redis is an optional extra: imported only when in use
 
-        store = RedisStore.for_layer(layer)
-        layer._hypergen_ws_store = store
-    return store
+        engine = RedisEngine.for_layer(layer)
+        layer._hypergen_ws_engine = engine
+    return engine
+
+
+def get_store(layer: Any = None) -> Store:
+    """The history store of the engine that goes with the channel layer (:func:`get_engine`)."""
+    return get_engine(layer).store
+
+
+def local_store() -> LocalStore:
+    """This process's own history store: the memory engine's (publishers on the in-memory layer, or none, use it
+    from any thread; ``clean_expired()`` and tests reach it here)."""
+    return memory_engine().store
+
+
+def forget_local_state() -> None:
+    """Forget the history, presence and connection counts this process keeps (``hypergen_ws.testing.reset()``)."""
+    memory_engine().clear()

@@ -60,6 +60,17 @@ class Transport:
         close (which may wait for the buffer) can do it."""
         return False
 
+    def take_pongs(self, text: str, heard: Callable[[], None]) -> bool:
+        """Have the server call ``heard()`` for every complete text frame that is exactly ``text`` (the heartbeat's
+        pong) instead of queueing it for the application, which then never sees it: the answer to a ping costs no
+        task switch. False when the server cannot; the application then takes the pongs out itself."""
+        return False
+
+    def replace_pings(self) -> bool:
+        """The protocol heartbeat pings this connection from now on: stop the server's own websocket pings on it,
+        when they would come on a timer of their own whatever the client sends. False when they go on."""
+        return False
+
     def on_stop(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Awaitable[Any]]) -> bool:
         """Run ``await callback()`` in ``loop`` when the server is told to stop, before it closes its sockets
         (once per process). False when the server's stop cannot be seen (then only the ASGI lifespan shutdown

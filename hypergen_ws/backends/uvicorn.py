@@ -11,6 +11,11 @@ high-water mark, and no extension (``permessage-deflate``) was negotiated; other
 frame goes through the ASGI ``send`` as usual. Any other server, implementation or version gets ``None``: nothing
 changes for it.
 
+``take_pongs`` makes the heartbeat's pongs end where uvicorn parses them: a pong frame is not queued for the
+application, whose task does not wake for it (and uvicorn does not pause and resume reading for it).
+``replace_pings`` stops uvicorn's own keepalive pings on a connection the heartbeat pings: they would come every
+``--ws-ping-interval`` seconds however busy the connection, and the heartbeat finds a dead client already.
+
 ``close_now`` closes a connection whose client stopped reading: uvicorn's ``send`` waits until the write buffer
 drains, which it never does, and closing the transport waits for the same; so the close frame is written behind
 the buffered frames (the client gets it if it reads again) and the connection is aborted ``grace`` seconds later
@@ -103,6 +108,39 @@ class UvicornTransport(Transport):
         """uvicorn pings every ``--ws-ping-interval`` seconds (20 by default; 0 or None: never)."""
         interval = getattr(self.protocol, "ping_interval", None)
         return isinstance(interval, (int, float)) and interval > 0
+
+    def take_pongs(self, text: str, heard: Callable[[], None]) -> bool:
+        """uvicorn hands each text frame to ``handle_text`` as it parses it; the connection's own ``handle_text``
+        calls ``heard()`` for a pong and passes every other frame on (nothing is queued, no task wakes)."""
+        protocol = self.protocol
+        handle_text = getattr(protocol, "handle_text", None)
+        if not callable(handle_text):
+            warn_fallback("taking the heartbeat's pongs out as they arrive", "uvicorn",
+                          "its websockets-sansio connection has no handle_text")
+            return False
+        payload = text.encode()
+
+        def take(event: Any) -> None:
+            if event.fin and event.data == payload:
+                heard()
+                return
+            handle_text(event)
+
+        protocol.handle_text = take
+        return True
+
+    def replace_pings(self) -> bool:
+        """uvicorn pings every connection every ``--ws-ping-interval`` seconds, busy or not; on a connection the
+        heartbeat pings, those pings stop (``stop_keepalive``, and no interval for its ``start_keepalive``)."""
+        protocol = self.protocol
+        stop = getattr(protocol, "stop_keepalive", None)
+        if not callable(stop) or not hasattr(protocol, "ping_interval"):
+            warn_fallback("leaving the pings to the heartbeat", "uvicorn",
+                          "its websockets-sansio connection has no stop_keepalive")
+            return False
+        protocol.ping_interval = None
+        stop()
+        return True
 
     def report_backpressure(self, outbox: Pausable) -> bool:
         """uvicorn's ``send`` waits while the transport's write buffer is above its high-water mark."""

@@ -129,19 +129,40 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
         ``RedisPubSubChannelLayer``) is served by Channels' own ``AsyncConsumer.__call__``: it makes the socket's
         own channel at once and dispatches the server's events and that channel's messages (through
         :attr:`channel_receive`) one at a time. Any other is served by one task that dispatches the server's
-        events; its own channel is made when something first reads :attr:`channel_name`, and from then on its
-        messages are dispatched by a second task, still one message at a time (:meth:`_serve`). :meth:`stop` ends
-        the connection from inside (a slow client), without a message through the layer.
+        events (the client's pings answered and its pongs taken out on the way); its own channel is made when
+        something first reads :attr:`channel_name`, and from then on its messages are dispatched by a second task,
+        still one message at a time. :meth:`stop` ends the connection from inside (a slow client), without a
+        message through the layer.
         """
         self._task = asyncio.current_task()
-        receive = self._receiving(receive)  # pings and pongs are answered and taken out first
-        arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
         layer = get_channel_layer(self.channel_layer_alias)
+        channels_call = bool(self.layer_handlers) or (layer is not None and not names_channels_at_once(layer))
+        arrivals = None
+        if channels_call or self.hypergen.arrivals:
+            receive = self._receiving(receive)  # pings and pongs are answered and taken out first
+            arrivals = self._arrivals = Arrivals(receive, self._on_arrival) if self.hypergen.arrivals else None
+            receive = arrivals.receive if arrivals else receive
         try:
-            if self.layer_handlers or (layer is not None and not names_channels_at_once(layer)):
-                await super().__call__(scope, arrivals.receive if arrivals else receive, send)
-            else:
-                await self._serve(scope, arrivals.receive if arrivals else receive, send, layer)
+            if channels_call:
+                await super().__call__(scope, receive, send)
+            else:  # Channels' ``AsyncConsumer.__call__`` in this one task (no frame of its own kept per socket)
+                self.scope = scope
+                self.channel_layer = layer
+                self.base_send = send
+                pings = arrivals is None and self.hypergen.pings  # else answered by the wrapper of ``receive``
+                try:
+                    while True:
+                        message = await receive()
+                        if pings and self._heard(message):
+                            continue
+                        lock = self._dispatching
+                        if lock is None:
+                            await self.dispatch(message)
+                        else:
+                            async with lock:
+                                await self.dispatch(message)
+                except StopConsumer:
+                    pass
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -158,23 +179,6 @@ class HypergenConsumer(CallsMixin, JoiningMixin, ClosingMixin, LivenessMixin,
             await self._cleanup_to_the_end()
             if self._channel_name is not None:
                 release_channel(self.channel_layer, self._channel_name)
-
-    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, layer: Any) -> None:
-        """Channels' ``AsyncConsumer.__call__`` in one task, for a class without layer handlers."""
-        self.scope = scope
-        self.channel_layer = layer
-        self.base_send = send
-        try:
-            while True:
-                message = await receive()
-                lock = self._dispatching
-                if lock is None:
-                    await self.dispatch(message)
-                else:
-                    async with lock:
-                        await self.dispatch(message)
-        except StopConsumer:
-            pass
 
     @property
     def channel_name(self) -> str:

@@ -45,13 +45,13 @@ class JoiningMixin(ConsumerParts):
         if not groups:
             return None
         if self.hub is not None and self.hub.bypass_layer:  # the in-memory layer never makes a join wait
-            state.pending_groups = await self._join_all(groups)
+            state.pending_groups = await self._join_all(groups) or ()  # (no empty list kept per socket)
             return None
         joining = self._rejoining = asyncio.get_running_loop().create_task(self._join_all(groups))
         await asyncio.wait({joining}, timeout=time_left(state))
         if joining.done():
             self._rejoining = None
-            state.pending_groups = joining.result()
+            state.pending_groups = joining.result() or ()
             return None
         state.pending_groups = [group for group in groups if group not in state.groups]
         logger.debug("A socket of %s is still joining %s after its connect's budget; it is accepted and told",

@@ -2,7 +2,10 @@
 
 The server's ``receive`` is wrapped (:meth:`LivenessMixin._receiving`) so that every frame the client sends counts
 as a sign of life, a ``pong`` ends there and a client's ``ping`` is answered with a ``pong`` at once, before
-Channels dispatches anything: an idle socket's heartbeat costs one frame each way and no call. The pings
+Channels dispatches anything: an idle socket's heartbeat costs one frame each way and no call. On uvicorn and
+daphne the pong does not even reach ``receive``: the transport takes it out where it parses the frame
+(``Transport.take_pongs``), and on uvicorn the server's own keepalive pings stop for a socket the heartbeat pings
+(``Transport.replace_pings``). The pings
 themselves come from the hub's wheel (:mod:`hypergen_ws.delivery.heartbeat`); a ping that goes unanswered for
 ``PING_TIMEOUT`` closes the socket with 4410, running every clean-up. Consumers whose clients cannot answer
 (``frames=``, ``protocol="hypergen"``: their spec's ``pings`` is False) get no pings and keep their frames as they
@@ -48,20 +51,25 @@ class LivenessMixin(ConsumerParts):
         async def receive_frames() -> dict[str, Any]:
             while True:
                 message = await receive()
-                beat = self._beat
-                if beat is not None:
-                    beat.heard()
-                if message.get("type") == "websocket.receive":
-                    kind = protocol.liveness(message.get("text"))
-                    if kind == "pong":
-                        continue
-                    if kind == "ping":
-                        if self.state.is_open:
-                            self.outbox.push_text(protocol.PONG)
-                        continue
-                return message
+                if not self._heard(message):
+                    return message
 
         return receive_frames
+
+    def _heard(self, message: dict[str, Any]) -> bool:
+        """The client is alive; True when ``message`` was its ping (answered here) or pong, nothing to dispatch."""
+        beat = self._beat
+        if beat is not None:
+            beat.heard()
+        if message.get("type") == "websocket.receive":
+            kind = protocol.liveness(message.get("text"))
+            if kind == "pong":
+                return True
+            if kind == "ping":
+                if self.state.is_open:
+                    self.outbox.push_text(protocol.PONG)
+                return True
+        return False
 
     def _start_liveness(self) -> None:
         """The socket is open: put it on the heartbeat's wheel, and let a server's stop tell it to reconnect."""
@@ -82,7 +90,9 @@ class LivenessMixin(ConsumerParts):
                 logger.error("The heartbeat is off: %s", exc, extra=fields("setting_invalid", code="PING_INTERVAL"))
             return
         if interval is not None:
-            self._beat = wheel(hub, interval, timeout).add(self, strict=self.hypergen.presence_enabled)
+            beat = self._beat = wheel(hub, interval, timeout).add(self, strict=self.hypergen.presence_enabled)
+            self.transport.take_pongs(protocol.PONG, beat.heard)  # the server drops them: no task wakes
+            self.transport.replace_pings()  # and uvicorn's own pings, on a timer of their own, stop
 
     def _stop_liveness(self) -> None:
         if self._beat is not None:

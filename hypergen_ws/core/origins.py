@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.urls.exceptions import Resolver404
 from django.utils.http import is_same_domain
 
-from .authstack import inner_of_auth_stack, with_session_and_user
+from .authstack import (inner_of_auth_stack, instance_of, match_route, no_route, route_path, router_of,
+                        with_session_and_user)
 from .identity import CROSS_ORIGIN_KEY, presents_token
 from .logs import fields
 
@@ -152,6 +154,9 @@ class SameOriginValidator:
         #: The application inside ``application`` when that is exactly channels' ``AuthMiddlewareStack``: an
         #: accepted websocket then gets its cookies, session and user here, in one step (:mod:`.authstack`).
         self.past_auth_stack = inner_of_auth_stack(application)
+        #: That application when it is exactly channels' ``URLRouter``: the websocket is routed here too, in the
+        #: same copy of the scope.
+        self.router = router_of(self.past_auth_stack)
 
     def allows(self, scope: Scope) -> tuple[bool, str]:
         """Whether the handshake in ``scope`` may go on, and why not."""
@@ -206,8 +211,20 @@ class SameOriginValidator:
             if inner is not None:
                 filled = await with_session_and_user(scope, extra)
                 if filled is not None:
-                    await inner(filled, receive, send)
-                    return
+                    router = self.router
+                    if router is None:
+                        await inner(filled, receive, send)
+                        return
+                    nested = "path_remaining" in filled
+                    path, outer = route_path(filled)
+                    found = match_route(router, filled, path, outer)
+                    while found is not None:
+                        try:
+                            await instance_of(found[1])(filled, receive, send)
+                            return
+                        except Resolver404:
+                            found = match_route(router, filled, path, outer, found[0] + 1)
+                    raise no_route(path, nested)
             await self.application({**scope, **extra} if extra else scope, receive, send)
             return
         logger.warning("Refused a websocket to %s from origin %r: %s", scope.get("path", ""),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +70,12 @@ class ConnectionState:
     identity: Identity | None = None
     #: The close code of the disconnect, or the one the server closed with.
     close_code: int | None = None
-    #: The groups the connection was in when it left them (for ``on_disconnect``).
-    last_groups: list[str] = field(default_factory=list)
+    #: The groups the connection was in when it left them (for ``on_disconnect``); a list once it left any.
+    last_groups: Sequence[str] = ()
     #: Whether the connection was ever open (it passed the permission check and was accepted).
     opened: bool = False
     #: Groups the connection could not join at connect (the channel layer was down); it joins them later.
-    pending_groups: list[str] = field(default_factory=list)
+    pending_groups: Sequence[str] = ()
     #: While the connect runs: the event-loop time (``loop.time()``) its waits on Redis must end by
     #: (``CONNECT_TIMEOUT``); None before and after.
     connect_deadline: float | None = None

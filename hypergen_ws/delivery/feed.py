@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from ..backends.layers import get_store
+from ..backends.engine import Engine
 from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame, stamp
@@ -31,6 +31,9 @@ class FeedHub(Protocol):
     """What a feed needs from its hub."""
 
     layer: Any
+
+    @property
+    def engine(self) -> Engine: ...
 
     def member_set(self, group: str) -> set[Any] | None: ...
 
@@ -126,7 +129,7 @@ async def deliver_sequenced(feed: Feed, message: dict[str, Any]) -> None:
         after = seq - 1 if feed.expected is None else feed.expected - 1
         try:
             async with asyncio.timeout(float(conf.get("PUBLISH_TIMEOUT"))):
-                snapshot = await get_store(feed.hub.layer).read(feed.group, None if fresh else after)
+                snapshot = await feed.hub.engine.store.read(feed.group, None if fresh else after)
         except Exception as exc:
             log = logger.debug if outage.failed("history read", exc) else logger.warning
             log("Could not read the history of %s to fill a gap before seq %s", feed.group, seq, exc_info=True,
@@ -148,7 +151,7 @@ async def _store_went_back(feed: Feed, epoch: int) -> bool:
     are live again. When the store cannot be read, the frame is dropped like any late copy."""
     try:
         async with asyncio.timeout(float(conf.get("PUBLISH_TIMEOUT"))):
-            snapshot = await get_store(feed.hub.layer).read(feed.group, None)
+            snapshot = await feed.hub.engine.store.read(feed.group, None)
     except Exception:
         return False
     return snapshot.epoch == epoch

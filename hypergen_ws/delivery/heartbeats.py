@@ -19,10 +19,10 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from ..backends.layers import drop_idle_connections, get_layer, get_store, group_discard
-from ..backends.redis import heartbeats as keys
+from ..backends.engine import Engine
+from ..backends.layers import drop_idle_connections, get_layer, group_discard
 from ..core import conf
 from ..core.logs import fields
 from ..core.protocol import resync_frame
@@ -30,26 +30,24 @@ from ..stats import counters
 from . import outage
 from .hub import Hub
 
-if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
-    from ..backends.redis.store import RedisStore
-
 logger = logging.getLogger("hypergen_ws")
 
 
 class HeartbeatListener(Protocol):
-    """A feature that keeps state per process in Redis (presence)."""
+    """A feature that keeps state per process in the engine (presence, the connection cap)."""
 
     def needs_reassert(self, hub: Hub) -> bool:
         """Whether ``hub``'s entries must be written again at the next beat (a write failed)."""
 
-    async def reassert(self, node: ProcessHeartbeat) -> None:
-        """Write this process's entries again (Redis lost them, or ``flush_groups()`` removed them)."""
+    async def reassert(self, hub: Hub, process: str) -> None:
+        """Write the entries of ``hub`` (as ``process``) again (Redis lost them, or ``flush_groups()`` removed
+        them)."""
 
-    async def process_died(self, store: RedisStore, node_id: str) -> None:
+    async def process_died(self, engine: Engine, process: str) -> None:
         """Clean up after a dead process."""
 
 
-#: Features that keep per-process state in Redis; added when a consumer that uses them is declared.
+#: Features that keep per-process state in the engine; added when a consumer that uses them is declared.
 listeners: list[HeartbeatListener] = []
 
 
@@ -70,11 +68,12 @@ def set_reporter(report: Callable[[], str] | None) -> None:
 
 
 class ProcessHeartbeat:
-    """This process (one hub) as seen by the others through Redis."""
+    """This process (one hub) as seen by the others through an engine whose processes beat (Redis)."""
 
-    def __init__(self, hub: Hub, store: RedisStore) -> None:
+    def __init__(self, hub: Hub, engine: Engine) -> None:
         self.hub = hub
-        self.store = store
+        self.engine = engine
+        self.store = engine.store
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.instance: bytes | None = None
         self.generation: bytes | None = None
@@ -140,19 +139,20 @@ class ProcessHeartbeat:
 
     async def beat(self) -> None:
         """Check the instance id, publish this process's liveness and groups, clean up after dead processes."""
-        run_id = await keys.server_run_id(self.store)
+        processes = self.engine.processes
+        run_id = await processes.server_run_id()
         if run_id is not None and self.run_id is not None and run_id != self.run_id and self.instance is not None \
-                and (await keys.read_instance(self.store))[0] == self.instance:
+                and (await processes.read_instance())[0] == self.instance:
             # Another server, with the data of the last one (a promoted replica, or a restart from a dump): what
             # was written just before may be missing, so no history can be trusted. (A server that lost the data
             # has a new instance id: its histories are new already, and flushing them again would give each
             # group a second new epoch, and each client a second resync, within a beat.)
             logger.warning("Another Redis server answers (a failover or a restart): histories start a new epoch "
                            "and clients resync", extra=fields("redis_server_changed"))
-            await keys.declare_lost(self.store, self.instance)
+            await processes.declare_lost(self.instance)
         if run_id is not None:
             self.run_id = run_id
-        instance, generation = await keys.read_instance(self.store)
+        instance, generation = await processes.read_instance()
         lost = self.instance is not None and instance != self.instance
         flushed = self.beats > 0 and generation != self.generation
         self.generation = generation
@@ -162,19 +162,19 @@ class ProcessHeartbeat:
         counts = {group: len(members) for group, members in self.hub.members.items() if members}
         report = _reporter() if _reporter is not None else None
         channels = {group: channel for group, (channel, _task) in self.hub.subscriptions.items()}
-        await keys.beat(self.store, self.id, counts, float(conf.get("PROCESS_TTL")), now, report, channels)
+        await processes.beat(self.id, counts, float(conf.get("PROCESS_TTL")), now, report, channels)
         self.beats += 1
         followed = [group for group in self.hub.feeds if group in counts]
         if followed:  # rooms of history consumers nothing was published to yet keep their record (and epoch)
-            await self.store.keep_alive(followed)
+            await self.engine.store.keep_alive(followed)
         for listener in listeners:
             if lost or flushed or listener.needs_reassert(self.hub):
-                await listener.reassert(self)
+                await listener.reassert(self.hub, self.id)
         if lost:
             await drop_idle_connections(self.hub.layer)  # Redis restarted: its old connections are dead
             await self.recover(instance)
             self.instance = instance  # only now: a failed recovery is tried again at the next beat
-        await sweep(self.store, now, self.hub.layer)
+        await sweep(self.engine, now, self.hub.layer)
 
     async def recover(self, instance: bytes | None) -> None:
         """Redis lost its data: subscribe again, then tell every local socket, once per loss, that it may have
@@ -201,7 +201,7 @@ class ProcessHeartbeat:
         snapshots = {}
         for group, members in list(self.hub.members.items()):
             if any(_follows(m, group) for m in members):
-                snapshots[group] = await self.store.read(group, None)
+                snapshots[group] = await self.engine.store.read(group, None)
         # Nothing below awaits: every socket is told once, or none is (and the next beat tries again).
         told: set[int] = set()  # the connections told, by their state (a socket stands in several groups)
         for group, snapshot in snapshots.items():
@@ -230,7 +230,7 @@ def _follows(member: Any, group: str) -> bool:
     return bool(member.keeps_history) and member.state.primary_group == group
 
 
-async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) -> int:
+async def sweep(engine: Engine, now: float | None = None, layer: Any = None) -> int:
     """Remove what dead processes left behind: their group memberships on the channel layer (so nothing is sent
     to their inboxes any more, which then expire), group counts, and presence entries through the listeners.
 
@@ -238,18 +238,18 @@ async def sweep(store: RedisStore, now: float | None = None, layer: Any = None) 
     """
     layer = layer if layer is not None else get_layer()
     cleaned = 0
-    for node_id in await keys.claim_dead(store, now):
+    for node_id in await engine.processes.claim_dead(now):
         logger.info("Process %s stopped sending heartbeats; removing its entries", node_id,
                     extra=fields("process_dead", code=node_id))
-        for group, channel in (await keys.group_channels(store, node_id)).items():
+        for group, channel in (await engine.processes.group_channels(node_id)).items():
             try:
                 await group_discard(layer, group, channel)
             except Exception:
                 logger.warning("Could not remove the dead process %s from group %s", node_id, group, exc_info=True,
                                extra=fields("dead_process_cleanup_failed", group=group, code=node_id))
-        await keys.forget_process(store, node_id)  # before the listeners' leave frames: seen after them, all is gone
+        await engine.processes.forget(node_id)  # before the listeners' leave frames: seen after them, all is gone
         for listener in listeners:
-            await listener.process_died(store, node_id)
+            await listener.process_died(engine, node_id)
         cleaned += 1
     return cleaned
 
@@ -258,19 +258,16 @@ _nodes: dict[Hub, ProcessHeartbeat] = {}
 
 
 def ensure_started(hub: Hub) -> ProcessHeartbeat | None:
-    """The heartbeat of ``hub`` on a Redis layer (started on first use); None on other layers."""
+    """The heartbeat of ``hub`` when its engine's processes beat (Redis; started on first use), else None."""
     node = _nodes.get(hub)
     if node is not None:
         node.changed()
         return node
-    if hub.bypass_layer:
-        return None
-    store = get_store(hub.layer)
-    if store.kind != "redis":
+    if hub.bypass_layer or not hub.engine.processes.beats:
         return None
     for old in [h for h in _nodes if h.loop.is_closed()]:
         del _nodes[old]
-    node = _nodes[hub] = ProcessHeartbeat(hub, store)  # type: ignore[arg-type]
+    node = _nodes[hub] = ProcessHeartbeat(hub, hub.engine)
     hub.on_change = lambda _hub: node.changed()
     return node
 
@@ -285,6 +282,17 @@ def local_node_ids() -> set[str]:
     return {node.id for hub, node in list(_nodes.items()) if not hub.loop.is_closed() and not node.task.done()}
 
 
-async def live_processes(store: RedisStore) -> list[str]:
-    """Ids of processes whose heartbeat is current."""
-    return await keys.live_processes(store)
+def process_id(hub: Hub) -> str:
+    """The id ``hub`` has in the engine: its heartbeat's (started here if its engine's processes beat), or the
+    hub's own id (one process)."""
+    node = ensure_started(hub)
+    return hub.id if node is None else node.id
+
+
+async def flushed(hub: Hub) -> None:
+    """``flush_groups()`` emptied the engine: ``hub``'s entries are written again, at its next heartbeat when it
+    beats (soon), else now."""
+    if ensure_started(hub) is not None:
+        return  # (woken: it beats soon, and sees the new generation)
+    for listener in listeners:
+        await listener.reassert(hub, hub.id)

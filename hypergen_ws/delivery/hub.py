@@ -20,8 +20,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..backends.layers import (bypasses_layer, get_layer, group_add, group_discard, hub_channel, receive_channel,
-                               release_channel, send_local)
+from ..backends.engine import Engine
+from ..backends.layers import (bypasses_layer, get_engine, get_layer, group_add, group_discard, hub_channel,
+                               receive_channel, release_channel, send_local)
 from ..core import conf
 from ..core.protocol import text_frame
 from ..core.logs import fields
@@ -66,6 +67,7 @@ class Hub:
         #: Per group, the bound ``push_encoded`` of every member's outbox: the fan-out loop touches nothing else.
         self._pushes: dict[str, tuple[tuple[Member, Push], ...]] = {}
         self.bypass_layer = bypasses_layer(layer)
+        self._engine: Engine | None = None
         #: Called with the hub when its groups change (the cluster heartbeat listens).
         self.on_change: Callable[[Hub], None] | None = None
         #: Groups this process listens to for messages to the process itself (``listen``), and their handlers.
@@ -77,6 +79,13 @@ class Hub:
         #: Every open socket of this hub, and whether the server began to shut down (``delivery.shutdown``).
         self.sockets: dict[Any, None] = {}  # in the order they opened
         self.draining = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of this hub's layer (``backends.engine``), chosen on first use and then held."""
+        if self._engine is None:
+            self._engine = get_engine(self.layer)
+        return self._engine
 
     def member_set(self, group: str) -> set[Member] | None:
         """The set of local members of ``group`` (None when there are none)."""

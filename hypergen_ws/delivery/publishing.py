@@ -23,9 +23,8 @@ import asyncio
 import time
 from typing import Any
 
-from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store, group_send
+from ..backends.layers import bypasses_layer, drop_idle_connections, get_layer, get_store, group_send, local_store
 from ..backends.base import Revision
-from ..backends.memory import memory_store
 from ..core import conf, observers, registry
 from ..core.protocol import stamp
 from ..core.sync import background_loop
@@ -147,7 +146,7 @@ def publish_memory(group: str, text: str, size: int, revision: Revision | None =
         own = None
     drain_here = None
     now = time.time()
-    store = memory_store()
+    store = local_store()
     with store.lock:
         seq, epoch = store.append_sync(group, text, size, revision)
         stamped = stamp(text, seq, epoch)

@@ -36,11 +36,18 @@ from ..delivery import control
 from ..delivery.hub import Hub
 from . import session_check
 from .base import Connection, Feature, Option, Options, PerHub
-from .revocation import Admitted, Revocation, Revocations, follow, log_close, revoke
+from .revocation import NO_LOGIN, Admitted, Revocation, Revocations, follow, log_close, revoke
 
 logger = logging.getLogger("hypergen_ws")
 
 Table = dict[str, set[Connection]]  # identity key -> the open sockets of that identity in one hub
+#: The key all anonymous sockets share in a table: each is a user of its own, but none is ever looked up by its
+#: key (a close or a recheck of everyone goes through them all), so one set holds them instead of a set each.
+ANONYMOUS = "a:"
+
+
+def _key(identity: identities.Identity) -> str:
+    return identity.key if identity.is_user else ANONYMOUS
 
 
 class Tables(PerHub[Table]):
@@ -91,9 +98,9 @@ class AccessFeature(Feature):
             return None
         if control.CONTROL_GROUP not in hub.listeners:  # in the background: a frozen Redis must not hold the connect
             _spawn(hub, control.listen(hub))
-        tables.of(hub).setdefault(identity.key, set()).add(conn)
+        tables.of(hub).setdefault(_key(identity), set()).add(conn)
         login = identities.admitted_login(conn.scope, identity)
-        conn.state.extras[self.name] = Admitted(login)
+        conn.state.extras[self.name] = NO_LOGIN if login is None else Admitted(login)
         if identity.session is not None:
             _watch(hub)
         # Registered first, then the closes that arrived since the connect began: none falls between the two.
@@ -113,11 +120,12 @@ class AccessFeature(Feature):
         if conn.state.extras.pop(self.name, None) is None or conn.hub is None or identity is None:
             return
         table = tables.of(conn.hub)
-        mine = table.get(identity.key)
+        key = _key(identity)
+        mine = table.get(key)
         if mine is not None:
             mine.discard(conn)
             if not mine:
-                del table[identity.key]
+                del table[key]
 
 
 def _spawn(hub: Hub, coro: Coroutine[Any, Any, Any]) -> None:

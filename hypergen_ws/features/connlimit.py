@@ -1,9 +1,9 @@
 """The cap on the sockets one user may have open: ``MAX_CONNECTIONS_PER_USER`` (docs/security.rst).
 
 A socket over the cap is accepted and closed with 1008. Anonymous sockets are not capped (each is a user of its
-own). On the in-memory layer (one process) this process's count is the whole count. On Redis the count covers
-every server process (:mod:`hypergen_ws.backends.redis.connections`): each admission is one atomic script, bounded
-by the connect's budget (``CONNECT_TIMEOUT``). When Redis cannot answer, the cap falls back to this process's count,
+own). The count is kept by the engine of the layer (``backends.engine.ConnectionCounts``): on the in-memory layer
+(one process) this process's count is the whole count; on Redis it covers every server process, each admission
+one atomic script, bounded by the connect's budget (``CONNECT_TIMEOUT``). When Redis cannot answer, the cap falls back to this process's count,
 with one WARNING, and does not ask Redis again until a heartbeat has written this process's counts again, so a frozen
 Redis holds at most one connect for ``CONNECT_TIMEOUT``. The heartbeat also renews the counts' TTL, writes them again after Redis lost
 its data, and removes the counts of a dead process with its other entries.
@@ -23,8 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..backends.layers import get_store
-from ..backends.redis import connections as redis_connections
+from ..backends.engine import Engine
 from ..core import conf, protocol
 from ..core.logs import fields
 from ..core.state import time_left
@@ -112,11 +111,6 @@ def _timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
 
 
-def _node(hub: Hub) -> heartbeats.ProcessHeartbeat | None:
-    """This hub's heartbeat on a Redis layer (started here if need be), or None: count in this process."""
-    return heartbeats.ensure_started(hub) if get_store(hub.layer).kind == "redis" else None
-
-
 def _unavailable(hub: Hub, what: str, exc: BaseException) -> None:
     tables.stale.add(hub)
     tables.confirm.add(hub)
@@ -138,12 +132,12 @@ class ConnectionLimit(Feature):
         if not limit or hub is None or identity is None or not identity.is_user:
             return None
         limit = int(limit)
-        node = _node(hub)
+        process = heartbeats.process_id(hub)
         counted = False
-        if node is not None and hub not in tables.down:
+        if hub not in tables.down:
             try:
                 async with tables.writing(hub), asyncio.timeout(time_left(conn.state)):  # the connect's budget
-                    counted, total = await redis_connections.admit(node.store, node.id, identity.key, limit)
+                    counted, total = await hub.engine.connections.admit(process, identity.key, limit)
             except Exception as exc:
                 _unavailable(hub, "count the sockets of a user", exc)
             else:
@@ -176,15 +170,12 @@ class ConnectionLimit(Feature):
             if not mine:
                 del table[identity.key]
         tables.changed(hub)
-        node = heartbeats.node_of(hub)
-        if node is None:
-            return
         if not counted or hub in tables.down:
             tables.stale.add(hub)  # not counted in Redis yet, or Redis cannot be asked: the next heartbeat's rewrite
             return
         try:
             async with tables.writing(hub), asyncio.timeout(_timeout()):
-                await redis_connections.release(node.store, node.id, identity.key)
+                await hub.engine.connections.release(heartbeats.process_id(hub), identity.key)
         except Exception as exc:
             _unavailable(hub, "give back the place of a closed socket", exc)
 
@@ -197,13 +188,12 @@ class _Listener:
             return True
         return bool(tables.by_hub.get(hub)) and time.monotonic() - tables.renewed.get(hub, 0.0) > RENEW_INTERVAL
 
-    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
-        """Write this hub's table to Redis, again while it changed under the write (then it stays stale)."""
-        hub = node.hub
+    async def reassert(self, hub: Hub, process: str) -> None:
+        """Write this hub's table to the engine, again while it changed under the write (then it stays stale)."""
         for _attempt in range(REWRITE_ATTEMPTS):
             mark = tables.changes.get(hub, 0)
             conns = {key: set(members) for key, members in tables.of(hub).items()}
-            await redis_connections.reassert(node.store, node.id, {key: len(m) for key, m in conns.items()})
+            await hub.engine.connections.reassert(process, {key: len(m) for key, m in conns.items()})
             for members in conns.values():
                 for conn in members:
                     if self._open(conn):
@@ -230,8 +220,8 @@ class _Listener:
     def _open(conn: Connection) -> bool:
         return ConnectionLimit.name in conn.state.extras
 
-    async def process_died(self, store: Any, node_id: str) -> None:
-        await redis_connections.sweep_process(store, node_id)
+    async def process_died(self, engine: Engine, process: str) -> None:
+        await engine.connections.sweep_process(process)
 
 
 listener = _Listener()

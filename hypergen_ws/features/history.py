@@ -21,8 +21,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from ..backends.base import Snapshot, fresh_entries
-from ..backends.layers import get_store, run_sync
-from ..backends.memory import memory_store
+from ..backends.layers import get_store, local_store, run_sync
 from ..core import conf, protocol, registry
 from ..core.groups import check_group_name
 from ..core.logs import fields
@@ -50,7 +49,7 @@ def configure(options: Options) -> HistoryFeature | None:
     size = history_size_option(options.history, options.where)
     if not size:
         return None
-    memory_store().pinned = has_local_members
+    local_store().pinned = has_local_members
     return HistoryFeature(size)
 
 

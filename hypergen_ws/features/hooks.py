@@ -59,7 +59,7 @@ class HooksFeature(Feature):
 
     async def disconnected(self, conn: Connection) -> None:
         if conn.state.opened:
-            await disconnected(conn, conn.state.last_groups)
+            await disconnected(conn, list(conn.state.last_groups))
 
 
 class Hook:

@@ -6,23 +6,23 @@ anonymous socket is a user of its own. Who a socket is was fixed when it connect
 ``{"type": "presence", "event": "join", ...}`` for a user's first socket and ``"leave"`` after their last one; a
 new socket first gets the current list as ``{"type": "presence", "event": "list", "users": [...]}``.
 
-In memory the table is this process's. On Redis (:mod:`hypergen_ws.backends.redis.presence`) every process keeps
-its own entries; entries of a process that stopped sending heartbeats are left out of listings at once and
-removed, with leave frames, by the next live process's heartbeat (``PROCESS_TTL``).
+Each hub keeps a table of its sockets' users; the engine of its layer (``backends.engine.Presence``) holds an entry
+per user and process, and a count per user across processes: this process's alone in memory, every process's on
+Redis. Entries of a process that stopped sending heartbeats are left out of listings at once and removed, with
+leave frames, by the next live process's heartbeat (``PROCESS_TTL``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..backends.layers import get_store, run_sync
-from ..backends.redis import presence as redis_presence
+from ..backends.engine import Engine
+from ..backends.layers import get_engine, run_sync
 from ..core import conf, protocol
 from ..core.groups import check_group_name
 from ..core.logs import fields
@@ -30,7 +30,7 @@ from ..core.identity import Identity
 from ..core.state import time_left
 from ..core.sync import refuse_in_loop
 from ..delivery import heartbeats
-from ..delivery.hub import Hub, local_hubs
+from ..delivery.hub import Hub
 from ..delivery.publishing import apublish
 from .base import Connection, Feature, Option, Options, PerHub
 
@@ -64,15 +64,13 @@ Table = dict[str, dict[str, Entry]]  # group -> user key -> entry
 
 
 class Tables(PerHub[Table]):
-    """This process's presence entries: one table in memory, or one per hub on Redis."""
+    """This process's presence entries, one table per hub (the engine holds a copy)."""
 
     def __init__(self) -> None:
         super().__init__(dict)
-        self.memory: Table = {}
-        self.lock = threading.Lock()
-        #: Hubs whose entries in Redis may be wrong (a write failed): their next heartbeat writes them again.
+        #: Hubs whose entries in the engine may be wrong (a write failed): their next heartbeat writes them again.
         self.stale: set[Hub] = set()
-        #: Per hub, users whose last socket in a group closed while their entry could not be removed from Redis:
+        #: Per hub, users whose last socket in a group closed while their entry could not be removed from the engine:
         #: group -> user key -> entry. The heartbeat that writes the entries again sends their leave frames.
         self.leaving: dict[Hub, dict[str, dict[str, Entry]]] = {}
         #: Per hub, a counter of changes to its table (a rewrite during which it moved is done again).
@@ -80,8 +78,6 @@ class Tables(PerHub[Table]):
 
     def clear(self) -> None:
         """Forget every entry; for tests, between them (``hypergen_ws.testing.reset()``)."""
-        with self.lock:
-            self.memory.clear()
         self.by_hub.clear()
         self.stale.clear()
         self.leaving.clear()
@@ -144,34 +140,24 @@ def _timeout() -> float:
     return float(conf.get("PUBLISH_TIMEOUT"))
 
 
-def _redis_store(hub: Hub | None) -> Any:
-    store = get_store(hub.layer if hub is not None else None)
-    return store if store.kind == "redis" else None
-
-
 async def joined(conn: Connection, group: str, identity: Identity) -> None:
     """Count a new socket; announce the user's first one; send the socket the current list."""
     hub = conn.hub
-    store = _redis_store(hub)
-    node = heartbeats.ensure_started(hub) if store is not None and hub is not None else None
-    if node is None or hub is None:
-        with tables.lock:
-            entry = tables.memory.setdefault(group, {}).setdefault(identity.key, Entry(identity))
-            entry.count += 1
-            first = entry.count == 1
-    else:
-        entry = tables.of(hub).setdefault(group, {}).setdefault(identity.key, Entry(identity))
-        entry.count += 1
-        tables.changed(hub)
-        try:
-            async with asyncio.timeout(time_left(conn.state)):  # within the connect's budget (CONNECT_TIMEOUT)
-                first = await redis_presence.join(store, group, node.id, identity.key, entry.stored()) == 1
-        except Exception:
-            logger.warning("Could not record presence in %s (is Redis down?); written at a later heartbeat", group,
-                           exc_info=True, extra=fields("presence_write_failed", consumer=conn.label, group=group,
-                                                       state=conn.state))
-            tables.stale.add(hub)
-            return
+    if hub is None:
+        return
+    process = heartbeats.process_id(hub)
+    entry = tables.of(hub).setdefault(group, {}).setdefault(identity.key, Entry(identity))
+    entry.count += 1
+    tables.changed(hub)
+    try:
+        async with asyncio.timeout(time_left(conn.state)):  # within the connect's budget (CONNECT_TIMEOUT)
+            first = await hub.engine.presence.join(group, process, identity.key, entry.stored()) == 1
+    except Exception:
+        logger.warning("Could not record presence in %s (is Redis down?); written at a later heartbeat", group,
+                       exc_info=True, extra=fields("presence_write_failed", consumer=conn.label, group=group,
+                                                   state=conn.state))
+        tables.stale.add(hub)
+        return
     try:
         async with asyncio.timeout(time_left(conn.state)):
             users = await aget_presence(group)
@@ -187,45 +173,31 @@ async def joined(conn: Connection, group: str, identity: Identity) -> None:
 
 async def left(hub: Hub | None, group: str, identity: Identity) -> None:
     """Uncount a gone socket; announce the user's last one."""
-    store = _redis_store(hub)
-    node = heartbeats.node_of(hub) if store is not None and hub is not None else None
-    if node is None or hub is None:
-        with tables.lock:
-            table = tables.memory.get(group, {})
-            entry = table.get(identity.key)
-            if entry is None:
-                return
-            entry.count -= 1
-            gone = entry.count <= 0
-            if gone:
-                del table[identity.key]
-                if not table:
-                    tables.memory.pop(group, None)
-    else:
-        table = tables.of(hub).get(group, {})
-        entry = table.get(identity.key)
-        if entry is None:
-            return
-        entry.count -= 1
-        if entry.count <= 0:
-            del table[identity.key]
-        tables.changed(hub)
-        try:
-            async with asyncio.timeout(_timeout()):
-                total = await redis_presence.leave(store, group, node.id, identity.key,
-                                                   entry.stored() if entry.count > 0 else "", not table)
-        except Exception:
-            logger.warning("Could not remove a presence entry of %s (is Redis down?); fixed at a later heartbeat",
-                           group, exc_info=True,
-                           extra=fields("presence_remove_failed", group=group, user=identity))
-            tables.stale.add(hub)  # the empty table stays until the heartbeat has cleared the entry in Redis
-            if entry.count <= 0:  # and that heartbeat sends the leave frame, unless the user is back meanwhile
-                tables.leaving.setdefault(hub, {}).setdefault(group, {})[identity.key] = entry
-            return
-        if not table:
-            tables.of(hub).pop(group, None)  # nothing is kept for a group without members
-        gone = total <= 0
-    if gone:
+    if hub is None:
+        return
+    table = tables.of(hub).get(group, {})
+    entry = table.get(identity.key)
+    if entry is None:
+        return
+    entry.count -= 1
+    if entry.count <= 0:
+        del table[identity.key]
+    tables.changed(hub)
+    try:
+        async with asyncio.timeout(_timeout()):
+            total = await hub.engine.presence.leave(group, heartbeats.process_id(hub), identity.key,
+                                                    entry.stored() if entry.count > 0 else "", not table)
+    except Exception:
+        logger.warning("Could not remove a presence entry of %s (is Redis down?); fixed at a later heartbeat",
+                       group, exc_info=True,
+                       extra=fields("presence_remove_failed", group=group, user=identity))
+        tables.stale.add(hub)  # the empty table stays until the heartbeat has cleared the entry in the engine
+        if entry.count <= 0:  # and that heartbeat sends the leave frame, unless the user is back meanwhile
+            tables.leaving.setdefault(hub, {}).setdefault(group, {})[identity.key] = entry
+        return
+    if not table:
+        tables.of(hub).pop(group, None)  # nothing is kept for a group without members
+    if total <= 0:
         await _announce(group, protocol.presence_leave_frame(entry.key, entry.user_id, entry.username))
 
 
@@ -243,20 +215,9 @@ async def aget_presence(group: str) -> list[dict[str, Any]]:
     ``since`` is when the user's oldest open socket connected (ISO 8601, UTC). Sorted by ``since``.
     """
     check_group_name(group)
-    store = _redis_store(None)
-    if store is None:
-        with tables.lock:
-            users = [e.public() for e in tables.memory.get(group, {}).values()]
-        return sorted(users, key=lambda u: str(u["since"]))
-    live = set(await heartbeats.live_processes(store))
-    for hub in local_hubs():  # this process's own ids count even before their first beat
-        node = heartbeats.node_of(hub)
-        if node is not None and not node.task.done():
-            live.add(node.id)
     merged: dict[str, dict[str, Any]] = {}
-    for key, node_id, data in await redis_presence.entries(store, group):
-        if node_id not in live:
-            continue
+    # (this process's own ids count even before their first beat)
+    for key, _process, data in await get_engine().presence.entries(group, heartbeats.local_node_ids()):
         user = merged.get(key)
         if user is None:
             merged[key] = {"id": key, "user_id": data["user_id"], "username": data["username"],
@@ -282,21 +243,20 @@ class _Listener:
     def needs_reassert(self, hub: Hub) -> bool:
         return hub in tables.stale
 
-    async def reassert(self, node: heartbeats.ProcessHeartbeat) -> None:
+    async def reassert(self, hub: Hub, process: str) -> None:
         """Write this hub's entries again, then send the leave frames of removals that had failed."""
-        hub = node.hub
+        presence = hub.engine.presence
         tables.stale.discard(hub)
         table, mark = tables.of(hub), tables.changes.get(hub, 0)
         leaving = tables.leaving.pop(hub, {})
         try:
             for group, entries in list(table.items()):
-                await redis_presence.reassert(node.store, group, node.id,
-                                              {key: entry.stored() for key, entry in list(entries.items())})
+                await presence.reassert(group, process, {key: entry.stored() for key, entry in list(entries.items())})
                 if not entries:
                     table.pop(group, None)
             while leaving:
                 group, gone = next(iter(leaving.items()))
-                for key in await redis_presence.absent(node.store, group, list(gone)):
+                for key in await presence.absent(group, list(gone)):
                     entry = gone[key]
                     await _announce(group, protocol.presence_leave_frame(entry.key, entry.user_id, entry.username))
                 del leaving[group]
@@ -308,28 +268,10 @@ class _Listener:
         if tables.changes.get(hub, 0) != mark:
             tables.stale.add(hub)  # the entries changed while they were written: once more at the next heartbeat
 
-    async def process_died(self, store: Any, node_id: str) -> None:
-        for group, data in await redis_presence.sweep_process(store, node_id):
+    async def process_died(self, engine: Engine, process: str) -> None:
+        for group, data in await engine.presence.sweep_process(process):
             await _announce(group, protocol.presence_leave_frame(data["id"], data["user_id"], data["username"]))
 
 
 listener = _Listener()
 
-
-def memory_rebuild() -> None:
-    """Rebuild the in-memory table from the live sockets of this process (``flush_groups()``)."""
-    table: Table = {}
-    for hub in local_hubs():
-        for group, members in list(hub.members.items()):
-            for member in list(members):
-                state = member.state
-                if state.extras.get("presence") != group or state.identity is None:
-                    continue
-                old = tables.memory.get(group, {}).get(state.identity.key)
-                entry = table.setdefault(group, {}).setdefault(state.identity.key, Entry(state.identity))
-                entry.count += 1
-                if old is not None:
-                    entry.since = old.since
-    with tables.lock:
-        tables.memory.clear()
-        tables.memory.update(table)

@@ -80,14 +80,19 @@ class Revocations:
                 del self._by_user[old.user]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Admitted:
-    """What live authorization keeps about a counted socket (``conn.state.extras["access"]``)."""
+    """What live authorization keeps about a counted socket (``conn.state.extras["access"]``); replaced, never
+    changed, so that every socket without a session shares :data:`NO_LOGIN`."""
 
     #: The password its session let it in with (None for a socket without a session).
     login: SessionLogin | None
     #: A close that arrived while it was still connecting: ``(code, reason)``, applied once it is open.
     revoked: tuple[int, str] | None = None
+
+
+#: What a counted socket without a session (an anonymous one, a token's) is admitted with.
+NO_LOGIN = Admitted(None)
 
 
 def revoke(conns: Iterable[Connection], revocation: Revocation) -> list[Connection]:
@@ -103,7 +108,7 @@ def revoke(conns: Iterable[Connection], revocation: Revocation) -> list[Connecti
             to_close.append(conn)
         elif conn.state.lifecycle is Lifecycle.CONNECTING and isinstance(admitted, Admitted):
             log_close(conn, revocation.reason, revocation.code, "once it is open")
-            admitted.revoked = (revocation.code, revocation.reason)
+            conn.state.extras["access"] = Admitted(admitted.login, (revocation.code, revocation.reason))
     return to_close
 
 

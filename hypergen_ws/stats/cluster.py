@@ -30,17 +30,13 @@ import json
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from ..backends.layers import get_layer, get_store, layer_kind, run_sync
-from ..backends.redis import heartbeats as keys
+from ..backends.layers import get_engine, run_sync
 from ..core import conf
 from ..core.sync import refuse_in_loop
 from ..delivery import heartbeats
 from . import counters
-
-if TYPE_CHECKING:  # channels_redis is an optional extra: its store is imported only where it is in use
-    from ..backends.redis.store import RedisStore
 
 __all__ = ["aget_stats", "combine", "get_stats", "heartbeat_report", "install", "local_report"]
 
@@ -79,10 +75,9 @@ async def aget_stats(*, per_process: bool = False) -> Stats:
     Raises ``TimeoutError`` when Redis does not answer within ``PUBLISH_TIMEOUT``, and redis-py's
     ``ConnectionError`` when it cannot be reached.
     """
-    layer = get_layer()
-    if layer_kind(layer) != "redis":
+    processes = get_engine().processes
+    if not processes.beats:  # one process: nobody else reports
         return _local_stats(per_process)
-    store = get_store(layer)
     own = heartbeats.local_node_ids()
     now = time.time()
     ttl = float(conf.get("PROCESS_TTL"))
@@ -91,7 +86,7 @@ async def aget_stats(*, per_process: bool = False) -> Stats:
     timeout = float(conf.get("PUBLISH_TIMEOUT"))
     try:
         async with asyncio.timeout(timeout):  # a frozen Redis must not hold the answer (or the dashboard)
-            reports = await keys.process_reports(cast("RedisStore", store))
+            reports = await processes.reports()
     except TimeoutError:
         raise TimeoutError(f"Redis did not answer within {timeout} s (HYPERGEN_WS['PUBLISH_TIMEOUT']) while the "
                            "stats of every process were read") from None
@@ -115,7 +110,7 @@ async def aget_stats(*, per_process: bool = False) -> Stats:
 def get_stats(*, per_process: bool = False) -> Stats:
     """Sync variant of :func:`aget_stats` (no running event loop in this thread)."""
     refuse_in_loop("get_stats", "aget_stats")
-    if layer_kind(get_layer()) != "redis":
+    if not get_engine().processes.beats:
         return _local_stats(per_process)
     return run_sync(aget_stats(per_process=per_process), "Reading the stats")
 

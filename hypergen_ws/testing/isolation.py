@@ -8,7 +8,7 @@ of the channel layer under way.
 from __future__ import annotations
 
 from ..backends.channels_hooks import forget_channel_layers
-from ..backends.memory import memory_store
+from ..backends.layers import forget_local_state
 from ..core import registry
 from ..delivery import hub, outage
 from ..stats import counters
@@ -27,7 +27,7 @@ def reset() -> None:
     """
     forget_channel_layers()
     hub.forget_hubs()
-    memory_store().flush_sync()
+    forget_local_state()
     registry.forget_groups()
     presence.tables.clear()
     connlimit.tables.clear()

@@ -3,14 +3,15 @@
 HTTP answers 200 (the server fixture waits for it). A websocket is accepted and told the name of its transport and
 whether it pings; each text frame ``"go"`` is answered with ``"direct ü" * 30`` written by the transport's writer
 (:class:`hypergen_ws.backends.daphne.DaphneTransport`) and then ``"after"`` through the ASGI ``send``; when there
-is no direct writer, or it does not write, the answer is ``"asgi: <why>"``.
+is no direct writer, or it does not write, the answer is ``"asgi: <why>"``. On ``/pongs`` the transport takes the
+heartbeat's pongs out (``take_pongs``) and each other frame is answered with what was taken and heard before it.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from hypergen_ws.backends.servers import transport_for
-from hypergen_ws.core.protocol import text_frame
+from hypergen_ws.core.protocol import PONG, text_frame
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -25,6 +26,12 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "websocket.accept"})
     transport = transport_for(send)
     await send({"type": "websocket.send", "text": f"{transport.name} pings={transport.pings}"})
+    if scope["path"] == "/pongs":
+        heard: list[int] = []
+        taken = transport.take_pongs(PONG, lambda: heard.append(1))
+        while (event := await receive())["type"] != "websocket.disconnect":
+            await send({"type": "websocket.send", "text": f"taken={taken} heard={len(heard)} got={event['text']}"})
+        return
     writer = None
     while True:
         event = await receive()

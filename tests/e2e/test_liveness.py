@@ -16,6 +16,7 @@ from hypergen_ws import group_send
 from hypergen_ws.client import connect
 from hypergen_ws.core import protocol
 from tests import recovery_consumers as rc
+from tests.e2e import liveness_settings
 from tests.e2e.recovering_client import RecoveringClient, wait_for
 from tests.recutil import use_layer
 from tests.support.browser import expect
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
 APP = "tests.e2e.recovery_app:application"
 SETTINGS = "tests.e2e.liveness_settings"
 SERVERS = ["daphne", "uvicorn"]
+LIVENESS = liveness_settings.HYPERGEN_WS
 
 
 def serve(factory, kind: str, redis_url: str | None = None):
@@ -47,22 +49,62 @@ async def frames_until(ws, predicate, bound: float, answer_pings: bool = True) -
                 return seen
 
 
+class Peer:
+    """A ``websockets`` client read all the time: it answers every ping (counted in ``pongs``) and keeps the other
+    frames, so it stays alive however long a test waits for something else."""
+
+    def __init__(self, ws) -> None:
+        self.ws, self.frames, self.pongs = ws, [], 0
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for text in self.ws:
+            frame = json.loads(text)
+            if frame.get("type") == "ping":
+                await self.ws.send(protocol.PONG)
+                self.pongs += 1
+            else:
+                self.frames.append(frame)
+
+    def first(self, predicate) -> dict | None:
+        return next((f for f in self.frames if predicate(f)), None)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+def presence(event: str):
+    return lambda f: f.get("event") == event
+
+
 @pytest.mark.parametrize("kind", SERVERS)
 async def test_the_server_closes_a_silent_socket_and_presence_drops_the_member_across_processes(
         redis_server, live_server_factory, kind):
+    """The member is on one server, behind the proxy, and answers every ping until its network dies; the watcher
+    is on the other server. The member's leave reaches the watcher within PING_INTERVAL + PING_TIMEOUT + 1 s of
+    the blackhole (docs/protocol.rst, "Heartbeat")."""
     member_side = serve(live_server_factory, kind, redis_server.url)
     watcher_side = serve(live_server_factory, "uvicorn" if kind == "daphne" else "daphne", redis_server.url)
     path = rc.rec_room.reverse(room="truth")
+    bound = LIVENESS["PING_INTERVAL"] + LIVENESS["PING_TIMEOUT"] + 1.0
     with BlackholeProxy(member_side.port) as proxy:
-        async with ws_connect(watcher_side.ws_url + path, ping_interval=None) as watcher:
-            await frames_until(watcher, lambda f: f.get("event") == "join", 10)  # the watcher itself
-            async with ws_connect(proxy.ws_url + path, ping_interval=None, close_timeout=0.1) as member:
-                listing = await frames_until(member, lambda f: f.get("event") == "list", 10)
-                joined = (await frames_until(watcher, lambda f: f.get("event") == "join", 10))[-1]
-                assert {u["id"] for u in listing[-1]["users"]} >= {joined["id"]}
+        async with ws_connect(watcher_side.ws_url + path, ping_interval=None) as w, \
+                ws_connect(proxy.ws_url + path, ping_interval=None, close_timeout=0.1) as m:
+            watcher, member = Peer(w), Peer(m)
+            try:
+                await wait_for(lambda: member.first(presence("list")) and len(
+                    [f for f in watcher.frames if presence("join")(f)]) >= 2, 10, lambda: watcher.frames)
+                joined = [f for f in watcher.frames if presence("join")(f)][-1]  # the member (the first: itself)
+                assert joined["id"] in {u["id"] for u in member.first(presence("list"))["users"]}
+                pongs = member.pongs
+                await wait_for(lambda: member.pongs >= pongs + 2, 10, "the member answering its pings")
                 proxy.blackhole()  # the member's network dies: no close, no FIN, nothing
-                left = await frames_until(watcher, lambda f: f.get("event") == "leave", 15)
-                assert left[-1]["id"] == joined["id"], left
+                await wait_for(lambda: watcher.first(presence("leave")), bound, lambda: watcher.frames)
+                assert watcher.first(presence("leave"))["id"] == joined["id"], watcher.frames
+                assert watcher.pongs >= 2 and not watcher.task.done(), "the watcher stayed connected all along"
+            finally:
+                await asyncio.gather(watcher.stop(), member.stop())
     log = member_side.log_path.read_text()
     assert "it answered no ping" in log, log[-2000:]  # the server closed it (4410): docs/protocol.rst
 

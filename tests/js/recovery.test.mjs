@@ -147,6 +147,36 @@ describe("resync", () => {
     assert.equal(conn.state, "open");
   });
 
+  test("a late frame of an epoch left is dropped, not a second resync: the same (epoch, seq) is never handled twice", () => {
+    const { conn, sockets, resyncs, messages } = setup();
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 }).serverSend(msg(1, "a")).serverSend(msg(2, "b"));
+    sockets[0].serverSend(msg(1, "fresh", 88)).serverSend(msg(2, "b", 77)).serverSend(msg(2, "fresh 2", 88));
+    assert.deepEqual(resyncs.map((r) => [r.reason, r.seq, r.epoch]), [["epoch_changed", 1, 88]]);
+    assert.deepEqual(messages, ["a", "b", "fresh", "fresh 2"]);
+    assert.deepEqual([conn.lastSeq, conn.epoch], [2, 88]);
+  });
+
+  test("a history that went back: the range handled before is not handled again, then a 'rolled_back' resync", () => {
+    // The server's Redis went back to an older copy (seq 1), then forward to the newer one: it replays 2-3 again.
+    const { conn, sockets, timers, resyncs, messages } = setup();
+    sockets[0].serverOpen().serverSend({ type: "sync", seq: 0, epoch: 77, replayed: 0 });
+    sockets[0].serverSend(msg(1, "a")).serverSend(msg(2, "b")).serverSend(msg(3, "c"));
+    sockets[0].serverClose(1006);
+    timers.advance(30000);
+    sockets[1].serverOpen().serverSend({ type: "resync", reason: "unknown_position", seq: 1, epoch: 77 });
+    sockets[1].serverClose(1006);
+    timers.advance(30000);
+    assert.deepEqual(params(sockets[2].url).hgws_seq, "1");
+    sockets[2].serverOpen().serverSend({ type: "sync", seq: 1, epoch: 77, replayed: 2 });
+    sockets[2].serverSend(msg(2, "b")).serverSend(msg(3, "c"));
+    assert.deepEqual(messages, ["a", "b", "c"], "2 and 3 were handled already");
+    assert.deepEqual([conn.lastSeq, conn.epoch, conn.state, sockets.length], [3, 77, "open", 3], "no gap: no reconnect");
+    sockets[2].serverSend(msg(4, "d"));
+    assert.deepEqual(messages, ["a", "b", "c", "d"]);
+    assert.deepEqual(resyncs.map((r) => [r.reason, r.seq, r.epoch]),
+      [["unknown_position", 1, 77], ["rolled_back", 4, 77]], "what was dropped may have been new frames: said once");
+  });
+
   test("a socket without history is told that frames may be missing: 'unavailable', then 'rejoined'", () => {
     // A consumer without history, connected while Redis was down (or connected when Redis restarted): its frames
     // carry no seq, and these resyncs are the only word that some may have been missed.

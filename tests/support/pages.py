@@ -13,6 +13,8 @@ described for contributors in docs/architecture.rst ("Code on the pages"):
   ``class`` assigns its name too, so a page can show a test module in several blocks; in any other language,
   the block's first line is a line of the file, and the block goes in its place. Without a file comment it is a
   fragment that refers to names defined elsewhere on the page: it is compiled, never run alone;
+* a Python block with neither a file comment nor ``:class: partial`` is complete: tests/test_page_blocks.py runs
+  it alone and checks that it imports or defines every name it uses;
 * ``$ `` starts a command in a ``console`` block.
 
 Only the options that docutils knows (``:class:``, ``:name:``) are used on code blocks: a forge renders pages with

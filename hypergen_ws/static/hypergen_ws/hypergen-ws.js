@@ -28,6 +28,8 @@
   /** Query parameters that carry the recovery position on a reconnect (docs/delivery.rst). */
   const SEQ_PARAM = "hgws_seq";
   const EPOCH_PARAM = "hgws_epoch";
+  /** How many epochs a connection remembers the highest seq it handled in (docs/delivery.rst). */
+  const EPOCHS_KEPT = 8;
   const HANDLER_OPTIONS = Object.freeze({ onMessage: "message", onState: "state", onError: "error" });
   /** Connection tokens (docs/clients.rst): offered as the subprotocol "hypergen-ws.bearer.<base64url token>". */
   const SUBPROTOCOL = "hypergen-ws";
@@ -219,6 +221,8 @@
       /** Last "seq" / "epoch" numbers seen on a server frame (null until one arrives). */
       this.lastSeq = null;
       this.epoch = null;
+      this._handled = new Map(); // epoch -> the highest seq handled in it (the last EPOCHS_KEPT epochs)
+      this._doubt = false; // frames were dropped as handled once while the position was behind that mark
       this.options = pickOptions(options, ctx.env().console);
       this._ctx = ctx;
       this._socket = null;
@@ -592,19 +596,31 @@
     /**
      * Recovery bookkeeping (docs/delivery.rst): keeps lastSeq/epoch; after this socket's "sync"/"resync"
      * frame, drops duplicates, turns a new epoch into a "resync" event, and reconnects with the last seq
-     * when a seq is skipped (the server replays what is missing). Returns false for a frame not to handle.
+     * when a seq is skipped (the server replays what is missing). A frame at or below the highest seq handled
+     * in its epoch (the last EPOCHS_KEPT epochs) is never handled twice, whatever the server sends; frames
+     * dropped so after a resync that moved the position back are followed by a "resync" (rolled_back) once
+     * passed. Returns false for a frame not to handle.
      */
     _track(frame) {
       if (frame.type === "sync" || frame.type === "resync") {
         this._synced = true;
         this.lastSeq = typeof frame.seq === "number" ? frame.seq : null;
         this.epoch = typeof frame.epoch === "number" ? frame.epoch : null;
+        this._doubt = this._doubt && frame.type === "sync";
         return true;
       }
       if (typeof frame.seq !== "number") return true;
+      const top = this._synced && typeof frame.epoch === "number" ? this._handled.get(frame.epoch) : undefined;
+      if (top !== undefined && frame.seq <= top) {
+        if (frame.epoch === this.epoch && this.lastSeq !== null && frame.seq === this.lastSeq + 1) {
+          this.lastSeq = frame.seq;
+          this._doubt = true;
+        }
+        return false; // handled once already
+      }
       if (this._synced && this.lastSeq !== null && this.epoch !== null && typeof frame.epoch === "number") {
         if (frame.epoch !== this.epoch) {
-          [this.lastSeq, this.epoch] = [frame.seq, frame.epoch];
+          this._handedOver(frame.seq, frame.epoch);
           this._resync({ type: "resync", reason: "epoch_changed", seq: frame.seq, epoch: frame.epoch });
           return true;
         }
@@ -613,10 +629,24 @@
           this._recover(frame.seq);
           return false;
         }
+        if (this._doubt) {
+          this._handedOver(frame.seq, frame.epoch);
+          this._resync({ type: "resync", reason: "rolled_back", seq: frame.seq, epoch: frame.epoch });
+          return true;
+        }
       }
-      this.lastSeq = frame.seq;
-      if (typeof frame.epoch === "number") this.epoch = frame.epoch;
+      if (this._synced && typeof frame.epoch === "number") this._handedOver(frame.seq, frame.epoch);
+      else [this.lastSeq, this.epoch] = [frame.seq, typeof frame.epoch === "number" ? frame.epoch : this.epoch];
       return true;
+    }
+
+    /** Moves the position to a frame about to be handled, and remembers it as handled in its epoch. */
+    _handedOver(seq, epoch) {
+      [this.lastSeq, this.epoch, this._doubt] = [seq, epoch, false];
+      const top = this._handled.get(epoch);
+      this._handled.delete(epoch);
+      this._handled.set(epoch, top === undefined ? seq : Math.max(top, seq));
+      while (this._handled.size > EPOCHS_KEPT) this._handled.delete(this._handled.keys().next().value);
     }
 
     /** The server lost frames this page needs: tell the app, which reloads its state. */

@@ -1,7 +1,8 @@
 """The checker of the chaos run: reads what every client received and what every publisher was told.
 
 The promise (docs/delivery.rst): a client gets what it missed, in order and once, or an explicit resync; never a
-silent gap. Per client, the checker walks the frames the client handed to its application, in order:
+silent gap. Per client, the checker walks the frames the client handed to its application, in order (and the
+frames it ``passed``: dropped as handed over once under the same (epoch, seq), which only move its position):
 
 * a **silent gap** is a stamped frame whose seq is not the one after the last position (a frame, a ``sync`` or a
   ``resync``) in the same epoch, a frame of another epoch with no resync before it, or a ``sync`` that moves the
@@ -14,7 +15,8 @@ silent gap. Per client, the checker walks the frames the client handed to its ap
 Across clients, an **acknowledged publish that reached no one** is one whose publisher was told it succeeded but
 that no client of its group received, with no resync in that group after it was sent; ``missed_uncovered`` counts
 the same per client (a message acknowledged while the client followed its group, neither received nor followed by
-a resync of that client).
+a resync of that client). Per fault, ``hint+1012`` counts the clients that got a ``reconnect`` frame and then the
+close with 1012 (a server that shut down on SIGTERM: the deploy path).
 """
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def check_client(log: ClientLog, report: Report, acked: set[str] | None = None) 
                                        f"{(event.epoch, event.seq)} at {event.t:.3f}")
             position = (event.epoch, event.seq)
             continue
-        if event.kind != "deliver":
+        if event.kind not in ("deliver", "passed"):  # (passed: the position moved past a frame handed over once)
             continue
         if event.seq is not None:
             if position is not None and position[1] is not None and (
@@ -98,7 +100,7 @@ def check_client(log: ClientLog, report: Report, acked: set[str] | None = None) 
                 report.problems.append(f"{log.name}: seq {(event.epoch, event.seq)} after {position} "
                                        f"at {event.t:.3f}")
             position = (event.epoch, event.seq)
-        for message_id in event.ids:
+        for message_id in event.ids if event.kind == "deliver" else ():
             report.deliveries += 1
             if message_id in seen:
                 report.duplicates += 1
@@ -185,9 +187,11 @@ def _count_missed(member: ClientLog, times: _Times, publish: Publish, got_it: bo
 def _survival(fault: Fault, faults: list[Fault], logs: list[ClientLog], publishes: list[Publish]) -> dict[str, Any]:
     later = [f.start for f in faults if f.start > fault.start]
     window_end = min(later) if later else float("inf")
-    lost, recovered_after, reasons = 0, 0.0, Counter[str]()
+    lost, recovered_after, reasons, told = 0, 0.0, Counter[str](), 0
     for log in logs:
         window = [e for e in log.events if fault.start <= e.t < window_end]
+        hints = [e.t for e in window if e.kind == "hint"]
+        told += any(e.kind == "lost" and e.reason == "close 1012" and hints and e.t >= hints[0] for e in window)
         losses = [e for e in window if e.kind in ("lost", "silence")]
         if losses:
             lost += 1
@@ -198,7 +202,7 @@ def _survival(fault: Fault, faults: list[Fault], logs: list[ClientLog], publishe
     failed = sum(1 for p in publishes if fault.start <= p.sent < window_end and p.acked is not True)
     return {"fault": fault.kind, "detail": fault.detail, "at": fault.start, "lasted": fault.end - fault.start,
             "clients_reconnected": lost, "all_back_after": round(recovered_after, 2),
-            "resyncs": dict(reasons), "publishes_not_acknowledged": failed}
+            "resyncs": dict(reasons), "publishes_not_acknowledged": failed, "told_to_reconnect": told}
 
 
 def table(report: Report, seed: int | None = None) -> str:
@@ -215,9 +219,11 @@ def table(report: Report, seed: int | None = None) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     if report.faults:
-        lines += ["", f"{'fault':<22}{'lasted s':>9}{'clients back':>14}{'all back s':>12}{'not acked':>11}  resyncs"]
+        lines += ["", f"{'fault':<22}{'lasted s':>9}{'clients back':>14}{'all back s':>12}{'not acked':>11}"
+                      f"{'hint+1012':>11}  resyncs"]
         for f in report.faults:
             resyncs = ", ".join(f"{k} {v}" for k, v in sorted(f["resyncs"].items())) or "-"
             lines.append(f"{f['fault']:<22}{f['lasted']:>9.1f}{f['clients_reconnected']:>14}"
-                         f"{f['all_back_after']:>12.2f}{f['publishes_not_acknowledged']:>11}  {resyncs}")
+                         f"{f['all_back_after']:>12.2f}{f['publishes_not_acknowledged']:>11}"
+                         f"{f.get('told_to_reconnect', 0):>11}  {resyncs}")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 A client connects through its own :class:`~tests.support.chaos.proxy.BlackholeProxy` to one of the servers,
 fails over to the next after an error, reconnects with ``?hgws_seq=&hgws_epoch=`` (docs/delivery.rst), drops a
-frame it already handled, reconnects at once when a seq is skipped, answers ``ping`` frames, honours a
+frame it already handled (the same (epoch, seq) never twice), reconnects at once when a seq is skipped, answers ``ping`` frames, honours a
 ``reconnect`` hint's delay, and reconnects when it hears nothing for ``silence`` seconds (a dead path). Every
 decision goes to ``events``, which the checker reads: the frames handed to the application (``deliver``), the
 resyncs, the connects and the losses of connection. A client can also publish: ``caller=True`` makes it call the
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from .proxy import BlackholeProxy
 
@@ -27,7 +27,7 @@ from .proxy import BlackholeProxy
 @dataclass
 class Event:
     t: float
-    kind: str  # connect, lost, sync, resync, deliver, silence
+    kind: str  # connect, lost, sync, resync, deliver, passed, hint (a reconnect frame), silence
     seq: int | None = None
     epoch: int | None = None
     ids: tuple[str, ...] = ()
@@ -71,6 +71,10 @@ class ChaosClient:
     last_seq: int | None = None
     epoch: int | None = None
     synced: bool = False
+    #: The highest seq handed over in each of the last 8 epochs, and whether frames were dropped as handed over
+    #: once while the position was behind that mark (hypergen-ws.js: never the same (epoch, seq) twice).
+    handled: dict[int, int] = field(default_factory=dict)
+    doubt: bool = False
     index: int = 0
     _reading: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -125,7 +129,8 @@ class ChaosClient:
             except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
                 failures += 1
                 self.index += 1  # fail over to the next server
-                self.log("lost", reason=type(exc).__name__)
+                code = exc.rcvd.code if isinstance(exc, ConnectionClosed) and exc.rcvd is not None else None
+                self.log("lost", reason=type(exc).__name__ if code is None else f"close {code}")
             finally:
                 self._ws = None
                 self.synced = False
@@ -152,10 +157,10 @@ class ChaosClient:
         if kind == "ping":
             self._pending_pongs.append('{"type":"pong"}')
             return True
-        if kind == "reconnect":
+        if kind == "reconnect":  # a server that shuts down: the close with 1012 follows (hypergen-ws.js waits)
             self._delay = float(frame.get("delay", 0) or 0)
-            self.log("lost", reason="reconnect_hint")
-            return False
+            self.log("hint", reason=f"reconnect in {self._delay:.2f} s")
+            return True
         if kind in ("reply", "error") and isinstance(frame.get("id"), int):
             publish = self._calls.pop(frame["id"], None)
             if publish is not None:
@@ -165,10 +170,16 @@ class ChaosClient:
         if kind in ("sync", "resync"):
             self.synced = True
             self.last_seq, self.epoch = frame.get("seq"), frame.get("epoch")
+            self.doubt = self.doubt and kind == "sync"
             self.log(kind, seq=self.last_seq, epoch=self.epoch, reason=str(frame.get("reason", "")))
             return True
         seq, epoch = frame.get("seq"), frame.get("epoch")
         if isinstance(seq, int) and isinstance(epoch, int):
+            if self.synced and seq <= self.handled.get(epoch, -1):  # handed over once (hypergen-ws.js _track)
+                if epoch == self.epoch and self.last_seq is not None and seq == self.last_seq + 1:
+                    self.last_seq, self.doubt = seq, True
+                    self.log("passed", seq=seq, epoch=epoch)  # the position moves; nothing is handed over
+                return True
             if self.synced and self.last_seq is not None and self.epoch is not None:
                 if epoch != self.epoch:  # a live frame of a new epoch: the client resyncs (hypergen-ws.js does)
                     # the position before this frame, which is handed over next
@@ -177,7 +188,13 @@ class ChaosClient:
                     return True  # already handled
                 elif seq > self.last_seq + 1:
                     return False  # a skipped seq: reconnect, the server replays from last_seq
-            self.last_seq, self.epoch = seq, epoch
+                elif self.doubt:  # frames of a range handed over before were dropped: say they may be missing
+                    self.log("resync", seq=seq - 1, epoch=epoch, reason="rolled_back")
+            self.last_seq, self.epoch, self.doubt = seq, epoch, False
+            if self.synced:
+                self.handled[epoch] = max(self.handled.pop(epoch, seq), seq)
+                while len(self.handled) > 8:
+                    del self.handled[next(iter(self.handled))]
         self.log("deliver", seq=seq if isinstance(seq, int) else None,
                  epoch=epoch if isinstance(epoch, int) else None, ids=frame_ids(frame))
         return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..servers import AsgiServer, RedisSentinel, RedisServer, redis_command, replication_info
 from .checker import Fault
 from .clients import ChaosClient
+from .pyclients import PyChaosClient
 
 KINDS = ("kill_server", "freeze_redis", "restart_redis", "failover", "blackhole", "stalled_reader",
          "rolling_restart")
@@ -27,7 +28,7 @@ class Cluster:
     servers: list[AsgiServer]
     redis: list[RedisServer]  # the master and its replica, in whichever role they are now
     sentinel: RedisSentinel
-    clients: list[ChaosClient]
+    clients: list[ChaosClient | PyChaosClient]
 
     def master(self) -> RedisServer:
         port = self.sentinel.master_port()

@@ -3,7 +3,8 @@
 ``await chaos_run(seed=1, duration=60, log_dir=...)`` returns the checker's :class:`Report`. Everything is a real
 process: a Redis master, its replica and a Sentinel; a daphne and a uvicorn server of ``tests.e2e.chaos_app``
 finding the master through the Sentinel; a worker process publishing with ``group_send``. In this process: the
-clients (each behind its own blackhole proxy), an HTTP publisher posting to ``hypergen_ws/publish/`` of either
+clients (each behind its own blackhole proxy: ``websockets`` ones that follow hypergen-ws.js, and ones built on
+the Python client, ``hypergen_ws.client``), an HTTP publisher posting to ``hypergen_ws/publish/`` of either
 server, and the clients that call their consumer (each call publishes to its group).
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..servers import REPO_ROOT, AsgiServer, RedisSentinel, RedisServer, redis_command, replication_info
 from .checker import ClientLog, Fault, Report, check
 from .clients import ChaosClient, Publish
+from .pyclients import PyChaosClient
 from .faults import KINDS, Cluster, inject
 from .proxy import BlackholeProxy
 
@@ -125,6 +127,7 @@ async def _worker(env: dict[str, str], log_dir: Path, stop: asyncio.Event, out: 
 
 
 async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_group: int = 3,
+                    python_clients_per_group: int = 1,
                     faults: list[str] | None = None, cycle: bool = False, drain: float = 30.0,
                     say=print) -> tuple[Report, list[Fault]]:  # type: ignore[no-untyped-def]
     """Run for ``duration`` seconds of faults and publishing; returns the report and the faults injected."""
@@ -135,7 +138,7 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
     env = {"REDIS_SENTINELS": f"127.0.0.1:{sentinel.port}", "REDIS_MASTER_NAME": sentinel.master_name}
     servers = [AsgiServer(APPLICATION, server=kind, settings=SETTINGS, env=env, db=log_dir / "chaos.sqlite3",
                           log_dir=log_dir / kind, start=False) for kind in ("daphne", "uvicorn")]
-    clients: list[ChaosClient] = []
+    clients: list[ChaosClient | PyChaosClient] = []
     publishes: list[Publish] = []
     record: list[Fault] = []
     stop = asyncio.Event()
@@ -150,6 +153,10 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
                 client = ChaosClient(f"c{g}.{n}", group, _path(group), ports[(g + n) % 2:] + ports[:(g + n) % 2],
                                      proxy, caller=n == 0)
                 clients.append(client.start())
+            for n in range(python_clients_per_group):  # hypergen_ws.client, the first one calling
+                proxy = await BlackholeProxy(ports[0]).start()
+                clients.append(PyChaosClient(f"p{g}.{n}", group, _path(group), ports[n % 2:] + ports[:n % 2], proxy,
+                                             servers[0].url, caller=n == 0).start())
         deadline = time.monotonic() + 30
         while not all(c.synced for c in clients):
             if time.monotonic() > deadline:
@@ -178,8 +185,9 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
         async with phase("stopping the clients", 60):
             for client in clients:
                 await client.stop()
-        report = check([ClientLog(c.name, c.group, c.events) for c in clients],
-                       publishes + [p for c in clients for p in c.publishes], record, until=stopped)
+        everything = publishes + [p for c in clients for p in c.publishes]
+        _dump(log_dir, clients, everything, record)
+        report = check([ClientLog(c.name, c.group, c.events) for c in clients], everything, record, until=stopped)
         return report, record
     finally:
         stop.set()
@@ -192,7 +200,20 @@ async def chaos_run(*, seed: int, duration: float, log_dir: Path, clients_per_gr
             await asyncio.to_thread(process.stop, 5)
 
 
-async def _drain(clients: list[ChaosClient], publishes: list[Publish], seconds: float) -> None:
+def _dump(log_dir: Path, clients: list[ChaosClient | PyChaosClient], publishes: list[Publish],
+          faults: list[Fault]) -> None:
+    """Write what every client saw (``clients/<name>.jsonl``, one event a line), what every publisher was told
+    (``publishes.jsonl``) and the faults (``faults.jsonl``), so that a broken promise can be read event by event."""
+    (log_dir / "clients").mkdir(parents=True, exist_ok=True)
+    for client in clients:
+        with open(log_dir / "clients" / f"{client.name}.jsonl", "w") as out:
+            out.writelines(json.dumps(vars(e)) + "\n" for e in client.events)
+    for name, rows in (("publishes", publishes), ("faults", faults)):
+        with open(log_dir / f"{name}.jsonl", "w") as out:
+            out.writelines(json.dumps(vars(r)) + "\n" for r in rows)
+
+
+async def _drain(clients: list[ChaosClient | PyChaosClient], publishes: list[Publish], seconds: float) -> None:
     """Wait until every client follows its group and nothing more arrives for two seconds (at most ``seconds``)."""
     deadline, quiet_since, last = time.monotonic() + seconds, time.monotonic(), -1
     while time.monotonic() < deadline:

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-from ..core.protocol import REDACTED
-from .base import EMPTY_RECORD_TTL, Entry, Revision, Snapshot, history_ttl, new_epoch, sequence_ttl
+from ...core.protocol import REDACTED
+from ..base import EMPTY_RECORD_TTL, Entry, Revision, Snapshot, history_ttl, new_epoch, sequence_ttl
 
 
 class _Log:
